@@ -34,7 +34,7 @@ pub struct KvmInfo {
     pub pvm: bool,
 }
 
-/// Options for [`kvm_info`].
+/// Options for `kvmInfo()`.
 #[napi(object)]
 pub struct KvmInfoOptions {
     /// Device node to probe instead of `/dev/kvm`.

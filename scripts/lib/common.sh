@@ -1,0 +1,27 @@
+# Shared by the scripts in scripts/: repo root, toolchain PATH, step banners.
+set -euo pipefail
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO_ROOT"
+# Non-login shells (CI) may lack rustup's PATH entry.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+step() { printf '\n==> %s\n' "$*"; }
+
+# Installs npm dependencies from the lock file when node_modules is missing or older
+# than package-lock.json; a no-op otherwise.
+ensure_node_modules() {
+  local marker=node_modules/.package-lock.json
+  if [ ! -f "$marker" ] || [ package-lock.json -nt "$marker" ]; then
+    step "npm ci"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+# Everything a fresh clone needs before it can run: host packages, npm deps, the build.
+prepare() {
+  step "setup (Debian packages)"
+  bash scripts/setup
+  ensure_node_modules
+  bash scripts/build
+}

@@ -1,0 +1,12 @@
+import { kvmInfo, type KvmInfo } from "@vmctl/native";
+import { checkDependencies, type DependencyStatus } from "./dependencies.js";
+
+/** What `vmctl doctor` reports: the host's KVM and each target's dependencies. */
+export interface HostReport {
+  readonly kvm: KvmInfo;
+  readonly dependencies: readonly DependencyStatus[];
+}
+
+export async function hostReport(): Promise<HostReport> {
+  return { kvm: kvmInfo(), dependencies: await checkDependencies() };
+}

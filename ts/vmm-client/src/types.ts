@@ -1,0 +1,81 @@
+// Public, plain-data types of the VMM API. They mirror proto/vmm/v1/vmm.proto without
+// exposing protobufjs classes, so callers never depend on generated code.
+
+export interface KvmHost {
+  readonly apiVersion: number;
+  readonly irqchip: boolean;
+  readonly userMemory: boolean;
+  readonly ioeventfd: boolean;
+  readonly irqfd: boolean;
+  readonly maxVcpus: number;
+  readonly recommendedVcpus: number;
+  readonly pvm: boolean;
+}
+
+export interface VmmInfo {
+  readonly version: string;
+  readonly pid: number;
+  readonly vmId: string;
+  readonly kvm: KvmHost;
+}
+
+export interface MachineConfig {
+  /** 1..max vCPUs (default 1). */
+  readonly vcpuCount?: number;
+  /** Guest memory in MiB (default 128). */
+  readonly memSizeMib?: number;
+}
+
+export interface BootSource {
+  /** ELF vmlinux or bzImage on the host. */
+  readonly kernelImagePath: string;
+  readonly bootArgs?: string;
+  readonly initrdPath?: string;
+}
+
+export interface Drive {
+  readonly driveId: string;
+  readonly pathOnHost: string;
+  readonly isReadOnly?: boolean;
+  readonly isRootDevice?: boolean;
+}
+
+export type Phase = "configuring" | "running" | "paused" | "exited";
+
+export type ExitReason = "guest-exit" | "reset" | "shutdown" | "forced" | "kvm-error" | "vmm-error" | "unknown";
+
+export interface VmExit {
+  readonly reason: ExitReason;
+  /** The guest's exit code for "guest-exit"; 0 otherwise. */
+  readonly code: number;
+  readonly detail: string;
+}
+
+export interface VmState {
+  readonly phase: Phase;
+  /** Present once phase is "exited". */
+  readonly exit?: VmExit;
+  readonly since: Date;
+}
+
+export interface BlockMetrics {
+  readonly driveId: string;
+  readonly readRequests: number;
+  readonly writeRequests: number;
+  readonly flushRequests: number;
+  readonly readBytes: number;
+  readonly writeBytes: number;
+  readonly errors: number;
+  readonly failed: boolean;
+}
+
+export interface Metrics {
+  /** Start → the guest's boot-done write, in µs; undefined until it happens. */
+  readonly bootDoneUs?: number;
+  /** Start → vCPUs running, in µs. */
+  readonly startToRunUs: number;
+  /** VM exits handled by the VMM, by kind. */
+  readonly vmExits: Readonly<Record<string, number>>;
+  readonly block: readonly BlockMetrics[];
+  readonly consoleBytesOut: number;
+}
