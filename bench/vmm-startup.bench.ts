@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { VmmClient } from "@vmctl/proto";
 import { median, report } from "./lib/report.js";
 import { processCpuMs, spawnTrueMs } from "./lib/process.js";
-import { vmmBinary } from "./lib/vmm-binary.js";
+import { requireVmmBinary } from "@vmctl/vmm-client";
 
 const RUNS = 15;
 
@@ -45,7 +45,7 @@ async function oneStart(binary: string): Promise<{ wallMs: number; cpuMs: number
   }
 }
 
-const binary = vmmBinary();
+const binary = requireVmmBinary();
 const wall: number[] = [];
 const cpu: number[] = [];
 const baseline: number[] = [];

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
+import { findVmmBinary } from "@vmctl/vmm-client";
 
 const run = promisify(execFile);
 
@@ -49,24 +49,11 @@ export function which(command: string, pathEnv = process.env.PATH ?? ""): string
   return undefined;
 }
 
-/**
- * Where the `vmctl-vmm` binary is: `$VMCTL_VMM_BIN`, else the workspace's release
- * build (when running from a checkout), else PATH.
- */
-export function locateVmm(): string | undefined {
-  const fromEnv = process.env.VMCTL_VMM_BIN;
-  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
-  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-  const built = join(repoRoot, "target/release/vmctl-vmm");
-  if (isExecutable(built)) return built;
-  return which("vmctl-vmm");
-}
-
 const fileAt = (path: string) => () => (existsSync(path) ? path : undefined);
 const program = (name: string) => () => which(name);
 
 const DEPENDENCIES: readonly DependencySpec[] = [
-  { target: "microvm", name: "vmctl-vmm", purpose: "the VMM (build with `npm run build`)", locate: locateVmm, versionArgs: ["--version"] },
+  { target: "microvm", name: "vmctl-vmm", purpose: "the VMM (build with `npm run build`)", locate: () => findVmmBinary(), versionArgs: ["--version"] },
   { target: "oci", name: "runc", purpose: "OCI runtime (default)", locate: program("runc"), versionArgs: ["--version"] },
   { target: "oci", name: "crun", purpose: "OCI runtime (optional)", locate: program("crun"), versionArgs: ["--version"] },
   { target: "lxc", name: "lxc-start", purpose: "LXC containers", locate: program("lxc-start"), versionArgs: ["--version"] },

@@ -1,0 +1,37 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { VmmError } from "./errors.js";
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where `vmctl-vmm` is: `$VMCTL_VMM_BIN` if set, else the workspace's release build
+ * (when running from a checkout), else the first on PATH. Undefined when none exists.
+ */
+export function findVmmBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.VMCTL_VMM_BIN) return isExecutable(env.VMCTL_VMM_BIN) ? env.VMCTL_VMM_BIN : undefined;
+  // dist/index.js (or src/binary.ts) sits three levels below the repository root.
+  const built = fileURLToPath(new URL("../../../target/release/vmctl-vmm", import.meta.url));
+  if (isExecutable(built)) return built;
+  for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, "vmctl-vmm");
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** {@link findVmmBinary}, failing with NOT_FOUND and what to do when there is none. */
+export function requireVmmBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const found = findVmmBinary(env);
+  if (found) return found;
+  const where = env.VMCTL_VMM_BIN ? `VMCTL_VMM_BIN=${env.VMCTL_VMM_BIN} is not an executable file` : "not built and not on PATH";
+  throw new VmmError("NOT_FOUND", `vmctl-vmm: ${where} (run \`npm run build\`)`);
+}
