@@ -1,0 +1,27 @@
+import { readFileSync } from "node:fs";
+
+/**
+ * RSS of a process in MiB, excluding the guest-memory mapping (an anonymous mapping
+ * exactly `guestBytes` long): what the VMM itself costs beyond the guest pages touched.
+ */
+export function rssExcludingGuestMib(pid: number, guestBytes: number): { totalMib: number; guestMib: number } {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  let totalKb = 0;
+  let guestKb = 0;
+  let currentIsGuest = false;
+  for (const line of smaps.split("\n")) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      const size = Number.parseInt(range[2] as string, 16) - Number.parseInt(range[1] as string, 16);
+      const fields = line.trim().split(/\s+/);
+      currentIsGuest = size === guestBytes && fields.length === 5; // no path: anonymous
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (rss) {
+      totalKb += Number(rss[1]);
+      if (currentIsGuest) guestKb += Number(rss[1]);
+    }
+  }
+  return { totalMib: totalKb / 1024, guestMib: guestKb / 1024 };
+}
