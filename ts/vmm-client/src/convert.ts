@@ -110,6 +110,7 @@ const blockMetricsFromProto = (m: pb.IBlockMetrics): BlockMetrics => ({
   writeBytes: Number(m.writeBytes ?? 0),
   errors: Number(m.errors ?? 0),
   failed: m.failed ?? false,
+  busyUs: Number(m.busyUs ?? 0),
 });
 
 export function metricsFromProto(m: pb.IMetrics): Metrics {

@@ -67,6 +67,8 @@ export interface BlockMetrics {
   readonly writeBytes: number;
   readonly errors: number;
   readonly failed: boolean;
+  /** Time the device model spent serving the queue, in µs. */
+  readonly busyUs: number;
 }
 
 export interface Metrics {

@@ -131,6 +131,12 @@ impl Block {
     /// and interrupts the guest if it wants to be told. Called by the event handler on a
     /// queue notification; does nothing while the device is inactive or failed.
     pub fn process_queue(&mut self) {
+        let started = std::time::Instant::now();
+        self.serve_queue();
+        self.metrics.add_busy(started.elapsed());
+    }
+
+    fn serve_queue(&mut self) {
         if self.failed {
             return;
         }
