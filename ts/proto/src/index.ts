@@ -1,7 +1,7 @@
 // Public surface of @vmctl/proto: protobuf messages by package, service definitions
 // for servers, and typed clients.
-export { vmm } from "./gen/protos.js";
-export { VmmClient, VmmService } from "./gen/services.js";
+export { google, vmctl, vmm } from "./gen/protos.js";
+export { OrchestratorClient, OrchestratorService, VmmClient, VmmService } from "./gen/services.js";
 export type {
   BidiStreamingMethod,
   ClientStreamingMethod,

@@ -1,0 +1,104 @@
+import type {
+  Capabilities,
+  ControllerRecord,
+  ExitInfo,
+  JsonValue,
+  LogChunk,
+  OwnedResource,
+  ProgressSink,
+  ServiceState,
+} from "./types.js";
+
+/**
+ * A durable ledger of what one service owns. `intend` is written to disk before it
+ * returns, so a target calls it BEFORE making the resource: whatever happens next —
+ * even `kill -9` of the orchestrator — the resource can be found and freed.
+ */
+export interface ResourceLedger {
+  intend(resource: OwnedResource): void;
+  /** The resource is gone (freed, or found never to have been made). */
+  release(kind: string, key: string): void;
+  list(): readonly OwnedResource[];
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What the orchestrator gives a target for one service. */
+export interface TargetContext {
+  /** The service id. */
+  readonly serviceId: string;
+  /** A directory private to this service; the orchestrator removes it after destroy. */
+  readonly serviceDir: string;
+  /**
+   * Labels to put on everything the target makes where the target supports labels
+   * (containers, cloud tags), so a reaper can find what this orchestrator owns.
+   */
+  readonly ownerLabels: Readonly<Record<string, string>>;
+  readonly resources: ResourceLedger;
+  readonly log: Logger;
+}
+
+export interface StopOptions {
+  /** Grace period after the polite request (SIGTERM, Ctrl-Alt-Del...) before forcing. */
+  readonly timeoutMs?: number;
+}
+
+export interface LogOptions {
+  /** Keep streaming new output until the service exits. */
+  readonly follow?: boolean;
+}
+
+export interface ExecResult {
+  readonly code: number | null;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+}
+
+/** One service on one target. Every method may be called again safely. */
+export interface ServiceController {
+  readonly id: string;
+  /** Pulls, unpacks, builds what start needs. Idempotent; may take long. */
+  prepare(progress?: ProgressSink): Promise<void>;
+  /** Starts the workload. Idempotent: a running service stays as it is. */
+  start(): Promise<void>;
+  /** Asks the workload to stop, then forces it after `timeoutMs`. Resolves once it has exited. */
+  stop(options?: StopOptions): Promise<void>;
+  state(): Promise<ServiceState>;
+  /** Output since the service started; with `follow`, then live output until exit. */
+  logs(options?: LogOptions): AsyncIterable<LogChunk>;
+  /** Resolves when the service has exited. */
+  wait(): Promise<ExitInfo>;
+  /** Frees every resource the service owns (and releases it from the ledger). Idempotent. */
+  destroy(): Promise<void>;
+  /** What the orchestrator persists so `adopt` can reattach after a restart. */
+  record(): JsonValue;
+  /** Only when the factory claims `exec`. */
+  exec?(args: readonly string[]): Promise<ExecResult>;
+  /** Only when the factory claims `pause`. */
+  pause?(): Promise<void>;
+  resume?(): Promise<void>;
+}
+
+/** A target: validates specs and makes controllers. Registered by a plugin. */
+export interface ServiceFactory<Spec extends JsonValue = JsonValue> {
+  /** The target name users choose: "microvm", "oci", ... */
+  readonly target: string;
+  readonly capabilities: Capabilities;
+  /** Checks an untrusted spec; throws ValidationError naming the field path. */
+  validate(spec: unknown): Spec;
+  /** Makes a controller for a new service. Must not start anything yet. */
+  create(id: string, spec: Spec, ctx: TargetContext): Promise<ServiceController>;
+  /**
+   * Reattaches to a service after an orchestrator restart, from its record and the
+   * resources in its ledger. Returns a controller for whatever remains — running or
+   * dead (so it can be destroyed) — or undefined when nothing of it remains.
+   */
+  adopt(record: ControllerRecord, ctx: TargetContext): Promise<ServiceController | undefined>;
+  /** Releases factory-wide resources (connections, caches) at orchestrator shutdown. */
+  close?(): Promise<void>;
+}

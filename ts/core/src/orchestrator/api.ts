@@ -1,0 +1,94 @@
+// The engine's interface: what the gRPC server (and tests) call. The server maps these
+// types to proto/vmctl/v1 and VmctlError codes to gRPC statuses; nothing else.
+import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase } from "../contract/types.js";
+
+/** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
+export type ServicePhase = Phase | "waiting";
+
+export type ReadinessCheck =
+  | { readonly kind: "tcp"; readonly host?: string; readonly port: number }
+  | { readonly kind: "http"; readonly url: string; readonly expectStatus?: number }
+  | { readonly kind: "command"; readonly args: readonly string[] };
+
+export interface Readiness {
+  readonly check: ReadinessCheck;
+  /** Default 200. */
+  readonly intervalMs?: number;
+  /** Default 60000. */
+  readonly timeoutMs?: number;
+}
+
+export interface CreateServiceInput {
+  /** Generated when omitted. */
+  readonly name?: string;
+  readonly target: string;
+  /** Untrusted; validated by the target. */
+  readonly spec: unknown;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Ids or names of services that must be ready before this one starts. */
+  readonly dependsOn?: readonly string[];
+  readonly readiness?: Readiness;
+  /** Start right after create. */
+  readonly start?: boolean;
+}
+
+/** A service as stored and reported. */
+export interface ServiceRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly target: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The validated spec. */
+  readonly spec: JsonValue;
+  readonly dependsOn: readonly string[];
+  readonly readiness?: Readiness;
+  readonly phase: ServicePhase;
+  readonly exit?: ExitInfo;
+  readonly pid?: number;
+  readonly instance?: string;
+  readonly addresses: readonly string[];
+  readonly ready: boolean;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface ServiceFilter {
+  /** "key=value" or "key"; all must match. */
+  readonly labels?: readonly string[];
+  readonly target?: string;
+  readonly phases?: readonly ServicePhase[];
+}
+
+export interface ServiceEvent {
+  readonly kind: "snapshot" | "created" | "updated" | "deleted";
+  readonly service: ServiceRecord;
+  readonly at: Date;
+}
+
+export interface TargetInfo {
+  readonly name: string;
+  /** Package name or path of the plugin that registered it. */
+  readonly plugin: string;
+  readonly capabilities: Capabilities;
+  /** "ready", or "skipped: <why>" / "failed: <why>". */
+  readonly status: string;
+}
+
+/** A reference to a service: its id or its name. */
+export type ServiceRef = string;
+
+export interface OrchestratorApi {
+  create(input: CreateServiceInput): Promise<ServiceRecord>;
+  start(ref: ServiceRef): Promise<ServiceRecord>;
+  stop(ref: ServiceRef, options?: { timeoutMs?: number }): Promise<ServiceRecord>;
+  delete(ref: ServiceRef, options?: { force?: boolean }): Promise<void>;
+  get(ref: ServiceRef): ServiceRecord;
+  list(filter?: ServiceFilter): ServiceRecord[];
+  /** Current state of the matching services ("snapshot" events), then every change; ends when `signal` aborts. */
+  watch(refs: readonly ServiceRef[], signal: AbortSignal): AsyncIterable<ServiceEvent>;
+  logs(ref: ServiceRef, options?: { follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogChunk>;
+  wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo>;
+  targets(): TargetInfo[];
+  /** Detaches from every service (they keep running) and closes the state store. */
+  close(): Promise<void>;
+}
