@@ -1,0 +1,66 @@
+// vmctl-plugin-oci: registers the "oci" target. Thin: finds the runtimes, makes the factory.
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import type { PluginEnvironment, PluginRegistration } from "@vmctl/core";
+import { OciFactory } from "./factory.js";
+import { OciRuntime } from "./runtime.js";
+import type { OciRuntimeName } from "./spec.js";
+
+export { OCI_CAPABILITIES, OciFactory } from "./factory.js";
+export { OciController } from "./controller.js";
+export { OciRuntime } from "./runtime.js";
+export { parseOciSpec } from "./spec.js";
+export type { OciMount, OciResources, OciRuntimeName, OciSpec } from "./spec.js";
+export { buildRuntimeConfig } from "./bundle.js";
+export type { BundleOptions, OciRuntimeConfig } from "./bundle.js";
+
+const RUNTIME_NAMES: readonly OciRuntimeName[] = ["runc", "crun"];
+
+/** PATH plus the sbin directories (runc lives in /usr/sbin on Debian; PATH may lack it). */
+export function defaultSearchDirs(): string[] {
+  const path = (process.env.PATH ?? "").split(delimiter);
+  return [...path, "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean);
+}
+
+/** An executable named `name` in one of `dirs`, or undefined. */
+export function findBinary(name: string, dirs: readonly string[] = defaultSearchDirs()): string | undefined {
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Makes the oci factory. Options (`targets.oci` in the orchestrator config):
+ * `runc` / `crun`: a binary path to use instead of searching PATH.
+ */
+export function initOci(env: PluginEnvironment, searchDirs: readonly string[] = defaultSearchDirs()): OciFactory | undefined {
+  const runtimes = new Map<OciRuntimeName, OciRuntime>();
+  for (const name of RUNTIME_NAMES) {
+    const configured = env.options[name];
+    const binary = typeof configured === "string" ? configured : findBinary(name, searchDirs);
+    if (!binary) continue;
+    const root = join(env.stateDir, name);
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    runtimes.set(name, new OciRuntime(name, binary, root));
+  }
+  if (!runtimes.has("runc") && !runtimes.has("crun")) {
+    env.log.info("oci target skipped: neither runc nor crun was found on PATH");
+    return undefined;
+  }
+  env.log.debug("oci target ready", { runtimes: [...runtimes.values()].map((r) => r.binary) });
+  return new OciFactory(runtimes, env.log);
+}
+
+const registration: PluginRegistration = {
+  name: "vmctl-plugin-oci",
+  targets: [{ target: "oci", init: (env) => initOci(env) }],
+};
+
+export default registration;

@@ -1,0 +1,142 @@
+// Test fixtures for the oci target: a TargetContext over a temp serviceDir and a memory
+// ledger, a busybox rootfs, and a factory whose runtime root is private to the test.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger, OwnedResource, TargetContext } from "@vmctl/core";
+import { findBinary, initOci } from "../index.js";
+import type { OciFactory } from "../factory.js";
+import { processesMentioning } from "./helpers.js";
+import { MemoryLedger } from "./memory-ledger.js";
+
+export interface TestContext extends TargetContext {
+  readonly resources: MemoryLedger;
+}
+
+/** A logger that keeps lines for assertions (and prints nothing). */
+export class MemoryLogger implements Logger {
+  readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "debug", message, fields });
+  }
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "info", message, fields });
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "warn", message, fields });
+  }
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.lines.push({ level: "error", message, fields });
+  }
+}
+
+/** A context for one service whose serviceDir lives under `parent`. */
+export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {
+  const serviceDir = join(parent, "services", serviceId);
+  mkdirSync(serviceDir, { recursive: true });
+  return {
+    serviceId,
+    serviceDir,
+    ownerLabels: { "org.vmctl.owner": "oci-tests" },
+    resources: new MemoryLedger(resources),
+    log: new MemoryLogger(),
+  };
+}
+
+const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc"];
+
+/**
+ * A tiny rootfs from busybox-static: /bin/busybox plus applet links. Throws (never
+ * skips) when busybox is missing: the oci tests need a real rootfs.
+ */
+export function busyboxRootfs(dir: string): string {
+  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
+  if (!busybox) throw new Error("busybox not found: install busybox-static (npm run setup)");
+  const ldd = spawnSync("ldd", [busybox], { encoding: "utf8" });
+  const linked = `${ldd.stdout ?? ""}${ldd.stderr ?? ""}`;
+  if (!/not a dynamic executable|statically linked/.test(linked)) {
+    throw new Error(`${busybox} is not static (${linked.trim()}): install busybox-static`);
+  }
+  const rootfs = join(dir, "rootfs");
+  mkdirSync(join(rootfs, "bin"), { recursive: true });
+  for (const d of ["proc", "dev", "sys", "tmp", "etc", "mnt"]) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(busybox, join(rootfs, "bin", "busybox"));
+  execFileSync("chmod", ["0755", join(rootfs, "bin", "busybox")]);
+  for (const applet of BUSYBOX_APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
+  return rootfs;
+}
+
+/** The path of runc, or a thrown reason: the oci tests run against the real runtime. */
+export function requireRunc(): string {
+  const runc = findBinary("runc");
+  if (!runc) throw new Error("runc not found on PATH or in /usr/sbin: install it (npm run setup)");
+  return runc;
+}
+
+/** A scratch area for one test file: a state dir (runc root), service dirs, a rootfs. */
+export interface Scratch {
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly rootfs: string;
+  readonly log: MemoryLogger;
+  factory(): OciFactory;
+  /** Removes every container left under the root and the whole scratch dir. */
+  cleanup(): void;
+}
+
+export function scratch(prefix = "vmctl-oci-"): Scratch {
+  const runc = requireRunc();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const stateDir = join(dir, "state");
+  let rootfs: string;
+  try {
+    rootfs = busyboxRootfs(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const log = new MemoryLogger();
+  return {
+    dir,
+    stateDir,
+    rootfs,
+    log,
+    factory() {
+      const factory = initOci({ stateDir, options: { runc }, log });
+      if (!factory) throw new Error("oci target did not initialise although runc is installed");
+      return factory;
+    },
+    cleanup() {
+      const root = join(stateDir, "runc");
+      try {
+        const out = execFileSync(runc, ["--root", root, "list", "-q"], { encoding: "utf8" });
+        for (const id of out.split("\n").filter(Boolean)) {
+          execFileSync(runc, ["--root", root, "delete", "--force", id], { stdio: "ignore" });
+        }
+      } catch {
+        // nothing to list
+      }
+      // Shims of containers deleted above end on their own; any left (the test died
+      // mid-start) are ours by their command line, which names this scratch dir.
+      for (const pid of processesMentioning(dir)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Container ids under the scratch root, as `runc list` sees them. */
+export function runcList(s: Scratch): string[] {
+  // `runc list` fails when a container is deleted while it reads the root: retry that race.
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync(requireRunc(), ["--root", join(s.stateDir, "runc"), "list", "-q"], { encoding: "utf8" });
+    if (r.status === 0) return r.stdout.split("\n").filter(Boolean);
+    if (attempt >= 20 || !/no such file/.test(r.stderr)) throw new Error(`runc list: ${r.stderr.trim()}`);
+  }
+}
