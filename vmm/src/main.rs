@@ -1,16 +1,33 @@
 //! `vmctl-vmm`: one microVM per process, configured and driven over gRPC on a unix socket.
 
 mod api;
+mod arch;
+mod builder;
+mod controller;
+mod device_manager;
+mod devices;
+mod event_loop;
+mod loader;
+mod metrics;
+mod resources;
+mod vmm;
+mod vmm_config;
+mod vstate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use tracing::{error, info, warn};
 
 /// Command line of `vmctl-vmm`.
 #[derive(Debug, Parser)]
-#[command(name = "vmctl-vmm", version, about = "A KVM virtual machine monitor for one microVM, driven over gRPC")]
+#[command(
+    name = "vmctl-vmm",
+    version,
+    about = "A KVM virtual machine monitor for one microVM, driven over gRPC"
+)]
 struct Args {
     /// Unix socket to serve the gRPC API on. Must not exist yet.
     #[arg(long, value_name = "PATH")]
@@ -19,6 +36,26 @@ struct Args {
     /// KVM device node.
     #[arg(long, value_name = "PATH", default_value = vmctl_kvm_host::DEFAULT_KVM_PATH)]
     kvm: PathBuf,
+
+    /// Id of this VM instance, reported by GetInfo; generated when not given.
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+/// A VM id unique enough for one host: pid, time and a few random bits.
+fn generated_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut random = [0u8; 4];
+    let _ =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random));
+    format!(
+        "vm-{:x}-{:x}-{}",
+        std::process::id(),
+        nanos & 0xffff_ffff,
+        u32::from_le_bytes(random)
+    )
 }
 
 fn main() -> ExitCode {
@@ -51,8 +88,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let host = api::HostFacts { kvm, pvm };
-    match runtime.block_on(api::serve(&args.api_sock, host)) {
+    let controller = match controller::Controller::new(controller::HostLimits {
+        kvm_path: args.kvm.clone(),
+        max_vcpus: u32::try_from(kvm.max_vcpus).unwrap_or(u32::MAX),
+    }) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            error!("cannot set up the VM controller: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let host = api::HostFacts {
+        kvm,
+        pvm,
+        vm_id: args.id.unwrap_or_else(generated_id),
+    };
+    match runtime.block_on(api::serve(&args.api_sock, host, controller)) {
         Ok(()) => {
             info!("API server stopped");
             ExitCode::SUCCESS

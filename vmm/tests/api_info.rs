@@ -36,19 +36,26 @@ fn spawn_vmm() -> RunningVmm {
         assert!(Instant::now() < deadline, "API socket never appeared");
         std::thread::sleep(Duration::from_millis(5));
     }
-    RunningVmm { child, socket, _dir: dir }
+    RunningVmm {
+        child,
+        socket,
+        _dir: dir,
+    }
 }
 
 async fn connect(socket: &Path) -> VmmClient<Channel> {
     let socket = socket.to_owned();
-    let channel = Endpoint::try_from("http://vmm.local")
-        .expect("endpoint")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let socket = socket.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
-        }))
-        .await
-        .expect("connect to API socket");
+    let channel =
+        Endpoint::try_from("http://vmm.local")
+            .expect("endpoint")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let socket = socket.clone();
+                async move {
+                    Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+                }
+            }))
+            .await
+            .expect("connect to API socket");
     VmmClient::new(channel)
 }
 
@@ -56,7 +63,11 @@ async fn connect(socket: &Path) -> VmmClient<Channel> {
 async fn get_info_reports_version_pid_and_kvm() {
     let vmm = spawn_vmm();
     let mut client = connect(&vmm.socket).await;
-    let info = client.get_info(GetInfoRequest {}).await.expect("GetInfo").into_inner();
+    let info = client
+        .get_info(GetInfoRequest {})
+        .await
+        .expect("GetInfo")
+        .into_inner();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(info.pid, vmm.child.id());
     let kvm = info.kvm.expect("kvm facts");

@@ -1,0 +1,99 @@
+//! Attaches virtio-blk drives (from `vmctl-devices`), each behind a virtio-mmio
+//! transport: window `0xd0000000 + n * 0x1000`, GSI `5 + n`, declared on the kernel
+//! command line as `virtio_mmio.device=4K@ADDR:GSI`. Queue notifications are KVM
+//! ioeventfds on `QueueNotify` (datamatch = queue index) handled on the event loop; the
+//! device interrupt is a KVM irqfd.
+
+use std::sync::{Arc, Mutex};
+
+use vm_memory::GuestMemoryMmap;
+use vmctl_devices::virtio::block::{Block, BlockConfig, BlockError, BlockMetrics};
+use vmctl_devices::virtio::mmio::{MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE, MmioTransport};
+
+use super::DeviceManagerError;
+use super::bus::{Bus, BusDevice};
+use crate::arch::x86_64::layout::{virtio_mmio_addr, virtio_mmio_gsi};
+use crate::event_loop::Subscriber;
+use crate::vmm_config::drive::DriveConfig;
+use crate::vstate::vm::Vm;
+
+impl BusDevice for MmioTransport {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        self.bus_read(offset, data);
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        self.bus_write(offset, data);
+    }
+}
+
+/// Why a drive could not be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum VirtioAttachError {
+    /// The drive's configuration no longer holds (e.g. its file vanished since PutDrive).
+    #[error("drive.{source} (drive {drive_id:?})")]
+    Block { drive_id: String, source: BlockError },
+    #[error("drive {drive_id:?}: virtio-mmio transport: {detail}")]
+    Transport { drive_id: String, detail: String },
+    #[error(transparent)]
+    Manager(#[from] DeviceManagerError),
+}
+
+/// One attached drive, for the metrics endpoint.
+pub struct AttachedDrive {
+    pub drive_id: String,
+    pub metrics: Arc<BlockMetrics>,
+}
+
+/// Attaches `drives` in order (the root device is already first).
+pub fn attach(
+    vm: &Vm,
+    memory: &GuestMemoryMmap,
+    mmio: &mut Bus,
+    drives: &[DriveConfig],
+    subscribers: &mut Vec<Subscriber>,
+    cmdline: &mut Vec<String>,
+) -> Result<Vec<AttachedDrive>, VirtioAttachError> {
+    let mut attached = Vec::with_capacity(drives.len());
+    for (n, drive) in drives.iter().enumerate() {
+        let (base, gsi) = (virtio_mmio_addr(n), virtio_mmio_gsi(n));
+        let name = format!("virtio-blk {:?}", drive.drive_id);
+        let block = Block::new(BlockConfig {
+            drive_id: drive.drive_id.clone(),
+            path: drive.path_on_host.clone(),
+            read_only: drive.is_read_only,
+        })
+        .map_err(|source| VirtioAttachError::Block {
+            drive_id: drive.drive_id.clone(),
+            source,
+        })?;
+        let metrics = block.metrics().clone();
+        let block = Arc::new(Mutex::new(block));
+        let transport =
+            MmioTransport::new(memory.clone(), block.clone()).map_err(|e| VirtioAttachError::Transport {
+                drive_id: drive.drive_id.clone(),
+                detail: e.to_string(),
+            })?;
+        for (queue, evt) in transport.queue_evts().iter().enumerate() {
+            vm.register_mmio_ioevent(evt, base + MMIO_NOTIFY_OFFSET, queue as u32)
+                .map_err(|source| DeviceManagerError::Kvm {
+                    device: name.clone(),
+                    source,
+                })?;
+        }
+        vm.register_irqfd(transport.interrupt().irq_evt(), gsi)
+            .map_err(|source| DeviceManagerError::Kvm {
+                device: name.clone(),
+                source,
+            })?;
+        mmio.insert(base, MMIO_WINDOW_SIZE, Arc::new(Mutex::new(transport)))
+            .map_err(|source| DeviceManagerError::Bus { device: name, source })?;
+        subscribers.push(block);
+        cmdline.push(format!("virtio_mmio.device=4K@{base:#x}:{gsi}"));
+        attached.push(AttachedDrive {
+            drive_id: drive.drive_id.clone(),
+            metrics,
+        });
+    }
+    Ok(attached)
+}

@@ -1,0 +1,238 @@
+//! A minimal i8042 PS/2 controller: enough for a Linux guest's keyboard probe, the CPU
+//! reset line (command 0xfe on port 0x64), and Ctrl-Alt-Del injected by the VMM.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use vm_superio::Trigger;
+
+use super::IrqTrigger;
+use crate::device_manager::bus::BusDevice;
+use crate::vstate::exit::{ExitLatch, ExitReason, VmExit};
+
+const DATA_OFFSET: u64 = 0;
+const COMMAND_OFFSET: u64 = 4;
+
+const STATUS_OUTPUT_FULL: u8 = 0x01;
+const STATUS_SYSTEM: u8 = 0x04;
+const STATUS_LAST_WAS_COMMAND: u8 = 0x08;
+
+const CTR_KBD_INT: u8 = 0x01;
+const CTR_KBD_DISABLED: u8 = 0x10;
+/// What a BIOS leaves: keyboard interrupt on, system flag, scancode translation.
+const CTR_DEFAULT: u8 = 0x45;
+
+const CMD_READ_CTR: u8 = 0x20;
+const CMD_WRITE_CTR: u8 = 0x60;
+const CMD_SELF_TEST: u8 = 0xaa;
+const CMD_KBD_TEST: u8 = 0xab;
+const CMD_KBD_DISABLE: u8 = 0xad;
+const CMD_KBD_ENABLE: u8 = 0xae;
+const CMD_WRITE_KBD_OUTPUT: u8 = 0xd2;
+const CMD_RESET_CPU: u8 = 0xfe;
+
+const KBD_ACK: u8 = 0xfa;
+const KBD_RESET: u8 = 0xff;
+const KBD_SELF_TEST_OK: u8 = 0xaa;
+
+/// Scancodes (set 2) for pressing Right-Ctrl, Alt, Delete.
+pub const CTRL_ALT_DEL: [u8; 5] = [0xe0, 0x14, 0x11, 0xe0, 0x71];
+const BUFFER_SIZE: usize = 16;
+
+/// Why Ctrl-Alt-Del could not be injected.
+#[derive(Debug, thiserror::Error)]
+pub enum I8042Error {
+    #[error("the i8042 output buffer is full: the guest is not reading its keyboard")]
+    BufferFull,
+    #[error("raising the keyboard interrupt: {0}")]
+    Interrupt(std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    None,
+    Ctr,
+    KbdOutput,
+}
+
+pub struct I8042 {
+    ctr: u8,
+    last_was_command: bool,
+    pending: Pending,
+    buffer: VecDeque<u8>,
+    irq: IrqTrigger,
+    latch: Arc<ExitLatch>,
+}
+
+impl I8042 {
+    pub fn new(irq: IrqTrigger, latch: Arc<ExitLatch>) -> Self {
+        Self {
+            ctr: CTR_DEFAULT,
+            last_was_command: false,
+            pending: Pending::None,
+            buffer: VecDeque::new(),
+            irq,
+            latch,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), I8042Error> {
+        if self.buffer.len() + bytes.len() > BUFFER_SIZE {
+            return Err(I8042Error::BufferFull);
+        }
+        self.buffer.extend(bytes);
+        self.raise()
+    }
+
+    fn raise(&self) -> Result<(), I8042Error> {
+        if self.ctr & CTR_KBD_INT != 0 && !self.buffer.is_empty() {
+            self.irq.trigger().map_err(I8042Error::Interrupt)?;
+        }
+        Ok(())
+    }
+
+    /// Presses Ctrl-Alt-Del: the guest reads the scancodes and decides what to do.
+    pub fn ctrl_alt_del(&mut self) -> Result<(), I8042Error> {
+        self.push(&CTRL_ALT_DEL)
+    }
+
+    fn status(&self) -> u8 {
+        let mut s = STATUS_SYSTEM;
+        if !self.buffer.is_empty() {
+            s |= STATUS_OUTPUT_FULL;
+        }
+        if self.last_was_command {
+            s |= STATUS_LAST_WAS_COMMAND;
+        }
+        s
+    }
+
+    fn command(&mut self, cmd: u8) {
+        self.last_was_command = true;
+        let r = match cmd {
+            CMD_READ_CTR => self.push(&[self.ctr]),
+            CMD_WRITE_CTR => {
+                self.pending = Pending::Ctr;
+                Ok(())
+            }
+            CMD_SELF_TEST => self.push(&[0x55]),
+            CMD_KBD_TEST => self.push(&[0x00]),
+            CMD_KBD_DISABLE => {
+                self.ctr |= CTR_KBD_DISABLED;
+                Ok(())
+            }
+            CMD_KBD_ENABLE => {
+                self.ctr &= !CTR_KBD_DISABLED;
+                Ok(())
+            }
+            CMD_WRITE_KBD_OUTPUT => {
+                self.pending = Pending::KbdOutput;
+                Ok(())
+            }
+            CMD_RESET_CPU => {
+                self.latch.trigger(VmExit::new(
+                    ExitReason::Reset,
+                    "guest pulsed the reset line (i8042 command 0xfe)",
+                ));
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::debug!("i8042 command {cmd:#x}: {e}");
+        }
+    }
+
+    fn data(&mut self, value: u8) {
+        self.last_was_command = false;
+        let r = match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::Ctr => {
+                self.ctr = value;
+                self.raise()
+            }
+            Pending::KbdOutput => self.push(&[value]),
+            Pending::None if value == KBD_RESET => self.push(&[KBD_ACK, KBD_SELF_TEST_OK]),
+            Pending::None => self.push(&[KBD_ACK]),
+        };
+        if let Err(e) = r {
+            tracing::debug!("i8042 data {value:#x}: {e}");
+        }
+    }
+}
+
+impl BusDevice for I8042 {
+    fn read(&mut self, offset: u64, data: &mut [u8]) {
+        let v = match offset {
+            DATA_OFFSET => {
+                let v = self.buffer.pop_front().unwrap_or(0);
+                let _ = self.raise();
+                v
+            }
+            COMMAND_OFFSET => self.status(),
+            _ => 0xff,
+        };
+        data.fill(0);
+        if let Some(b) = data.first_mut() {
+            *b = v;
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let Some(&value) = data.first() else { return };
+        match offset {
+            DATA_OFFSET => self.data(value),
+            COMMAND_OFFSET => self.command(value),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmm_sys_util::eventfd::EventFd;
+
+    fn device() -> (I8042, Arc<ExitLatch>) {
+        let latch = Arc::new(ExitLatch::default());
+        let irq = IrqTrigger(EventFd::new(libc::EFD_NONBLOCK).unwrap());
+        (I8042::new(irq, latch.clone()), latch)
+    }
+
+    fn read(dev: &mut I8042, offset: u64) -> u8 {
+        let mut b = [0u8];
+        dev.read(offset, &mut b);
+        b[0]
+    }
+
+    #[test]
+    fn reset_command_ends_the_vm_with_reset() {
+        let (mut dev, latch) = device();
+        dev.write(COMMAND_OFFSET, &[CMD_RESET_CPU]);
+        assert_eq!(latch.get().unwrap().reason, ExitReason::Reset);
+    }
+
+    #[test]
+    fn ctrl_alt_del_is_readable_and_raises_irq1() {
+        let (mut dev, _) = device();
+        dev.ctrl_alt_del().unwrap();
+        assert!(dev.irq.0.read().unwrap() >= 1);
+        let mut got = vec![];
+        while read(&mut dev, COMMAND_OFFSET) & STATUS_OUTPUT_FULL != 0 {
+            got.push(read(&mut dev, DATA_OFFSET));
+        }
+        assert_eq!(got, CTRL_ALT_DEL);
+    }
+
+    #[test]
+    fn ctr_round_trips_and_a_full_buffer_is_an_error() {
+        let (mut dev, _) = device();
+        dev.write(COMMAND_OFFSET, &[CMD_WRITE_CTR]);
+        dev.write(DATA_OFFSET, &[0x44]);
+        dev.write(COMMAND_OFFSET, &[CMD_READ_CTR]);
+        assert_eq!(read(&mut dev, DATA_OFFSET), 0x44);
+        for _ in 0..3 {
+            dev.ctrl_alt_del().unwrap();
+        }
+        assert!(matches!(dev.ctrl_alt_del(), Err(I8042Error::BufferFull)));
+    }
+}

@@ -1,0 +1,120 @@
+//! The desired VM: everything configured through the API before Start.
+
+use crate::arch::x86_64::layout::MAX_VIRTIO_DEVICES;
+use crate::vmm_config::boot_source::BootSourceConfig;
+use crate::vmm_config::drive::DriveConfig;
+use crate::vmm_config::machine_config::MachineConfig;
+
+/// Why a drive cannot join the set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DriveSetError {
+    #[error("drive.is_root_device: drive {existing:?} is already the root device")]
+    RootExists { existing: String },
+    #[error("drive.path_on_host: {path} is already used by drive {existing:?} and one of them is writable")]
+    PathInUse { path: String, existing: String },
+    #[error("drive: at most {MAX_VIRTIO_DEVICES} drives fit on the interrupt controller")]
+    TooMany,
+}
+
+/// The configuration a VM is built from.
+#[derive(Debug, Clone, Default)]
+pub struct VmResources {
+    pub machine: MachineConfig,
+    pub boot_source: Option<BootSourceConfig>,
+    /// In device order: the root device first, then in the order added.
+    drives: Vec<DriveConfig>,
+}
+
+impl VmResources {
+    pub fn drives(&self) -> &[DriveConfig] {
+        &self.drives
+    }
+
+    /// Adds `drive`, or replaces the drive with the same id (the API's PutDrive).
+    pub fn put_drive(&mut self, drive: DriveConfig) -> Result<(), DriveSetError> {
+        let others = || self.drives.iter().filter(|d| d.drive_id != drive.drive_id);
+        if drive.is_root_device
+            && let Some(root) = others().find(|d| d.is_root_device)
+        {
+            return Err(DriveSetError::RootExists {
+                existing: root.drive_id.clone(),
+            });
+        }
+        if let Some(d) =
+            others().find(|d| d.path_on_host == drive.path_on_host && !(d.is_read_only && drive.is_read_only))
+        {
+            return Err(DriveSetError::PathInUse {
+                path: drive.path_on_host.display().to_string(),
+                existing: d.drive_id.clone(),
+            });
+        }
+        match self.drives.iter().position(|d| d.drive_id == drive.drive_id) {
+            Some(i) => self.drives[i] = drive,
+            None if self.drives.len() >= MAX_VIRTIO_DEVICES => return Err(DriveSetError::TooMany),
+            None => self.drives.push(drive),
+        }
+        // Stable: the root device first, the others keep their order.
+        self.drives.sort_by_key(|d| !d.is_root_device);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn drive(id: &str, path: &str, ro: bool, root: bool) -> DriveConfig {
+        DriveConfig {
+            drive_id: id.into(),
+            path_on_host: PathBuf::from(path),
+            is_read_only: ro,
+            is_root_device: root,
+        }
+    }
+
+    #[test]
+    fn root_goes_first_and_same_id_replaces() {
+        let mut r = VmResources::default();
+        r.put_drive(drive("data", "/d", false, false)).unwrap();
+        r.put_drive(drive("root", "/r", false, true)).unwrap();
+        let ids: Vec<_> = r.drives().iter().map(|d| d.drive_id.as_str()).collect();
+        assert_eq!(ids, ["root", "data"]);
+        r.put_drive(drive("data", "/d2", true, false)).unwrap();
+        assert_eq!(r.drives().len(), 2);
+        assert_eq!(r.drives()[1].path_on_host, PathBuf::from("/d2"));
+    }
+
+    #[test]
+    fn a_second_root_or_a_shared_writable_file_is_refused() {
+        let mut r = VmResources::default();
+        r.put_drive(drive("root", "/r", false, true)).unwrap();
+        assert_eq!(
+            r.put_drive(drive("other", "/o", false, true)),
+            Err(DriveSetError::RootExists {
+                existing: "root".into()
+            })
+        );
+        assert!(matches!(
+            r.put_drive(drive("alias", "/r", true, false)),
+            Err(DriveSetError::PathInUse { .. })
+        ));
+        r.put_drive(drive("ro1", "/shared", true, false)).unwrap();
+        r.put_drive(drive("ro2", "/shared", true, false)).unwrap();
+        // Replacing the root with itself is fine.
+        r.put_drive(drive("root", "/r", true, true)).unwrap();
+    }
+
+    #[test]
+    fn the_ioapic_limits_the_drive_count() {
+        let mut r = VmResources::default();
+        for i in 0..MAX_VIRTIO_DEVICES {
+            r.put_drive(drive(&format!("d{i}"), &format!("/d{i}"), false, false))
+                .unwrap();
+        }
+        assert_eq!(
+            r.put_drive(drive("x", "/x", false, false)),
+            Err(DriveSetError::TooMany)
+        );
+    }
+}
