@@ -113,7 +113,7 @@ test("two root drives, or an empty drive id, are refused and the drive list is u
         client.putDrive({ driveId: "second", pathOnHost: other.path, isRootDevice: true }),
         { instanceOf: VmmError },
       );
-      t.is(twoRoots?.code, "INVALID_ARGUMENT");
+      t.is(twoRoots?.code, "ALREADY_EXISTS");
       t.regex(twoRoots?.message ?? "", /is_root_device/);
       const noId = await t.throwsAsync(client.putDrive({ driveId: "", pathOnHost: other.path }), { instanceOf: VmmError });
       t.is(noId?.code, "INVALID_ARGUMENT");

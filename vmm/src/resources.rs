@@ -8,6 +8,8 @@ use crate::vmm_config::machine_config::MachineConfig;
 /// Why a drive cannot join the set.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DriveSetError {
+    #[error("drive.drive_id: a drive with id {0:?} already exists")]
+    IdInUse(String),
     #[error("drive.is_root_device: drive {existing:?} is already the root device")]
     RootExists { existing: String },
     #[error("drive.path_on_host: {path} is already used by drive {existing:?} and one of them is writable")]
@@ -30,29 +32,33 @@ impl VmResources {
         &self.drives
     }
 
-    /// Adds `drive`, or replaces the drive with the same id (the API's PutDrive).
+    /// Adds `drive` (the API's PutDrive). Ids are unique: a second drive with the same
+    /// id is refused rather than silently replacing the first.
     pub fn put_drive(&mut self, drive: DriveConfig) -> Result<(), DriveSetError> {
-        let others = || self.drives.iter().filter(|d| d.drive_id != drive.drive_id);
+        if self.drives.iter().any(|d| d.drive_id == drive.drive_id) {
+            return Err(DriveSetError::IdInUse(drive.drive_id));
+        }
         if drive.is_root_device
-            && let Some(root) = others().find(|d| d.is_root_device)
+            && let Some(root) = self.drives.iter().find(|d| d.is_root_device)
         {
             return Err(DriveSetError::RootExists {
                 existing: root.drive_id.clone(),
             });
         }
-        if let Some(d) =
-            others().find(|d| d.path_on_host == drive.path_on_host && !(d.is_read_only && drive.is_read_only))
+        if let Some(d) = self
+            .drives
+            .iter()
+            .find(|d| d.path_on_host == drive.path_on_host && !(d.is_read_only && drive.is_read_only))
         {
             return Err(DriveSetError::PathInUse {
                 path: drive.path_on_host.display().to_string(),
                 existing: d.drive_id.clone(),
             });
         }
-        match self.drives.iter().position(|d| d.drive_id == drive.drive_id) {
-            Some(i) => self.drives[i] = drive,
-            None if self.drives.len() >= MAX_VIRTIO_DEVICES => return Err(DriveSetError::TooMany),
-            None => self.drives.push(drive),
+        if self.drives.len() >= MAX_VIRTIO_DEVICES {
+            return Err(DriveSetError::TooMany);
         }
+        self.drives.push(drive);
         // Stable: the root device first, the others keep their order.
         self.drives.sort_by_key(|d| !d.is_root_device);
         Ok(())
@@ -74,15 +80,18 @@ mod tests {
     }
 
     #[test]
-    fn root_goes_first_and_same_id_replaces() {
+    fn root_goes_first_and_a_second_drive_with_the_same_id_is_refused() {
         let mut r = VmResources::default();
         r.put_drive(drive("data", "/d", false, false)).unwrap();
         r.put_drive(drive("root", "/r", false, true)).unwrap();
         let ids: Vec<_> = r.drives().iter().map(|d| d.drive_id.as_str()).collect();
         assert_eq!(ids, ["root", "data"]);
-        r.put_drive(drive("data", "/d2", true, false)).unwrap();
+        assert_eq!(
+            r.put_drive(drive("data", "/d2", true, false)),
+            Err(DriveSetError::IdInUse("data".into()))
+        );
         assert_eq!(r.drives().len(), 2);
-        assert_eq!(r.drives()[1].path_on_host, PathBuf::from("/d2"));
+        assert_eq!(r.drives()[1].path_on_host, PathBuf::from("/d"));
     }
 
     #[test]
@@ -101,8 +110,6 @@ mod tests {
         ));
         r.put_drive(drive("ro1", "/shared", true, false)).unwrap();
         r.put_drive(drive("ro2", "/shared", true, false)).unwrap();
-        // Replacing the root with itself is fine.
-        r.put_drive(drive("root", "/r", true, true)).unwrap();
     }
 
     #[test]

@@ -115,10 +115,12 @@ async fn bad_configuration_is_refused_naming_the_field_and_a_fix_is_accepted() {
         Code::AlreadyExists,
         "drive.path_on_host",
     );
-    // Same id again replaces (the API's PutDrive contract), it is not a duplicate.
-    c.put_drive(drive("root", &disk2, true))
-        .await
-        .expect("replace by id");
+    // Two drives with one id: the second is refused and the first is kept.
+    assert_status(
+        c.put_drive(drive("root", &disk2, true)).await,
+        Code::AlreadyExists,
+        "drive.drive_id",
+    );
     let drives = c
         .list_drives(pb::ListDrivesRequest {})
         .await
@@ -126,7 +128,7 @@ async fn bad_configuration_is_refused_naming_the_field_and_a_fix_is_accepted() {
         .into_inner()
         .drives;
     assert_eq!(drives.len(), 1);
-    assert_eq!(drives[0].path_on_host, disk2.display().to_string());
+    assert_eq!(drives[0].path_on_host, disk.display().to_string());
 
     // Memory below what the kernel needs is found at Start, and the VM stays configurable.
     let vmm2 = spawn_vmm();

@@ -3,13 +3,10 @@
 //! | error | status |
 //! | --- | --- |
 //! | invalid configuration value (machine config, boot source, drive, kernel that does not fit) | INVALID_ARGUMENT, message names the field |
-//! | a second root device, or a writable file used by two drives | ALREADY_EXISTS |
+//! | a drive id already in use, a second root device, or a writable file used by two drives | ALREADY_EXISTS |
 //! | more drives than interrupt lines | RESOURCE_EXHAUSTED |
 //! | action not allowed in the current phase; Start without a boot source | FAILED_PRECONDITION |
 //! | KVM, memory, thread or device failures | INTERNAL |
-//!
-//! PutDrive with an existing drive_id replaces that drive (the API says so); it is not
-//! an error.
 
 use tonic::{Code, Status};
 
