@@ -37,6 +37,20 @@ const ERRNO_CODES: Readonly<Record<string, ErrorCode>> = {
   EMFILE: "RESOURCE_EXHAUSTED",
 };
 
+const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "INVALID_ARGUMENT",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "FAILED_PRECONDITION",
+  "RESOURCE_EXHAUSTED",
+  "UNAVAILABLE",
+  "DEADLINE_EXCEEDED",
+  "UNIMPLEMENTED",
+  "CANCELLED",
+  "PERMISSION_DENIED",
+  "INTERNAL",
+]);
+
 export class VmctlError extends Error {
   override readonly name: string = "VmctlError";
   readonly details: ErrorDetails;
@@ -53,6 +67,18 @@ export class VmctlError extends Error {
   /** Any thrown value as a VmctlError; Node errno codes become their kind here, at the edge. */
   static from(err: unknown, context?: string): VmctlError {
     if (err instanceof VmctlError) return err;
+    // A VmctlError from another copy of this module (a plugin's bundle, dist vs src):
+    // recognised by shape so its code survives.
+    const foreign = err as { name?: unknown; code?: unknown; message?: unknown; details?: unknown } | null;
+    if (
+      err instanceof Error &&
+      (foreign?.name === "VmctlError" || foreign?.name === "ValidationError") &&
+      typeof foreign.code === "string" &&
+      ERROR_CODES.has(foreign.code as ErrorCode)
+    ) {
+      const details = typeof foreign.details === "object" && foreign.details !== null ? (foreign.details as ErrorDetails) : {};
+      return new VmctlError(foreign.code as ErrorCode, context ? `${context}: ${err.message}` : err.message, { cause: err, details });
+    }
     const errno = (err as NodeJS.ErrnoException | undefined)?.code;
     const message = err instanceof Error ? err.message : String(err);
     const code = (errno && ERRNO_CODES[errno]) || "INTERNAL";

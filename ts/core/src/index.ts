@@ -38,3 +38,28 @@ export type {
   ServiceRef,
   TargetInfo,
 } from "./orchestrator/api.js";
+
+// The engine and its parts.
+export { Orchestrator, DEFAULT_STOP_TIMEOUT_MS } from "./orchestrator/engine.js";
+export type { OrchestratorOptions } from "./orchestrator/engine.js";
+export type { AdoptedService, ReconcileReport } from "./orchestrator/reconciler.js";
+export { OWNER_LABEL, SERVICE_LABEL } from "./orchestrator/target-context.js";
+export { NAME_PATTERN } from "./orchestrator/create-input.js";
+export { parseSelectors, matchesSelectors } from "./orchestrator/label-selector.js";
+export type { LabelSelector } from "./orchestrator/label-selector.js";
+export { probeFor } from "./orchestrator/readiness/readiness-probe.js";
+export type { ReadinessProbe } from "./orchestrator/readiness/readiness-probe.js";
+export { waitUntilReady } from "./orchestrator/readiness/wait-until-ready.js";
+export type { WaitOptions } from "./orchestrator/readiness/wait-until-ready.js";
+export { StateStore, DEFAULT_STATE_DIR, DATABASE_FILE } from "./state/state-store.js";
+export type { IntegrityReport, NewService, ServicePatch } from "./state/state-store.js";
+export type { Lifecycle, StoredService } from "./state/service-row.js";
+export { SqliteResourceLedger } from "./state/resource-ledger.js";
+export { SCHEMA_VERSION } from "./state/schema.js";
+export { PluginRegistry } from "./plugins/plugin-registry.js";
+export { discoverPlugins, isPathReference, loadPlugin, loadPluginFromDir, loadPlugins, PLUGIN_NAME } from "./plugins/plugin-loader.js";
+export type { LoadedPlugin, PluginLoadFailure } from "./plugins/plugin-loader.js";
+export { readPluginPackage } from "./plugins/plugin-manifest.js";
+export type { PluginPackage } from "./plugins/plugin-manifest.js";
+export { childLogger, jsonLogger, silentLogger } from "./log/logger.js";
+export type { JsonLoggerOptions, LogLevel } from "./log/logger.js";

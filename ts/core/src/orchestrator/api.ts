@@ -48,6 +48,11 @@ export interface ServiceRecord {
   readonly instance?: string;
   readonly addresses: readonly string[];
   readonly ready: boolean;
+  /**
+   * Why the orchestrator cannot vouch for `phase`, when it cannot: e.g. "target oci
+   * unavailable: failed: runc not found" after a restart. Absent when all is well.
+   */
+  readonly status?: string;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

@@ -1,0 +1,26 @@
+// Iterates `source` until it ends or `signal` aborts; on abort the source is asked to
+// return (without waiting for it), so a follow stream never pins its caller.
+export async function* abortable<T>(source: AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  if (signal?.aborted) return;
+  let onAbort = (): void => {};
+  const aborted = new Promise<"aborted">((resolve) => {
+    onAbort = () => resolve("aborted");
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  let finished = false;
+  try {
+    for (;;) {
+      const result = await Promise.race([iterator.next(), aborted]);
+      if (result === "aborted") return;
+      if (result.done) {
+        finished = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    if (!finished) void iterator.return?.()?.catch(() => undefined);
+  }
+}

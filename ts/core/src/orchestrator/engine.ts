@@ -1,0 +1,627 @@
+// The engine: OrchestratorApi over the state store, the target registry and the
+// controllers. Every acknowledged change is committed before the call returns; start-up
+// is recovery (see reconciler.ts).
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { PluginRegistration } from "../contract/plugin.js";
+import type { Logger, ServiceController, ServiceFactory, TargetContext } from "../contract/target.js";
+import type { ExitInfo, JsonValue, LogChunk } from "../contract/types.js";
+import { VmctlError } from "../errors.js";
+import { jsonLogger } from "../log/logger.js";
+import { discoverPlugins, loadPlugins } from "../plugins/plugin-loader.js";
+import { PluginRegistry } from "../plugins/plugin-registry.js";
+import type { StoredService } from "../state/service-row.js";
+import { DEFAULT_STATE_DIR, StateStore, type IntegrityReport, type ServicePatch } from "../state/state-store.js";
+import { abortable } from "./abortable.js";
+import type {
+  CreateServiceInput,
+  OrchestratorApi,
+  ServiceEvent,
+  ServiceFilter,
+  ServiceRecord,
+  ServiceRef,
+  TargetInfo,
+} from "./api.js";
+import { AsyncQueue } from "./async-queue.js";
+import { checkCreateInput, generatedName, newServiceId, specError } from "./create-input.js";
+import { EventHub } from "./event-hub.js";
+import { KeyedLock } from "./keyed-lock.js";
+import { matchesSelectors, parseSelectors } from "./label-selector.js";
+import { probeFor } from "./readiness/readiness-probe.js";
+import { waitUntilReady } from "./readiness/wait-until-ready.js";
+import { controllerRecord, reconcile, type ReconcileReport } from "./reconciler.js";
+import { patchFromState } from "./service-state.js";
+import { serviceContext, servicesDir } from "./target-context.js";
+
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+export interface OrchestratorOptions {
+  /** Where state lives; default /var/lib/vmctl. */
+  readonly stateDir?: string;
+  /**
+   * Plugins to load: a path ("/opt/x", "./x") to a plugin package, a package name
+   * ("vmctl-plugin-oci", "@acme/vmctl-plugin-x") looked up in `nodeModules`, or a
+   * PluginRegistration already in hand (built-in targets).
+   */
+  readonly plugins?: readonly (string | PluginRegistration)[];
+  /** node_modules folders to find named plugins in. */
+  readonly nodeModules?: readonly string[];
+  /** Also load every vmctl-plugin-* / @scope/vmctl-plugin-* found in `nodeModules`. */
+  readonly discover?: boolean;
+  /** Options per target (`targets.<name>` of the config), handed to the target's init. */
+  readonly targetOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly log?: Logger;
+}
+
+interface Live {
+  readonly factory: ServiceFactory;
+  readonly controller: ServiceController;
+  readonly context: TargetContext;
+}
+
+const ACTIVE_PHASES = new Set(["waiting", "starting", "running", "paused", "stopping"]);
+
+export class Orchestrator implements OrchestratorApi {
+  readonly #store: StateStore;
+  readonly #registry: PluginRegistry;
+  readonly #log: Logger;
+  readonly #live = new Map<string, Live>();
+  readonly #monitored = new Set<string>();
+  readonly #readiness = new Map<string, Promise<void>>();
+  readonly #starting = new Map<string, AbortController>();
+  readonly #locks = new KeyedLock();
+  readonly #hub = new EventHub();
+  readonly #shutdown = new AbortController();
+  #closed = false;
+  /** What start-up recovery found and did. */
+  readonly recovery: ReconcileReport;
+
+  private constructor(
+    readonly stateDir: string,
+    store: StateStore,
+    registry: PluginRegistry,
+    log: Logger,
+    recovery: ReconcileReport,
+  ) {
+    this.#store = store;
+    this.#registry = registry;
+    this.#log = log;
+    this.recovery = recovery;
+  }
+
+  /** Opens the state, loads and initialises the plugins, recovers every stored service. */
+  static async open(options: OrchestratorOptions = {}): Promise<Orchestrator> {
+    const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
+    const log = options.log ?? jsonLogger();
+    const store = StateStore.open(stateDir);
+    try {
+      await mkdir(servicesDir(stateDir), { recursive: true, mode: 0o700 });
+      const registry = await loadRegistry(options, log);
+      await registry.init((target) => ({
+        stateDir: join(stateDir, "targets", target),
+        options: options.targetOptions?.[target] ?? {},
+        log: log,
+      }));
+      for (const t of registry.targets()) {
+        if (t.status !== "ready") log.warn("target not usable", { target: t.name, plugin: t.plugin, status: t.status });
+      }
+      const recovery = await reconcile({
+        store,
+        registry,
+        servicesDir: servicesDir(stateDir),
+        context: (s) => serviceContext(store, stateDir, s.id, s.target, log),
+        log,
+      });
+      const engine = new Orchestrator(stateDir, store, registry, log, recovery);
+      for (const { service, factory, controller, context } of recovery.adopted) {
+        engine.#live.set(service.id, { factory, controller, context });
+        if (service.phase === "running" || service.phase === "paused") {
+          engine.#monitor(service.id, controller);
+          if (service.readiness !== undefined) engine.#probeInBackground(service.id);
+        }
+      }
+      log.info("orchestrator ready", {
+        stateDir,
+        services: store.list().length,
+        adopted: recovery.adopted.length,
+        exited: recovery.exited.length,
+        removed: recovery.removed.length,
+      });
+      return engine;
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  // ---- create ---------------------------------------------------------------------
+
+  async create(input: CreateServiceInput): Promise<ServiceRecord> {
+    this.#assertOpen();
+    const request = checkCreateInput(input);
+    const factory = this.#registry.factory(request.target);
+    let spec: JsonValue;
+    try {
+      spec = factory.validate(input.spec);
+    } catch (err) {
+      throw specError(err);
+    }
+    const dependsOn = request.dependsOn.map((ref, i) => {
+      const dep = this.#visible(ref);
+      if (dep === undefined) {
+        throw new VmctlError("NOT_FOUND", `dependsOn[${i}]: no service "${ref}"`, { details: { field: `dependsOn[${i}]` } });
+      }
+      return dep.id;
+    });
+    const id = newServiceId();
+    const name = request.name ?? generatedName(request.target, id);
+
+    // Durable before anything exists outside the database: the name is reserved in the
+    // database (UNIQUE), so concurrent creates of one name cannot both succeed.
+    this.#store.reserve({
+      id,
+      name,
+      target: request.target,
+      labels: request.labels,
+      spec,
+      dependsOn: [...new Set(dependsOn)],
+      ...(request.readiness === undefined ? {} : { readiness: request.readiness }),
+    });
+    const context = serviceContext(this.#store, this.stateDir, id, request.target, this.#log);
+    let controller: ServiceController | undefined;
+    let created: StoredService;
+    try {
+      await mkdir(context.serviceDir, { recursive: true, mode: 0o700 });
+      controller = await factory.create(id, spec, context);
+      await controller.prepare();
+      this.#store.saveControllerData(id, controller.record());
+      const state = await controller.state();
+      this.#live.set(id, { factory, controller, context });
+      // The acknowledgement: committed before create returns.
+      created = this.#store.update(id, {
+        ...patchFromState(state, request.readiness !== undefined),
+        lifecycle: "active",
+      }) as StoredService;
+    } catch (err) {
+      this.#live.delete(id);
+      await this.#discard(id, factory, context, controller);
+      throw VmctlError.from(err, `creating service ${name}`);
+    }
+    this.#publish("created", created);
+
+    if (!request.start) return publicRecord(created);
+    try {
+      return await this.start(id);
+    } catch (err) {
+      // Created and started as one request: a start that fails leaves nothing behind.
+      try {
+        await this.#locks.run(id, () => this.#destroyAndForget(id));
+      } catch (cleanup) {
+        this.#log.error("could not remove a service whose start failed", { service: id, err: cleanup });
+      }
+      throw err;
+    }
+  }
+
+  // ---- start ----------------------------------------------------------------------
+
+  async start(ref: ServiceRef): Promise<ServiceRecord> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    return publicRecord(await this.#locks.run(id, () => this.#start(id)));
+  }
+
+  async #start(id: string): Promise<StoredService> {
+    let service = this.#require(id);
+    if (service.phase === "exited") {
+      throw new VmctlError("FAILED_PRECONDITION", `service ${service.name} has exited; exited is final (create a new one)`, {
+        details: { serviceId: id },
+      });
+    }
+    if (ACTIVE_PHASES.has(service.phase)) return service;
+    const live = this.#requireLive(service);
+
+    if (service.dependsOn.length > 0) {
+      const abort = new AbortController();
+      this.#starting.set(id, abort);
+      service = this.#write(id, { phase: "waiting" });
+      try {
+        for (const depId of service.dependsOn) await this.#dependencyReady(service, depId, abort.signal);
+      } catch (err) {
+        this.#write(id, { phase: "created" });
+        throw err;
+      } finally {
+        this.#starting.delete(id);
+      }
+    }
+
+    this.#write(id, { phase: "starting" });
+    try {
+      await live.controller.start();
+    } catch (err) {
+      await this.#refresh(id, live.controller);
+      throw VmctlError.from(err, `starting service ${service.name}`);
+    }
+    const started = await this.#refresh(id, live.controller);
+    this.#monitor(id, live.controller);
+    if (started.readiness !== undefined && started.phase === "running") this.#probeInBackground(id);
+    return started;
+  }
+
+  /** Starts the dependency if it is not running yet, then waits until it is ready. */
+  async #dependencyReady(service: StoredService, depId: string, signal: AbortSignal): Promise<void> {
+    const dep = this.#store.get(depId);
+    if (dep === undefined || dep.lifecycle !== "active") {
+      throw new VmctlError("FAILED_PRECONDITION", `service ${service.name} depends on ${depId}, which no longer exists`, {
+        details: { serviceId: service.id },
+      });
+    }
+    if (dep.phase === "exited") {
+      throw new VmctlError("FAILED_PRECONDITION", `service ${service.name} depends on ${dep.name}, which has exited`, {
+        details: { serviceId: service.id },
+      });
+    }
+    if (dep.phase === "created") await this.start(depId);
+    await Promise.race([
+      this.#ready(depId),
+      new Promise<never>((_, reject) => {
+        const abort = (): void =>
+          reject(new VmctlError("CANCELLED", `start of ${service.name} was cancelled while waiting for ${dep.name}`));
+        if (signal.aborted) abort();
+        signal.addEventListener("abort", abort, { once: true });
+      }),
+    ]);
+  }
+
+  /** Resolves once the service is ready: its readiness check passed, or (without one) it runs. */
+  #ready(id: string): Promise<void> {
+    const inFlight = this.#readiness.get(id);
+    if (inFlight !== undefined) return inFlight;
+    const service = this.#require(id);
+    if (service.ready) return Promise.resolve();
+    if (service.readiness === undefined) {
+      if (service.phase === "running") {
+        this.#write(id, { ready: true });
+        return Promise.resolve();
+      }
+      return Promise.reject(
+        new VmctlError("FAILED_PRECONDITION", `dependency ${service.name} is ${service.phase}, not running`, {
+          details: { serviceId: id },
+        }),
+      );
+    }
+    const { check, intervalMs, timeoutMs } = service.readiness;
+    const host = service.addresses[0]?.replace(/\/\d+$/, "");
+    const promise = waitUntilReady(probeFor(check, host), {
+      subject: `service ${service.name}`,
+      signal: this.#shutdown.signal,
+      ...(intervalMs === undefined ? {} : { intervalMs }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      gate: () => {
+        const now = this.#store.get(id);
+        if (now === undefined || now.lifecycle !== "active") return "was deleted while waiting for it to be ready";
+        if (now.phase === "exited") return "exited before it was ready";
+        return undefined;
+      },
+    })
+      .then(() => {
+        if (!this.#closed) this.#write(id, { ready: true });
+      })
+      .finally(() => this.#readiness.delete(id));
+    this.#readiness.set(id, promise);
+    return promise;
+  }
+
+  #probeInBackground(id: string): void {
+    this.#ready(id).catch((err: unknown) => {
+      if (!this.#closed) this.#log.warn("readiness check failed", { service: id, err });
+    });
+  }
+
+  // ---- stop / delete --------------------------------------------------------------
+
+  async stop(ref: ServiceRef, options: { timeoutMs?: number } = {}): Promise<ServiceRecord> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    this.#starting.get(id)?.abort();
+    return publicRecord(await this.#locks.run(id, () => this.#stop(id, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS)));
+  }
+
+  async #stop(id: string, timeoutMs: number): Promise<StoredService> {
+    const service = this.#require(id);
+    if (service.phase === "exited" || service.phase === "created") return service;
+    const live = this.#requireLive(service);
+    this.#write(id, { phase: "stopping" });
+    try {
+      await live.controller.stop({ timeoutMs });
+    } catch (err) {
+      await this.#refresh(id, live.controller);
+      throw VmctlError.from(err, `stopping service ${service.name}`);
+    }
+    return this.#refresh(id, live.controller);
+  }
+
+  async delete(ref: ServiceRef, options: { force?: boolean } = {}): Promise<void> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    this.#starting.get(id)?.abort();
+    await this.#locks.run(id, async () => {
+      const service = this.#require(id);
+      if (ACTIVE_PHASES.has(service.phase)) {
+        if (!options.force) {
+          throw new VmctlError(
+            "FAILED_PRECONDITION",
+            `service ${service.name} is ${service.phase}; stop it first or delete with force`,
+            { details: { serviceId: id } },
+          );
+        }
+        await this.#stop(id, DEFAULT_STOP_TIMEOUT_MS);
+      }
+      await this.#destroyAndForget(id);
+    });
+  }
+
+  /** Marks the service as being deleted (so a crash finishes the job), destroys it, forgets it. */
+  async #destroyAndForget(id: string): Promise<void> {
+    const service = this.#store.get(id);
+    if (service === undefined) return;
+    const live = this.#live.get(id);
+    if (live === undefined && this.#store.resources(id).length > 0) {
+      throw new VmctlError(
+        "FAILED_PRECONDITION",
+        `service ${service.name} still owns resources and its target ${service.target} is unavailable ` +
+          `(${this.#registry.status(service.target)}); it can be deleted once the target is back`,
+        { details: { serviceId: id, target: service.target } },
+      );
+    }
+    this.#store.update(id, { lifecycle: "deleting" });
+    await live?.controller.destroy();
+    const left = this.#store.resources(id);
+    if (left.length > 0) {
+      const list = left.map((r) => `${r.kind} ${r.key}`).join(", ");
+      this.#write(id, { status: `destroy left resources: ${list}` });
+      throw new VmctlError("INTERNAL", `target ${service.target} did not free ${list} of service ${service.name}`, {
+        details: { serviceId: id, target: service.target },
+      });
+    }
+    await rm(join(servicesDir(this.stateDir), id), { recursive: true, force: true });
+    this.#store.remove(id);
+    this.#live.delete(id);
+    this.#monitored.delete(id);
+    this.#hub.publish({ kind: "deleted", service: publicRecord(service), at: new Date() });
+  }
+
+  /** Undoes a create that failed before it was acknowledged. */
+  async #discard(id: string, factory: ServiceFactory, context: TargetContext, controller?: ServiceController): Promise<void> {
+    try {
+      let c = controller;
+      if (c === undefined && this.#store.resources(id).length > 0) {
+        const service = this.#require(id);
+        c = await factory.adopt(controllerRecord(this.#store, service), context);
+      }
+      await c?.destroy();
+      await rm(context.serviceDir, { recursive: true, force: true });
+      this.#store.remove(id);
+    } catch (err) {
+      // The row stays "creating": recovery at the next start destroys what is left.
+      this.#log.error("could not undo a failed create; the next start-up will", { service: id, err });
+    }
+  }
+
+  // ---- read -----------------------------------------------------------------------
+
+  get(ref: ServiceRef): ServiceRecord {
+    this.#assertOpen();
+    return publicRecord(this.#require(ref));
+  }
+
+  list(filter: ServiceFilter = {}): ServiceRecord[] {
+    this.#assertOpen();
+    const selectors = parseSelectors(filter.labels ?? []);
+    const phases = filter.phases && filter.phases.length > 0 ? new Set<string>(filter.phases) : undefined;
+    const target = filter.target || undefined;
+    return this.#store
+      .list({ where: (row) => (target === undefined || row.target === target) && (phases === undefined || phases.has(row.phase)) })
+      .filter((s) => matchesSelectors(s.labels, selectors))
+      .map(publicRecord);
+  }
+
+  async *watch(refs: readonly ServiceRef[], signal: AbortSignal): AsyncIterable<ServiceEvent> {
+    this.#assertOpen();
+    const ids = refs.length > 0 ? new Set(refs.map((ref) => this.#require(ref).id)) : undefined;
+    if (signal.aborted) return;
+    const queue = new AsyncQueue<ServiceEvent>();
+    // Subscribe and snapshot in one tick: nothing is missed between them.
+    const unsubscribe = this.#hub.subscribe(
+      (event) => {
+        if (ids === undefined || ids.has(event.service.id)) queue.push(event);
+      },
+      () => queue.end(),
+    );
+    const onAbort = (): void => queue.end();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const at = new Date();
+    const snapshot =
+      ids === undefined ? this.#store.list() : [...ids].map((id) => this.#store.get(id)).filter((s) => s !== undefined);
+    try {
+      for (const service of snapshot) {
+        if (signal.aborted) return;
+        yield { kind: "snapshot", service: publicRecord(service), at };
+      }
+      yield* queue;
+    } finally {
+      unsubscribe();
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async *logs(ref: ServiceRef, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogChunk> {
+    this.#assertOpen();
+    const service = this.#require(ref);
+    const live = this.#requireLive(service);
+    yield* abortable(live.controller.logs({ follow: options.follow === true }), options.signal);
+  }
+
+  wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo> {
+    this.#assertOpen();
+    const service = this.#require(ref);
+    if (service.phase === "exited" && service.exit !== undefined) return Promise.resolve(service.exit);
+    return new Promise((resolve, reject) => {
+      const finish = (fn: () => void): void => {
+        unsubscribe();
+        signal?.removeEventListener("abort", onAbort);
+        fn();
+      };
+      const unsubscribe = this.#hub.subscribe(
+        (event) => {
+          if (event.service.id !== service.id) return;
+          if (event.kind === "deleted") {
+            finish(() => reject(new VmctlError("NOT_FOUND", `service ${service.name} was deleted before it exited`)));
+          } else if (event.service.phase === "exited" && event.service.exit !== undefined) {
+            const exit = event.service.exit;
+            finish(() => resolve(exit));
+          }
+        },
+        () => finish(() => reject(new VmctlError("UNAVAILABLE", "the orchestrator is shutting down"))),
+      );
+      const onAbort = (): void => finish(() => reject(new VmctlError("CANCELLED", `wait for ${service.name} was cancelled`)));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  targets(): TargetInfo[] {
+    return this.#registry.targets();
+  }
+
+  /** `PRAGMA integrity_check` (and foreign keys) of the state database. */
+  integrityCheck(): IntegrityReport {
+    this.#assertOpen();
+    return this.#store.integrityCheck();
+  }
+
+  /** This orchestrator's owner id (the "vmctl.io/owner" label on what targets make). */
+  get instanceId(): string {
+    return this.#store.instanceId;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#shutdown.abort();
+    this.#hub.close();
+    const errors = await this.#registry.close();
+    for (const err of errors) this.#log.warn("target close failed", { err });
+    this.#store.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- internals ------------------------------------------------------------------
+
+  /** Follows a started service in the background and records its exit when it ends. */
+  #monitor(id: string, controller: ServiceController): void {
+    if (this.#monitored.has(id)) return;
+    this.#monitored.add(id);
+    controller.wait().then(
+      (exit) => this.#recordExit(id, controller, exit),
+      (err: unknown) =>
+        this.#recordExit(id, controller, {
+          code: null,
+          reason: "failed",
+          detail: `waiting for the service failed: ${err instanceof Error ? err.message : String(err)}`,
+          at: new Date(),
+        }),
+    );
+  }
+
+  #recordExit(id: string, controller: ServiceController, exit: ExitInfo): void {
+    this.#monitored.delete(id);
+    if (this.#closed) return;
+    const service = this.#store.get(id);
+    if (service === undefined || service.lifecycle === "deleting" || service.phase === "exited") return;
+    this.#store.saveControllerData(id, controller.record());
+    this.#write(id, { phase: "exited", exit, pid: null, ready: false });
+  }
+
+  /** Stores the controller's current state and record. */
+  async #refresh(id: string, controller: ServiceController): Promise<StoredService> {
+    const state = await controller.state();
+    const service = this.#require(id);
+    this.#store.saveControllerData(id, controller.record());
+    const keepExit = state.phase === "exited" && service.exit !== undefined;
+    return this.#write(id, { ...patchFromState(state, service.readiness !== undefined), ...(keepExit ? { exit: service.exit } : {}) });
+  }
+
+  #write(id: string, patch: ServicePatch): StoredService {
+    const service = this.#store.update(id, patch);
+    if (service === undefined) throw new VmctlError("NOT_FOUND", `service ${id} no longer exists`, { details: { serviceId: id } });
+    if (service.lifecycle === "active") this.#publish("updated", service);
+    return service;
+  }
+
+  #publish(kind: ServiceEvent["kind"], service: StoredService): void {
+    this.#hub.publish({ kind, service: publicRecord(service), at: new Date() });
+  }
+
+  /** An acknowledged service by id or name. */
+  #visible(ref: string): StoredService | undefined {
+    const service = this.#store.find(ref);
+    return service === undefined || service.lifecycle === "creating" ? undefined : service;
+  }
+
+  #require(ref: string): StoredService {
+    const service = this.#visible(ref);
+    if (service === undefined) throw new VmctlError("NOT_FOUND", `no service "${ref}"`, { details: { serviceId: ref } });
+    return service;
+  }
+
+  #requireLive(service: StoredService): Live {
+    const live = this.#live.get(service.id);
+    if (live === undefined) {
+      const why = service.status ?? `target ${service.target}: ${this.#registry.status(service.target)}`;
+      throw new VmctlError("FAILED_PRECONDITION", `service ${service.name} cannot be driven: ${why}`, {
+        details: { serviceId: service.id, target: service.target },
+      });
+    }
+    return live;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new VmctlError("UNAVAILABLE", "the orchestrator is closed");
+  }
+}
+
+/** The stored service without the store's own bookkeeping. */
+function publicRecord(service: StoredService): ServiceRecord {
+  const { lifecycle: _lifecycle, ...record } = service;
+  return record;
+}
+
+async function loadRegistry(options: OrchestratorOptions, log: Logger): Promise<PluginRegistry> {
+  const registry = new PluginRegistry();
+  const refs: string[] = [];
+  for (const plugin of options.plugins ?? []) {
+    if (typeof plugin === "string") refs.push(plugin);
+    else registry.register(plugin);
+  }
+  if (options.discover) {
+    for (const dir of await discoverPlugins(options.nodeModules ?? [])) if (!refs.includes(dir)) refs.push(dir);
+  }
+  const { loaded, failed } = await loadPlugins(refs, options.nodeModules === undefined ? {} : { nodeModules: options.nodeModules });
+  for (const plugin of loaded) {
+    try {
+      registry.register(plugin.registration, plugin.source);
+    } catch (err) {
+      log.error("plugin not registered", { plugin: plugin.source, err });
+      registry.registerFailure(plugin.source, plugin.package.manifest.targets, (err as Error).message);
+    }
+  }
+  for (const failure of failed) {
+    log.error("plugin not loaded", { plugin: failure.source, err: failure.error });
+    registry.registerFailure(failure.source, failure.targets, failure.error.message);
+  }
+  return registry;
+}

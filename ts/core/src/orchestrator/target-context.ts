@@ -1,0 +1,23 @@
+// The per-service TargetContext: a private directory, owner labels, the durable ledger.
+import { join } from "node:path";
+import type { Logger, TargetContext } from "../contract/target.js";
+import { childLogger } from "../log/logger.js";
+import type { StateStore } from "../state/state-store.js";
+
+export const OWNER_LABEL = "vmctl.io/owner";
+export const SERVICE_LABEL = "vmctl.io/service";
+
+/** Where each service's private directory lives: `<stateDir>/services/<id>`. */
+export function servicesDir(stateDir: string): string {
+  return join(stateDir, "services");
+}
+
+export function serviceContext(store: StateStore, stateDir: string, id: string, target: string, log: Logger): TargetContext {
+  return {
+    serviceId: id,
+    serviceDir: join(servicesDir(stateDir), id),
+    ownerLabels: { [OWNER_LABEL]: store.instanceId, [SERVICE_LABEL]: id },
+    resources: store.ledger(id),
+    log: childLogger(log, { service: id, target }),
+  };
+}

@@ -1,0 +1,76 @@
+// The state schema, as an ordered list of migrations. `PRAGMA user_version` holds how
+// many have been applied; each runs in the same transaction as its version bump.
+import type Database from "better-sqlite3";
+import { VmctlError } from "../errors.js";
+
+/** Migration N (1-based) brings the schema from version N-1 to N. Append only. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  -- One row per service. lifecycle: 'creating' until the create is acknowledged
+  -- (such rows are not shown and are cleaned up by recovery), 'active', then
+  -- 'deleting' once a delete has begun.
+  CREATE TABLE services (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    target     TEXT NOT NULL,
+    lifecycle  TEXT NOT NULL CHECK (lifecycle IN ('creating', 'active', 'deleting')),
+    labels     TEXT NOT NULL,
+    spec       TEXT NOT NULL,
+    depends_on TEXT NOT NULL,
+    readiness  TEXT,
+    phase      TEXT NOT NULL,
+    exit       TEXT,
+    pid        INTEGER,
+    instance   TEXT,
+    addresses  TEXT NOT NULL,
+    ready      INTEGER NOT NULL DEFAULT 0,
+    status     TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX services_target ON services (target);
+  CREATE INDEX services_phase ON services (phase);
+
+  -- What each controller's record() returned last: handed back to adopt().
+  CREATE TABLE controllers (
+    service_id TEXT PRIMARY KEY REFERENCES services (id) ON DELETE CASCADE,
+    data       TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- The resource ledger: what each service owns, written before it is made.
+  CREATE TABLE resources (
+    service_id TEXT NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    data       TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (service_id, kind, key)
+  ) STRICT;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Applies the migrations the database lacks; refuses a database from a newer schema. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new VmctlError(
+      "FAILED_PRECONDITION",
+      `state database ${db.name} has schema version ${current}, newer than this vmctl knows (${SCHEMA_VERSION})`,
+    );
+  }
+  for (let version = current + 1; version <= SCHEMA_VERSION; version++) {
+    const sql = MIGRATIONS[version - 1] as string;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version}`);
+    })();
+  }
+}
