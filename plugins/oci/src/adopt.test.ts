@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import test from "ava";
-import type { ControllerRecord, JsonValue, OwnedResource } from "@vmctl/core";
+import type { ControllerRecord, JsonValue, OwnedResource } from "@vmctl/core/contract";
 import type { OciController } from "./controller.js";
 import { containerIdFor, ledger, serviceLayout } from "./layout.js";
 import type { OciSpec } from "./spec.js";

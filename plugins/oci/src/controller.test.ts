@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
-import { VmctlError } from "@vmctl/core";
+import { VmctlError } from "@vmctl/core/contract";
 import type { OciController } from "./controller.js";
 import type { OciSpec } from "./spec.js";
 import { runcList, scratch, testContext, type TestContext } from "./testing/context.js";

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { VmctlError } from "@vmctl/core";
+import { VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
   ExitInfo,
@@ -17,7 +17,7 @@ import type {
   ServiceState,
   StopOptions,
   TargetContext,
-} from "@vmctl/core";
+} from "@vmctl/core/contract";
 import { buildRuntimeConfig } from "./bundle.js";
 import { interpretExit } from "./exit.js";
 import { hostnameFor, ledger, type ServiceLayout } from "./layout.js";

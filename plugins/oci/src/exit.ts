@@ -1,6 +1,6 @@
 // How a container ended, from what the shim and the controller left on disk. Pure.
 import { constants } from "node:os";
-import type { ExitInfo } from "@vmctl/core";
+import type { ExitInfo } from "@vmctl/core/contract";
 
 export interface ExitEvidence {
   /** The status `runc run` exited with (the shim's exit file); undefined if there is none. */

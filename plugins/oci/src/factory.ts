@@ -1,7 +1,7 @@
 // The oci target: validates specs and makes controllers over a set of installed runtimes.
 import { existsSync } from "node:fs";
-import { VmctlError, ValidationError } from "@vmctl/core";
-import type { Capabilities, ControllerRecord, Logger, ServiceFactory, TargetContext } from "@vmctl/core";
+import { VmctlError, ValidationError } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { OciController } from "./controller.js";
 import { containerIdFor, serviceLayout } from "./layout.js";
 import type { OciRuntime } from "./runtime.js";
@@ -39,6 +39,18 @@ export class OciFactory implements ServiceFactory<OciSpec> {
     const parsed = parseOciSpec(spec);
     this.runtimeFor(parsed);
     return parsed;
+  }
+
+  /** `vmctl run ROOTFS -- CMD...`: the image is the rootfs directory, the command its args. */
+  specFromRun(input: RunInput): unknown {
+    const env = { ...(input.spec.env as Record<string, string> | undefined), ...input.env };
+    return {
+      ...(input.image === undefined ? {} : { rootfs: input.image }),
+      ...(input.command.length > 0 ? { args: input.command } : {}),
+      ...(Object.keys(env).length > 0 ? { env } : {}),
+      ...input.spec,
+      ...(Object.keys(env).length > 0 ? { env } : {}),
+    };
   }
 
   async create(id: string, spec: OciSpec, ctx: TargetContext): Promise<OciController> {

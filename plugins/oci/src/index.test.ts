@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { ValidationError } from "@vmctl/core";
+import { ValidationError } from "@vmctl/core/contract";
+import { OciFactory } from "./factory.js";
 import registration, { initOci } from "./index.js";
 import { MemoryLogger, requireRunc } from "./testing/context.js";
 
@@ -37,4 +38,17 @@ test("a spec naming a runtime that is not installed is refused at validate", (t)
   const err = t.throws(() => factory!.validate({ rootfs: dir, args: ["sh"], runtime: "crun" }), { instanceOf: ValidationError });
   t.is(err?.field, "runtime");
   t.notThrows(() => factory!.validate({ rootfs: dir, args: ["sh"] }));
+});
+
+test("specFromRun: the image is the rootfs, the command the args, explicit spec fields win", (t) => {
+  const factory = new OciFactory(new Map(), new MemoryLogger());
+  t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, spec: {} }), {
+    rootfs: "/srv/rootfs",
+    args: ["sh", "-c", "true"],
+    env: { A: "1" },
+  });
+  t.deepEqual(
+    factory.specFromRun({ image: "/srv/rootfs", command: ["true"], env: { B: "2" }, spec: { args: ["false"], env: { A: "1" }, cwd: "/tmp" } }),
+    { rootfs: "/srv/rootfs", args: ["false"], env: { A: "1", B: "2" }, cwd: "/tmp" },
+  );
 });

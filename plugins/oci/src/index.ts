@@ -1,7 +1,7 @@
 // vmctl-plugin-oci: registers the "oci" target. Thin: finds the runtimes, makes the factory.
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import type { PluginEnvironment, PluginRegistration } from "@vmctl/core";
+import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
 import { OciFactory } from "./factory.js";
 import { OciRuntime } from "./runtime.js";
 import type { OciRuntimeName } from "./spec.js";

@@ -3,7 +3,7 @@
 // them back in adopt().
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { OwnedResource } from "@vmctl/core";
+import type { OwnedResource } from "@vmctl/core/contract";
 
 export interface ServiceLayout {
   /** The OCI bundle: config.json (the rootfs stays where the spec says). */

@@ -1,7 +1,7 @@
 // Drives an OCI runtime binary (runc, or crun which takes the same command line) for
 // one root directory. Every call is one short-lived process; nothing here holds state.
 import { execFile } from "node:child_process";
-import { VmctlError } from "@vmctl/core";
+import { VmctlError } from "@vmctl/core/contract";
 
 /** What `runc state` says about a container that exists. */
 export interface RuntimeContainerState {

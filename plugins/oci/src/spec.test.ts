@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { ValidationError } from "@vmctl/core";
+import { ValidationError } from "@vmctl/core/contract";
 import { parseOciSpec } from "./spec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-oci-spec-"));

@@ -2,7 +2,7 @@
 // refused so a typo never silently means "default".
 import { statSync } from "node:fs";
 import { isAbsolute, posix } from "node:path";
-import { ValidationError } from "@vmctl/core";
+import { ValidationError } from "@vmctl/core/contract";
 
 export type OciRuntimeName = "runc" | "crun";
 

@@ -8,6 +8,7 @@ export type {
   LogOptions,
   Logger,
   ResourceLedger,
+  RunInput,
   ServiceController,
   ServiceFactory,
   StopOptions,

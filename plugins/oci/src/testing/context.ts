@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Logger, OwnedResource, TargetContext } from "@vmctl/core";
+import type { Logger, OwnedResource, TargetContext } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
 import { processesMentioning } from "./helpers.js";

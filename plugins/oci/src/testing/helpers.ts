@@ -1,7 +1,7 @@
 // Small helpers for tests that drive real containers.
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { LogChunk, ServiceController } from "@vmctl/core";
+import type { LogChunk, ServiceController } from "@vmctl/core/contract";
 
 /** All output so far, per stream, as text. */
 export async function collectLogs(c: ServiceController, follow = false): Promise<{ stdout: string; stderr: string }> {

@@ -1,6 +1,6 @@
 // An in-memory ResourceLedger for tests: the same contract as the engine's durable one,
 // minus the disk. `intend` of an existing (kind, key) replaces its data.
-import type { OwnedResource, ResourceLedger } from "@vmctl/core";
+import type { OwnedResource, ResourceLedger } from "@vmctl/core/contract";
 
 export class MemoryLedger implements ResourceLedger {
   readonly #entries = new Map<string, OwnedResource>();

@@ -84,6 +84,16 @@ export interface ServiceController {
   resume?(): Promise<void>;
 }
 
+/** The docker-like shorthand of `vmctl run [IMAGE] [-- COMMAND...]`, for a target to turn into its spec. */
+export interface RunInput {
+  /** What to run from: a rootfs directory, an image reference, a kernel... as the target defines. */
+  readonly image?: string;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Spec fields given explicitly (`--spec`); they win over what image/command imply. */
+  readonly spec: Readonly<Record<string, unknown>>;
+}
+
 /** A target: validates specs and makes controllers. Registered by a plugin. */
 export interface ServiceFactory<Spec extends JsonValue = JsonValue> {
   /** The target name users choose: "microvm", "oci", ... */
@@ -91,6 +101,11 @@ export interface ServiceFactory<Spec extends JsonValue = JsonValue> {
   readonly capabilities: Capabilities;
   /** Checks an untrusted spec; throws ValidationError naming the field path. */
   validate(spec: unknown): Spec;
+  /**
+   * Builds an (untrusted, still to be validated) spec from `vmctl run` shorthand.
+   * Targets without it accept only an explicit spec.
+   */
+  specFromRun?(input: RunInput): unknown;
   /** Makes a controller for a new service. Must not start anything yet. */
   create(id: string, spec: Spec, ctx: TargetContext): Promise<ServiceController>;
   /**

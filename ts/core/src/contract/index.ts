@@ -1,0 +1,31 @@
+// @vmctl/core/contract: what plugins and clients need — the target contract, its data
+// types and the error classes — without the engine, so importing it loads no SQLite
+// and no other runtime dependency.
+export { ValidationError, VmctlError } from "../errors.js";
+export type { ErrorCode, ErrorDetails } from "../errors.js";
+export { CONTRACT_VERSION } from "./plugin.js";
+export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./plugin.js";
+export type {
+  ExecResult,
+  LogOptions,
+  Logger,
+  ResourceLedger,
+  RunInput,
+  ServiceController,
+  ServiceFactory,
+  StopOptions,
+  TargetContext,
+} from "./target.js";
+export type {
+  Capabilities,
+  ControllerRecord,
+  ExitInfo,
+  JsonValue,
+  LogChunk,
+  LogStream,
+  OwnedResource,
+  Phase,
+  ProgressEvent,
+  ProgressSink,
+  ServiceState,
+} from "./types.js";
