@@ -8,13 +8,17 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 step() { printf '\n==> %s\n' "$*"; }
 
-# Installs npm dependencies from the lock file when node_modules is missing or older
-# than package-lock.json; a no-op otherwise.
+# Installs npm dependencies at the versions pinned in package-lock.json when
+# node_modules is missing or older than the lock; a no-op otherwise.
+# Why `npm install` and not `npm ci`: the registry reachable here lacks some platform
+# builds of optional dependencies (e.g. @rollup/rollup-openbsd-x64), so no lock written
+# here lists them and `npm ci` refuses the lock as incomplete. `npm install` installs
+# exactly the locked versions all the same, and leaves the lock as it is.
 ensure_node_modules() {
   local marker=node_modules/.package-lock.json
   if [ ! -f "$marker" ] || [ package-lock.json -nt "$marker" ]; then
-    step "npm ci"
-    npm ci --no-audit --no-fund
+    step "npm install (from package-lock.json)"
+    npm install --no-audit --no-fund
   fi
 }
 
