@@ -3,11 +3,18 @@ import { readFileSync } from "node:fs";
 /**
  * RSS of a process in MiB, excluding the guest-memory mapping (an anonymous mapping
  * exactly `guestBytes` long): what the VMM itself costs beyond the guest pages touched.
+ * `privateMib` counts only anonymous memory outside guest memory: file pages (the
+ * binary's text, libc) are shared by every VMM process on the host, so this is the
+ * cost of one more VM.
  */
-export function rssExcludingGuestMib(pid: number, guestBytes: number): { totalMib: number; guestMib: number } {
+export function rssExcludingGuestMib(
+  pid: number,
+  guestBytes: number,
+): { totalMib: number; guestMib: number; privateMib: number } {
   const smaps = readFileSync(`/proc/${pid}/smaps`, "utf8");
   let totalKb = 0;
   let guestKb = 0;
+  let anonymousKb = 0;
   let currentIsGuest = false;
   for (const line of smaps.split("\n")) {
     const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
@@ -22,6 +29,8 @@ export function rssExcludingGuestMib(pid: number, guestBytes: number): { totalMi
       totalKb += Number(rss[1]);
       if (currentIsGuest) guestKb += Number(rss[1]);
     }
+    const anonymous = /^Anonymous:\s+(\d+) kB$/.exec(line);
+    if (anonymous && !currentIsGuest) anonymousKb += Number(anonymous[1]);
   }
-  return { totalMib: totalKb / 1024, guestMib: guestKb / 1024 };
+  return { totalMib: totalKb / 1024, guestMib: guestKb / 1024, privateMib: anonymousKb / 1024 };
 }
