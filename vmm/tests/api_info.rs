@@ -1,63 +1,12 @@
 //! Starts the real `vmctl-vmm` binary and talks to it over its unix socket.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint};
+use std::path::Path;
+use std::process::Command;
+
+use common::{connect, spawn_vmm};
 use vmctl_vmm_api::v1::GetInfoRequest;
-use vmctl_vmm_api::v1::vmm_client::VmmClient;
-
-struct RunningVmm {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for RunningVmm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_vmm() -> RunningVmm {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let socket = dir.path().join("api.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_vmctl-vmm"))
-        .arg("--api-sock")
-        .arg(&socket)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vmctl-vmm");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "API socket never appeared");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    RunningVmm {
-        child,
-        socket,
-        _dir: dir,
-    }
-}
-
-async fn connect(socket: &Path) -> VmmClient<Channel> {
-    let socket = socket.to_owned();
-    let channel =
-        Endpoint::try_from("http://vmm.local")
-            .expect("endpoint")
-            .connect_with_connector(tower::service_fn(move |_| {
-                let socket = socket.clone();
-                async move {
-                    Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
-                }
-            }))
-            .await
-            .expect("connect to API socket");
-    VmmClient::new(channel)
-}
 
 #[tokio::test]
 async fn get_info_reports_version_pid_and_kvm() {
