@@ -133,6 +133,13 @@ export class VmmClient {
    */
   console(options: { replay?: boolean } = {}): ConsoleSession {
     const stream = this.#raw.console();
+    // Until someone iterates, a stream error (e.g. CANCELLED after close()) has no
+    // listener and would crash the process: keep it for the iterator instead.
+    let failure: VmmError | undefined;
+    stream.on("error", (err: unknown) => {
+      const e = VmmError.from(err);
+      if (e.code !== "CANCELLED") failure ??= e;
+    });
     stream.write({ data: new Uint8Array(0), replay: options.replay ?? false });
     return {
       write: (data) => {
@@ -151,6 +158,7 @@ export class VmmClient {
         } finally {
           stream.end();
         }
+        if (failure) throw failure;
       },
     };
   }

@@ -87,7 +87,10 @@ export class VmmProcess implements AsyncDisposable {
         return;
       } catch (err) {
         const e = VmmError.from(err);
-        if (e.code !== "UNAVAILABLE" || Date.now() > deadline) throw e;
+        // Before the socket listens, grpc-js reports UNAVAILABLE or, under load, a
+        // DEADLINE_EXCEEDED while it waits to pick a connection: both mean "not yet".
+        const notYet = e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED";
+        if (!notYet || Date.now() > deadline) throw e;
       }
       await sleep(delay);
     }

@@ -1,0 +1,122 @@
+// The microvm target: validates specs and makes controllers, one vmctl-vmm process per
+// service. Thin: the lifecycle lives in controller.ts.
+import { existsSync } from "node:fs";
+import { ValidationError } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { MicrovmController } from "./controller.js";
+import { perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
+import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
+
+/**
+ * What the target can do. pause: the VMM's Pause/Resume. exec: no guest agent yet.
+ * network: virtio-net is not wired in the VMM yet. volumes: drives are whole block
+ * devices, not host paths mounted into the guest.
+ */
+export const MICROVM_CAPABILITIES: Capabilities = {
+  exec: false,
+  pause: true,
+  network: false,
+  volumes: false,
+  logsFollow: true,
+};
+
+/** The kernel command line when the spec gives none: serial console, reboot = exit. */
+export const DEFAULT_BOOT_ARGS = "console=ttyS0 reboot=k panic=1";
+
+export interface MicrovmFactoryOptions {
+  /** The vmctl-vmm binary. */
+  readonly binary: string;
+  /** The target's own state dir (short socket paths go under it when a serviceDir is too deep). */
+  readonly stateDir: string;
+  readonly log: Logger;
+}
+
+export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
+  readonly target = "microvm";
+  readonly capabilities = MICROVM_CAPABILITIES;
+  readonly binary: string;
+  readonly #stateDir: string;
+  readonly #log: Logger;
+  readonly #controllers = new Set<MicrovmController>();
+
+  constructor(options: MicrovmFactoryOptions) {
+    this.binary = options.binary;
+    this.#stateDir = options.stateDir;
+    this.#log = options.log;
+  }
+
+  validate(spec: unknown): MicrovmSpec {
+    return parseMicrovmSpec(spec);
+  }
+
+  /**
+   * `vmctl run --target microvm KERNEL -- WORDS...`: the image is the kernel, the command
+   * words (and env as KEY=VALUE words, which Linux hands to init's environment) are
+   * appended to the boot arguments. Explicit spec fields win; spec.bootArgs replaces the
+   * default the words are appended to.
+   */
+  specFromRun(input: RunInput): unknown {
+    const env = Object.entries(input.env).map(([key, value]) => {
+      if (/\s/.test(value)) throw new ValidationError(`env.${key}`, "a kernel command-line word cannot contain whitespace");
+      return `${key}=${value}`;
+    });
+    const words = [...env, ...input.command];
+    const base = typeof input.spec.bootArgs === "string" ? input.spec.bootArgs : DEFAULT_BOOT_ARGS;
+    return {
+      ...(input.image === undefined ? {} : { kernel: input.image }),
+      ...input.spec,
+      ...(words.length > 0 || input.spec.bootArgs === undefined ? { bootArgs: [base, ...words].filter(Boolean).join(" ") } : {}),
+    };
+  }
+
+  async create(id: string, spec: MicrovmSpec, ctx: TargetContext): Promise<MicrovmController> {
+    const withDefaults = spec.bootArgs === undefined ? { ...spec, bootArgs: DEFAULT_BOOT_ARGS } : spec;
+    return this.#track(
+      new MicrovmController({
+        id,
+        spec: withDefaults,
+        ctx,
+        binary: this.binary,
+        layout: serviceLayout(ctx.serviceDir, socketPathFor(ctx.serviceDir, this.#stateDir)),
+        vmId: vmIdFor(id),
+        onDestroyed: (c) => this.#controllers.delete(c),
+      }),
+    );
+  }
+
+  async adopt(record: ControllerRecord, ctx: TargetContext): Promise<MicrovmController | undefined> {
+    // The spec was validated at create; its kernel may be gone now, which must not stop cleanup.
+    const spec = record.spec as MicrovmSpec;
+    const resources = [...record.resources, ...ctx.resources.list()];
+    const vmm = recordedVmm(resources, record.id);
+    const data = (record.data ?? {}) as { socket?: unknown };
+    const socket = vmm?.socket ?? (typeof data.socket === "string" ? data.socket : socketPathFor(ctx.serviceDir, this.#stateDir));
+    const layout = serviceLayout(ctx.serviceDir, socket);
+    const leftovers = [socket, ...perVmFiles(layout)].some((p) => existsSync(p));
+    if (resources.length === 0 && !leftovers) return undefined;
+    const controller = new MicrovmController({
+      id: record.id,
+      spec: spec.bootArgs === undefined ? { ...spec, bootArgs: DEFAULT_BOOT_ARGS } : spec,
+      ctx,
+      binary: this.binary,
+      layout,
+      vmId: vmIdFor(record.id),
+      onDestroyed: (c) => this.#controllers.delete(c),
+    });
+    await controller.reattach(vmm);
+    this.#log.debug("microvm adopted", { serviceId: record.id, pid: controller.vmmProcess?.pid });
+    return this.#track(controller);
+  }
+
+  /** Orchestrator shutdown: stop following; every VM keeps running and is adopted next time. */
+  async close(): Promise<void> {
+    const all = [...this.#controllers];
+    this.#controllers.clear();
+    await Promise.all(all.map((c) => c.detach()));
+  }
+
+  #track(c: MicrovmController): MicrovmController {
+    this.#controllers.add(c);
+    return c;
+  }
+}

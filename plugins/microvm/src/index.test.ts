@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { requireVmmBinary } from "@vmctl/vmm-client";
+import { DEFAULT_BOOT_ARGS, MicrovmFactory } from "./factory.js";
+import registration, { initMicrovm } from "./index.js";
+import { MemoryLogger, requireVmHost } from "./testing/context.js";
+
+const dir = mkdtempSync(join(tmpdir(), "vmctl-mvm-index-"));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+test("the registration is plain data for one target", (t) => {
+  t.is(registration.name, "vmctl-plugin-microvm");
+  t.deepEqual(registration.targets.map((r) => r.target), ["microvm"]);
+});
+
+test("init finds vmctl-vmm and KVM and claims honest capabilities", async (t) => {
+  requireVmHost();
+  const factory = await registration.targets[0]!.init({ stateDir: join(dir, "a"), options: {}, log: new MemoryLogger() });
+  t.is(factory?.target, "microvm");
+  t.deepEqual(factory?.capabilities, { exec: false, pause: true, network: false, volumes: false, logsFollow: true });
+});
+
+test("init is skipped (undefined, with a reason logged) when vmctl-vmm is not there", (t) => {
+  const log = new MemoryLogger();
+  t.is(initMicrovm({ stateDir: join(dir, "b"), options: { vmm: join(dir, "no-such-vmm") }, log }), undefined);
+  t.true(log.lines.some((l) => l.level === "info" && /skipped: .*no-such-vmm/.test(l.message)));
+});
+
+test("init is skipped when KVM is unusable", (t) => {
+  const log = new MemoryLogger();
+  t.is(initMicrovm({ stateDir: join(dir, "c"), options: { vmm: requireVmmBinary(), kvm: join(dir, "no-kvm") }, log }), undefined);
+  t.true(log.lines.some((l) => l.level === "info" && /skipped: .*no-kvm is not usable/.test(l.message)));
+});
+
+test("specFromRun: the image is the kernel, the command words go on the command line, spec fields win", (t) => {
+  const kernel = join(dir, "vmlinux");
+  writeFileSync(kernel, "x");
+  const factory = new MicrovmFactory({ binary: "/bin/false", stateDir: dir, log: new MemoryLogger() });
+  const spec = factory.specFromRun({ image: kernel, command: ["vmctl.test=exit_code", "vmctl.exit=7"], env: {}, spec: {} });
+  t.deepEqual(spec, { kernel, bootArgs: `${DEFAULT_BOOT_ARGS} vmctl.test=exit_code vmctl.exit=7` });
+  t.notThrows(() => factory.validate(spec));
+  t.deepEqual(factory.specFromRun({ image: kernel, command: [], env: {}, spec: {} }), { kernel, bootArgs: DEFAULT_BOOT_ARGS });
+  t.deepEqual(
+    factory.specFromRun({ image: "/ignored", command: ["x=1"], env: { A: "b" }, spec: { kernel, bootArgs: "console=ttyS0", memoryMib: 32 } }),
+    { kernel, bootArgs: "console=ttyS0 A=b x=1", memoryMib: 32 },
+  );
+  t.deepEqual(factory.specFromRun({ command: [], env: {}, spec: { kernel, bootArgs: "quiet" } }), { kernel, bootArgs: "quiet" });
+  t.throws(() => factory.specFromRun({ image: kernel, command: [], env: { A: "b c" }, spec: {} }), { message: /env\.A/ });
+});

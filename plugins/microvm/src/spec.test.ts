@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { ValidationError } from "@vmctl/core/contract";
+import { effective, parseMicrovmSpec } from "./spec.js";
+
+const dir = mkdtempSync(join(tmpdir(), "vmctl-mvm-spec-"));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const kernel = join(dir, "vmlinux");
+const disk = join(dir, "disk.img");
+writeFileSync(kernel, "x");
+writeFileSync(disk, "x");
+
+function fieldOf(t: import("ava").ExecutionContext, input: unknown): string | undefined {
+  const err = t.throws(() => parseMicrovmSpec(input), { instanceOf: ValidationError });
+  return err?.field;
+}
+
+test("a minimal spec is the kernel; defaults are applied by effective(), not stored", (t) => {
+  const spec = parseMicrovmSpec({ kernel });
+  t.deepEqual(spec, { kernel });
+  t.deepEqual(effective(spec), { kernel, bootArgs: "", vcpus: 1, memoryMib: 128, drives: [] });
+});
+
+test("a full spec keeps every field", (t) => {
+  const input = {
+    kernel,
+    bootArgs: "console=ttyS0 vmctl.test=hello",
+    vcpus: 2,
+    memoryMib: 64,
+    drives: [
+      { id: "root", path: disk, root: true },
+      { id: "data", path: kernel, readOnly: true },
+    ],
+  };
+  t.deepEqual(parseMicrovmSpec(input), input);
+});
+
+test("each bad field is named by its path", (t) => {
+  t.is(fieldOf(t, null), "spec");
+  t.is(fieldOf(t, []), "spec");
+  t.is(fieldOf(t, {}), "kernel");
+  t.is(fieldOf(t, { kernel: "vmlinux" }), "kernel");
+  t.is(fieldOf(t, { kernel: join(dir, "missing") }), "kernel");
+  t.is(fieldOf(t, { kernel: dir }), "kernel");
+  t.is(fieldOf(t, { kernel, image: "x" }), "image");
+  t.is(fieldOf(t, { kernel, bootArgs: 3 }), "bootArgs");
+  t.is(fieldOf(t, { kernel, bootArgs: "a\nb" }), "bootArgs");
+  t.is(fieldOf(t, { kernel, vcpus: 0 }), "vcpus");
+  t.is(fieldOf(t, { kernel, vcpus: 33 }), "vcpus");
+  t.is(fieldOf(t, { kernel, vcpus: 1.5 }), "vcpus");
+  t.is(fieldOf(t, { kernel, memoryMib: -128 }), "memoryMib");
+  t.is(fieldOf(t, { kernel, memoryMib: 0 }), "memoryMib");
+  t.is(fieldOf(t, { kernel, memoryMib: "128" }), "memoryMib");
+  t.is(fieldOf(t, { kernel, drives: {} }), "drives");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "a", path: disk, ro: true }] }), "drives[0].ro");
+  t.is(fieldOf(t, { kernel, drives: [{ path: disk }] }), "drives[0].id");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "a b", path: disk }] }), "drives[0].id");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "a", path: join(dir, "nope") }] }), "drives[0].path");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "a", path: disk, readOnly: "yes" }] }), "drives[0].readOnly");
+});
+
+test("drive ids are unique and there is at most one root", (t) => {
+  t.is(fieldOf(t, { kernel, drives: [{ id: "a", path: disk }, { id: "a", path: kernel }] }), "drives[1].id");
+  t.is(
+    fieldOf(t, { kernel, drives: [{ id: "a", path: disk, root: true }, { id: "b", path: kernel, root: true }] }),
+    "drives[1].root",
+  );
+  t.notThrows(() => parseMicrovmSpec({ kernel, drives: [{ id: "a", path: disk, root: false }, { id: "b", path: kernel, root: true }] }));
+});
+
+test("the error message names the field", (t) => {
+  const err = t.throws(() => parseMicrovmSpec({ kernel, memoryMib: -1 }), { instanceOf: ValidationError });
+  t.regex(err?.message ?? "", /^memoryMib: must be a positive integer/);
+  t.is(err?.code, "INVALID_ARGUMENT");
+});

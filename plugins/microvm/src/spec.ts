@@ -1,0 +1,143 @@
+// The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
+// are refused so a typo never silently means "default". Pure apart from stat() of the
+// host paths it names.
+import { statSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import { ValidationError } from "@vmctl/core/contract";
+
+/** A block device backed by a host file (virtio-blk behind virtio-mmio). */
+export type MicrovmDrive = {
+  /** Unique within the VM; the guest reads it back with virtio-blk GET_ID. */
+  id: string;
+  /** Absolute path of an existing regular file on the host. */
+  path: string;
+  /** Attach read-only (default false). */
+  readOnly?: boolean;
+  /** The root device: placed first on the virtio-mmio bus (default false; at most one). */
+  root?: boolean;
+};
+
+/** A validated microvm spec: a type alias (not an interface) so it is a JsonValue. */
+export type MicrovmSpec = {
+  /** Absolute path of the guest kernel (ELF vmlinux or bzImage, or a test guest ELF). */
+  kernel: string;
+  /** Kernel command line; the VMM appends the virtio_mmio.device= declarations. */
+  bootArgs?: string;
+  /** 1..32 (default 1). */
+  vcpus?: number;
+  /** Guest memory in MiB, a positive integer (default 128). */
+  memoryMib?: number;
+  drives?: MicrovmDrive[];
+};
+
+export const DEFAULT_VCPUS = 1;
+export const DEFAULT_MEMORY_MIB = 128;
+export const MAX_VCPUS = 32;
+/** The VMM refuses more (19 virtio-mmio slots); refused here first, naming the field. */
+export const MAX_DRIVES = 19;
+
+const SPEC_FIELDS = ["kernel", "bootArgs", "vcpus", "memoryMib", "drives"];
+const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
+const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Checks an untrusted spec and returns it typed, with nothing but known fields.
+ * Defaults are not filled in (the record keeps what the user said); the controller
+ * applies them. Throws ValidationError naming the field path.
+ */
+export function parseMicrovmSpec(input: unknown): MicrovmSpec {
+  const obj = object(input, "spec");
+  refuseUnknown(obj, SPEC_FIELDS, "");
+  const spec: MicrovmSpec = { kernel: hostFile(obj.kernel, "kernel") };
+  if (obj.bootArgs !== undefined) {
+    spec.bootArgs = str(obj.bootArgs, "bootArgs");
+    if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");
+  }
+  if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, MAX_VCPUS);
+  if (obj.memoryMib !== undefined) spec.memoryMib = intIn(obj.memoryMib, "memoryMib", 1, Number.MAX_SAFE_INTEGER);
+  if (obj.drives !== undefined) spec.drives = drives(obj.drives);
+  return spec;
+}
+
+/** Applies the defaults: what the VM is actually configured with. */
+export function effective(spec: MicrovmSpec): Required<Omit<MicrovmSpec, "bootArgs">> & { bootArgs: string } {
+  return {
+    kernel: spec.kernel,
+    bootArgs: spec.bootArgs ?? "",
+    vcpus: spec.vcpus ?? DEFAULT_VCPUS,
+    memoryMib: spec.memoryMib ?? DEFAULT_MEMORY_MIB,
+    drives: spec.drives ?? [],
+  };
+}
+
+function drives(value: unknown): MicrovmDrive[] {
+  if (!Array.isArray(value)) throw new ValidationError("drives", "must be an array");
+  if (value.length > MAX_DRIVES) throw new ValidationError("drives", `at most ${MAX_DRIVES} drives`);
+  const ids = new Set<string>();
+  let root: number | undefined;
+  return value.map((item, i) => {
+    const prefix = `drives[${i}]`;
+    const obj = object(item, prefix);
+    refuseUnknown(obj, DRIVE_FIELDS, `${prefix}.`);
+    const id = str(obj.id, `${prefix}.id`);
+    if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    if (ids.has(id)) throw new ValidationError(`${prefix}.id`, `"${id}" is used by another drive`);
+    ids.add(id);
+    const drive: MicrovmDrive = { id, path: hostFile(obj.path, `${prefix}.path`) };
+    if (obj.readOnly !== undefined) drive.readOnly = bool(obj.readOnly, `${prefix}.readOnly`);
+    if (obj.root !== undefined) {
+      drive.root = bool(obj.root, `${prefix}.root`);
+      if (drive.root) {
+        if (root !== undefined) throw new ValidationError(`${prefix}.root`, `drives[${root}] is already the root device`);
+        root = i;
+      }
+    }
+    return drive;
+  });
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ValidationError(field, "must be an object");
+  }
+  return value as Record<string, unknown>;
+}
+
+function refuseUnknown(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) throw new ValidationError(prefix + key, "unknown field");
+  }
+}
+
+function str(value: unknown, field: string): string {
+  if (typeof value !== "string") throw new ValidationError(field, "must be a string");
+  if (value.includes("\0")) throw new ValidationError(field, "must not contain NUL");
+  return value;
+}
+
+function bool(value: unknown, field: string): boolean {
+  if (typeof value !== "boolean") throw new ValidationError(field, "must be a boolean");
+  return value;
+}
+
+function intIn(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? "a positive integer" : `an integer from ${min} to ${max}`;
+    throw new ValidationError(field, `must be ${range}`);
+  }
+  return value;
+}
+
+function hostFile(value: unknown, field: string): string {
+  if (value === undefined) throw new ValidationError(field, "is required");
+  const path = str(value, field);
+  if (!isAbsolute(path)) throw new ValidationError(field, "must be an absolute host path");
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new ValidationError(field, `${path} does not exist`);
+  }
+  if (!isFile) throw new ValidationError(field, `${path} is not a regular file`);
+  return path;
+}
