@@ -6,6 +6,8 @@ import { requireVmmBinary, VmmProcess, type Drive, type Metrics, type VmState } 
 
 /** The ELF holding every test guest, built by tests/guests/build.sh (part of `npm run build`). */
 export const GUEST_ELF = fileURLToPath(new URL("../../target/guests/vmctl-test-guest.elf", import.meta.url));
+/** The same guest as a bzImage (boot protocol 2.12, 64-bit entry at +0x200; see ABI.md). */
+export const GUEST_BZIMAGE = fileURLToPath(new URL("../../target/guests/vmctl-test-guest.bzImage", import.meta.url));
 /** A file that is not a kernel, for bad-input tests. */
 export const NOT_ELF = fileURLToPath(new URL("../../target/guests/not-elf.bin", import.meta.url));
 
@@ -16,8 +18,17 @@ export function requireGuestElf(): string {
   return GUEST_ELF;
 }
 
+export function requireGuestBzImage(): string {
+  if (!existsSync(GUEST_BZIMAGE)) {
+    throw new Error(`test guest not built: ${GUEST_BZIMAGE} is missing (run \`npm run build\`)`);
+  }
+  return GUEST_BZIMAGE;
+}
+
 export interface GuestRun {
   readonly test: string;
+  /** The kernel to boot (default: the guest ELF, GUEST_ELF; GUEST_BZIMAGE for the bzImage). */
+  readonly kernel?: string;
   readonly vcpus?: number;
   readonly memMib?: number;
   readonly drives?: readonly Drive[];
@@ -60,7 +71,8 @@ export function parseFacts(console: string): Map<string, string> {
 
 /** Boots `run.test` in its own VMM, waits for the VM to exit, and tears the VMM down. */
 export async function bootGuest(run: GuestRun): Promise<GuestResult> {
-  const kernel = requireGuestElf();
+  const kernel = run.kernel ?? requireGuestElf();
+  if (!existsSync(kernel)) throw new Error(`kernel not found: ${kernel} (run \`npm run build\`)`);
   const vmm = await VmmProcess.spawn({ binary: requireVmmBinary() });
   try {
     const { client } = vmm;

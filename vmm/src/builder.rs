@@ -96,6 +96,7 @@ pub fn build_and_start(
     //    registers.
     let cmdline = loader::build_cmdline(&boot.boot_args, &devices.cmdline)?;
     let cmdline_len = loader::write_cmdline(&memory, &cmdline)?;
+    loader::check_cmdline_fits(&kernel, cmdline_len)?;
     let params = boot_params::build(mem_bytes, cmdline_len, kernel.setup_header, initrd)
         .map_err(|e| StartError::BootConfig(e.to_string()))?;
     boot_params::write(&memory, &params).map_err(|e| StartError::BootConfig(e.to_string()))?;

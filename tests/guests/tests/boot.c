@@ -5,7 +5,15 @@
 #define BP_E820_ENTRIES 0x1e8
 #define BP_BOOT_FLAG 0x1fe
 #define BP_HEADER 0x202
+#define BP_VERSION 0x206
+#define BP_TYPE_OF_LOADER 0x210
+#define BP_LOADFLAGS 0x211
+#define BP_CODE32_START 0x214
 #define BP_CMD_LINE_PTR 0x228
+#define BP_KERNEL_ALIGNMENT 0x230
+#define BP_XLOADFLAGS 0x236
+#define BP_PREF_ADDRESS 0x258
+#define BP_INIT_SIZE 0x260
 #define BP_CMDLINE_SIZE 0x238
 #define BP_E820_TABLE 0x2d0
 #define E820_RAM 1
@@ -22,6 +30,21 @@ GUEST_TEST(boot_params, "boot_params") {
     serial_kv_hex("boot_params", (u64)(usize)bp);
     if (*(const u16 *)(bp + BP_BOOT_FLAG) != 0xaa55) guest_fail("boot_flag is not 0xaa55");
     if (*(const u32 *)(bp + BP_HEADER) != 0x53726448) guest_fail("header is not HdrS");
+    serial_puts("hdr_header=");
+    for (int i = 0; i < 4; i++) serial_putc((char)bp[BP_HEADER + i]);
+    serial_putc('\n');
+    /* Setup-header fields a bzImage carries (an ELF boot gets a minimal header: 0s). */
+    serial_kv_hex("hdr_version", *(const u16 *)(bp + BP_VERSION));
+    serial_kv_hex("hdr_type_of_loader", bp[BP_TYPE_OF_LOADER]);
+    serial_kv_hex("hdr_loadflags", bp[BP_LOADFLAGS]);
+    serial_kv_hex("hdr_code32_start", *(const u32 *)(bp + BP_CODE32_START));
+    serial_kv_hex("hdr_kernel_alignment", *(const u32 *)(bp + BP_KERNEL_ALIGNMENT));
+    serial_kv_hex("hdr_xloadflags", *(const u16 *)(bp + BP_XLOADFLAGS));
+    serial_kv_hex("hdr_pref_address", *(const u64 *)(bp + BP_PREF_ADDRESS));
+    serial_kv_hex("hdr_init_size", *(const u32 *)(bp + BP_INIT_SIZE));
+    /* Where the VMM entered us: the ELF's e_entry, or a bzImage's load address + 0x200. */
+    extern char _start[];
+    serial_kv_hex("entry", (u64)(usize)_start);
 
     u8 n = bp[BP_E820_ENTRIES];
     if (n == 0 || n > 128) guest_fail("no e820 entries");
@@ -36,7 +59,6 @@ GUEST_TEST(boot_params, "boot_params") {
     serial_kv_u64("e820_ram_bytes", ram);
     serial_kv_hex("e820_ram_top", top);
     /* The kernel image itself must be inside RAM the e820 map reports. */
-    extern char _start[];
     if ((u64)(usize)_start < 0x100000 || (u64)(usize)_start >= top) guest_fail("kernel outside e820 RAM");
 
     u32 ptr = *(const u32 *)(bp + BP_CMD_LINE_PTR);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::FieldError;
 use crate::arch::x86_64::layout::CMDLINE_MAX_SIZE;
+use crate::loader::check_bzimage;
 
 /// Room kept on the command line for the VMM's own device declarations.
 pub const MAX_BOOT_ARGS_LEN: usize = CMDLINE_MAX_SIZE / 2;
@@ -39,6 +40,8 @@ pub enum BootSourceError {
     KernelNotAFile(PathBuf),
     #[error("boot_source.kernel_image_path: {} is neither an ELF64 vmlinux nor a bzImage", .0.display())]
     KernelFormat(PathBuf),
+    #[error("boot_source.kernel_image_path: {}: {detail}", path.display())]
+    BadBzImage { path: PathBuf, detail: String },
     #[error("boot_source.boot_args: longer than {MAX_BOOT_ARGS_LEN} bytes ({0})")]
     BootArgsTooLong(usize),
     #[error("boot_source.boot_args: must not contain NUL or newline characters")]
@@ -53,7 +56,8 @@ impl FieldError for BootSourceError {
             BootSourceError::KernelMissing
             | BootSourceError::KernelUnreadable { .. }
             | BootSourceError::KernelNotAFile(_)
-            | BootSourceError::KernelFormat(_) => "boot_source.kernel_image_path",
+            | BootSourceError::KernelFormat(_)
+            | BootSourceError::BadBzImage { .. } => "boot_source.kernel_image_path",
             BootSourceError::BootArgsTooLong(_) | BootSourceError::BootArgsChars => "boot_source.boot_args",
             BootSourceError::InitrdUnreadable { .. } => "boot_source.initrd_path",
         }
@@ -113,6 +117,14 @@ impl BootSourceConfig {
         })?;
         let kernel_format =
             detect_format(&head).ok_or_else(|| BootSourceError::KernelFormat(path.clone()))?;
+        if kernel_format == KernelFormat::BzImage {
+            // The setup header must offer the 64-bit entry and the file must hold what it
+            // declares; checked again at Start.
+            check_bzimage(&head, meta.len()).map_err(|detail| BootSourceError::BadBzImage {
+                path: path.clone(),
+                detail,
+            })?;
+        }
 
         if boot_args.len() > MAX_BOOT_ARGS_LEN {
             return Err(BootSourceError::BootArgsTooLong(boot_args.len()));
@@ -204,5 +216,34 @@ mod tests {
         let ok = BootSourceConfig::new(&elf, "console=ttyS0", &junk).unwrap();
         assert_eq!(ok.kernel_format, KernelFormat::Elf);
         assert_eq!(ok.initrd_path.as_deref(), Some(Path::new(&junk)));
+    }
+
+    #[test]
+    fn a_bzimage_without_a_64bit_entry_or_truncated_is_refused_naming_the_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = vec![0u8; 0x400 + 0x1000];
+        b[0x1f1] = 1;
+        b[0x1f4..0x1f8].copy_from_slice(&0x100u32.to_le_bytes());
+        b[0x1fe] = 0x55;
+        b[0x1ff] = 0xaa;
+        b[0x202..0x206].copy_from_slice(b"HdrS");
+        b[0x206..0x208].copy_from_slice(&0x020cu16.to_le_bytes());
+        b[0x211] = 0x01;
+        b[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
+        b[0x236] = 0x01;
+        let good = write(dir.path(), "good", &b);
+        assert_eq!(
+            BootSourceConfig::new(&good, "", "").unwrap().kernel_format,
+            KernelFormat::BzImage
+        );
+        let truncated = write(dir.path(), "truncated", &b[..0x400 + 0x800]);
+        let e = BootSourceConfig::new(&truncated, "", "").unwrap_err();
+        assert_eq!(e.field(), "boot_source.kernel_image_path");
+        assert!(e.to_string().contains("truncated"), "{e}");
+        b[0x236] = 0;
+        let no_xlf = write(dir.path(), "no-xlf", &b);
+        let e = BootSourceConfig::new(&no_xlf, "", "").unwrap_err();
+        assert_eq!(e.field(), "boot_source.kernel_image_path");
+        assert!(e.to_string().contains("XLF_KERNEL_64"), "{e}");
     }
 }

@@ -109,12 +109,21 @@ pub fn guests() -> &'static Path {
             dir.join("vmctl-test-guest.elf").is_file(),
             "build.sh did not produce the guest ELF"
         );
+        assert!(
+            dir.join("vmctl-test-guest.bzImage").is_file(),
+            "build.sh did not produce the guest bzImage"
+        );
         dir
     })
 }
 
 pub fn guest_elf() -> String {
     guests().join("vmctl-test-guest.elf").display().to_string()
+}
+
+/// The same guest as a bzImage (boot protocol 2.12, 64-bit entry at +0x200).
+pub fn guest_bzimage() -> String {
+    guests().join("vmctl-test-guest.bzImage").display().to_string()
 }
 
 /// What a finished guest left behind.
@@ -219,6 +228,18 @@ pub async fn run_guest_with_drives(
     mem_mib: u32,
     drives: Vec<pb::Drive>,
 ) -> GuestRun {
+    run_kernel(&guest_elf(), test, extra_args, vcpus, mem_mib, drives).await
+}
+
+/// [`run_guest_with_drives`] booting `kernel` (e.g. [`guest_bzimage`]) instead of the ELF.
+pub async fn run_kernel(
+    kernel: &str,
+    test: &str,
+    extra_args: &str,
+    vcpus: u32,
+    mem_mib: u32,
+    drives: Vec<pb::Drive>,
+) -> GuestRun {
     let vmm = spawn_vmm();
     let mut client = connect(&vmm.socket).await;
     for d in drives {
@@ -233,7 +254,7 @@ pub async fn run_guest_with_drives(
         .expect("PutMachineConfig");
     client
         .put_boot_source(pb::BootSource {
-            kernel_image_path: guest_elf(),
+            kernel_image_path: kernel.to_owned(),
             boot_args: format!("console=ttyS0 vmctl.test={test} {extra_args}"),
             initrd_path: String::new(),
         })
