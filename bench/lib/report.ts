@@ -33,3 +33,8 @@ export function report(result: BenchResult): void {
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
+
+/** A benchmark that could not be measured here: one JSON line with the reason, never a made-up value. */
+export function reportError(name: string, error: string): void {
+  process.stdout.write(`${JSON.stringify({ name, error })}\n`);
+}

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 import { main } from "./program.js";
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: `vmctl daemon` leaves watchers of still-running services behind
+// after its graceful shutdown (stdout and stderr are synchronous for files and pipes).
+process.exit(await main(process.argv.slice(2)));

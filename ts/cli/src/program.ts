@@ -1,13 +1,29 @@
 import { Command, CommanderError } from "commander";
+import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerPs } from "./commands/ps.js";
+import { registerRm } from "./commands/rm.js";
+import { registerRun } from "./commands/run.js";
+import { registerStop } from "./commands/stop.js";
+import { registerTargets } from "./commands/targets.js";
+import { addGlobalOptions } from "./connection/globals.js";
 import { CliError } from "./errors.js";
 
 const VERSION = "0.1.0";
 /** Exit code for a command line that could not be understood, as shells and getopt use. */
 const USAGE_ERROR = 2;
 
+/** What a verb can hand back to `main` besides success or an error. */
+interface RunContext {
+  /** Arguments after the first "--" (the command of `vmctl run`). */
+  trailing: readonly string[];
+  exitCode: number;
+}
+
 /** Builds the `vmctl` command tree. Errors surface as exceptions, never process.exit. */
-export function buildProgram(): Command {
+export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }): Command {
   const program = new Command("vmctl")
     .description("run services on microVMs, containers and cloud targets")
     .version(VERSION)
@@ -16,6 +32,18 @@ export function buildProgram(): Command {
       // Commander's usage errors become the single line the entry point prints.
       outputError: () => {},
     });
+  addGlobalOptions(program);
+  const setExit = (code: number): void => {
+    context.exitCode = code;
+  };
+  registerRun(program, () => context.trailing, setExit);
+  registerPs(program);
+  registerLogs(program);
+  registerStop(program);
+  registerRm(program);
+  registerInspect(program);
+  registerTargets(program);
+  registerDaemon(program, setExit);
   registerDoctor(program);
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
   return program;
@@ -23,9 +51,15 @@ export function buildProgram(): Command {
 
 /** Runs the CLI and returns the process exit code; errors are printed as one line. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Everything after the first "--" is the workload's command, never options of ours.
+  const dashDash = argv.indexOf("--");
+  const context: RunContext = {
+    trailing: dashDash < 0 ? [] : argv.slice(dashDash + 1),
+    exitCode: 0,
+  };
   try {
-    await buildProgram().parseAsync([...argv], { from: "user" });
-    return 0;
+    await buildProgram(context).parseAsync(dashDash < 0 ? [...argv] : argv.slice(0, dashDash), { from: "user" });
+    return context.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version also end through here, successfully.

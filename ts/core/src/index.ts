@@ -32,6 +32,7 @@ export type {
   OrchestratorApi,
   Readiness,
   ReadinessCheck,
+  RunShorthand,
   ServiceEvent,
   ServiceFilter,
   ServicePhase,

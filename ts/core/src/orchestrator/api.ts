@@ -30,6 +30,20 @@ export interface CreateServiceInput {
   readonly readiness?: Readiness;
   /** Start right after create. */
   readonly start?: boolean;
+  /**
+   * The `vmctl run IMAGE -- COMMAND...` shorthand: the target's `specFromRun` turns it
+   * (with `spec`, whose explicit fields win) into the spec before validation. A target
+   * without `specFromRun` refuses it (INVALID_ARGUMENT on "spec": it needs an explicit spec).
+   */
+  readonly run?: RunShorthand;
+}
+
+/** What `vmctl run` says besides an explicit spec. */
+export interface RunShorthand {
+  /** A rootfs directory, an image reference, a kernel... as the target defines. */
+  readonly image?: string;
+  readonly command?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A service as stored and reported. */

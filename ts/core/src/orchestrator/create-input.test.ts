@@ -1,6 +1,7 @@
 import test from "ava";
 import { ValidationError } from "../errors.js";
-import { checkCreateInput, generatedName, NAME_PATTERN, newServiceId, specError } from "./create-input.js";
+import type { RunInput, ServiceFactory } from "../contract/target.js";
+import { checkCreateInput, generatedName, NAME_PATTERN, newServiceId, specError, specFromRun } from "./create-input.js";
 
 test("a good request is normalised: defaults, de-duplicated dependsOn, zero readiness fields dropped", (t) => {
   const input = checkCreateInput({
@@ -48,4 +49,28 @@ test("a target's validation error is put under spec., recognised by shape", (t) 
   t.is(specError(new ValidationError("[0]", "bad")).message, "spec[0]: bad");
   t.is(specError(Object.assign(new Error(": must be an object"), { name: "ValidationError", field: "" })).message, "spec: must be an object");
   t.is(specError(new TypeError("boom")).message, "spec: boom");
+});
+
+test("run shorthand goes through the target's specFromRun; a target without it needs an explicit spec", (t) => {
+  const seen: RunInput[] = [];
+  const withRun = {
+    target: "t",
+    specFromRun: (input: RunInput) => {
+      seen.push(input);
+      return { rootfs: input.image, args: input.command, ...input.spec };
+    },
+  } as unknown as ServiceFactory;
+  t.deepEqual(specFromRun(withRun, { image: "/r", command: ["sh"], env: { A: "1" } }, { cwd: "/" }), { rootfs: "/r", args: ["sh"], cwd: "/" });
+  t.deepEqual(seen[0], { image: "/r", command: ["sh"], env: { A: "1" }, spec: { cwd: "/" } });
+  t.deepEqual(specFromRun(withRun, { command: [] }, undefined), { rootfs: undefined, args: [] });
+
+  const field = (f: () => unknown): string | undefined => t.throws(f, { instanceOf: ValidationError })?.field;
+  t.is(field(() => specFromRun(withRun, { command: [1 as never] }, {})), "run.command[0]");
+  t.is(field(() => specFromRun(withRun, { command: [], env: { "A=B": "x" } }, {})), "run.env.A=B");
+  t.is(field(() => specFromRun(withRun, { image: "" }, {})), "run.image");
+  t.is(field(() => specFromRun(withRun, {}, [1])), "spec");
+  const without = { target: "process" } as unknown as ServiceFactory;
+  const err = t.throws(() => specFromRun(without, { command: ["true"] }, {}), { instanceOf: ValidationError });
+  t.is(err?.field, "spec");
+  t.regex(err?.message ?? "", /this target needs --spec/);
 });

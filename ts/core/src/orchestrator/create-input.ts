@@ -2,7 +2,8 @@
 // readiness); the spec itself is the target's to validate.
 import { randomBytes } from "node:crypto";
 import { ValidationError, VmctlError } from "../errors.js";
-import type { CreateServiceInput, Readiness, ReadinessCheck } from "./api.js";
+import type { ServiceFactory } from "../contract/target.js";
+import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?$/;
@@ -119,4 +120,39 @@ export function specError(err: unknown): VmctlError {
     return new ValidationError(field, problem);
   }
   return new ValidationError("spec", err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * The untrusted spec a target makes from the `vmctl run` shorthand (explicit `spec`
+ * fields win). A target without `specFromRun` needs an explicit spec.
+ */
+export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: unknown): unknown {
+  if (typeof run !== "object" || run === null) throw new ValidationError("run", "must be an object");
+  const { image, command = [], env = {} } = run;
+  if (image !== undefined && (typeof image !== "string" || image === "")) throw new ValidationError("run.image", "must be a non-empty string");
+  if (!Array.isArray(command)) throw new ValidationError("run.command", "must be a list of strings");
+  command.forEach((arg, i) => {
+    if (typeof arg !== "string") throw new ValidationError(`run.command[${i}]`, "must be a string");
+  });
+  if (typeof env !== "object" || env === null || Array.isArray(env)) throw new ValidationError("run.env", "must be a map of strings");
+  for (const [key, value] of Object.entries(env)) {
+    if (key === "" || key.includes("=")) throw new ValidationError(`run.env.${key}`, "is not a valid variable name");
+    if (typeof value !== "string") throw new ValidationError(`run.env.${key}`, "must be a string");
+  }
+  if (spec !== undefined && spec !== null && (typeof spec !== "object" || Array.isArray(spec))) {
+    throw new ValidationError("spec", "must be an object");
+  }
+  if (factory.specFromRun === undefined) {
+    throw new ValidationError("spec", `target ${factory.target} takes no image or command shorthand: this target needs --spec`);
+  }
+  try {
+    return factory.specFromRun({
+      ...(image === undefined ? {} : { image }),
+      command: [...command],
+      env: { ...env },
+      spec: (spec ?? {}) as Record<string, unknown>,
+    });
+  } catch (err) {
+    throw specError(err);
+  }
 }

@@ -23,7 +23,7 @@ import type {
   TargetInfo,
 } from "./api.js";
 import { AsyncQueue } from "./async-queue.js";
-import { checkCreateInput, generatedName, newServiceId, specError } from "./create-input.js";
+import { checkCreateInput, generatedName, newServiceId, specError, specFromRun } from "./create-input.js";
 import { EventHub } from "./event-hub.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { matchesSelectors, parseSelectors } from "./label-selector.js";
@@ -139,10 +139,11 @@ export class Orchestrator implements OrchestratorApi {
   async create(input: CreateServiceInput): Promise<ServiceRecord> {
     this.#assertOpen();
     const request = checkCreateInput(input);
-    const factory = this.#registry.factory(request.target);
+    const factory = this.#factory(request.target);
+    const untrusted = input.run === undefined ? input.spec : specFromRun(factory, input.run, input.spec);
     let spec: JsonValue;
     try {
-      spec = factory.validate(input.spec);
+      spec = factory.validate(untrusted);
     } catch (err) {
       throw specError(err);
     }
@@ -570,6 +571,17 @@ export class Orchestrator implements OrchestratorApi {
   #visible(ref: string): StoredService | undefined {
     const service = this.#store.find(ref);
     return service === undefined || service.lifecycle === "creating" ? undefined : service;
+  }
+
+  /** The factory of a usable target; an unknown target names the "target" field. */
+  #factory(target: string): ServiceFactory {
+    try {
+      return this.#registry.factory(target);
+    } catch (err) {
+      const e = VmctlError.from(err);
+      if (e.code !== "NOT_FOUND") throw e;
+      throw new VmctlError("NOT_FOUND", `target: ${e.message}`, { cause: err, details: { ...e.details, field: "target", target } });
+    }
   }
 
   #require(ref: string): StoredService {

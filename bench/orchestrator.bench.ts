@@ -1,0 +1,161 @@
+// Orchestrator benchmarks (daemon already running, real runc):
+//   vmctl run --rm of a trivial oci workload vs `runc run` on an equivalent bundle and
+//   vmctl run vs `docker run --rm` of the same rootfs (docker import), in the same run;
+//   100 concurrent creates over gRPC (services/s); idle vmctld RSS; `vmctl ps` with 1,000
+//   services. Medians. A peer that cannot run here is reported as an error line.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect } from "@vmctl/client";
+import { buildRuntimeConfig, parseOciSpec } from "vmctl-plugin-oci";
+import { CLI_BIN, Daemon, sandbox, teardown, type Sandbox } from "../tests/orchestrator/helpers/sandbox.js";
+import { requireRunc } from "../plugins/oci/src/testing/context.js";
+import { processRssMib } from "./lib/process.js";
+import { median, report, reportError } from "./lib/report.js";
+
+const RUNS = 15;
+
+function timeCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ["ignore", "ignore", "pipe"], env });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.once("error", reject);
+    child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${stderr.trim()}`))));
+  });
+}
+
+/** `runc run` on a bundle equivalent to what the oci target generates for the same spec. */
+function runcBundle(sb: Sandbox): { root: string; bundle: string } {
+  const bundle = join(sb.dir, "runc-bundle");
+  mkdirSync(bundle, { recursive: true });
+  const spec = parseOciSpec({ rootfs: sb.rootfs, args: ["true"] });
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(buildRuntimeConfig(spec, { hostname: "bench", cgroupsPath: "vmctl-bench-runc", annotations: {} })));
+  const root = join(sb.dir, "runc-root");
+  mkdirSync(root, { recursive: true });
+  return { root, bundle };
+}
+
+interface Docker {
+  readonly env: NodeJS.ProcessEnv;
+  readonly image: string;
+  stop(): Promise<void>;
+}
+
+/** A docker daemon: the host's if one answers, else our own with its data under /tmp. */
+async function docker(sb: Sandbox): Promise<Docker> {
+  const image = "vmctl-bench-rootfs:latest";
+  const importImage = (env: NodeJS.ProcessEnv): void => {
+    const tar = spawnSync("sh", ["-c", `tar -C '${sb.rootfs}' -c . | docker import - ${image}`], { env, encoding: "utf8" });
+    if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr.trim()}`);
+  };
+  if (spawnSync("docker", ["info"], { stdio: "ignore" }).status === 0) {
+    importImage(process.env);
+    return { env: process.env, image, stop: async () => void spawnSync("docker", ["rmi", "-f", image], { stdio: "ignore" }) };
+  }
+  if (!existsSync("/usr/sbin/dockerd") && spawnSync("sh", ["-c", "command -v dockerd"]).status !== 0) throw new Error("dockerd is not installed");
+  const dir = mkdtempSync(join(tmpdir(), "vmctl-bench-docker-"));
+  const host = `unix://${dir}/docker.sock`;
+  const logPath = join(dir, "dockerd.log");
+  const { openSync, closeSync, readFileSync } = await import("node:fs");
+  const fd = openSync(logPath, "a");
+  const dockerd = spawn(
+    "dockerd",
+    ["--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"), "-H", host, "--bridge", "none", "--iptables=false", "--ip6tables=false"],
+    { stdio: ["ignore", fd, fd] },
+  );
+  closeSync(fd);
+  const env = { ...process.env, DOCKER_HOST: host };
+  const stop = async (): Promise<void> => {
+    dockerd.kill("SIGTERM");
+    await Promise.race([new Promise((r) => dockerd.once("exit", r)), sleep(15_000).then(() => dockerd.kill("SIGKILL"))]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  while (spawnSync("docker", ["info"], { env, stdio: "ignore" }).status !== 0) {
+    if (dockerd.exitCode !== null || Date.now() > deadline) {
+      const log = readFileSync(logPath, "utf8").trim().split("\n").slice(-3).join(" | ");
+      await stop();
+      throw new Error(`dockerd did not start: ${log}`);
+    }
+    await sleep(200);
+  }
+  try {
+    importImage(env);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { env, image, stop };
+}
+
+const sb = sandbox("vmctl-bench-");
+let daemon: Daemon | undefined;
+try {
+  daemon = await Daemon.start(sb);
+  // Idle RSS: right after start-up, after a moment of quiet.
+  await sleep(1000);
+  report({ name: "vmctld_idle_rss", unit: "MiB", value: processRssMib(daemon.pid), runs: 1, target: "<= 80 MiB" });
+
+  const runc = requireRunc();
+  const { root, bundle } = runcBundle(sb);
+  const vmctlRuns: number[] = [];
+  const runcRuns: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    vmctlRuns.push(await timeCommand(process.execPath, [CLI_BIN, "run", "--rm", sb.rootfs, "--", "true"], sb.env));
+    runcRuns.push(await timeCommand(runc, ["--root", root, "run", "--bundle", bundle, `bench-${i}`]));
+  }
+  const vmctlMedian = median(vmctlRuns);
+  report({ name: "vmctl_run_rm_oci_wall", unit: "ms", value: vmctlMedian, baseline: median(runcRuns), baselineName: "runc run (same bundle)", runs: RUNS, target: "<= 150 ms" });
+
+  let dockerPeer: Docker | undefined;
+  try {
+    dockerPeer = await docker(sb);
+    const dockerRuns: number[] = [];
+    const vmctlAgain: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      dockerRuns.push(await timeCommand("docker", ["run", "--rm", "--network", "none", dockerPeer.image, "true"], dockerPeer.env));
+      vmctlAgain.push(await timeCommand(process.execPath, [CLI_BIN, "run", "--rm", sb.rootfs, "--", "true"], sb.env));
+    }
+    report({ name: "vmctl_run_rm_vs_docker_wall", unit: "ms", value: median(vmctlAgain), baseline: median(dockerRuns), baselineName: "docker run --rm (docker import of the same rootfs)", runs: RUNS, target: "<= 0.4x docker" });
+  } catch (err) {
+    reportError("vmctl_run_rm_vs_docker_wall", `docker peer unavailable here: ${(err as Error).message}`);
+  } finally {
+    await dockerPeer?.stop();
+  }
+
+  // 100 concurrent creates (created, not started) over gRPC, several rounds.
+  const client = connect(sb.socket);
+  const spec = { rootfs: sb.rootfs, args: ["true"] };
+  const rates: number[] = [];
+  let succeeded = 0;
+  for (let round = 0; round < 5; round++) {
+    const start = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 100 }, () => client.create({ target: "oci", spec })));
+    const seconds = (performance.now() - start) / 1000;
+    const ok = results.filter((r) => r.status === "fulfilled");
+    succeeded += ok.length;
+    rates.push(ok.length / seconds);
+    for (const r of ok) await client.delete((r as PromiseFulfilledResult<{ id: string }>).value.id);
+  }
+  report({ name: "oci_concurrent_creates", unit: "services/s", value: median(rates), runs: rates.length, target: ">= 200/s, 100/100 succeed" });
+  report({ name: "oci_concurrent_creates_succeeded", unit: "of 100", value: succeeded / rates.length, runs: rates.length });
+
+  // vmctl ps with 1,000 services, against a bare `node -e 0` start as the floor.
+  for (let wave = 0; wave < 10; wave++) await Promise.all(Array.from({ length: 100 }, () => client.create({ target: "oci", spec, labels: { bench: "ps" } })));
+  const psRuns: number[] = [];
+  const nodeRuns: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    psRuns.push(await timeCommand(process.execPath, [CLI_BIN, "ps", "-a"], sb.env));
+    nodeRuns.push(await timeCommand(process.execPath, ["-e", "0"]));
+  }
+  report({ name: "vmctl_ps_1000_services_wall", unit: "ms", value: median(psRuns), baseline: median(nodeRuns), baselineName: "node -e 0", runs: psRuns.length, target: "<= 100 ms" });
+  report({ name: "vmctld_rss_1000_services", unit: "MiB", value: processRssMib(daemon.pid), runs: 1 });
+  for (const s of await client.list({ labels: ["bench=ps"] })) await client.delete(s.id);
+  client.close();
+} finally {
+  await teardown(sb, [daemon]);
+}

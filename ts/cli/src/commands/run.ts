@@ -1,0 +1,130 @@
+// vmctl run: create + start + attach to the output; exits with the workload's code.
+import { readFileSync } from "node:fs";
+import { constants } from "node:os";
+import type { Command } from "commander";
+import type { ExitInfo, JsonValue, VmctlClient } from "@vmctl/client";
+import { connectOrStart } from "../connection/daemon-launcher.js";
+import { globalsOf } from "../connection/globals.js";
+import { CliError, cliError } from "../errors.js";
+import { withProgress } from "../output/progress.js";
+import { collect, keyValues } from "./parse.js";
+
+/** Exit code for a run that failed before the workload ran (docker's convention). */
+export const RUN_FAILED = 125;
+
+interface RunOptions {
+  rm?: boolean;
+  detach?: boolean;
+  name?: string;
+  target: string;
+  env: string[];
+  label: string[];
+  spec?: string;
+}
+
+/** `--spec '{...}'` or `--spec @file.json`: a JSON object. */
+export function parseSpec(text: string): { [key: string]: JsonValue } {
+  let source = text;
+  if (text.startsWith("@")) {
+    try {
+      source = readFileSync(text.slice(1), "utf8");
+    } catch (err) {
+      throw new CliError(`--spec ${text}: ${(err as Error).message}`, 2);
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (err) {
+    throw new CliError(`--spec is not valid JSON: ${(err as Error).message}`, 2);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new CliError("--spec must be a JSON object", 2);
+  return value as { [key: string]: JsonValue };
+}
+
+/** The workload's exit as a process exit code: its code, or 128 + signal number (like a shell and docker). */
+export function exitCodeOf(exit: ExitInfo): number {
+  if (exit.code !== null) return exit.code;
+  const signal = exit.signal ? constants.signals[exit.signal as keyof typeof constants.signals] : undefined;
+  if (signal !== undefined) return 128 + signal;
+  return RUN_FAILED;
+}
+
+async function attach(client: VmctlClient, id: string): Promise<void> {
+  for await (const chunk of client.logs(id, { follow: true })) {
+    const out = chunk.stream === "stderr" ? process.stderr : process.stdout;
+    if (!out.write(chunk.data)) await new Promise((resolve) => out.once("drain", resolve));
+  }
+}
+
+export function registerRun(program: Command, trailing: () => readonly string[], setExit: (code: number) => void): void {
+  program
+    .command("run")
+    .description("create and start a service, stream its output, exit with its exit code")
+    .argument("[image]", "what to run from (oci: a rootfs directory)")
+    .argument("[command...]", "the command (after --)")
+    .option("--rm", "delete the service once it has exited")
+    .option("-d, --detach", "print the service id and return once it runs")
+    .option("--name <name>", "service name (generated when omitted)")
+    .option("--target <target>", "target to run on", "oci")
+    .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
+    .option("--label <k=v>", "label (repeatable)", collect, [])
+    .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
+    .action(async (image: string | undefined, positional: string[], options: RunOptions, command: Command) => {
+      const spec = options.spec === undefined ? undefined : parseSpec(options.spec);
+      const env = keyValues(options.env, "-e");
+      const labels = keyValues(options.label, "--label");
+      const cmd = [...positional, ...trailing()];
+      const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0;
+      let client: VmctlClient;
+      try {
+        client = await connectOrStart(globalsOf(command));
+      } catch (err) {
+        throw cliError(err, RUN_FAILED);
+      }
+      try {
+        const service = await withProgress(
+          `creating ${options.name ?? "service"} on ${options.target}`,
+          client.create({
+            target: options.target,
+            ...(options.name === undefined ? {} : { name: options.name }),
+            ...(spec === undefined ? {} : { spec }),
+            labels,
+            start: true,
+            ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
+          }),
+        ).catch((err: unknown) => {
+          throw cliError(err, RUN_FAILED);
+        });
+        if (options.detach) {
+          process.stdout.write(`${service.id}\n`);
+          return;
+        }
+        // Ctrl-C / SIGTERM stop the service (like docker's signal proxy); output and exit follow as usual.
+        let stopping = false;
+        const onSignal = (): void => {
+          if (stopping) return;
+          stopping = true;
+          client.stop(service.id).catch(() => {});
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+        try {
+          await attach(client, service.id);
+          const exit = await client.wait(service.id);
+          if (options.rm) await client.delete(service.id, { force: true });
+          if (exit.code === null && exit.signal === undefined) {
+            process.stderr.write(`vmctl: ${service.name} ${exit.reason}${exit.detail ? `: ${exit.detail}` : ""}\n`);
+          }
+          setExit(exitCodeOf(exit));
+        } catch (err) {
+          throw cliError(err, RUN_FAILED);
+        } finally {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        }
+      } finally {
+        client.close();
+      }
+    });
+}

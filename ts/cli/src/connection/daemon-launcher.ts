@@ -1,0 +1,74 @@
+// Connects to vmctld, starting it in the background first when nothing answers on the
+// socket (detached, logging to <state-dir>/vmctld.log), and waits until it answers.
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect, type VmctlClient } from "@vmctl/client";
+import { VmctlError } from "@vmctl/core/contract";
+import { CliError } from "../errors.js";
+import type { Globals } from "./globals.js";
+
+const START_TIMEOUT_MS = 30_000;
+
+/** The vmctld entry point of the installed @vmctl/server. */
+export function vmctldBin(): string {
+  return fileURLToPath(import.meta.resolve("@vmctl/server/bin"));
+}
+
+async function answers(client: VmctlClient): Promise<boolean> {
+  try {
+    await client.ping(2000);
+    return true;
+  } catch (err) {
+    if (err instanceof VmctlError && (err.code === "UNAVAILABLE" || err.code === "DEADLINE_EXCEEDED")) return false;
+    throw err;
+  }
+}
+
+function lastLine(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    return lines[lines.length - 1] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** A client for the daemon on `globals.socket`, started in the background if needed. */
+export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
+  const client = connect(globals.socket);
+  if (await answers(client)) return client;
+  client.close();
+
+  mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
+  const logPath = join(globals.stateDir, "vmctld.log");
+  const logFd = openSync(logPath, "a", 0o600);
+  let exited: { code: number | null; at: number } | undefined;
+  try {
+    const child = spawn(process.execPath, [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir], {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+    });
+    child.once("exit", (code) => (exited = { code, at: Date.now() }));
+    child.unref();
+  } finally {
+    closeSync(logFd);
+  }
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    // A fresh channel each time: a failed one waits out its reconnect backoff.
+    const attempt = connect(globals.socket);
+    if (await answers(attempt)) return attempt;
+    attempt.close();
+    if (Date.now() > deadline) break;
+    // It may have lost a race with another vmctld starting on the same socket: give that one a moment.
+    if (exited !== undefined && Date.now() - exited.at > 3000) break;
+    await sleep(25);
+  }
+  const why = lastLine(logPath);
+  throw new CliError(
+    `vmctld did not start on ${globals.socket}${exited ? ` (exit ${exited.code})` : ""}: ${why || "no log"} (see ${logPath})`,
+  );
+}

@@ -1,0 +1,154 @@
+// A typed promise client for vmctld over its unix socket.
+import * as grpc from "@grpc/grpc-js";
+import { OrchestratorClient, type UnaryMethod } from "@vmctl/proto";
+import {
+  createRequestToProto,
+  eventFromProto,
+  exitFromProto,
+  filterToProto,
+  logChunkFromProto,
+  serviceFromProto,
+  targetFromProto,
+} from "./convert.js";
+import { errorFromGrpc } from "./errors.js";
+import type { CreateServiceInput, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Fail with DEADLINE_EXCEEDED after this long; no deadline by default (create and wait may take long). */
+  readonly timeoutMs?: number;
+  /** Cancels the call (the promise rejects with CANCELLED). */
+  readonly signal?: AbortSignal;
+}
+
+/** Where vmctld listens unless told otherwise. */
+export const DEFAULT_SOCKET = "/run/vmctl/vmctld.sock";
+
+/** Connects to vmctld on `socketPath` (lazily: the first call opens the connection). */
+export function connect(socketPath: string = DEFAULT_SOCKET): VmctlClient {
+  return new VmctlClient(socketPath);
+}
+
+/**
+ * vmctl.v1.Orchestrator as promises and async iterables of plain objects. Every failure
+ * is a VmctlError (from @vmctl/core/contract) with the code and details the engine gave.
+ */
+export class VmctlClient {
+  readonly #raw: OrchestratorClient;
+
+  constructor(readonly socketPath: string) {
+    this.#raw = new OrchestratorClient(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+      // One local daemon: fail fast when it is not there rather than retrying for long.
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    });
+  }
+
+  #call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: CallOptions = {}): Promise<Res> {
+    const callOptions: Partial<grpc.CallOptions> = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+    return new Promise<Res>((resolve, reject) => {
+      const call = method.call(this.#raw, request, new grpc.Metadata(), callOptions, (err, response) => {
+        options.signal?.removeEventListener("abort", onAbort);
+        if (err) reject(errorFromGrpc(err, this.socketPath));
+        else resolve(response as Res);
+      });
+      const onAbort = (): void => call.cancel();
+      if (options.signal?.aborted) call.cancel();
+      else options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  async #stream<Res, Out>(stream: grpc.ClientReadableStream<Res>, convert: (m: Res) => Out, signal?: AbortSignal): Promise<AsyncGenerator<Out>> {
+    const socketPath = this.socketPath;
+    const onAbort = (): void => stream.cancel();
+    if (signal?.aborted) stream.cancel();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    return (async function* () {
+      try {
+        for await (const message of stream) yield convert(message as Res);
+      } catch (err) {
+        const e = errorFromGrpc(err, socketPath);
+        // Ended by the caller (abort, or leaving the loop): a normal end, not an error.
+        if (e.code !== "CANCELLED" || !(signal?.aborted ?? false)) throw e;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        stream.cancel();
+      }
+    })();
+  }
+
+  /** Records the service durably and prepares it (with `start`, starts it too). */
+  async create(input: CreateServiceInput, options?: CallOptions): Promise<ServiceRecord> {
+    return serviceFromProto(await this.#call(this.#raw.createService, createRequestToProto(input), options));
+  }
+
+  async start(ref: string, options?: CallOptions): Promise<ServiceRecord> {
+    return serviceFromProto(await this.#call(this.#raw.startService, { id: ref }, options));
+  }
+
+  /** Polite stop, forced after `timeoutMs` (server default 10 s). */
+  async stop(ref: string, options: CallOptions & { stopTimeoutMs?: number } = {}): Promise<ServiceRecord> {
+    const request = { id: ref, ...(options.stopTimeoutMs === undefined ? {} : { timeoutMs: options.stopTimeoutMs }) };
+    return serviceFromProto(await this.#call(this.#raw.stopService, request, options));
+  }
+
+  /** Frees everything the service owns and forgets it; a running one needs `force`. */
+  async delete(ref: string, options: CallOptions & { force?: boolean } = {}): Promise<void> {
+    await this.#call(this.#raw.deleteService, { id: ref, force: options.force === true }, options);
+  }
+
+  async get(ref: string, options?: CallOptions): Promise<ServiceRecord> {
+    return serviceFromProto(await this.#call(this.#raw.getService, { id: ref }, options));
+  }
+
+  async list(filter: ServiceFilter = {}, options?: CallOptions): Promise<ServiceRecord[]> {
+    const response = await this.#call(this.#raw.listServices, filterToProto(filter), options);
+    return (response.services ?? []).map(serviceFromProto);
+  }
+
+  /** Snapshot events for the matching services, then every change, until `signal` aborts or the loop is left. */
+  watch(refs: readonly string[] = [], options: { signal?: AbortSignal } = {}): AsyncIterable<ServiceEvent> {
+    const open = (): Promise<AsyncGenerator<ServiceEvent>> =>
+      this.#stream(this.#raw.watchServices({ ids: [...refs] }), eventFromProto, options.signal);
+    return lazyIterable(open);
+  }
+
+  /** Output so far; with `follow`, then live output until the service exits. */
+  logs(ref: string, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogChunk> {
+    const open = (): Promise<AsyncGenerator<LogChunk>> =>
+      this.#stream(this.#raw.logs({ id: ref, follow: options.follow === true }), logChunkFromProto, options.signal);
+    return lazyIterable(open);
+  }
+
+  /** Resolves when the service has exited. */
+  async wait(ref: string, options?: CallOptions): Promise<ExitInfo> {
+    return exitFromProto(await this.#call(this.#raw.waitService, { id: ref }, options));
+  }
+
+  async targets(options?: CallOptions): Promise<TargetInfo[]> {
+    const response = await this.#call(this.#raw.listTargets, {}, options);
+    return (response.targets ?? []).map(targetFromProto);
+  }
+
+  /** Resolves once vmctld answers (within `timeoutMs`); rejects with UNAVAILABLE or DEADLINE_EXCEEDED otherwise. */
+  async ping(timeoutMs = 2000): Promise<void> {
+    await this.#call(this.#raw.listTargets, {}, { timeoutMs });
+  }
+
+  close(): void {
+    this.#raw.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** An iterable whose stream opens when iteration begins (so each loop gets its own call). */
+function lazyIterable<T>(open: () => Promise<AsyncGenerator<T>>): AsyncIterable<T> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* await open();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import test from "ava";
+import { vmctl } from "@vmctl/proto";
+import type { ServiceRecord } from "@vmctl/core";
+import { createInputFromProto, filterFromProto, serviceToProto } from "./convert.js";
+import { structFromJson } from "./struct.js";
+
+const pb = vmctl.v1;
+
+test("a create request with the run shorthand becomes the engine's input", (t) => {
+  const wire = pb.CreateServiceRequest.decode(
+    pb.CreateServiceRequest.encode({
+      target: "oci",
+      labels: { a: "b" },
+      spec: structFromJson({ cwd: "/" }),
+      run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" } },
+      start: true,
+      readiness: { tcp: { port: 80 }, timeoutMs: 5000 },
+    }).finish(),
+  );
+  t.deepEqual(createInputFromProto(wire), {
+    target: "oci",
+    spec: { cwd: "/" },
+    labels: { a: "b" },
+    dependsOn: [],
+    readiness: { check: { kind: "tcp", port: 80 }, timeoutMs: 5000 },
+    start: true,
+    run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" } },
+  });
+  const plain = createInputFromProto(pb.CreateServiceRequest.decode(pb.CreateServiceRequest.encode({ target: "oci" }).finish()));
+  t.is(plain.spec, undefined);
+  t.is(plain.run, undefined);
+  const noImage = createInputFromProto(pb.CreateServiceRequest.decode(pb.CreateServiceRequest.encode({ target: "x", run: { command: ["a"] } }).finish()));
+  t.deepEqual(noImage.run, { command: ["a"], env: {} });
+  t.deepEqual(noImage.spec, {});
+});
+
+test("a service record round-trips its fields onto the wire", (t) => {
+  const at = new Date(1_700_000_000_000);
+  const record: ServiceRecord = {
+    id: "0123456789abcdef",
+    name: "web",
+    target: "oci",
+    labels: { tier: "front" },
+    spec: { rootfs: "/r", args: ["true"] },
+    dependsOn: [],
+    phase: "exited",
+    exit: { code: null, signal: "SIGKILL", reason: "stopped", at },
+    addresses: [],
+    ready: false,
+    status: "target oci unavailable",
+    createdAt: at,
+    updatedAt: at,
+  };
+  const wire = pb.Service.decode(pb.Service.encode(serviceToProto(record)).finish());
+  t.is(wire.phase, pb.Phase.PHASE_EXITED);
+  t.is(wire.exit?.signal, "SIGKILL");
+  t.false(wire.exit?.code != null);
+  t.is(wire.status, "target oci unavailable");
+  t.is(Number(String(wire.createdUnixMs)), at.getTime());
+});
+
+test("list filters: phases by enum, unknown phase names the field", (t) => {
+  t.deepEqual(filterFromProto({ labels: ["a=b"], target: "oci", phases: [pb.Phase.PHASE_RUNNING] }), {
+    labels: ["a=b"],
+    target: "oci",
+    phases: ["running"],
+  });
+  t.throws(() => filterFromProto({ phases: [99 as vmctl.v1.Phase] }), { message: /^phases\[0\]: / });
+});
