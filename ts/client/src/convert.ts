@@ -1,7 +1,7 @@
 // vmctl.v1 messages ↔ the client's plain types.
 import { vmctl } from "@vmctl/proto";
 import type { CreateServiceInput, ExitInfo, LogChunk, Readiness, ServiceEvent, ServiceFilter, ServicePhase, ServiceRecord, TargetInfo } from "./types.js";
-import { jsonFromStruct, structFromJson } from "./struct.js";
+import { jsonFromStruct, structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
 

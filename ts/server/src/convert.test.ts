@@ -2,7 +2,7 @@ import test from "ava";
 import { vmctl } from "@vmctl/proto";
 import type { ServiceRecord } from "@vmctl/core";
 import { createInputFromProto, filterFromProto, serviceToProto } from "./convert.js";
-import { structFromJson } from "./struct.js";
+import { structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
 

@@ -14,7 +14,7 @@ import type {
 } from "@vmctl/core";
 import { ValidationError } from "@vmctl/core";
 import { vmctl } from "@vmctl/proto";
-import { jsonFromStruct, structFromJson } from "./struct.js";
+import { jsonFromStruct, structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
 

@@ -5,4 +5,3 @@ export { DAEMON_USAGE, DaemonUsageError, daemonMain, parseDaemonArgs, runDaemon 
 export { orchestratorHandlers, CallTracker } from "./orchestrator-service.js";
 export { toServiceError, DETAIL_KEYS } from "./grpc-status.js";
 export { bindUnixSocket, prepareSocketPath, socketAnswers } from "./unix-socket.js";
-export { jsonFromStruct, structFromJson } from "./struct.js";

@@ -1,6 +1,6 @@
-// @vmctl/core/contract: what plugins and clients need — the target contract, its data
-// types and the error classes — without the engine, so importing it loads no SQLite
-// and no other runtime dependency.
+// @vmctl/core/contract: what plugins and clients need — the target contract, the
+// orchestrator API's data types and the error classes — without the engine, so
+// importing it loads no SQLite and no other runtime dependency.
 export { ValidationError, VmctlError } from "../errors.js";
 export type { ErrorCode, ErrorDetails } from "../errors.js";
 export { CONTRACT_VERSION } from "./plugin.js";
@@ -29,3 +29,16 @@ export type {
   ProgressSink,
   ServiceState,
 } from "./types.js";
+export type {
+  CreateServiceInput,
+  OrchestratorApi,
+  Readiness,
+  ReadinessCheck,
+  RunShorthand,
+  ServiceEvent,
+  ServiceFilter,
+  ServicePhase,
+  ServiceRecord,
+  ServiceRef,
+  TargetInfo,
+} from "../orchestrator/api.js";

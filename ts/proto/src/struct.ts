@@ -1,6 +1,9 @@
-// google.protobuf.Struct ↔ JSON (the same few lines as the server's: the client must not depend on it).
-import type { google } from "@vmctl/proto";
-import type { JsonValue } from "@vmctl/core/contract";
+// google.protobuf.Struct ↔ JSON, for every side of the API: specs travel as Struct,
+// the engine and its callers speak JSON.
+import type { google } from "./gen/protos.js";
+
+/** JSON values (structurally the same as @vmctl/core's JsonValue). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 type IValue = google.protobuf.IValue;
 type IStruct = google.protobuf.IStruct;

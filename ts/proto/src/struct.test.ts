@@ -1,5 +1,5 @@
 import test from "ava";
-import { google } from "@vmctl/proto";
+import { google } from "./gen/protos.js";
 import { jsonFromStruct, structFromJson } from "./struct.js";
 
 test("JSON survives Struct both as plain objects and through encode/decode", (t) => {
