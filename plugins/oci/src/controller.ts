@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { changeIn } from "./dir-change.js";
 import { VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
@@ -225,7 +226,7 @@ export class OciController implements ServiceController {
         }
       }
       if (done) return;
-      await sleep(POLL_MS);
+      await changeIn(this.#l.runDir, POLL_MS);
     }
   }
 
@@ -233,7 +234,7 @@ export class OciController implements ServiceController {
     for (;;) {
       const exit = await this.#exitIfEnded();
       if (exit) return exit;
-      await sleep(POLL_MS);
+      await changeIn(this.#l.runDir, POLL_MS);
     }
   }
 
