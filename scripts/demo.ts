@@ -1,13 +1,73 @@
-// The demo's main job until Linux guests land: boot a test guest in vmctl-vmm through
-// its gRPC API, print its console output and how long it took to signal boot-done.
-import { bootGuest } from "../tests/guests/harness.js";
+// The demo: the VMM booting a microVM through its own API, then the orchestrator
+// running the same guest and an OCI container with `vmctl run`, as a user would.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bootGuest, requireGuestElf } from "../tests/guests/harness.js";
 
-const test = process.argv[2] ?? "hello";
-console.log(`==> booting test guest "${test}" in vmctl-vmm (1 vCPU, 32 MiB) through the gRPC API`);
-const result = await bootGuest({ test });
+const CLI = fileURLToPath(new URL("../ts/cli/dist/bin.js", import.meta.url));
+const SERVER = fileURLToPath(new URL("../ts/server/dist/bin.js", import.meta.url));
+
+function banner(text: string): void {
+  console.log(`\n==> ${text}`);
+}
+
+/** A minimal rootfs: static busybox and the applets the demo uses. */
+function busyboxRootfs(dir: string): string {
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", join(dir, "bin/busybox"));
+  chmodSync(join(dir, "bin/busybox"), 0o755);
+  for (const applet of ["sh", "echo", "uname", "cat"]) symlinkSync("busybox", join(dir, "bin", applet));
+  for (const d of ["proc", "sys", "dev", "tmp", "etc"]) mkdirSync(join(dir, d), { recursive: true });
+  return dir;
+}
+
+// 1. The VMM alone, through its gRPC API.
+banner('vmctl-vmm: boot test guest "hello" through the VMM API (1 vCPU, 32 MiB)');
+const result = await bootGuest({ test: "hello" });
 for (const line of result.console.trimEnd().split("\n")) console.log(`  console | ${line}`);
 const exit = result.state.exit;
 const bootDone = result.metrics.bootDoneUs === undefined ? "never signalled" : `${(result.metrics.bootDoneUs / 1000).toFixed(2)} ms after Start`;
 const exits = Object.values(result.metrics.vmExits).reduce((a, b) => a + b, 0);
-console.log(`==> VM exited: ${exit?.reason} (code ${exit?.code}); boot-done ${bootDone}; ${exits} VM exits handled`);
-process.exitCode = exit?.reason === "guest-exit" && exit.code === 0 ? 0 : 1;
+console.log(`  VM exited: ${exit?.reason} (code ${exit?.code}); boot-done ${bootDone}; ${exits} VM exits handled`);
+if (exit?.reason !== "guest-exit" || exit.code !== 0) process.exit(1);
+
+// 2. The orchestrator: a private vmctld for the demo, driven by the vmctl CLI.
+const scratch = mkdtempSync(join(tmpdir(), "vmctl-demo-"));
+const env = { ...process.env, VMCTL_SOCKET: join(scratch, "vmctld.sock"), VMCTL_STATE_DIR: join(scratch, "state") };
+const daemon = spawn(process.execPath, [SERVER, "--socket", env.VMCTL_SOCKET, "--state-dir", env.VMCTL_STATE_DIR], {
+  stdio: "ignore",
+});
+function vmctl(...args: string[]): number {
+  const shown = args.map((a) => (/[\s$();]/.test(a) ? `'${a}'` : a));
+  console.log(`  $ vmctl ${shown.join(" ")}`);
+  const run = spawnSync(process.execPath, [CLI, ...args], { env, stdio: "inherit" });
+  console.log(`  (exit code ${run.status})`);
+  return run.status ?? 1;
+}
+let failed = false;
+try {
+  for (let i = 0; spawnSync(process.execPath, [CLI, "targets"], { env, stdio: "ignore" }).status !== 0; i++) {
+    if (i > 100) throw new Error("vmctld did not come up");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  banner("vmctld: the targets this host offers");
+  vmctl("targets");
+
+  banner("vmctl run on the microvm target: the same guest, through the orchestrator");
+  failed ||= vmctl("run", "--rm", "--target", "microvm", requireGuestElf(), "--", "vmctl.test=exit_code", "vmctl.exit=7") !== 7;
+
+  banner("vmctl run on the oci target: a busybox container under runc");
+  const rootfs = busyboxRootfs(join(scratch, "rootfs"));
+  failed ||= vmctl("run", "--rm", rootfs, "--", "sh", "-c", "echo hello from an OCI container on $(uname -s); exit 3") !== 3;
+
+  banner("vmctl ps -a: nothing left behind (--rm)");
+  vmctl("ps", "-a");
+} finally {
+  daemon.kill("SIGTERM");
+  await new Promise((r) => daemon.once("exit", r));
+  rmSync(scratch, { recursive: true, force: true });
+}
+process.exitCode = failed ? 1 : 0;
