@@ -1,0 +1,33 @@
+// The plugin conformance kit against the microvm target: real vmctl-vmm processes booting
+// the test guests (tests/guests/ABI.md) through KVM.
+import test from "ava";
+import { conformanceTests } from "@vmctl/plugin-conformance";
+import registration from "./index.js";
+import { requireVmHost } from "./testing/context.js";
+
+const { guest } = requireVmHost();
+const guestSpec = (...words: string[]) => ({ kernel: guest, bootArgs: ["console=ttyS0", ...words].join(" "), memoryMib: 16 });
+
+conformanceTests(
+  test,
+  {
+    registration,
+    fixtures: {
+      specs: {
+        exitsWith: (code) => ({ spec: guestSpec("vmctl.test=exit_code", `vmctl.exit=${code}`), line: `exit=${code}` }),
+        runsUntilStopped: () => ({ spec: guestSpec("vmctl.test=ticker"), line: "tick=" }),
+        // idle halts with interrupts off: Ctrl-Alt-Del never reaches it, so stop must force it.
+        ignoresPoliteStop: () => ({ spec: guestSpec("vmctl.test=idle"), line: "idle: halting" }),
+        invalid: [
+          { spec: { bootArgs: "console=ttyS0" }, field: "kernel" },
+          { spec: { ...guestSpec("vmctl.test=hello"), vcpus: 0 }, field: "vcpus" },
+          { spec: { ...guestSpec("vmctl.test=hello"), memoryMib: -1 }, field: "memoryMib" },
+          { spec: { ...guestSpec("vmctl.test=hello"), kernel: "relative/vmlinux" }, field: "kernel" },
+          { spec: { ...guestSpec("vmctl.test=hello"), drives: [{ id: "a", path: guest }, { id: "a", path: guest }] }, field: "drives[1].id" },
+          { spec: { ...guestSpec("vmctl.test=hello"), bogus: 1 }, field: "bogus" },
+        ],
+      },
+    },
+  },
+  { title: "microvm conformance: " },
+);

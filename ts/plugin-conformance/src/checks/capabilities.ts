@@ -1,0 +1,185 @@
+// Capabilities are honest: a claimed one is exercised; for an unclaimed one the controller
+// must not offer the method, or must refuse it cleanly (VmctlError FAILED_PRECONDITION or
+// UNIMPLEMENTED). What is verified per capability is listed in the README.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Capabilities, LogChunk, ServiceController } from "@vmctl/core/contract";
+import type { Check } from "./check.js";
+import type { CheckEnv, Service } from "./check-env.js";
+import { exitText, outputOf, startRunning, tail, untilOutput } from "./check-env.js";
+import { CheckFailure, NotClaimed, describe, fail, until, within } from "./budget.js";
+
+function claims(env: CheckEnv, capability: keyof Capabilities): boolean {
+  return env.harness.factory.capabilities[capability] === true;
+}
+
+/** A method an unclaimed capability would use: absent, or refused cleanly when called. */
+async function refusedCleanly(env: CheckEnv, s: Service, method: "exec" | "pause" | "resume", call: () => Promise<unknown>): Promise<string> {
+  if (typeof (s.controller as unknown as Record<string, unknown>)[method] !== "function") return `the controller offers no ${method}()`;
+  try {
+    await within(env.timeouts.stepMs, `${method}() of an unclaimed capability`, call);
+  } catch (err) {
+    if (err instanceof CheckFailure) throw err;
+    const e = err as { name?: unknown; code?: unknown };
+    if ((e.name === "VmctlError" || e.name === "ValidationError") && (e.code === "FAILED_PRECONDITION" || e.code === "UNIMPLEMENTED")) {
+      return `${method}() refuses with ${e.code}`;
+    }
+    fail(`${method}() is offered although not claimed, and fails with ${describe(err)} instead of a VmctlError FAILED_PRECONDITION or UNIMPLEMENTED`);
+  }
+  fail(`${method}() is offered although the capability is not claimed, and it succeeded: claim it or drop the method`);
+}
+
+async function runningService(env: CheckEnv): Promise<Service> {
+  const { spec, line } = env.fixtures.specs.runsUntilStopped();
+  const s = await env.service(spec);
+  await startRunning(env, s, line);
+  return s;
+}
+
+async function stopQuietly(env: CheckEnv, s: Service): Promise<void> {
+  const { stopMs, forceMarginMs } = env.timeouts;
+  await env.step(`stop(${s.id})`, () => s.controller.stop({ timeoutMs: stopMs }), stopMs + forceMarginMs);
+}
+
+/** Bytes of output so far. */
+async function outputBytes(c: ServiceController): Promise<number> {
+  let n = 0;
+  for await (const chunk of c.logs()) n += chunk.data.byteLength;
+  return n;
+}
+
+export const capabilityLogsFollow: Check = {
+  name: "capabilities/logsFollow",
+  async run(env) {
+    if (!claims(env, "logsFollow")) {
+      throw new NotClaimed("logsFollow not claimed: the orchestrator refuses follow for this target before calling the controller");
+    }
+    const s = await runningService(env);
+    const before = await outputBytes(s.controller);
+    const stream = s.controller.logs({ follow: true })[Symbol.asyncIterator]();
+    let seen = 0;
+    // Output produced after the stream opened must arrive while the service still runs.
+    await until(env.timeouts.stepMs, `logs({ follow: true }) to yield output produced after it was opened (got ${seen} bytes, ${before} existed)`, async () => {
+      const next = await within(env.timeouts.stepMs, "the next chunk of logs({ follow: true })", () => stream.next());
+      if (next.done) {
+        const state = await s.controller.state();
+        fail(
+          `logs({ follow: true }) ended after ${seen} bytes while the service was ${state.phase}: follow must keep streaming until the service exits`,
+        );
+      }
+      seen += (next.value as LogChunk).data.byteLength;
+      return seen > before ? true : undefined;
+    }, 0);
+    const state = await s.controller.state();
+    if (state.phase !== "running") fail(`the service is "${state.phase}" while following; expected running`);
+    // After the exit, the stream ends on its own.
+    const drained = (async () => {
+      for (;;) {
+        const next = await stream.next();
+        if (next.done) return;
+      }
+    })();
+    await stopQuietly(env, s);
+    await env.step("logs({ follow: true }) to end after the service exited", () => drained);
+  },
+};
+
+export const capabilityPause: Check = {
+  name: "capabilities/pause",
+  async run(env) {
+    const s = await runningService(env);
+    const c = s.controller;
+    if (!claims(env, "pause")) {
+      const what = await refusedCleanly(env, s, "pause", () => c.pause!());
+      const resume = await refusedCleanly(env, s, "resume", () => c.resume!());
+      throw new NotClaimed(`pause not claimed; ${what}, ${resume}`);
+    }
+    if (typeof c.pause !== "function" || typeof c.resume !== "function") {
+      fail(`pause is claimed but the controller has ${typeof c.pause === "function" ? "" : "no pause()"}${typeof c.pause !== "function" && typeof c.resume !== "function" ? " and " : ""}${typeof c.resume === "function" ? "" : "no resume()"}`);
+    }
+    await env.step(`pause(${s.id})`, () => c.pause!());
+    const paused = await env.step(`state(${s.id}) after pause`, () => c.state());
+    if (paused.phase !== "paused") fail(`after pause() resolved, state() says "${paused.phase}", expected "paused"`);
+    // Output already on its way settles; then a paused workload prints nothing.
+    await new Promise((r) => setTimeout(r, Math.min(200, env.timeouts.quietMs)));
+    const frozen = await outputBytes(c);
+    await new Promise((r) => setTimeout(r, env.timeouts.quietMs));
+    const later = await outputBytes(c);
+    if (later !== frozen) fail(`a paused service kept producing output (${later - frozen} bytes in ${env.timeouts.quietMs} ms after pause())`);
+    await env.step(`pause(${s.id}) again (idempotent)`, () => c.pause!());
+    await env.step(`resume(${s.id})`, () => c.resume!());
+    const resumed = await env.step(`state(${s.id}) after resume`, () => c.state());
+    if (resumed.phase !== "running") fail(`after resume() resolved, state() says "${resumed.phase}", expected "running"`);
+    await until(env.timeouts.stepMs, "output to continue after resume()", async () => ((await outputBytes(c)) > later ? true : undefined));
+    await stopQuietly(env, s);
+  },
+};
+
+export const capabilityExec: Check = {
+  name: "capabilities/exec",
+  async run(env) {
+    const s = await runningService(env);
+    const c = s.controller;
+    if (!claims(env, "exec")) {
+      throw new NotClaimed(`exec not claimed; ${await refusedCleanly(env, s, "exec", () => c.exec!(["true"]))}`);
+    }
+    if (typeof c.exec !== "function") fail("exec is claimed but the controller has no exec()");
+    const probe = env.fixtures.exec ?? { args: ["sh", "-c", "echo vmctl-conformance-exec"], stdout: "vmctl-conformance-exec" };
+    const result = await env.step(`exec(${JSON.stringify(probe.args)})`, () => c.exec!(probe.args));
+    const stdout = new TextDecoder().decode(result.stdout);
+    if (result.code !== 0) fail(`exec(${JSON.stringify(probe.args)}) exited with ${result.code}; stderr: ${JSON.stringify(tail(new TextDecoder().decode(result.stderr)))}`);
+    if (!stdout.includes(probe.stdout)) fail(`exec(${JSON.stringify(probe.args)}) printed ${JSON.stringify(tail(stdout))}, expected it to contain ${JSON.stringify(probe.stdout)}`);
+    const state = await c.state();
+    if (state.phase !== "running") fail(`exec() disturbed the service: it is now "${state.phase}" (${exitText(state.exit)})`);
+    await stopQuietly(env, s);
+  },
+};
+
+export const capabilityNetwork: Check = {
+  name: "capabilities/network",
+  async run(env) {
+    const s = await runningService(env);
+    if (!claims(env, "network")) {
+      const state = await s.controller.state();
+      if (state.addresses !== undefined && state.addresses.length > 0) {
+        fail(`network is not claimed but state().addresses reports ${JSON.stringify(state.addresses)}`);
+      }
+      throw new NotClaimed("network not claimed; a running service reports no addresses");
+    }
+    const addresses = await until(env.timeouts.stepMs, "state().addresses of a running service to list an address", async () => {
+      const state = await s.controller.state();
+      return state.addresses !== undefined && state.addresses.length > 0 ? state.addresses : undefined;
+    });
+    if (!addresses.every((a) => typeof a === "string" && a !== "")) fail(`state().addresses holds non-strings: ${JSON.stringify(addresses)}`);
+    env.note(`addresses ${addresses.join(", ")}`);
+    await stopQuietly(env, s);
+  },
+};
+
+export const capabilityVolumes: Check = {
+  name: "capabilities/volumes",
+  async run(env) {
+    if (!claims(env, "volumes")) {
+      throw new NotClaimed("volumes not claimed; nothing generic to verify (mount fields are target-specific)");
+    }
+    const readsVolume = env.fixtures.specs.readsVolume;
+    if (readsVolume === undefined) {
+      env.note("volumes claimed but not exercised: give fixtures.specs.readsVolume(hostDir, file) to exercise it");
+      return;
+    }
+    const dir = mkdtempSync(join(env.harness.dir, "volume-"));
+    try {
+      const token = `vmctl-volume-${Math.random().toString(36).slice(2, 10)}`;
+      writeFileSync(join(dir, "token.txt"), `${token}\n`);
+      const { spec } = readsVolume(dir, "token.txt");
+      const s = await env.service(spec);
+      await env.step(`prepare(${s.id})`, () => s.controller.prepare());
+      await env.step(`start(${s.id})`, () => s.controller.start());
+      await untilOutput(env, s, token);
+      const exit = await env.step(`wait(${s.id})`, () => s.controller.wait());
+      if (exit.code !== 0) fail(`the volume reader exited with ${exitText(exit)}: ${JSON.stringify(tail(await outputOf(s.controller)))}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};

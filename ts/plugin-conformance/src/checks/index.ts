@@ -1,0 +1,35 @@
+// Every check, in the order the kit runs them.
+import { adoptExited, adoptRunning } from "./adopt.js";
+import { capabilityExec, capabilityLogsFollow, capabilityNetwork, capabilityPause, capabilityVolumes } from "./capabilities.js";
+import type { Check } from "./check.js";
+import { concurrentLifecycles } from "./concurrency.js";
+import { destroyCreated, destroyExited, destroyRunning } from "./destroy.js";
+import { exitCodeCheck } from "./lifecycle.js";
+import { stopForced, stopGraceful } from "./stop.js";
+import { validateAcceptsValid, validateRejectsInvalid } from "./validate.js";
+
+export type { Check } from "./check.js";
+export type { CheckEnv, Service } from "./check-env.js";
+
+export const DEFAULT_EXIT_CODES: readonly number[] = [0, 7];
+
+export function allChecks(exitCodes: readonly number[] = DEFAULT_EXIT_CODES): Check[] {
+  return [
+    validateRejectsInvalid,
+    validateAcceptsValid,
+    ...exitCodes.map(exitCodeCheck),
+    stopGraceful,
+    stopForced,
+    destroyRunning,
+    destroyExited,
+    destroyCreated,
+    adoptRunning,
+    adoptExited,
+    concurrentLifecycles,
+    capabilityLogsFollow,
+    capabilityPause,
+    capabilityExec,
+    capabilityNetwork,
+    capabilityVolumes,
+  ];
+}

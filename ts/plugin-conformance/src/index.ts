@@ -1,0 +1,33 @@
+// @vmctl/plugin-conformance: the conformance kit every vmctl target plugin runs.
+export { runConformance, ConformanceRun, checksFor } from "./run-conformance.js";
+export { conformanceTests } from "./test-adapter.js";
+export type { AvaExecutionLike, AvaLike, ConformanceTestsOptions, NodeTestContextLike, NodeTestLike } from "./test-adapter.js";
+export { formatReport } from "./format.js";
+export { DEFAULT_FIXTURE_FILES, findFixturesFile, loadFixtures } from "./fixtures-file.js";
+export type { FixturesJson } from "./fixtures-file.js";
+export { DEFAULT_EXIT_CODES } from "./checks/index.js";
+export type { Check, CheckEnv, Service } from "./checks/index.js";
+export { CheckFailure, NotClaimed } from "./checks/budget.js";
+export { DEFAULT_TIMEOUTS } from "./types.js";
+export type {
+  CheckResult,
+  CheckStatus,
+  ConformanceConfig,
+  ConformanceFixtures,
+  ConformanceOptions,
+  ConformanceReport,
+  ConformanceTimeouts,
+  FactoryInit,
+  FixtureSpec,
+  InvalidFixture,
+  PluginSource,
+  RunningFixtureSpec,
+} from "./types.js";
+// The harness, for plugin authors' own tests.
+export { ConformanceHarness, OWNER_LABEL, SERVICE_LABEL } from "./harness/conformance-harness.js";
+export type { HarnessContext, HarnessOptions } from "./harness/conformance-harness.js";
+export { MemoryLedger } from "./harness/memory-ledger.js";
+export { MemoryLogger } from "./harness/memory-logger.js";
+export type { LogLine } from "./harness/memory-logger.js";
+export { holdersOf, isAlive, recordedProcesses } from "./harness/host-processes.js";
+export type { RecordedProcess } from "./harness/host-processes.js";

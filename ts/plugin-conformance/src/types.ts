@@ -1,0 +1,116 @@
+// The kit's public data: what a plugin author supplies (fixtures, options) and what a
+// run reports. Plain data and functions; nothing here touches the host.
+import type { PluginEnvironment, PluginRegistration, ServiceFactory } from "@vmctl/core/contract";
+
+/** A spec the kit runs, and a line the workload prints to its output (substring match). */
+export interface FixtureSpec {
+  readonly spec: unknown;
+  readonly line: string;
+}
+
+/** Like FixtureSpec; `line`, when given, is awaited before the kit acts (e.g. "the trap is set"). */
+export interface RunningFixtureSpec {
+  readonly spec: unknown;
+  readonly line?: string;
+}
+
+/** A spec validate() must refuse, and the field path its ValidationError must name. */
+export interface InvalidFixture {
+  readonly spec: unknown;
+  readonly field: string;
+}
+
+/**
+ * What only the plugin author knows: how to make a spec for their target that behaves
+ * a given way. Every spec here is passed to `validate()` first, as the orchestrator does.
+ */
+export interface ConformanceFixtures {
+  readonly specs: {
+    /** Runs, prints `line` to its output, and exits with `code` on its own. */
+    exitsWith(code: number): FixtureSpec;
+    /** Keeps running and prints something at least every ~100 ms until stopped. */
+    runsUntilStopped(): RunningFixtureSpec;
+    /** Keeps running and ignores the polite stop (SIGTERM, Ctrl-Alt-Del...), so stop must force it. */
+    ignoresPoliteStop(): RunningFixtureSpec;
+    /** Bad specs: each must be refused with a ValidationError naming `field`. */
+    readonly invalid: readonly InvalidFixture[];
+    /**
+     * Optional, for targets claiming `volumes`: a spec that mounts `hostDir` and prints the
+     * contents of `hostDir/<file>` (the kit writes a token there), then exits 0.
+     */
+    readsVolume?(hostDir: string, file: string): RunningFixtureSpec;
+  };
+  /** For targets claiming `exec`: a command for exec() and text its stdout must contain. */
+  readonly exec?: { readonly args: readonly string[]; readonly stdout: string };
+  readonly timeouts?: Partial<ConformanceTimeouts>;
+}
+
+export interface ConformanceTimeouts {
+  /** Budget of one step (create, start, wait, destroy...), so a hung call fails instead of hanging. */
+  readonly stepMs: number;
+  /** Budget of one whole check, cleanup included. */
+  readonly checkMs: number;
+  /** `timeoutMs` given to stop() in the stop checks. */
+  readonly stopMs: number;
+  /** How long after `stopMs` a forced stop may take before the kit calls it hung. */
+  readonly forceMarginMs: number;
+  /** How long a paused service must stay silent. */
+  readonly quietMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ConformanceTimeouts = {
+  stepMs: 15_000,
+  checkMs: 45_000,
+  stopMs: 1_000,
+  forceMarginMs: 5_000,
+  quietMs: 500,
+};
+
+export interface ConformanceOptions {
+  /** Exit codes the lifecycle check runs, one check each (default [0, 7]). */
+  readonly exitCodes?: readonly number[];
+  /** How many lifecycles the concurrency check runs at once (default 4). */
+  readonly concurrency?: number;
+  /** `PluginEnvironment.options` handed to the target's init (`targets.<name>` in the config). */
+  readonly targetOptions?: Readonly<Record<string, unknown>>;
+  /** Where the harness makes its temp state dir (default the system temp dir). */
+  readonly tmpDir?: string;
+  /** Run only the checks whose name matches. */
+  readonly only?: RegExp;
+}
+
+/** Makes a factory; the kit calls it again to simulate an orchestrator restart. */
+export type FactoryInit = (env: PluginEnvironment) => ServiceFactory | undefined | Promise<ServiceFactory | undefined>;
+
+/** The plugin under test: exactly one of `factory`, `registration`, `pluginPath`. */
+export type PluginSource =
+  | { readonly factory: FactoryInit; readonly registration?: undefined; readonly pluginPath?: undefined }
+  | { readonly registration: PluginRegistration; readonly factory?: undefined; readonly pluginPath?: undefined }
+  | { readonly pluginPath: string; readonly factory?: undefined; readonly registration?: undefined };
+
+export type ConformanceConfig = PluginSource & {
+  /** Which of the plugin's targets to check; needed when it registers more than one. */
+  readonly target?: string;
+  readonly fixtures: ConformanceFixtures;
+  readonly options?: ConformanceOptions;
+};
+
+export type CheckStatus = "pass" | "fail" | "skip-not-claimed";
+
+export interface CheckResult {
+  readonly name: string;
+  readonly status: CheckStatus;
+  /** Why it failed; for a pass or skip, what was (not) verified when worth saying. */
+  readonly reason?: string;
+  readonly durationMs: number;
+}
+
+export interface ConformanceReport {
+  readonly plugin: string;
+  readonly target: string;
+  readonly capabilities: Readonly<Record<string, boolean>>;
+  readonly checks: readonly CheckResult[];
+  /** True when no check failed. */
+  readonly ok: boolean;
+  readonly durationMs: number;
+}
