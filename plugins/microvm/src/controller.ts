@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { VmctlError } from "@vmctl/core/contract";
+import { isErrorCode, VmctlError } from "@vmctl/core/contract";
 import type {
   ErrorCode,
   ExitInfo,
@@ -334,6 +334,9 @@ export class MicrovmController implements ServiceController {
     } catch (err) {
       this.#client = undefined;
       client.close();
+      // A VMM found alive may be on its way out (e.g. stopped after its VM exited):
+      // gone by now, it is simply dead, and state() reports the persisted exit.
+      if (!isAlive(ref)) return;
       throw vmctlError(err, `reconnecting to the VMM of ${this.id}`, this.id);
     }
     if (vm.phase === "configuring" || (this.#known() && vm.phase !== "exited")) {
@@ -522,23 +525,12 @@ function exited(exit: ExitInfo, instance: string): ServiceState {
   return { phase: "exited", exit, instance, since: exit.at };
 }
 
-const PASSED_CODES = new Set<string>([
-  "INVALID_ARGUMENT",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "FAILED_PRECONDITION",
-  "RESOURCE_EXHAUSTED",
-  "UNAVAILABLE",
-  "DEADLINE_EXCEEDED",
-  "PERMISSION_DENIED",
-  "CANCELLED",
-]);
 
 /** A VMM (or local) failure as the one error class, keeping its kind. */
 function vmctlError(err: unknown, context: string, serviceId: string): VmctlError {
   if (err instanceof VmctlError) return err;
   if (err instanceof VmmError) {
-    const code = (PASSED_CODES.has(err.code) ? err.code : "INTERNAL") as ErrorCode;
+    const code: ErrorCode = isErrorCode(err.code) ? err.code : "INTERNAL";
     return new VmctlError(code, `${context}: ${err.message}`, { cause: err, details: { serviceId, target: "microvm" } });
   }
   return VmctlError.from(err, context);

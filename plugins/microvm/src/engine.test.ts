@@ -56,8 +56,8 @@ interface Ack {
 }
 
 /** Runs the daemon until it has acknowledged `count` creates, then kills it with SIGKILL. */
-async function runAndKill(stateDir: string, tickers: number, count: number): Promise<Ack[]> {
-  const child = spawn(process.execPath, ["--import", "tsx", daemon, stateDir, String(tickers)], {
+async function runAndKill(stateDir: string, running: number, count: number): Promise<Ack[]> {
+  const child = spawn(process.execPath, ["--import", "tsx", daemon, stateDir, String(running)], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -92,7 +92,7 @@ test("kill -9 of the engine while it creates VMs: every acknowledged VM is there
   for (const ack of acks) {
     const service = engine.get(ack.name);
     t.is(service.id, ack.id, `${ack.name} has its id`);
-    if (ack.kind === "ticker") {
+    if (ack.kind === "running") {
       t.is(service.phase, "running", `${ack.name} still runs`);
       t.true(service.pid !== undefined && vmmsUnder(`${join(stateDir, "services", ack.id)}/`).has(service.pid), `${ack.name}: its VMM runs`);
     } else if (ack.kind === "exits") {
@@ -122,7 +122,7 @@ test("kill -9 of the engine while it creates VMs: every acknowledged VM is there
   // No directory without a service, no service without its directory.
   t.deepEqual(readdirSync(servicesDir).sort(), services.map((x) => x.id).sort());
 
-  // Tickers ignore Ctrl-Alt-Del: stop them at once (all together), then delete everything.
+  // Idle guests ignore Ctrl-Alt-Del: stop them at once (all together), then delete everything.
   await Promise.all(running.map((x) => engine.stop(x.id, { timeoutMs: 0 })));
   for (const x of services) await engine.delete(x.id, { force: true });
   t.is(vmmsUnder(stateDir).size, 0);

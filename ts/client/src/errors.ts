@@ -2,21 +2,8 @@
 // its trailing metadata back into the VmctlError the engine threw; Node and connection
 // failures into UNAVAILABLE.
 import { Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
-import { VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
+import { isErrorCode, VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
 
-const CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  "INVALID_ARGUMENT",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "FAILED_PRECONDITION",
-  "RESOURCE_EXHAUSTED",
-  "UNAVAILABLE",
-  "DEADLINE_EXCEEDED",
-  "UNIMPLEMENTED",
-  "CANCELLED",
-  "PERMISSION_DENIED",
-  "INTERNAL",
-]);
 
 const DETAIL_KEYS = { field: "vmctl-field", serviceId: "vmctl-service-id", target: "vmctl-target" } as const;
 
@@ -39,6 +26,6 @@ export function errorFromGrpc(err: unknown, socketPath: string): VmctlError {
   if (err.code === GrpcStatus.UNAVAILABLE && Object.keys(details).length === 0 && /No connection established|connect E|Connection dropped|ECONNRESET|read ECONN/i.test(err.details)) {
     return new VmctlError("UNAVAILABLE", `cannot reach vmctld at ${socketPath}: ${err.details}`, { cause: err });
   }
-  const code: ErrorCode = CODES.has(name) ? (name as ErrorCode) : "INTERNAL";
+  const code: ErrorCode = isErrorCode(name) ? name : "INTERNAL";
   return new VmctlError(code, err.details || err.message, { cause: err, details });
 }

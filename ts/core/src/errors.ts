@@ -51,6 +51,11 @@ const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "INTERNAL",
 ]);
 
+/** True when `value` names one of the error kinds (e.g. a gRPC status name that maps 1:1). */
+export function isErrorCode(value: string): value is ErrorCode {
+  return (ERROR_CODES as ReadonlySet<string>).has(value);
+}
+
 export class VmctlError extends Error {
   override readonly name: string = "VmctlError";
   readonly details: ErrorDetails;

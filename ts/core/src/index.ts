@@ -1,5 +1,5 @@
 // @vmctl/core: the target contract, errors, and the orchestrator engine.
-export { ValidationError, VmctlError } from "./errors.js";
+export { isErrorCode, ValidationError, VmctlError } from "./errors.js";
 export type { ErrorCode, ErrorDetails } from "./errors.js";
 export { CONTRACT_VERSION } from "./contract/plugin.js";
 export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./contract/plugin.js";

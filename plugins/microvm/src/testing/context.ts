@@ -5,11 +5,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Logger, OwnedResource, TargetContext } from "@vmctl/core/contract";
+import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
 import { requireVmmBinary } from "@vmctl/vmm-client";
 import { initMicrovm, kvmUnusable } from "../index.js";
 import type { MicrovmFactory } from "../factory.js";
-import { MemoryLedger } from "./memory-ledger.js";
+import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
 
 /** The ELF holding every test guest (tests/guests/build.sh). */
 export const GUEST_ELF = fileURLToPath(new URL("../../../../target/guests/vmctl-test-guest.elf", import.meta.url));
@@ -19,21 +19,8 @@ export interface TestContext extends TargetContext {
 }
 
 /** A logger that keeps lines for assertions (and prints nothing). */
-export class MemoryLogger implements Logger {
-  readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "debug", message, fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "info", message, fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "warn", message, fields });
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "error", message, fields });
-  }
-}
+// One in-memory ledger and logger for every plugin's tests: the conformance kit's.
+export { MemoryLogger };
 
 /** A context for one service whose serviceDir lives under `parent`. */
 export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {

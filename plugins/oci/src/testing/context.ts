@@ -4,32 +4,19 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Logger, OwnedResource, TargetContext } from "@vmctl/core/contract";
+import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
 import { processesMentioning } from "./helpers.js";
-import { MemoryLedger } from "./memory-ledger.js";
+import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
 
 export interface TestContext extends TargetContext {
   readonly resources: MemoryLedger;
 }
 
 /** A logger that keeps lines for assertions (and prints nothing). */
-export class MemoryLogger implements Logger {
-  readonly lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "debug", message, fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "info", message, fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "warn", message, fields });
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: "error", message, fields });
-  }
-}
+// One in-memory ledger and logger for every plugin's tests: the conformance kit's.
+export { MemoryLogger };
 
 /** A context for one service whose serviceDir lives under `parent`. */
 export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {

@@ -2,7 +2,7 @@
 // its ledger and record as one JSON line, then idles until the test kill -9s it.
 // argv: stateDir serviceDir serviceId specJson
 import { initOci } from "../index.js";
-import { MemoryLedger } from "./memory-ledger.js";
+import { MemoryLedger } from "@vmctl/plugin-conformance";
 import { MemoryLogger } from "./context.js";
 
 const [stateDir, serviceDir, serviceId, specJson] = process.argv.slice(2) as [string, string, string, string];

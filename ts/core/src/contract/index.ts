@@ -1,7 +1,7 @@
 // @vmctl/core/contract: what plugins and clients need — the target contract, the
 // orchestrator API's data types and the error classes — without the engine, so
 // importing it loads no SQLite and no other runtime dependency.
-export { ValidationError, VmctlError } from "../errors.js";
+export { isErrorCode, ValidationError, VmctlError } from "../errors.js";
 export type { ErrorCode, ErrorDetails } from "../errors.js";
 export { CONTRACT_VERSION } from "./plugin.js";
 export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./plugin.js";
