@@ -86,7 +86,7 @@ export class VmctlClient {
     return serviceFromProto(await this.#call(this.#raw.startService, { id: ref }, options));
   }
 
-  /** Polite stop, forced after `timeoutMs` (server default 10 s). */
+  /** Polite stop, forced after `stopTimeoutMs` (server default 10 s); `timeoutMs` bounds the call itself. */
   async stop(ref: string, options: CallOptions & { stopTimeoutMs?: number } = {}): Promise<ServiceRecord> {
     const request = { id: ref, ...(options.stopTimeoutMs === undefined ? {} : { timeoutMs: options.stopTimeoutMs }) };
     return serviceFromProto(await this.#call(this.#raw.stopService, request, options));
