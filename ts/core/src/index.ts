@@ -1,45 +1,6 @@
 // @vmctl/core: the target contract, errors, and the orchestrator engine.
-export { isErrorCode, ValidationError, VmctlError } from "./errors.js";
-export type { ErrorCode, ErrorDetails } from "./errors.js";
-export { CONTRACT_VERSION } from "./contract/plugin.js";
-export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./contract/plugin.js";
-export type {
-  ExecResult,
-  LogOptions,
-  Logger,
-  ResourceLedger,
-  RunInput,
-  ServiceController,
-  ServiceFactory,
-  StopOptions,
-  TargetContext,
-} from "./contract/target.js";
-export type {
-  Capabilities,
-  ControllerRecord,
-  ExitInfo,
-  JsonValue,
-  LogChunk,
-  LogStream,
-  OwnedResource,
-  Phase,
-  ProgressEvent,
-  ProgressSink,
-  ServiceState,
-} from "./contract/types.js";
-export type {
-  CreateServiceInput,
-  OrchestratorApi,
-  Readiness,
-  ReadinessCheck,
-  RunShorthand,
-  ServiceEvent,
-  ServiceFilter,
-  ServicePhase,
-  ServiceRecord,
-  ServiceRef,
-  TargetInfo,
-} from "./orchestrator/api.js";
+// Everything plugins and clients see (contract, API types, errors) comes from one list.
+export * from "./contract/index.js";
 
 // The engine and its parts.
 export { Orchestrator, DEFAULT_STOP_TIMEOUT_MS } from "./orchestrator/engine.js";
