@@ -97,6 +97,7 @@ export class ProcessController implements ServiceController {
     if (!(await this.#goneWithin(main, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS))) {
       signal(-main.pid, "SIGKILL");
       await this.#goneWithin(main, Number.POSITIVE_INFINITY);
+      await groupGone(main.pid);
     }
   }
 
@@ -139,6 +140,9 @@ export class ProcessController implements ServiceController {
       signal(-main.pid, "SIGKILL");
       await this.#goneWithin(main, Number.POSITIVE_INFINITY);
     }
+    // The wrapper can be reaped before the rest of its group (the command and its
+    // children) has died: destroy frees everything, so wait for the whole group.
+    if (main !== undefined) await groupGone(main.pid);
     this.#exitIfEnded();
     // Files stay in the service dir: the orchestrator removes the dir after destroy.
     this.ctx.resources.release("process", "main");
@@ -198,6 +202,23 @@ function startTimeOf(pid: number): string | undefined {
     return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Resolves once no process is left in process group `pgid` (the wrapper's session), or
+ * after `ms`: a killed member that init has not reaped yet still counts as one.
+ */
+async function groupGone(pgid: number, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(-pgid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") return;
+      throw err;
+    }
+    await sleep(POLL_MS);
   }
 }
 
