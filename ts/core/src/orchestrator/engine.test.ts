@@ -5,7 +5,7 @@ import test from "ava";
 import type { PluginRegistration } from "../contract/plugin.js";
 import type { ServiceController } from "../contract/target.js";
 import { VmctlError } from "../errors.js";
-import { collectText, freePort, markedProcesses, openEngine, tempDir } from "../testing/fixtures.js";
+import { collectText, freePort, markedProcesses, openEngine, tempDir, waitForText } from "../testing/fixtures.js";
 import type { ServiceEvent } from "./api.js";
 
 function isAlive(pid: number): boolean {
@@ -69,12 +69,14 @@ test("stop sends SIGTERM, then SIGKILL after the timeout; delete refuses a runni
   t.is(stopped.exit?.reason, "stopped");
   t.is(stopped.exit?.signal, "SIGTERM");
 
-  // A workload that ignores SIGTERM is killed after the timeout.
+  // A workload that ignores SIGTERM is killed after the timeout. Stop only once
+  // the trap is installed: a SIGTERM that lands earlier kills sh politely.
   const stubborn = await engine.create({
     target: "process",
-    spec: { args: ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"] },
+    spec: { args: ["sh", "-c", "trap '' TERM; echo ignoring; while :; do sleep 0.1; done"] },
     start: true,
   });
+  await waitForText(engine.logs(stubborn.id, { follow: true }), "ignoring");
   const pid = stubborn.pid as number;
   const killed = await engine.stop(stubborn.id, { timeoutMs: 300 });
   t.is(killed.exit?.reason, "stopped");

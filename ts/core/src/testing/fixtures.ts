@@ -66,3 +66,14 @@ export async function collectText(chunks: AsyncIterable<{ data: Uint8Array }>): 
   for await (const chunk of chunks) text += decoder.decode(chunk.data, { stream: true });
   return text + decoder.decode();
 }
+
+/** Follows a log stream until `needle` appears; the stream is closed once it does. */
+export async function waitForText(chunks: AsyncIterable<{ data: Uint8Array }>, needle: string): Promise<void> {
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of chunks) {
+    text += decoder.decode(chunk.data, { stream: true });
+    if (text.includes(needle)) return;
+  }
+  throw new Error(`log ended without ${JSON.stringify(needle)}; got ${JSON.stringify(text)}`);
+}
