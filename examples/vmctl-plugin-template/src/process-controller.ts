@@ -4,7 +4,7 @@
 // so adopt() in a new orchestrator process sees what this one would have.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,6 +18,7 @@ import type {
   StopOptions,
   TargetContext,
 } from "@vmctl/core/contract";
+import { isAlive, readFrom, startTimeOf } from "@vmctl/core/target-kit";
 import type { ProcessSpec } from "./spec.js";
 
 /** $1 = exit file, $2... = the command. TERM is passed on to the command; its status is recorded. */
@@ -194,17 +195,6 @@ function labelEnv(labels: Readonly<Record<string, string>>): Record<string, stri
   return Object.fromEntries(Object.entries(labels).map(([k, v], i) => [`VMCTL_LABEL_${i}`, `${k}=${v}`]));
 }
 
-/** Start time of a live, non-zombie process (field 22 of /proc/PID/stat). */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Resolves once no process is left in process group `pgid` (the wrapper's session), or
  * after `ms`: a killed member that init has not reaped yet still counts as one.
@@ -220,10 +210,6 @@ async function groupGone(pgid: number, ms = 5000): Promise<void> {
     }
     await sleep(POLL_MS);
   }
-}
-
-function isAlive(main: MainProcess): boolean {
-  return startTimeOf(main.pid) === main.startTime;
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {
@@ -243,25 +229,5 @@ function readOptional(path: string): string | undefined {
     return readFileSync(path, "utf8").trim();
   } catch {
     return undefined;
-  }
-}
-
-async function* readFrom(path: string, offset: number): AsyncGenerator<Uint8Array> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return;
-  }
-  try {
-    for (let position = offset; ; ) {
-      const buffer = new Uint8Array(64 * 1024);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position);
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await handle.close();
   }
 }

@@ -8,6 +8,7 @@ import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isErrorCode, VmctlError } from "@vmctl/core/contract";
+import { readFrom, writeAtomic } from "@vmctl/core/target-kit";
 import type {
   ErrorCode,
   ExitInfo,
@@ -30,7 +31,6 @@ import { isAlive, spawnDetached, terminate, vmmsServing, type ProcessRef } from 
 const POLL_MS = 50;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 30_000;
-const LOG_CHUNK_BYTES = 64 * 1024;
 const RPC = { timeoutMs: 10_000 };
 
 export interface MicrovmControllerOptions {
@@ -536,12 +536,6 @@ function vmctlError(err: unknown, context: string, serviceId: string): VmctlErro
   return VmctlError.from(err, context);
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
@@ -555,27 +549,5 @@ function lastLine(file: string): string {
     return readFileSync(file, "utf8").trim().split("\n").at(-1) ?? "";
   } catch {
     return "";
-  }
-}
-
-async function* readFrom(path: string, offset: number): AsyncGenerator<Uint8Array> {
-  if (!existsSync(path)) return;
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return;
-  }
-  try {
-    let position = offset;
-    for (;;) {
-      const buffer = new Uint8Array(LOG_CHUNK_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, LOG_CHUNK_BYTES, position);
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await handle.close();
   }
 }

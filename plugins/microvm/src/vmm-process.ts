@@ -4,30 +4,9 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { isAlive, startTimeOf, type ProcessRef } from "@vmctl/core/target-kit";
 
-/** A process as the ledger records it. `startTime` is field 22 of /proc/PID/stat (clock ticks since boot). */
-export interface ProcessRef {
-  readonly pid: number;
-  readonly startTime: string;
-}
-
-/** The start time of a live (not zombie) process, or undefined. */
-export function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields[0] is field 3 (state); the start time is field 22.
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** The recorded process still runs (same pid, same start time, not a zombie). */
-export function isAlive(ref: ProcessRef): boolean {
-  return startTimeOf(ref.pid) === ref.startTime;
-}
+export { isAlive, type ProcessRef } from "@vmctl/core/target-kit";
 
 /** Live vmctl-vmm processes whose API socket is `socketPath` (for a crash between spawn and recording the pid). */
 export function vmmsServing(socketPath: string): ProcessRef[] {

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { changeIn } from "./dir-change.js";
+import { changeIn, readFrom, writeAtomic } from "@vmctl/core/target-kit";
 import { VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
@@ -28,7 +28,6 @@ import type { OciSpec } from "./spec.js";
 /** How often wait(), stop() and logs({ follow }) look at the files again. */
 const POLL_MS = 50;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-const LOG_CHUNK_BYTES = 64 * 1024;
 
 /**
  * The shim: a session leader (detached from the orchestrator) that runs the runtime in
@@ -403,12 +402,6 @@ export class OciController implements ServiceController {
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 function readInt(path: string): number | undefined {
   try {
     const text = readFileSync(path, "utf8").trim();
@@ -466,25 +459,4 @@ function runtimeError(logFile: string): string | undefined {
     }
   }
   return message;
-}
-
-async function* readFrom(path: string, offset: number): AsyncGenerator<Uint8Array> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return;
-  }
-  try {
-    let position = offset;
-    for (;;) {
-      const buffer = new Uint8Array(LOG_CHUNK_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, LOG_CHUNK_BYTES, position);
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-    }
-  } finally {
-    await handle.close();
-  }
 }

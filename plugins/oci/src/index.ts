@@ -1,6 +1,7 @@
 // vmctl-plugin-oci: registers the "oci" target. Thin: finds the runtimes, makes the factory.
-import { accessSync, constants, mkdirSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
 import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
 import { OciFactory } from "./factory.js";
 import { OciRuntime } from "./runtime.js";
@@ -11,30 +12,11 @@ export { OciController } from "./controller.js";
 export { OciRuntime } from "./runtime.js";
 export { parseOciSpec } from "./spec.js";
 export type { OciMount, OciResources, OciRuntimeName, OciSpec } from "./spec.js";
+export { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
 export { buildRuntimeConfig } from "./bundle.js";
 export type { BundleOptions, OciRuntimeConfig } from "./bundle.js";
 
 const RUNTIME_NAMES: readonly OciRuntimeName[] = ["runc", "crun"];
-
-/** PATH plus the sbin directories (runc lives in /usr/sbin on Debian; PATH may lack it). */
-export function defaultSearchDirs(): string[] {
-  const path = (process.env.PATH ?? "").split(delimiter);
-  return [...path, "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean);
-}
-
-/** An executable named `name` in one of `dirs`, or undefined. */
-export function findBinary(name: string, dirs: readonly string[] = defaultSearchDirs()): string | undefined {
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /**
  * Makes the oci factory. Options (`targets.oci` in the orchestrator config):

@@ -2,6 +2,7 @@
 // live, and who still holds files in a directory. Linux only (as the targets are).
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { OwnedResource } from "@vmctl/core/contract";
+import { startTimeOf } from "@vmctl/core/target-kit";
 
 /** A process a plugin recorded: kind "process" with a pid as its key or as `data.pid`. */
 export interface RecordedProcess {
@@ -22,18 +23,6 @@ export function recordedProcesses(resources: readonly OwnedResource[]): Recorded
     found.set(pid, { pid, resource: `${r.kind} ${r.key}`, ...(startTime === undefined ? {} : { startTime }) });
   }
   return [...found.values()];
-}
-
-/** Start time of a live (not zombie) process, or undefined. */
-export function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
 }
 
 /** The recorded process still runs (same start time, when one was recorded). */

@@ -1,0 +1,60 @@
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { findBinary, isAlive, readFrom, startTimeOf, writeAtomic } from "./index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "vmctl-target-kit-"));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  let text = "";
+  for await (const chunk of chunks) text += Buffer.from(chunk).toString("utf8");
+  return text;
+}
+
+test("readFrom yields the bytes after the offset, across chunk boundaries, and nothing for a missing file", async (t) => {
+  const file = join(dir, "log");
+  const big = "x".repeat(100_000) + "tail";
+  writeFileSync(file, big);
+  t.is(await collect(readFrom(file, 0)), big);
+  t.is(await collect(readFrom(file, 100_000)), "tail");
+  t.is(await collect(readFrom(file, big.length)), "");
+  t.is(await collect(readFrom(join(dir, "missing"), 0)), "");
+});
+
+test("writeAtomic replaces the file whole and leaves no temp file", (t) => {
+  const file = join(dir, "state.json");
+  writeAtomic(file, "first");
+  writeAtomic(file, "second");
+  t.is(readFileSync(file, "utf8"), "second");
+  t.deepEqual(readdirSync(dir).filter((f) => f.startsWith("state.json.tmp")), []);
+});
+
+test("findBinary searches the given directories in order and needs the execute bit", (t) => {
+  const a = join(dir, "bin-a");
+  const b = join(dir, "bin-b");
+  mkdirSync(a);
+  mkdirSync(b);
+  writeFileSync(join(a, "tool"), "not executable");
+  writeFileSync(join(b, "tool"), "#!/bin/sh\n");
+  chmodSync(join(b, "tool"), 0o755);
+  t.is(findBinary("tool", [a, b]), join(b, "tool"));
+  t.is(findBinary("absent", [a, b]), undefined);
+  t.truthy(findBinary("sh"));
+});
+
+test("a process is alive by pid and start time; once reaped (or with another start time) it is not", async (t) => {
+  const child = spawn("sleep", ["30"], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("spawn", resolve));
+  const pid = child.pid as number;
+  const startTime = startTimeOf(pid);
+  t.regex(startTime ?? "", /^\d+$/);
+  t.true(isAlive({ pid, startTime: startTime as string }));
+  t.false(isAlive({ pid, startTime: `${startTime}1` }), "a reused pid has another start time");
+  child.kill("SIGKILL");
+  await new Promise((resolve) => child.once("exit", resolve));
+  t.false(isAlive({ pid, startTime: startTime as string }));
+  t.is(startTimeOf(pid), undefined);
+});
