@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_STATE_DIR } from "@vmctl/core";
 import type { LogLevel } from "@vmctl/core";
+import { ConfigError, readConfig } from "./config.js";
 import { DEFAULT_SOCKET, startVmctld, type Vmctld, type VmctldOptions } from "./vmctld.js";
 
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -11,6 +12,7 @@ export const DAEMON_USAGE = `usage: vmctld [options]
   --state-dir DIR     where state lives (default $VMCTL_STATE_DIR or ${DEFAULT_STATE_DIR})
   --socket PATH       the API socket (default $VMCTL_SOCKET or ${DEFAULT_SOCKET})
   --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets always load
+  --config FILE       JSON config: {"targets": {"<target>": {options}}} (default $VMCTL_CONFIG)
   --log-level LEVEL   debug, info, warn or error (default info)
   -h, --help          this text
 `;
@@ -30,6 +32,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
         "state-dir": { type: "string" },
         socket: { type: "string" },
         plugin: { type: "string", multiple: true },
+        config: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -43,7 +46,12 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (v.help) return "help";
   const level = v["log-level"] ?? "info";
   if (!LEVELS.includes(level as LogLevel)) throw new DaemonUsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
+  const configPath = v.config ?? (env.VMCTL_CONFIG || undefined);
+  let targetOptions: VmctldOptions["targetOptions"] = {};
+  // A bad config file is a ConfigError (one line, no usage text), not a usage error.
+  if (configPath !== undefined) targetOptions = readConfig(configPath).targets;
   return {
+    targetOptions,
     stateDir: v["state-dir"] ?? (env.VMCTL_STATE_DIR || DEFAULT_STATE_DIR),
     socketPath: v.socket ?? (env.VMCTL_SOCKET || DEFAULT_SOCKET),
     plugins: v.plugin ?? [],
@@ -90,7 +98,8 @@ export async function daemonMain(argv: readonly string[]): Promise<number> {
   try {
     options = parseDaemonArgs(argv);
   } catch (err) {
-    process.stderr.write(`vmctld: ${(err as Error).message}\n${DAEMON_USAGE}`);
+    const usage = err instanceof ConfigError ? "" : DAEMON_USAGE;
+    process.stderr.write(`vmctld: ${(err as Error).message}\n${usage}`);
     return 2;
   }
   if (options === "help") {

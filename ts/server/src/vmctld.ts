@@ -27,6 +27,8 @@ export interface VmctldOptions {
   readonly nodeModules?: readonly string[];
   readonly logLevel?: LogLevel;
   readonly log?: Logger;
+  /** Per-target options (`targets.<name>` of the config file), handed to each target's init. */
+  readonly targetOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 /** A running daemon. */
@@ -103,7 +105,7 @@ export async function startVmctld(options: VmctldOptions = {}): Promise<Vmctld> 
   const plugins = pluginList(options, nodeModules);
 
   await prepareSocketPath(socketPath);
-  const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log });
+  const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log, targetOptions: options.targetOptions ?? {} });
   const calls = new CallTracker();
   const server = new grpc.Server();
   try {

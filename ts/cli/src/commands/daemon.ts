@@ -11,13 +11,22 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
     .description("run vmctld in the foreground (until SIGTERM or Ctrl-C)")
     .option("--plugin <name|path>", "load a plugin package besides the built-in targets (repeatable)", collect, [])
     .option("--log-level <level>", "debug, info, warn or error", "info")
-    .action(async (options: { plugin: string[]; logLevel: string }, command: Command) => {
+    .option("--config <file>", 'JSON config: {"targets": {"<target>": {options}}} (default $VMCTL_CONFIG)')
+    .action(async (options: { plugin: string[]; logLevel: string; config?: string }, command: Command) => {
       if (!(LEVELS as readonly string[]).includes(options.logLevel)) throw new CliError(`--log-level must be one of ${LEVELS.join(", ")}`, 2);
       const globals = globalsOf(command);
       // Loaded only here: the other verbs never load the engine.
-      const { runDaemon } = await import("@vmctl/server");
+      const { runDaemon, readConfig } = await import("@vmctl/server");
+      const configPath = options.config ?? (process.env.VMCTL_CONFIG || undefined);
+      let targetOptions = {};
+      try {
+        if (configPath !== undefined) targetOptions = readConfig(configPath).targets;
+      } catch (err) {
+        throw new CliError((err as Error).message, 2);
+      }
       setExit(
         await runDaemon({
+          targetOptions,
           socketPath: globals.socket,
           stateDir: globals.stateDir,
           plugins: options.plugin,

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import { findBinary } from "@vmctl/core/target-kit";
 import { findVmmBinary } from "@vmctl/vmm-client";
 
 const run = promisify(execFile);
@@ -39,26 +40,23 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** Looks `command` up on PATH, plus the sbin directories a non-login root shell may lack. */
-export function which(command: string, pathEnv = process.env.PATH ?? ""): string | undefined {
-  const dirs = [...pathEnv.split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = join(dir, command);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 const fileAt = (path: string) => () => (existsSync(path) ? path : undefined);
-const program = (name: string) => () => which(name);
+const program = (name: string) => () => findBinary(name);
+/** Where scripts/setup installs the moto server (same default, same variable). */
+const motoServer = () => {
+  const path = join(process.env.VMCTL_MOTO_VENV || "/var/cache/vmctl/moto", "bin/moto_server");
+  return isExecutable(path) ? path : undefined;
+};
 
 const DEPENDENCIES: readonly DependencySpec[] = [
   { target: "microvm", name: "vmctl-vmm", purpose: "the VMM (build with `npm run build`)", locate: () => findVmmBinary(), versionArgs: ["--version"] },
   { target: "oci", name: "runc", purpose: "OCI runtime (default)", locate: program("runc"), versionArgs: ["--version"] },
   { target: "oci", name: "crun", purpose: "OCI runtime (optional)", locate: program("crun"), versionArgs: ["--version"] },
   { target: "lxc", name: "lxc-start", purpose: "LXC containers", locate: program("lxc-start"), versionArgs: ["--version"] },
+  { target: "lxc", name: "lxc-execute", purpose: "LXC application containers", locate: program("lxc-execute"), versionArgs: ["--version"] },
   { target: "docker", name: "dockerd", purpose: "Docker Engine", locate: program("dockerd"), versionArgs: ["--version"] },
   { target: "docker", name: "docker.sock", purpose: "a running Docker Engine", locate: fileAt("/var/run/docker.sock") },
+  { target: "aws-ec2", name: "moto_server", purpose: "local AWS API the aws-ec2 tests run against (scripts/setup)", locate: motoServer },
   { target: "images", name: "mkfs.ext4", purpose: "rootfs images (e2fsprogs)", locate: program("mkfs.ext4"), versionArgs: ["-V"] },
   { target: "images", name: "skopeo", purpose: "pulling OCI images from registries", locate: program("skopeo"), versionArgs: ["--version"] },
   { target: "images", name: "busybox", purpose: "static busybox for test rootfs", locate: program("busybox") },

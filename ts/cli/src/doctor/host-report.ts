@@ -1,4 +1,4 @@
-import { kvmInfo, type KvmInfo } from "@vmctl/native";
+import type { KvmInfo } from "@vmctl/native";
 import { checkDependencies, type DependencyStatus } from "./dependencies.js";
 
 /** What `vmctl doctor` reports: the host's KVM and each target's dependencies. */
@@ -8,5 +8,7 @@ export interface HostReport {
 }
 
 export async function hostReport(): Promise<HostReport> {
+  // Loaded here, not at the top: every other verb would pay for loading the addon (~10 ms).
+  const { kvmInfo } = await import("@vmctl/native");
   return { kvm: kvmInfo(), dependencies: await checkDependencies() };
 }
