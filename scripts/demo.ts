@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootGuest, requireGuestElf } from "../tests/guests/harness.js";
 
-const CLI = fileURLToPath(new URL("../ts/cli/dist/bin.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../ts/cli/dist/bin.cjs", import.meta.url));
 const SERVER = fileURLToPath(new URL("../ts/server/dist/bin.js", import.meta.url));
 
 function banner(text: string): void {

@@ -16,7 +16,7 @@ export { processesMentioning };
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 export const REPO_ROOT = here("../../../");
 export const VMCTLD_BIN = here("../../../ts/server/dist/bin.js");
-export const CLI_BIN = here("../../../ts/cli/dist/bin.js");
+export const CLI_BIN = here("../../../ts/cli/dist/bin.cjs");
 export const PROCESS_PLUGIN_FIXTURE = here("../../fixtures/vmctl-plugin-process");
 
 /** Throws (never skips) when the packages under test were not built. */

@@ -1,6 +1,69 @@
 #!/usr/bin/env node
-import { main } from "./program.js";
+// The vmctl command (built as CommonJS, dist/bin.cjs: it uses __dirname and module):
+// loads the CommonJS CLI bundle (cli.cjs) through V8's code cache.
+// Why: compiling the 1.5 MB bundle afresh is a fifth of every command's run time, and
+// Node 20 has no module compile cache (module.enableCompileCache arrives in Node 22).
+// Why not v8-compile-cache: it hashes the whole bundle with sha1 and loads crypto on
+// every start, which gives back half of the gain (measured: -9 ms against -20 ms here);
+// here the cache is keyed by the bundle's inode, size and mtime.
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import Module from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Script } from "node:vm";
+import { provideImporter } from "./import-esm.js";
+
+type Cli = typeof import("./program.js");
+type ModuleInternals = typeof Module & { wrap(source: string): string; _nodeModulePaths(dir: string): string[] };
+type LoadedModule = InstanceType<typeof Module> & { filename: string; paths: string[]; loaded: boolean };
+
+const bundle = join(__dirname, "cli.cjs");
+const cacheDir = join(tmpdir(), `vmctl-compile-cache-${process.getuid?.() ?? "user"}`);
+
+function loadBundle(): Cli {
+  const stat = statSync(bundle);
+  const prefix = `cli-${stat.ino}-`;
+  // V8 checks only the source length against the cache: the mtime catches a rebuild.
+  const cacheFile = join(cacheDir, `${prefix}${stat.size}-${Math.trunc(stat.mtimeMs)}-${process.versions.v8}.bin`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    // first run after a build: compile, and write the cache on the way out
+  }
+  const internals = Module as ModuleInternals;
+  const script = new Script(internals.wrap(readFileSync(bundle, "utf8")), { filename: bundle, cachedData });
+  const mod = new Module(bundle, module) as LoadedModule;
+  mod.filename = bundle;
+  mod.paths = internals._nodeModulePaths(__dirname);
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper(mod.exports, (id: string) => mod.require(id), mod, bundle, __dirname);
+  mod.loaded = true;
+  if (cachedData === undefined || script.cachedDataRejected) {
+    // At exit, so the functions this command compiled lazily are in the cache too.
+    process.once("exit", () => saveCache(script, cacheFile, prefix));
+  }
+  return mod.exports as Cli;
+}
+
+/** Best effort: a cache that cannot be written only costs the next start its speed. */
+function saveCache(script: Script, cacheFile: string, prefix: string): void {
+  try {
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    for (const old of readdirSync(cacheDir)) if (old.startsWith(prefix)) unlinkSync(join(cacheDir, old));
+    const tmp = `${cacheFile}.${process.pid}`;
+    writeFileSync(tmp, script.createCachedData());
+    renameSync(tmp, cacheFile);
+  } catch {
+    // a read-only or full temp dir: the next start compiles again
+  }
+}
+
+// import() from this real module, not from inside the vm.Script (see import-esm.ts).
+provideImporter((specifier) => import(specifier));
 
 // Exit explicitly: `vmctl daemon` leaves watchers of still-running services behind
 // after its graceful shutdown (stdout and stderr are synchronous for files and pipes).
-process.exit(await main(process.argv.slice(2)));
+loadBundle()
+  .main(process.argv.slice(2))
+  .then((code) => process.exit(code));

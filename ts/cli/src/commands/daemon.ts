@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { globalsOf } from "../connection/globals.js";
 import { CliError } from "../errors.js";
+import { importEsm } from "../import-esm.js";
 import { collect } from "./parse.js";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -16,7 +17,7 @@ export function registerDaemon(program: Command, setExit: (code: number) => void
       if (!(LEVELS as readonly string[]).includes(options.logLevel)) throw new CliError(`--log-level must be one of ${LEVELS.join(", ")}`, 2);
       const globals = globalsOf(command);
       // Loaded only here: the other verbs never load the engine.
-      const { runDaemon, readConfig } = await import("@vmctl/server");
+      const { runDaemon, readConfig } = await importEsm<typeof import("@vmctl/server")>("@vmctl/server");
       const configPath = options.config ?? (process.env.VMCTL_CONFIG || undefined);
       let targetOptions = {};
       try {

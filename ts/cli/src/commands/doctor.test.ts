@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import type { HostReport } from "../doctor/host-report.js";
 
-const bin = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
+const bin = fileURLToPath(new URL("../../dist/bin.cjs", import.meta.url));
 
 function vmctl(...args: string[]) {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000 });

@@ -2,8 +2,8 @@
 // socket (detached, logging to <state-dir>/vmctld.log), and waits until it answers.
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
@@ -14,7 +14,8 @@ const START_TIMEOUT_MS = 30_000;
 
 /** The vmctld entry point of the installed @vmctl/server. */
 export function vmctldBin(): string {
-  return fileURLToPath(import.meta.resolve("@vmctl/server/bin"));
+  // createRequire, not import.meta.resolve: this module is also bundled as CommonJS.
+  return createRequire(import.meta.url).resolve("@vmctl/server/bin");
 }
 
 async function answers(client: VmctlClient): Promise<boolean> {
