@@ -11,8 +11,14 @@ import { addReflection } from "./reflection.js";
 import { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";
 
 export const DEFAULT_SOCKET = "/run/vmctl/vmctld.sock";
-/** Targets loaded unless told otherwise; the second only when it is installed. */
-export const BUILTIN_PLUGINS = ["vmctl-plugin-oci", "vmctl-plugin-microvm"] as const;
+/** Targets loaded unless told otherwise (each only when its package is installed). */
+export const BUILTIN_PLUGINS = [
+  "vmctl-plugin-oci",
+  "vmctl-plugin-microvm",
+  "vmctl-plugin-lxc",
+  "vmctl-plugin-docker",
+  "vmctl-plugin-aws-ec2",
+] as const;
 
 export interface VmctldOptions {
   /** Default /var/lib/vmctl. */

@@ -1,0 +1,328 @@
+// One aws-ec2 service: an EC2 instance whose user data runs the command and reports its
+// output and exit status to S3. Its state lives on the target (the instance, its tags,
+// the S3 objects) and in the ledger, so a controller made by adopt() in a new
+// orchestrator process sees exactly what the original one would have.
+import { existsSync, writeFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { VmctlError } from "@vmctl/core/contract";
+import type { ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import { interpret } from "./exit.js";
+import { STOP_TAG, type Instances, type InstanceView } from "./instances.js";
+import { INSTANCE_KIND, REPORTS_KIND, instanceTags, ledger, lookupTags, stoppedBeforeStartFile } from "./naming.js";
+import type { ReportStream, Reports } from "./reports.js";
+import type { Ec2Spec, ShutdownBehavior } from "./spec.js";
+import { guestScript, MAX_USER_DATA_BYTES } from "./user-data.js";
+
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** Everything the controller needs from the spec and the target options, resolved. */
+export interface ServiceSettings {
+  readonly region?: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly shutdownBehavior: ShutdownBehavior;
+  readonly reportExpirySeconds: number;
+  readonly logFlushSeconds: number;
+  readonly pollIntervalMs: number;
+  readonly terminateWaitMs: number;
+}
+
+export interface Ec2ControllerOptions {
+  readonly id: string;
+  readonly spec: Ec2Spec;
+  readonly ctx: TargetContext;
+  readonly settings: ServiceSettings;
+  readonly instances: Instances;
+  readonly reports: Reports;
+  readonly clientToken: string;
+  /** For adopt(): the instance id the ledger or record knows. */
+  readonly instanceId?: string;
+  /** For adopt(): the ledger holds the instance intent, so an instance may exist. */
+  readonly intended?: boolean;
+}
+
+/** What record() returns and adopt() reads back. */
+export interface Ec2RecordData {
+  readonly clientToken: string;
+  readonly instanceId?: string;
+  readonly region?: string;
+  readonly bucket: string;
+  readonly prefix: string;
+}
+
+export class Ec2Controller implements ServiceController {
+  readonly id: string;
+  readonly #spec: Ec2Spec;
+  readonly #ctx: TargetContext;
+  readonly #s: ServiceSettings;
+  readonly #instances: Instances;
+  readonly #reports: Reports;
+  readonly #clientToken: string;
+  readonly #createdAt = new Date();
+  #instanceId: string | undefined;
+  #intended: boolean;
+  #stopRequested = false;
+  #exit: ExitInfo | undefined;
+  #destroyed = false;
+  #starting: Promise<void> | undefined;
+
+  constructor(o: Ec2ControllerOptions) {
+    this.id = o.id;
+    this.#spec = o.spec;
+    this.#ctx = o.ctx;
+    this.#s = o.settings;
+    this.#instances = o.instances;
+    this.#reports = o.reports;
+    this.#clientToken = o.clientToken;
+    this.#instanceId = o.instanceId;
+    this.#intended = (o.intended ?? false) || o.instanceId !== undefined;
+  }
+
+  /** The EC2 instance id, once there is one. */
+  get instanceId(): string | undefined {
+    return this.#instanceId;
+  }
+
+  /** Nothing to pull: the AMI is on EC2's side and create() already checked it. */
+  async prepare(): Promise<void> {
+    this.#assertNotDestroyed();
+  }
+
+  async start(): Promise<void> {
+    this.#assertNotDestroyed();
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  async stop(options?: StopOptions): Promise<void> {
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    if (this.#starting) await this.#starting.catch(() => undefined);
+    let state = await this.state();
+    if (state.phase === "exited") return;
+    if (state.phase === "created") {
+      writeFileSync(stoppedBeforeStartFile(this.#ctx.serviceDir), new Date().toISOString());
+      return;
+    }
+    // A pending instance cannot be stopped yet.
+    while (state.phase === "starting") {
+      await sleep(this.#s.pollIntervalMs);
+      state = await this.state();
+    }
+    if (state.phase === "exited") return;
+    const id = this.#instanceId!;
+    this.#stopRequested = true;
+    // The tag first: whoever reads the instance later (an adopting process) knows vmctl stopped it.
+    await this.#instances.tag(id, STOP_TAG, new Date().toISOString());
+    await this.#instances.stop(id, false);
+    if (await this.#exitedWithin(timeoutMs)) return;
+    this.#ctx.log.info("aws-ec2 instance did not stop in time; forcing it", { serviceId: this.id, instanceId: id, timeoutMs });
+    await this.#instances.stop(id, true).catch(async (err: unknown) => {
+      if ((await this.state()).phase !== "exited") throw err;
+    });
+    await this.wait();
+  }
+
+  async state(): Promise<ServiceState> {
+    if (this.#exit) return this.#exited(this.#exit);
+    if (this.#destroyed) {
+      const at = new Date();
+      return { phase: "exited", exit: { code: null, reason: "stopped", detail: "destroyed", at }, since: at };
+    }
+    const instance = await this.#find();
+    // Read the report after the instance: a stopped instance's guest has uploaded all it will.
+    const reported = this.#instanceId !== undefined ? await this.#reports.readExit() : undefined;
+    const stopRequested = this.#stopRequested || (instance?.tags[STOP_TAG] ?? "") !== "";
+    const now = new Date();
+    const r = interpret({
+      instance,
+      launched: this.#instanceId !== undefined,
+      reported,
+      stopRequested,
+      stoppedBeforeStart: existsSync(stoppedBeforeStartFile(this.#ctx.serviceDir)),
+      now,
+    });
+    if (r.exit) {
+      this.#exit = r.exit;
+      return this.#exited(r.exit, instance);
+    }
+    const addresses = [instance?.privateIp, instance?.publicIp].filter((a): a is string => a !== undefined);
+    return {
+      phase: r.phase,
+      ...(instance ? { instance: instance.id } : {}),
+      ...(r.phase === "running" && addresses.length > 0 ? { addresses } : {}),
+      since: instance?.launchTime ?? this.#createdAt,
+    };
+  }
+
+  async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
+    const follow = options?.follow ?? false;
+    const sources: { stream: ReportStream; offset: number }[] = [
+      { stream: "stdout", offset: 0 },
+      { stream: "stderr", offset: 0 },
+    ];
+    for (;;) {
+      // Decide before reading: the guest uploads its output before its exit status, so
+      // the read after the exit is seen holds everything.
+      const done = !follow || (await this.state()).phase === "exited";
+      for (const source of sources) {
+        const data = await this.#reports.readFrom(source.stream, source.offset);
+        if (data.byteLength === 0) continue;
+        source.offset += data.byteLength;
+        yield { stream: source.stream, data, time: new Date() };
+      }
+      if (done) return;
+      await sleep(this.#s.pollIntervalMs);
+    }
+  }
+
+  async wait(): Promise<ExitInfo> {
+    for (;;) {
+      const state = await this.state();
+      if (state.exit) return state.exit;
+      await sleep(this.#s.pollIntervalMs);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    if (this.#starting) await this.#starting.catch(() => undefined);
+    const res = this.#ctx.resources;
+    // Learn the exit (if any) before the report is deleted, so state() keeps telling it.
+    await this.state().catch(() => undefined);
+    const instance = await this.#find();
+    if (instance && instance.state !== "terminated") {
+      await this.#instances.terminate(instance.id);
+      await this.#untilTerminated(instance.id);
+    }
+    // Only once the instance is gone: a live guest could upload again after the delete.
+    await this.#reports.deleteAll();
+    res.release(INSTANCE_KIND, this.#clientToken);
+    res.release(REPORTS_KIND, this.#reports.url);
+    this.#destroyed = true;
+    this.#ctx.log.debug("aws-ec2 service destroyed", { serviceId: this.id, instanceId: this.#instanceId });
+  }
+
+  record(): JsonValue {
+    const data: Ec2RecordData = {
+      clientToken: this.#clientToken,
+      ...(this.#instanceId ? { instanceId: this.#instanceId } : {}),
+      ...(this.#s.region ? { region: this.#s.region } : {}),
+      bucket: this.#reports.location.bucket,
+      prefix: this.#reports.location.prefix,
+    };
+    return { ...data };
+  }
+
+  // ---- internals ----
+
+  async #start(): Promise<void> {
+    if (existsSync(stoppedBeforeStartFile(this.#ctx.serviceDir))) return;
+    // Idempotent across processes: an instance already made for this service is kept.
+    if (await this.#find()) return;
+    const res = this.#ctx.resources;
+    res.intend(ledger.reports(this.#reports.url));
+    res.intend(ledger.instance(this.#instanceData()));
+    this.#intended = true;
+    const userData = guestScript({
+      serviceId: this.id,
+      args: this.#spec.args,
+      ...(this.#spec.env ? { env: this.#spec.env } : {}),
+      urls: await this.#reports.presign(this.#s.reportExpirySeconds),
+      flushSeconds: this.#s.logFlushSeconds,
+    });
+    const size = Buffer.byteLength(userData);
+    if (size > MAX_USER_DATA_BYTES) {
+      this.#forgetStart();
+      throw new VmctlError("INVALID_ARGUMENT", `the guest script for ${this.id} is ${size} bytes; EC2 takes at most ${MAX_USER_DATA_BYTES}: shorten args or env`, {
+        details: { field: "spec.args", serviceId: this.id, target: "aws-ec2" },
+      });
+    }
+    let instance: InstanceView;
+    try {
+      instance = await this.#instances.run({
+        clientToken: this.#clientToken,
+        imageId: this.#s.imageId,
+        instanceType: this.#s.instanceType,
+        userData,
+        tags: instanceTags(this.#ctx.ownerLabels, this.id),
+        shutdownBehavior: this.#s.shutdownBehavior,
+        ...(this.#spec.subnetId ? { subnetId: this.#spec.subnetId } : {}),
+        ...(this.#spec.securityGroupIds ? { securityGroupIds: this.#spec.securityGroupIds } : {}),
+        ...(this.#spec.keyName ? { keyName: this.#spec.keyName } : {}),
+      });
+    } catch (err) {
+      // Leave the ledger entries only when something may have been made after all.
+      const made = await this.#instances.findByTags(lookupTags(this.#ctx.ownerLabels, this.id)).catch(() => undefined);
+      if (made?.length === 0) this.#forgetStart();
+      throw err;
+    }
+    this.#instanceId = instance.id;
+    res.intend(ledger.instance(this.#instanceData()));
+    this.#ctx.log.debug("aws-ec2 instance launched", { serviceId: this.id, instanceId: instance.id });
+  }
+
+  #forgetStart(): void {
+    this.#ctx.resources.release(INSTANCE_KIND, this.#clientToken);
+    this.#ctx.resources.release(REPORTS_KIND, this.#reports.url);
+    this.#intended = false;
+  }
+
+  #instanceData() {
+    return {
+      clientToken: this.#clientToken,
+      ...(this.#s.region ? { region: this.#s.region } : {}),
+      ...(this.#instanceId ? { instanceId: this.#instanceId } : {}),
+    };
+  }
+
+  /**
+   * The service's instance: by id when known; else, when a start was intended (maybe
+   * interrupted by a crash after RunInstances), by its tags.
+   */
+  async #find(): Promise<InstanceView | undefined> {
+    if (this.#instanceId) return this.#instances.describe(this.#instanceId);
+    if (!this.#intended) return undefined;
+    const found = await this.#instances.findByTags(lookupTags(this.#ctx.ownerLabels, this.id));
+    const instance = found.find((i) => i.state !== "terminated") ?? found[0];
+    if (!instance) return undefined;
+    if (found.length > 1) this.#ctx.log.warn("aws-ec2 found several instances for one service", { serviceId: this.id, instances: found.map((i) => i.id) });
+    this.#instanceId = instance.id;
+    this.#ctx.resources.intend(ledger.instance(this.#instanceData()));
+    return instance;
+  }
+
+  #exited(exit: ExitInfo, instance?: InstanceView): ServiceState {
+    const id = instance?.id ?? this.#instanceId;
+    return { phase: "exited", exit, ...(id ? { instance: id } : {}), since: exit.at };
+  }
+
+  async #exitedWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if ((await this.state()).phase === "exited") return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(Math.min(this.#s.pollIntervalMs, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  async #untilTerminated(id: string): Promise<void> {
+    const deadline = Date.now() + this.#s.terminateWaitMs;
+    for (;;) {
+      const instance = await this.#instances.describe(id);
+      if (!instance || instance.state === "terminated") return;
+      if (Date.now() >= deadline) {
+        this.#ctx.log.warn("aws-ec2 instance not terminated in time; deleting its output anyway", { serviceId: this.id, instanceId: id });
+        return;
+      }
+      await sleep(this.#s.pollIntervalMs);
+    }
+  }
+
+  #assertNotDestroyed(): void {
+    if (this.#destroyed) {
+      throw new VmctlError("FAILED_PRECONDITION", `${this.id} was destroyed`, { details: { serviceId: this.id, target: "aws-ec2" } });
+    }
+  }
+}

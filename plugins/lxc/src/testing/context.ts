@@ -1,0 +1,126 @@
+// Test fixtures for the lxc target: a TargetContext over a temp serviceDir and a memory
+// ledger, a busybox rootfs, and a factory whose lxcpath is private to the test file.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { findBinary } from "@vmctl/core/target-kit";
+import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import type { LxcFactory } from "../factory.js";
+import { initLxc } from "../index.js";
+import { processesMentioning } from "./helpers.js";
+
+export { MemoryLogger };
+
+export interface TestContext extends TargetContext {
+  readonly resources: MemoryLedger;
+}
+
+/** A context for one service whose serviceDir lives under `parent`. */
+export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {
+  const serviceDir = join(parent, "services", serviceId);
+  mkdirSync(serviceDir, { recursive: true });
+  return {
+    serviceId,
+    serviceDir,
+    ownerLabels: { "vmctl.io/owner": "lxc-tests" },
+    resources: new MemoryLedger(resources),
+    log: new MemoryLogger(),
+  };
+}
+
+const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname"];
+
+/**
+ * A tiny rootfs from busybox-static: /bin/busybox plus applet links. Throws (never
+ * skips) when busybox is missing: the lxc tests need a real rootfs.
+ */
+export function busyboxRootfs(dir: string): string {
+  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
+  if (!busybox) throw new Error("busybox not found: install busybox-static (npm run setup)");
+  const ldd = spawnSync("ldd", [busybox], { encoding: "utf8" });
+  const linked = `${ldd.stdout ?? ""}${ldd.stderr ?? ""}`;
+  if (!/not a dynamic executable|statically linked/.test(linked)) {
+    throw new Error(`${busybox} is not static (${linked.trim()}): install busybox-static`);
+  }
+  const rootfs = join(dir, "rootfs");
+  mkdirSync(join(rootfs, "bin"), { recursive: true });
+  for (const d of ["proc", "dev", "sys", "tmp", "etc", "mnt"]) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(busybox, join(rootfs, "bin", "busybox"));
+  execFileSync("chmod", ["0755", join(rootfs, "bin", "busybox")]);
+  for (const applet of BUSYBOX_APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
+  return rootfs;
+}
+
+/** The path of lxc-execute, or a thrown reason: the lxc tests run against real LXC. */
+export function requireLxc(): string {
+  const execute = findBinary("lxc-execute");
+  if (!execute) throw new Error("lxc-execute not found on PATH or in /usr/sbin: install lxc (npm run setup)");
+  if (process.getuid?.() !== 0) throw new Error("the lxc tests need root (LXC runs privileged containers)");
+  return execute;
+}
+
+/** A scratch area for one test file: a state dir (the lxcpath), service dirs, a rootfs. */
+export interface Scratch {
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly lxcpath: string;
+  readonly rootfs: string;
+  readonly log: MemoryLogger;
+  factory(): LxcFactory;
+  /** Kills every container left under the lxcpath, their shims, and removes the scratch dir. */
+  cleanup(): void;
+}
+
+export function scratch(prefix = "vmctl-lxc-"): Scratch {
+  requireLxc();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const stateDir = join(dir, "state");
+  const lxcpath = join(stateDir, "containers");
+  let rootfs: string;
+  try {
+    rootfs = busyboxRootfs(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const log = new MemoryLogger();
+  return {
+    dir,
+    stateDir,
+    lxcpath,
+    rootfs,
+    log,
+    factory() {
+      const factory = initLxc({ stateDir, options: {}, log });
+      if (!factory) throw new Error("lxc target did not initialise although LXC is installed");
+      return factory;
+    },
+    cleanup() {
+      for (const name of lxcLs(lxcpath)) spawnSync("lxc-stop", ["-P", lxcpath, "-n", name, "-k"], { stdio: "ignore" });
+      // Shims (and their lxc-execute) name this scratch dir on their command line.
+      for (const pid of processesMentioning(dir)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Containers defined under an lxcpath, as `lxc-ls` sees them. */
+export function lxcLs(lxcpath: string): string[] {
+  if (!existsSync(lxcpath)) return [];
+  const r = spawnSync("lxc-ls", ["-P", lxcpath, "-1"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`lxc-ls: ${r.stderr.trim()}`);
+  return r.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/** Entries in the lxcpath (container dirs, whether or not LXC considers them defined). */
+export function lxcpathEntries(lxcpath: string): string[] {
+  return existsSync(lxcpath) ? readdirSync(lxcpath) : [];
+}
