@@ -4,14 +4,14 @@
 //   100 concurrent creates over gRPC (services/s); idle vmctld RSS; `vmctl ps` with 1,000
 //   services. Medians. A peer that cannot run here is reported as an error line.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@vmctl/client";
 import { buildRuntimeConfig, parseOciSpec } from "vmctl-plugin-oci";
 import { CLI_BIN, Daemon, sandbox, teardown, type Sandbox } from "../tests/orchestrator/helpers/sandbox.js";
 import { requireRunc } from "../plugins/oci/src/testing/context.js";
+import { ensureDocker } from "../tests/support/dockerd.js";
 import { processRssMib } from "./lib/process.js";
 import { median, report, reportError } from "./lib/report.js";
 
@@ -45,50 +45,23 @@ interface Docker {
   stop(): Promise<void>;
 }
 
-/** A docker daemon: the host's if one answers, else our own with its data under /tmp. */
+/**
+ * A docker daemon: the host's if one answers, else the private one tests/support/dockerd.ts
+ * starts (shared with the docker target's tests; it stops itself once nobody uses it).
+ */
 async function docker(sb: Sandbox): Promise<Docker> {
   const image = "vmctl-bench-rootfs:latest";
-  const importImage = (env: NodeJS.ProcessEnv): void => {
-    const tar = spawnSync("sh", ["-c", `tar -C '${sb.rootfs}' -c . | docker import - ${image}`], { env, encoding: "utf8" });
-    if (tar.status !== 0) throw new Error(`docker import: ${tar.stderr.trim()}`);
-  };
-  if (spawnSync("docker", ["info"], { stdio: "ignore" }).status === 0) {
-    importImage(process.env);
-    return { env: process.env, image, stop: async () => void spawnSync("docker", ["rmi", "-f", image], { stdio: "ignore" }) };
+  const daemon = await ensureDocker();
+  const env = daemon.env;
+  const tar = spawnSync("sh", ["-c", `tar -C '${sb.rootfs}' -c . | docker import - ${image}`], { env, encoding: "utf8" });
+  if (tar.status !== 0) {
+    daemon.release();
+    throw new Error(`docker import: ${tar.stderr.trim()}`);
   }
-  if (!existsSync("/usr/sbin/dockerd") && spawnSync("sh", ["-c", "command -v dockerd"]).status !== 0) throw new Error("dockerd is not installed");
-  const dir = mkdtempSync(join(tmpdir(), "vmctl-bench-docker-"));
-  const host = `unix://${dir}/docker.sock`;
-  const logPath = join(dir, "dockerd.log");
-  const { openSync, closeSync, readFileSync } = await import("node:fs");
-  const fd = openSync(logPath, "a");
-  const dockerd = spawn(
-    "dockerd",
-    ["--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "dockerd.pid"), "-H", host, "--bridge", "none", "--iptables=false", "--ip6tables=false"],
-    { stdio: ["ignore", fd, fd] },
-  );
-  closeSync(fd);
-  const env = { ...process.env, DOCKER_HOST: host };
   const stop = async (): Promise<void> => {
-    dockerd.kill("SIGTERM");
-    await Promise.race([new Promise((r) => dockerd.once("exit", r)), sleep(15_000).then(() => dockerd.kill("SIGKILL"))]);
-    rmSync(dir, { recursive: true, force: true });
+    spawnSync("docker", ["rmi", "-f", image], { env, stdio: "ignore" });
+    daemon.release();
   };
-  const deadline = Date.now() + 60_000;
-  while (spawnSync("docker", ["info"], { env, stdio: "ignore" }).status !== 0) {
-    if (dockerd.exitCode !== null || Date.now() > deadline) {
-      const log = readFileSync(logPath, "utf8").trim().split("\n").slice(-3).join(" | ");
-      await stop();
-      throw new Error(`dockerd did not start: ${log}`);
-    }
-    await sleep(200);
-  }
-  try {
-    importImage(env);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
   return { env, image, stop };
 }
 

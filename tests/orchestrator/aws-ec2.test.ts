@@ -54,6 +54,7 @@ test.serial("vmctl run --rm --target aws-ec2 AMI -- CMD prints the guest's outpu
 test.serial("an AMI that does not exist is refused at create in one line, and nothing is made", async (t) => {
   const result = await vmctl(sb, ["run", "--rm", "--target", "aws-ec2", "ami-0000000000000000f", "--", "true"]);
   t.not(result.code, 0);
+  t.log(result.stderr.trim());
   t.is(result.stdout, "");
   t.is(result.stderr.trim().split("\n").length, 1, result.stderr);
   t.regex(result.stderr, /ami-0000000000000000f/);

@@ -39,6 +39,7 @@ test.serial("vmctl run --rm --target lxc ROOTFS -- CMD prints stdout and stderr 
 test.serial("a template that is not installed is refused at create in one line naming spec.template, and nothing is made", async (t) => {
   const result = await vmctl(sb, ["run", "--rm", "--target", "lxc", "--spec", JSON.stringify({ template: "no-such-template" }), "--", "true"]);
   t.not(result.code, 0);
+  t.log(result.stderr.trim());
   t.is(result.stdout, "");
   t.is(result.stderr.trim().split("\n").length, 1, result.stderr);
   t.regex(result.stderr, /template/);

@@ -1,0 +1,360 @@
+// The Docker Engine API over its unix socket, through dockerode — the only module that
+// touches dockerode. It returns plain types and throws VmctlErrors, so no SDK type leaks
+// into the rest of the plugin, and socket errors are translated here, at the edge.
+import { Agent } from "node:http";
+import { Readable } from "node:stream";
+import Docker from "dockerode";
+import { VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
+import { demuxed } from "./logs.js";
+import type { LogChunk } from "@vmctl/core/contract";
+
+/** How long create()/adopt() wait for the daemon to answer a ping. */
+const PING_TIMEOUT_MS = 5_000;
+
+export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
+
+/** What the plugin needs of `GET /containers/{id}/json`. */
+export interface ContainerInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly status: ContainerStatus;
+  readonly pid: number;
+  readonly exitCode: number;
+  /** Docker's error for a start that failed ("exec: ...: not found"); "" when none. */
+  readonly error: string;
+  readonly oomKilled: boolean;
+  readonly created: Date;
+  /** Undefined until the container has been started. */
+  readonly startedAt: Date | undefined;
+  readonly finishedAt: Date | undefined;
+  /** IPv4/IPv6 addresses on its networks (empty with network "none"). */
+  readonly addresses: readonly string[];
+}
+
+export interface ImageInfo {
+  readonly id: string;
+  readonly tags: readonly string[];
+}
+
+/** A container to create: the subset of Docker's create body the plugin uses. */
+export interface ContainerConfig {
+  readonly Image: string;
+  readonly Cmd?: string[];
+  readonly Env?: string[];
+  readonly WorkingDir?: string;
+  readonly Labels: Record<string, string>;
+  readonly HostConfig: {
+    readonly NetworkMode: string;
+    readonly Mounts?: { Type: "bind"; Source: string; Target: string; ReadOnly: boolean }[];
+    readonly NanoCpus?: number;
+    readonly Memory?: number;
+    readonly LogConfig: { Type: string; Config: Record<string, string> };
+    readonly RestartPolicy: { Name: "no" };
+  };
+}
+
+export interface ExecOutput {
+  readonly code: number | null;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+}
+
+/** Fields of a dockerode error (HTTP status, Docker's JSON body) or a socket error (errno). */
+interface RawDockerError {
+  readonly statusCode?: number;
+  readonly json?: { message?: string } | string | null;
+  readonly reason?: string;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+const CONNECTION_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  ENOENT: "UNAVAILABLE",
+  ECONNREFUSED: "UNAVAILABLE",
+  ECONNRESET: "UNAVAILABLE",
+  EPIPE: "UNAVAILABLE",
+  ENOTSOCK: "UNAVAILABLE",
+  ETIMEDOUT: "UNAVAILABLE",
+  EACCES: "PERMISSION_DENIED",
+  EPERM: "PERMISSION_DENIED",
+};
+
+const HTTP_ERRORS: Readonly<Record<number, ErrorCode>> = {
+  400: "INVALID_ARGUMENT",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  409: "FAILED_PRECONDITION",
+};
+
+/** The HTTP status of a Docker API error, if it is one. */
+export function httpStatusOf(err: unknown): number | undefined {
+  const status = (err as RawDockerError | null)?.statusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+/** Docker's own message of an API error ("No such container: x"), else the error's message. */
+export function dockerMessage(err: unknown): string {
+  const raw = err as RawDockerError | null;
+  const json = raw?.json;
+  const fromBody = typeof json === "object" && json !== null ? json.message : typeof json === "string" ? json.trim() : undefined;
+  return fromBody || raw?.reason || raw?.message || String(err);
+}
+
+export class DockerEngine {
+  readonly socket: string;
+  readonly #docker: Docker;
+  /** Our own agent: close() can drop its idle keep-alive sockets. */
+  readonly #agent = new Agent({ keepAlive: true });
+
+  constructor(socket: string) {
+    this.socket = socket;
+    // docker-modem takes an http agent; @types/dockerode does not list it.
+    const options: Docker.DockerOptions & { agent: Agent } = { socketPath: socket, agent: this.#agent };
+    this.#docker = new Docker(options);
+  }
+
+  /**
+   * Any failure of a call as a VmctlError: a socket that does not answer is UNAVAILABLE
+   * naming the socket; HTTP statuses map to their kind; `what` says which call.
+   */
+  error(err: unknown, what: string, details: ErrorDetails = {}): VmctlError {
+    if (err instanceof VmctlError) return err;
+    const raw = err as RawDockerError | null;
+    const errno = raw?.code;
+    if (errno && CONNECTION_ERRORS[errno]) {
+      return new VmctlError(CONNECTION_ERRORS[errno], `${what}: cannot reach the Docker daemon at ${this.socket} (${errno}${errno === "ENOENT" ? ": no such socket" : ""})`, {
+        cause: err,
+        details: { target: "docker", ...details },
+      });
+    }
+    const status = httpStatusOf(err);
+    const code = status === undefined ? "INTERNAL" : (HTTP_ERRORS[status] ?? "INTERNAL");
+    return new VmctlError(code, `${what}: ${dockerMessage(err)}`, { cause: err, details: { target: "docker", ...details } });
+  }
+
+  /** Resolves when the daemon answers `/_ping`; else an UNAVAILABLE error naming the socket. */
+  async ping(details: ErrorDetails = {}): Promise<void> {
+    const ping = this.#docker.ping as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+    // Our own timer, not AbortSignal.timeout(): that one is unref'd, so a silent daemon
+    // could leave the caller awaiting with nothing keeping the process alive.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), PING_TIMEOUT_MS);
+    try {
+      await ping.call(this.#docker, { abortSignal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) {
+        throw new VmctlError("UNAVAILABLE", `the Docker daemon at ${this.socket} did not answer a ping within ${PING_TIMEOUT_MS} ms`, {
+          cause: err,
+          details: { target: "docker", ...details },
+        });
+      }
+      throw this.error(err, "docker ping", details);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- images ----
+
+  /** A local image by reference or id; undefined when the daemon has none. */
+  async image(reference: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await this.#docker.getImage(reference).inspect();
+      return { id: info.Id, tags: info.RepoTags ?? [] };
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return undefined;
+      throw this.error(err, `inspect image ${reference}`);
+    }
+  }
+
+  /**
+   * `docker load` of an archive stream. Returns what the daemon reports it loaded: tags
+   * ("Loaded image: a:b") and ids ("Loaded image ID: sha256:..." for untagged archives).
+   * Docker reports a bad archive in the response stream, so errors there reject too.
+   */
+  async load(archive: Readable): Promise<{ tags: string[]; ids: string[] }> {
+    const response = await this.#docker.loadImage(archive, { quiet: true });
+    const events = await new Promise<unknown[]>((resolve, reject) => {
+      this.#docker.modem.followProgress(response, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+    const tags: string[] = [];
+    const ids: string[] = [];
+    for (const event of events) {
+      const line = String((event as { stream?: unknown }).stream ?? "").trim();
+      const id = /^Loaded image ID: (\S+)$/.exec(line);
+      const tag = /^Loaded image: (\S+)$/.exec(line);
+      if (id?.[1]) ids.push(id[1]);
+      else if (tag?.[1]) tags.push(tag[1]);
+    }
+    return { tags, ids };
+  }
+
+  async networkExists(name: string): Promise<boolean> {
+    try {
+      await this.#docker.getNetwork(name).inspect();
+      return true;
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return false;
+      throw this.error(err, `inspect network ${name}`);
+    }
+  }
+
+  // ---- containers ----
+
+  /** Creates a container; returns its id. Errors are left raw so callers can tell a 409. */
+  async create(name: string, config: ContainerConfig): Promise<string> {
+    const container = await this.#docker.createContainer({ name, ...config });
+    return container.id;
+  }
+
+  /** The container by id or name; undefined when it does not exist. */
+  async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.#docker.getContainer(idOrName).inspect();
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return undefined;
+      throw this.error(err, `inspect container ${idOrName}`);
+    }
+    const networks = Object.values(info.NetworkSettings?.Networks ?? {});
+    const addresses = networks.flatMap((n) => [n.IPAddress, n.GlobalIPv6Address]).filter((a): a is string => typeof a === "string" && a !== "");
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ""),
+      labels: info.Config?.Labels ?? {},
+      status: info.State.Status as ContainerStatus,
+      pid: info.State.Pid,
+      exitCode: info.State.ExitCode,
+      error: info.State.Error ?? "",
+      oomKilled: info.State.OOMKilled,
+      created: new Date(info.Created),
+      startedAt: dockerTime(info.State.StartedAt),
+      finishedAt: dockerTime(info.State.FinishedAt),
+      addresses,
+    };
+  }
+
+  /** Ids of containers carrying every label given (`key=value`), stopped ones included. */
+  async containersLabelled(labels: readonly string[]): Promise<string[]> {
+    try {
+      const list = await this.#docker.listContainers({ all: true, filters: { label: [...labels] } });
+      return list.map((c) => c.Id);
+    } catch (err) {
+      throw this.error(err, "list containers");
+    }
+  }
+
+  /** Starts a created container. A container that already runs (HTTP 304) is not an error. */
+  async start(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).start();
+    } catch (err) {
+      if (httpStatusOf(err) === 304) return;
+      throw err;
+    }
+  }
+
+  /** Sends a signal; a container that is not running (HTTP 409) is not an error. */
+  async kill(id: string, signal: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).kill({ signal });
+    } catch (err) {
+      const status = httpStatusOf(err);
+      if (status === 409 || status === 404) return;
+      throw this.error(err, `kill ${signal} container ${id}`);
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).pause();
+    } catch (err) {
+      throw this.error(err, `pause container ${id}`);
+    }
+  }
+
+  async unpause(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).unpause();
+    } catch (err) {
+      throw this.error(err, `unpause container ${id}`);
+    }
+  }
+
+  /**
+   * Resolves when the container is not running (exited, never started, or gone). With
+   * `signal`, rejects with an AbortError when it fires first.
+   */
+  async waitNotRunning(id: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).wait({ condition: "not-running", ...(signal ? { abortSignal: signal } : {}) });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return;
+      if (signal?.aborted) throw signal.reason;
+      throw this.error(err, `wait for container ${id}`);
+    }
+  }
+
+  /** Force-removes the container and its anonymous volumes; one already gone is fine. */
+  async remove(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return;
+      throw this.error(err, `remove container ${id}`);
+    }
+  }
+
+  /**
+   * The container's output since it started as LogChunks, demultiplexed by stream; with
+   * `follow`, then live until it stops. Nothing at all once the container is gone.
+   */
+  async *logs(id: string, follow: boolean): AsyncGenerator<LogChunk> {
+    const container = this.#docker.getContainer(id);
+    let stream: NodeJS.ReadableStream;
+    try {
+      // timestamps: each frame carries the time Docker received it, for LogChunk.time.
+      stream = follow
+        ? await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true })
+        : Readable.from([await container.logs({ follow: false, stdout: true, stderr: true, timestamps: true })]);
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return;
+      throw this.error(err, `logs of container ${id}`);
+    }
+    yield* demuxed(stream, (s, out, errs) => this.#docker.modem.demuxStream(s, out, errs), { timestamps: true });
+  }
+
+  /** Runs `args` in the running container (its env and workdir) and collects its output. */
+  async exec(id: string, args: readonly string[]): Promise<ExecOutput> {
+    try {
+      const exec = await this.#docker.getContainer(id).exec({ Cmd: [...args], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
+      const stream = await exec.start({ hijack: true, stdin: false });
+      const out: Buffer[] = [];
+      const errs: Buffer[] = [];
+      for await (const chunk of demuxed(stream, (s, o, e) => this.#docker.modem.demuxStream(s, o, e), { timestamps: false })) {
+        (chunk.stream === "stderr" ? errs : out).push(Buffer.from(chunk.data));
+      }
+      // The stream ends as the process does; Docker may record the exit code a moment later.
+      for (let i = 0; ; i++) {
+        const info = await exec.inspect();
+        if (!info.Running || i >= 100) return { code: info.ExitCode ?? null, stdout: Buffer.concat(out), stderr: Buffer.concat(errs) };
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } catch (err) {
+      throw this.error(err, `exec in container ${id}`);
+    }
+  }
+
+  /** Drops idle connections (the factory is closing). Calls made later still work. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Docker's timestamps; its zero time ("0001-01-01T00:00:00Z") means "never". */
+function dockerTime(text: string | undefined): Date | undefined {
+  if (!text || text.startsWith("0001-")) return undefined;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
