@@ -1,11 +1,14 @@
 // The demo: the VMM booting a microVM through its own API, then the orchestrator
-// running the same guest and an OCI container with `vmctl run`, as a user would.
+// running the same guest, an OCI container, an LXC container and a Docker container
+// with `vmctl run`, as a user would.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureTestImage } from "../plugins/docker/src/testing/context.js";
 import { bootGuest, requireGuestElf } from "../tests/guests/harness.js";
+import { ensureDocker } from "../tests/support/dockerd.js";
 
 const CLI = fileURLToPath(new URL("../ts/cli/dist/bin.cjs", import.meta.url));
 const SERVER = fileURLToPath(new URL("../ts/server/dist/bin.js", import.meta.url));
@@ -37,7 +40,14 @@ if (exit?.reason !== "guest-exit" || exit.code !== 0) process.exit(1);
 // 2. The orchestrator: a private vmctld for the demo, driven by the vmctl CLI.
 const scratch = mkdtempSync(join(tmpdir(), "vmctl-demo-"));
 const env = { ...process.env, VMCTL_SOCKET: join(scratch, "vmctld.sock"), VMCTL_STATE_DIR: join(scratch, "state") };
-const daemon = spawn(process.execPath, [SERVER, "--socket", env.VMCTL_SOCKET, "--state-dir", env.VMCTL_STATE_DIR], {
+// The docker target needs a Docker daemon: the host's, or a private one for the demo.
+banner("docker: the host's daemon if one answers, else a private one");
+const docker = await ensureDocker();
+const dockerImage = await ensureTestImage(docker.socket);
+console.log(`  using ${docker.socket}${docker.private ? " (private, stops itself after the demo)" : ""}; image ${dockerImage}`);
+const config = join(scratch, "config.json");
+writeFileSync(config, JSON.stringify({ targets: { docker: { socket: docker.socket } } }));
+const daemon = spawn(process.execPath, [SERVER, "--socket", env.VMCTL_SOCKET, "--state-dir", env.VMCTL_STATE_DIR, "--config", config], {
   stdio: "ignore",
 });
 function vmctl(...args: string[]): number {
@@ -63,11 +73,18 @@ try {
   const rootfs = busyboxRootfs(join(scratch, "rootfs"));
   failed ||= vmctl("run", "--rm", rootfs, "--", "sh", "-c", "echo hello from an OCI container on $(uname -s); exit 3") !== 3;
 
+  banner("vmctl run on the lxc target: the same rootfs under lxc-execute");
+  failed ||= vmctl("run", "--rm", "--target", "lxc", rootfs, "--", "sh", "-c", "echo hello from an LXC container; exit 4") !== 4;
+
+  banner("vmctl run on the docker target: a local busybox image through the Docker API");
+  failed ||= vmctl("run", "--rm", "--target", "docker", dockerImage, "--", "sh", "-c", "echo hello from a Docker container; exit 5") !== 5;
+
   banner("vmctl ps -a: nothing left behind (--rm)");
   vmctl("ps", "-a");
 } finally {
   daemon.kill("SIGTERM");
   await new Promise((r) => daemon.once("exit", r));
   rmSync(scratch, { recursive: true, force: true });
+  docker.release();
 }
 process.exitCode = failed ? 1 : 0;

@@ -9,6 +9,8 @@ export interface BenchResult {
   readonly baselineName?: string;
   /** value / baseline. */
   readonly ratio?: number;
+  /** value - baseline, for times (ms): what vmctl adds over the peer. */
+  readonly overhead?: number;
   readonly runs: number;
   /** The target this issue set, for comparison; not enforced. */
   readonly target?: string;
@@ -29,7 +31,11 @@ export function report(result: BenchResult): void {
     value: round(result.value),
     ...(result.baseline === undefined
       ? {}
-      : { baseline: round(result.baseline), ratio: round(result.value / result.baseline) }),
+      : {
+          baseline: round(result.baseline),
+          ratio: round(result.value / result.baseline),
+          ...(result.unit === "ms" ? { overhead: round(result.value - result.baseline) } : {}),
+        }),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

@@ -5,7 +5,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
@@ -18,7 +17,7 @@ import type {
   StopOptions,
   TargetContext,
 } from "@vmctl/core/contract";
-import { isAlive, readFrom, startTimeOf } from "@vmctl/core/target-kit";
+import { followFiles, isAlive, signalOfStatus, startTimeOf } from "@vmctl/core/target-kit";
 import type { ProcessSpec } from "./spec.js";
 
 /** $1 = exit file, $2... = the command. TERM is passed on to the command; its status is recorded. */
@@ -110,20 +109,18 @@ export class ProcessController implements ServiceController {
     return { phase: "running", pid: main.pid, instance: String(main.pid), since: new Date() };
   }
 
-  async *logs(options: LogOptions = {}): AsyncIterable<LogChunk> {
-    const offsets = { stdout: 0, stderr: 0 };
-    for (;;) {
-      // Decide before reading, so the last read comes after the exit and drains everything.
-      const last = !options.follow || this.#exitIfEnded() !== undefined || this.#main === undefined;
-      for (const stream of ["stdout", "stderr"] as const) {
-        for await (const data of readFrom(this.#files[stream], offsets[stream])) {
-          offsets[stream] += data.byteLength;
-          yield { stream, data, time: new Date() };
-        }
-      }
-      if (last) return;
-      await sleep(POLL_MS * 2);
-    }
+  logs(options: LogOptions = {}): AsyncIterable<LogChunk> {
+    const files = [
+      { stream: "stdout", path: this.#files.stdout },
+      { stream: "stderr", path: this.#files.stderr },
+    ] as const;
+    // Following ends once the process has (or was never started): the last read drains what it wrote.
+    return followFiles(files, {
+      follow: options.follow,
+      ended: () => this.#exitIfEnded() !== undefined || this.#main === undefined,
+      dir: this.ctx.serviceDir,
+      maxWaitMs: POLL_MS * 2,
+    });
   }
 
   async wait(): Promise<ExitInfo> {
@@ -170,7 +167,7 @@ export class ProcessController implements ServiceController {
     if (status !== undefined) {
       const n = Number.parseInt(status, 10);
       const at = statSync(this.#files.exit).mtime;
-      const name = n > 128 ? signalName(n - 128) : undefined;
+      const name = signalOfStatus(n);
       this.#exit = name ? { code: null, signal: name, reason, at } : { code: n, reason, at };
     } else if (stopped) {
       this.#exit = { code: null, signal: "SIGKILL", reason: "stopped", at: new Date() };
@@ -218,10 +215,6 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
   }
-}
-
-function signalName(n: number): string | undefined {
-  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
 }
 
 function readOptional(path: string): string | undefined {

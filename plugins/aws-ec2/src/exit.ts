@@ -1,6 +1,6 @@
 // What phase a service is in and how it ended, from what EC2 and S3 say. Pure.
-import { constants } from "node:os";
 import type { ExitInfo, Phase } from "@vmctl/core/contract";
+import { signalOfStatus } from "@vmctl/core/target-kit";
 import type { InstanceView } from "./instances.js";
 
 export interface Evidence {
@@ -22,13 +22,6 @@ export interface Interpretation {
   readonly exit?: ExitInfo;
 }
 
-const SIGNAL_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(constants.signals).map(([name, num]) => [num, name]));
-
-/** The signal a shell encodes as 128+N in an exit status, if the status has that shape. */
-export function signalOf(status: number): string | undefined {
-  return status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
-}
-
 export function interpret(e: Evidence): Interpretation {
   if (e.stoppedBeforeStart) {
     return { phase: "exited", exit: { code: null, reason: "stopped", detail: "stopped before it was started", at: e.now } };
@@ -36,7 +29,7 @@ export function interpret(e: Evidence): Interpretation {
   if (e.reported) {
     const { code, at } = e.reported;
     if (!e.stopRequested) return { phase: "exited", exit: { code, reason: "exited", at } };
-    const signal = signalOf(code);
+    const signal = signalOfStatus(code);
     // The OS shutdown's SIGTERM killed the command: report the signal, as a runtime would.
     return { phase: "exited", exit: signal ? { code: null, signal, reason: "stopped", at } : { code, reason: "stopped", at } };
   }

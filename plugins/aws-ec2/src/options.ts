@@ -1,15 +1,14 @@
 // The target's options (`targets.aws-ec2` in the orchestrator config), checked strictly
 // at init. Credentials are never an option: they come from the AWS SDK's standard chain.
 import { ValidationError } from "@vmctl/core/contract";
+import { bool, numberIn, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 import {
   bucket,
   imageId,
   instanceType,
-  record,
   region,
   reportExpiry,
   shutdownBehavior,
-  str,
   MAX_REPORT_EXPIRY_SECONDS,
   type ShutdownBehavior,
 } from "./spec.js";
@@ -61,9 +60,7 @@ const OPTION_FIELDS = [
 /** Parses `targets.aws-ec2`; throws ValidationError naming the option. */
 export function parseTargetOptions(input: Readonly<Record<string, unknown>>): Ec2TargetOptions {
   const obj = record(input, "options");
-  for (const key of Object.keys(obj)) {
-    if (!OPTION_FIELDS.includes(key)) throw new ValidationError(key, "unknown option");
-  }
+  refuseUnknown(obj, OPTION_FIELDS, "", "unknown option");
   const endpoint = obj.endpoint === undefined ? undefined : url(obj.endpoint, "endpoint");
   return {
     ...(obj.region === undefined ? {} : { region: region(obj.region, "region") }),
@@ -75,24 +72,12 @@ export function parseTargetOptions(input: Readonly<Record<string, unknown>>): Ec
     forcePathStyle: obj.forcePathStyle === undefined ? endpoint !== undefined : bool(obj.forcePathStyle, "forcePathStyle"),
     instanceType: obj.instanceType === undefined ? DEFAULT_INSTANCE_TYPE : instanceType(obj.instanceType, "instanceType"),
     shutdownBehavior: obj.shutdownBehavior === undefined ? "stop" : shutdownBehavior(obj.shutdownBehavior, "shutdownBehavior"),
-    pollIntervalMs: obj.pollIntervalMs === undefined ? 2000 : number(obj.pollIntervalMs, "pollIntervalMs", 10, 60_000),
-    logFlushSeconds: obj.logFlushSeconds === undefined ? 2 : number(obj.logFlushSeconds, "logFlushSeconds", 0.05, 3600),
+    pollIntervalMs: obj.pollIntervalMs === undefined ? 2000 : numberIn(obj.pollIntervalMs, "pollIntervalMs", 10, 60_000),
+    logFlushSeconds: obj.logFlushSeconds === undefined ? 2 : numberIn(obj.logFlushSeconds, "logFlushSeconds", 0.05, 3600),
     reportExpirySeconds:
       obj.reportExpirySeconds === undefined ? MAX_REPORT_EXPIRY_SECONDS : reportExpiry(obj.reportExpirySeconds, "reportExpirySeconds"),
-    terminateWaitMs: obj.terminateWaitMs === undefined ? 300_000 : number(obj.terminateWaitMs, "terminateWaitMs", 0, 3_600_000),
+    terminateWaitMs: obj.terminateWaitMs === undefined ? 300_000 : numberIn(obj.terminateWaitMs, "terminateWaitMs", 0, 3_600_000),
   };
-}
-
-function bool(value: unknown, field: string): boolean {
-  if (typeof value !== "boolean") throw new ValidationError(field, "must be a boolean");
-  return value;
-}
-
-function number(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw new ValidationError(field, `must be a number from ${min} to ${max}`);
-  }
-  return value;
 }
 
 function nonEmpty(value: unknown, field: string): string {

@@ -2,6 +2,7 @@
 // are refused so a typo never silently means "default". Pure: no AWS calls here (the
 // factory probes the account at create time).
 import { ValidationError } from "@vmctl/core/contract";
+import { commandArgs, envVars, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 
 export type ShutdownBehavior = "stop" | "terminate";
 
@@ -58,7 +59,6 @@ const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9-]+$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 /** S3 bucket naming rules (the common subset: no dots adjacent to dashes, no IP-address look). */
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Checks an untrusted spec and returns it typed, with nothing but known fields.
@@ -67,12 +67,11 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function parseEc2Spec(input: unknown): Ec2Spec {
   const obj = record(input, "spec");
-  for (const key of Object.keys(obj)) {
-    if (!SPEC_FIELDS.includes(key)) throw new ValidationError(key, "unknown field");
-  }
-  const spec: Ec2Spec = { args: args(obj.args) };
+  refuseUnknown(obj, SPEC_FIELDS);
+  const spec: Ec2Spec = { args: commandArgs(obj.args) };
   if (obj.imageId !== undefined) spec.imageId = imageId(obj.imageId, "imageId");
-  if (obj.env !== undefined) spec.env = env(obj.env);
+  // The guest script exports them: names are shell identifiers.
+  if (obj.env !== undefined) spec.env = envVars(obj.env, "env", { identifiers: true });
   if (obj.instanceType !== undefined) spec.instanceType = instanceType(obj.instanceType, "instanceType");
   if (obj.subnetId !== undefined) spec.subnetId = matching(obj.subnetId, "subnetId", SUBNET_ID, "a subnet id (subnet-...)");
   if (obj.securityGroupIds !== undefined) spec.securityGroupIds = securityGroups(obj.securityGroupIds);
@@ -120,42 +119,10 @@ export function reportExpiry(value: unknown, field: string): number {
   return value;
 }
 
-export function record(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ValidationError(field, "must be an object");
-  }
-  return value as Record<string, unknown>;
-}
-
-export function str(value: unknown, field: string): string {
-  if (typeof value !== "string") throw new ValidationError(field, "must be a string");
-  if (value.includes("\0")) throw new ValidationError(field, "must not contain NUL");
-  return value;
-}
-
 function matching(value: unknown, field: string, pattern: RegExp, what: string): string {
   const text = str(value, field);
   if (!pattern.test(text)) throw new ValidationError(field, `must be ${what}, got ${JSON.stringify(text.slice(0, 80))}`);
   return text;
-}
-
-function args(value: unknown): string[] {
-  if (!Array.isArray(value)) throw new ValidationError("args", "must be an array of strings");
-  if (value.length === 0) throw new ValidationError("args", "must name a command (empty array)");
-  const out = value.map((arg, i) => str(arg, `args[${i}]`));
-  if (out[0] === "") throw new ValidationError("args[0]", "must not be empty");
-  return out;
-}
-
-function env(value: unknown): Record<string, string> {
-  const obj = record(value, "env");
-  const out: Record<string, string> = {};
-  for (const [key, val] of Object.entries(obj)) {
-    const field = `env.${key}`;
-    if (!ENV_NAME.test(key)) throw new ValidationError(field, "name must be a shell identifier ([A-Za-z_][A-Za-z0-9_]*)");
-    out[key] = str(val, field);
-  }
-  return out;
 }
 
 function securityGroups(value: unknown): string[] {

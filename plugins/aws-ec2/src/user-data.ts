@@ -57,9 +57,10 @@ export function guestScript(input: GuestScriptInput): string {
     ...commandLines(input.args, input.env),
     ') </dev/null >"$work/stdout" 2>"$work/stderr" &',
     "child=$!",
-    // An OS shutdown (StopInstances) sends SIGTERM to everything; pass it on in case the
-    // command runs in its own process group, then report the exit it leads to.
-    "trap 'kill -TERM \"$child\" 2>/dev/null' TERM INT HUP",
+    // An OS shutdown (StopInstances) sends SIGTERM to every process, the command's included
+    // (systemd signals the whole service cgroup). The script only survives it to report the
+    // exit it leads to: passing the signal on as well would deliver it to the command twice.
+    "trap ':' TERM INT HUP",
     // The uploader: whole files, only when they grew, until told to finish. It is waited
     // for (not killed) so an upload of an older copy never lands after the final one.
     "(",

@@ -2,10 +2,11 @@
 // Docker keeps the facts (status, exit code, output); the only file of the controller's
 // own is the stop record in ctx.serviceDir, so a controller made by adopt() in a new
 // orchestrator process sees exactly what the original one would have.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError } from "@vmctl/core/contract";
+import { writeAtomic } from "@vmctl/core/target-kit";
 import type {
   ErrorDetails,
   ExecResult,
@@ -357,9 +358,7 @@ export class DockerController implements ServiceController {
   #writeStop(stop: StopRecord): void {
     const path = stopFileOf(this.#ctx.serviceDir);
     mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(stop));
-    renameSync(tmp, path);
+    writeAtomic(path, JSON.stringify(stop));
   }
 
   /** Records the signal (so the exit reads "stopped", even after a restart), then sends it. */

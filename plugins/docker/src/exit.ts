@@ -1,6 +1,6 @@
 // How a container ended, from Docker's view of it and what stop() recorded. Pure.
-import { constants } from "node:os";
 import type { ExitInfo } from "@vmctl/core/contract";
+import { signalOfStatus } from "@vmctl/core/target-kit";
 
 export interface ExitEvidence {
   /** Docker's State.ExitCode (128+N when the container's init died of signal N). */
@@ -17,14 +17,8 @@ export interface ExitEvidence {
   readonly at: Date;
 }
 
-const SIGNAL_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(constants.signals).map(([name, num]) => [num, name]),
-);
-
-/** The signal name Docker encodes as 128+N in an exit code, if the code has that shape. */
-export function signalOf(code: number): string | undefined {
-  return code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
-}
+/** The signal encoded as 128+N in an exit status, if the status has that shape. */
+export { signalOfStatus as signalOf };
 
 export function interpretExit(e: ExitEvidence): ExitInfo {
   const at = e.at;
@@ -34,7 +28,7 @@ export function interpretExit(e: ExitEvidence): ExitInfo {
     return { code: null, reason: "failed", detail: e.error, at };
   }
   const stopped = e.stopSignals.length > 0;
-  const signal = signalOf(e.exitCode);
+  const signal = signalOfStatus(e.exitCode);
   if (stopped && signal && e.stopSignals.includes(signal)) {
     // We sent this signal and Docker reports 128+N: the workload died of it.
     return { code: null, signal, reason: "stopped", at };

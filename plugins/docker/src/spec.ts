@@ -1,18 +1,20 @@
 // The docker target's spec: what a user may ask for, checked strictly. Unknown fields are
 // refused so a typo never silently means "default".
-import { statSync } from "node:fs";
-import { isAbsolute, posix } from "node:path";
 import { ValidationError } from "@vmctl/core/contract";
+import {
+  commandArgs,
+  containerPath,
+  envVars,
+  hostFile,
+  mounts,
+  record,
+  refuseUnknown,
+  str,
+  type BindMount,
+} from "@vmctl/core/target-kit";
 
 /** A host path bind-mounted into the container. */
-export type DockerMount = {
-  /** Absolute host path; must exist. */
-  source: string;
-  /** Absolute path inside the container, not "/". */
-  destination: string;
-  /** Mount read-only (default false). */
-  readOnly?: boolean;
-};
+export type DockerMount = BindMount;
 
 export type DockerResources = {
   /** CPU limit in CPUs, fractions allowed (HostConfig.NanoCpus). */
@@ -42,7 +44,6 @@ export type DockerSpec = {
 };
 
 const SPEC_FIELDS = ["image", "imageArchive", "args", "env", "workdir", "mounts", "resources", "network"];
-const MOUNT_FIELDS = ["source", "destination", "readOnly"];
 const RESOURCE_FIELDS = ["cpus", "memoryMiB"];
 /** Docker's own rules for network names (daemon/names.go: RestrictedNamePattern). */
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -65,8 +66,8 @@ export function parseDockerSpec(input: unknown): DockerSpec {
   if (obj.image !== undefined) spec.image = imageReference(obj.image);
   else if (obj.imageArchive !== undefined) spec.imageArchive = hostFile(obj.imageArchive, "imageArchive");
   else throw new ValidationError("image", 'required: a local image reference (or "imageArchive", a docker save archive)');
-  if (obj.args !== undefined) spec.args = args(obj.args);
-  if (obj.env !== undefined) spec.env = env(obj.env);
+  if (obj.args !== undefined) spec.args = commandArgs(obj.args, "args", "must name a command (omit args to run the image's own)");
+  if (obj.env !== undefined) spec.env = envVars(obj.env);
   if (obj.workdir !== undefined) spec.workdir = containerPath(obj.workdir, "workdir");
   if (obj.mounts !== undefined) spec.mounts = mounts(obj.mounts);
   if (obj.resources !== undefined) spec.resources = resources(obj.resources);
@@ -74,95 +75,11 @@ export function parseDockerSpec(input: unknown): DockerSpec {
   return spec;
 }
 
-function record(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ValidationError(field, "must be an object");
-  }
-  return value as Record<string, unknown>;
-}
-
-function refuseUnknown(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) throw new ValidationError(prefix + key, "unknown field");
-  }
-}
-
-function str(value: unknown, field: string): string {
-  if (typeof value !== "string") throw new ValidationError(field, "must be a string");
-  if (value.includes("\0")) throw new ValidationError(field, "must not contain NUL");
-  return value;
-}
-
-function bool(value: unknown, field: string): boolean {
-  if (typeof value !== "boolean") throw new ValidationError(field, "must be a boolean");
-  return value;
-}
-
 function imageReference(value: unknown): string {
   const ref = str(value, "image");
   if (ref === "") throw new ValidationError("image", "must not be empty");
   if (!IMAGE_REFERENCE.test(ref)) throw new ValidationError("image", `${JSON.stringify(ref)} is not an image reference`);
   return ref;
-}
-
-function hostPath(value: unknown, field: string): { path: string; isFile: boolean } {
-  const path = str(value, field);
-  if (!isAbsolute(path)) throw new ValidationError(field, "must be an absolute host path");
-  try {
-    return { path, isFile: statSync(path).isFile() };
-  } catch {
-    throw new ValidationError(field, `${path} does not exist`);
-  }
-}
-
-function hostFile(value: unknown, field: string): string {
-  const { path, isFile } = hostPath(value, field);
-  if (!isFile) throw new ValidationError(field, `${path} is not a file`);
-  return path;
-}
-
-function containerPath(value: unknown, field: string): string {
-  const path = str(value, field);
-  if (!path.startsWith("/")) throw new ValidationError(field, "must be an absolute path inside the container");
-  if (path.split("/").includes("..")) throw new ValidationError(field, 'must not contain ".."');
-  return posix.normalize(path);
-}
-
-function args(value: unknown): string[] {
-  if (!Array.isArray(value)) throw new ValidationError("args", "must be an array of strings");
-  if (value.length === 0) throw new ValidationError("args", "must name a command (omit args to run the image's own)");
-  const out = value.map((arg, i) => str(arg, `args[${i}]`));
-  if (out[0] === "") throw new ValidationError("args[0]", "must not be empty");
-  return out;
-}
-
-function env(value: unknown): Record<string, string> {
-  const obj = record(value, "env");
-  const out: Record<string, string> = {};
-  for (const [key, val] of Object.entries(obj)) {
-    const field = `env.${key}`;
-    if (key === "" || key.includes("=") || key.includes("\0")) {
-      throw new ValidationError(field, 'name must be non-empty and contain no "=" or NUL');
-    }
-    out[key] = str(val, field);
-  }
-  return out;
-}
-
-function mounts(value: unknown): DockerMount[] {
-  if (!Array.isArray(value)) throw new ValidationError("mounts", "must be an array");
-  return value.map((item, i) => {
-    const prefix = `mounts[${i}]`;
-    const obj = record(item, prefix);
-    refuseUnknown(obj, MOUNT_FIELDS, `${prefix}.`);
-    const mount: DockerMount = {
-      source: hostPath(obj.source, `${prefix}.source`).path,
-      destination: containerPath(obj.destination, `${prefix}.destination`),
-    };
-    if (mount.destination === "/") throw new ValidationError(`${prefix}.destination`, 'must not be "/"');
-    if (obj.readOnly !== undefined) mount.readOnly = bool(obj.readOnly, `${prefix}.readOnly`);
-    return mount;
-  });
 }
 
 function resources(value: unknown): DockerResources {

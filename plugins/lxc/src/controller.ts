@@ -2,7 +2,7 @@
 // in the container's config under the private lxcpath, and in the shim's process, so a
 // controller made by adopt() in a new orchestrator process sees exactly what the
 // original one would have.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError } from "@vmctl/core/contract";
@@ -12,13 +12,12 @@ import type {
   JsonValue,
   LogChunk,
   LogOptions,
-  LogStream,
   ServiceController,
   ServiceState,
   StopOptions,
   TargetContext,
 } from "@vmctl/core/contract";
-import { changeIn, readFrom, writeAtomic } from "@vmctl/core/target-kit";
+import { changeIn, followFiles, isDirectory, mtimeOf, readIntFile, readJsonFile, writeAtomic } from "@vmctl/core/target-kit";
 import { baseConfig, CONFIG_END_MARKER, DEFAULT_PATH, rootfsConfig, serviceBlock, type ConfigOptions } from "./config.js";
 import { interpretExit, type ExitEvidence } from "./exit.js";
 import { hostnameFor, ledger, type ServiceLayout } from "./layout.js";
@@ -95,7 +94,7 @@ export class LxcController implements ServiceController {
     this.#assertNotDestroyed();
     if (this.#prepared()) return;
     const spec = this.#spec;
-    if (spec.rootfs !== undefined && !isDir(spec.rootfs)) {
+    if (spec.rootfs !== undefined && !isDirectory(spec.rootfs)) {
       throw this.#error("FAILED_PRECONDITION", `rootfs ${spec.rootfs} is not a directory (any more)`, "rootfs");
     }
     if (spec.template !== undefined && (this.#o.templatePath === undefined || !existsSync(this.#o.templatePath))) {
@@ -191,23 +190,23 @@ export class LxcController implements ServiceController {
       return { phase: "exited", exit: { code: null, reason: "stopped", detail: "destroyed", at }, instance, since: at };
     }
     const l = this.#l;
-    const refused = readJson<{ detail: string }>(l.failedFile);
+    const refused = readJsonFile<{ detail: string }>(l.failedFile);
     if (refused) return this.#exited(interpretExit({ ...this.#evidence(undefined, undefined, l.failedFile), refused: refused.detail }));
     const stop = this.#readStop();
     if (!this.#startRequested && !this.#launched()) {
       if (stop?.beforeStart) return this.#exited(interpretExit(this.#evidence(undefined, stop, l.stopFile)));
-      return { phase: "created", instance, since: mtime(this.#configFile) ?? this.#createdAt };
+      return { phase: "created", instance, since: mtimeOf(this.#configFile) ?? this.#createdAt };
     }
 
     const shimPid = this.#currentShimPid();
     const shimAlive = shimPid !== undefined && isShim(shimPid, this.#name);
     // Read the exit file only after looking at the shim: it writes the file, then dies.
-    const status = readInt(l.exitFile);
+    const status = readIntFile(l.exitFile);
     if (status !== undefined) return this.#exited(interpretExit(this.#evidence(status, stop, l.exitFile)));
     if (shimAlive) {
-      const init = readInt(l.initPidFile);
+      const init = readIntFile(l.initPidFile);
       if (init === undefined) return { phase: "starting", instance, since: this.#createdAt };
-      const since = mtime(l.initPidFile) ?? this.#createdAt;
+      const since = mtimeOf(l.initPidFile) ?? this.#createdAt;
       // Only a container we froze can be frozen (asking LXC costs a process: not on the hot path).
       if (existsSync(l.pausedFile) && /FROZEN|FREEZING/.test((await this.#tools.state(this.#name)) ?? "")) {
         return { phase: "paused", pid: init, instance, since };
@@ -216,29 +215,22 @@ export class LxcController implements ServiceController {
       return { phase: stopping ? "stopping" : "running", pid: init, instance, since };
     }
     // The shim is gone without an exit file (killed, or never spawned): the status is lost.
-    const again = readInt(l.exitFile);
+    const again = readIntFile(l.exitFile);
     if (again !== undefined) return this.#exited(interpretExit(this.#evidence(again, stop, l.exitFile)));
     return this.#exited(interpretExit(this.#evidence(undefined, stop, l.shimPidFile)));
   }
 
-  async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
-    const follow = options?.follow ?? false;
-    const sources: { stream: LogStream; path: string; offset: number }[] = [
-      { stream: "stdout", path: this.#l.stdoutFile, offset: 0 },
-      { stream: "stderr", path: this.#l.stderrFile, offset: 0 },
-    ];
-    for (;;) {
-      // Decide before reading, so the last read after exit drains everything.
-      const done = !follow || (await this.#exitIfEnded()) !== undefined;
-      for (const source of sources) {
-        for await (const data of readFrom(source.path, source.offset)) {
-          source.offset += data.byteLength;
-          yield { stream: source.stream, data, time: new Date() };
-        }
-      }
-      if (done) return;
-      await changeIn(this.#l.runDir, POLL_MS);
-    }
+  logs(options?: LogOptions): AsyncIterable<LogChunk> {
+    const files = [
+      { stream: "stdout", path: this.#l.stdoutFile },
+      { stream: "stderr", path: this.#l.stderrFile },
+    ] as const;
+    return followFiles(files, {
+      follow: options?.follow,
+      ended: async () => (await this.#exitIfEnded()) !== undefined,
+      dir: this.#l.runDir,
+      maxWaitMs: POLL_MS,
+    });
   }
 
   async wait(): Promise<ExitInfo> {
@@ -376,7 +368,7 @@ export class LxcController implements ServiceController {
   }
 
   #currentShimPid(): number | undefined {
-    return readInt(this.#l.shimPidFile) ?? this.#shimPid;
+    return readIntFile(this.#l.shimPidFile) ?? this.#shimPid;
   }
 
   #exited(exit: ExitInfo): ServiceState {
@@ -391,12 +383,12 @@ export class LxcController implements ServiceController {
       stopSignals: stop?.signals ?? [],
       stoppedBeforeStart: stop?.beforeStart ?? false,
       lxcError: lxcError(this.#l.lxcLogFile),
-      at: mtime(timeFile) ?? new Date(),
+      at: mtimeOf(timeFile) ?? new Date(),
     };
   }
 
   #readStop(): StopRecord | undefined {
-    return readJson<StopRecord>(this.#l.stopFile);
+    return readJsonFile<StopRecord>(this.#l.stopFile);
   }
 
   async #thaw(): Promise<void> {
@@ -429,7 +421,7 @@ export class LxcController implements ServiceController {
 
   /** The workload's host pid: init.lxc's oldest child, once init is verified to be this container's. */
   async #workloadPid(): Promise<number | undefined> {
-    const init = readInt(this.#l.initPidFile);
+    const init = readIntFile(this.#l.initPidFile);
     const shim = this.#currentShimPid();
     if (init === undefined || shim === undefined || !verifiedInit(init, shim)) return undefined;
     const deadline = Date.now() + WORKLOAD_FORK_MS;
@@ -489,39 +481,6 @@ export class LxcController implements ServiceController {
       }
       await changeIn(this.#l.runDir, POLL_MS);
     }
-  }
-}
-
-function readInt(path: string): number | undefined {
-  try {
-    const text = readFileSync(path, "utf8").trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-function mtime(path: string): Date | undefined {
-  try {
-    return statSync(path).mtime;
-  } catch {
-    return undefined;
-  }
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
 

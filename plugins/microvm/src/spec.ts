@@ -1,9 +1,8 @@
 // The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
 // are refused so a typo never silently means "default". Pure apart from stat() of the
 // host paths it names.
-import { statSync } from "node:fs";
-import { isAbsolute } from "node:path";
 import { ValidationError } from "@vmctl/core/contract";
+import { bool, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 
 /** A block device backed by a host file (virtio-blk behind virtio-mmio). */
 export type MicrovmDrive = {
@@ -46,7 +45,7 @@ const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
  * applies them. Throws ValidationError naming the field path.
  */
 export function parseMicrovmSpec(input: unknown): MicrovmSpec {
-  const obj = object(input, "spec");
+  const obj = record(input, "spec");
   refuseUnknown(obj, SPEC_FIELDS, "");
   const spec: MicrovmSpec = { kernel: hostFile(obj.kernel, "kernel") };
   if (obj.bootArgs !== undefined) {
@@ -54,7 +53,7 @@ export function parseMicrovmSpec(input: unknown): MicrovmSpec {
     if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");
   }
   if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, MAX_VCPUS);
-  if (obj.memoryMib !== undefined) spec.memoryMib = intIn(obj.memoryMib, "memoryMib", 1, Number.MAX_SAFE_INTEGER);
+  if (obj.memoryMib !== undefined) spec.memoryMib = positiveInt(obj.memoryMib, "memoryMib");
   if (obj.drives !== undefined) spec.drives = drives(obj.drives);
   return spec;
 }
@@ -77,7 +76,7 @@ function drives(value: unknown): MicrovmDrive[] {
   let root: number | undefined;
   return value.map((item, i) => {
     const prefix = `drives[${i}]`;
-    const obj = object(item, prefix);
+    const obj = record(item, prefix);
     refuseUnknown(obj, DRIVE_FIELDS, `${prefix}.`);
     const id = str(obj.id, `${prefix}.id`);
     if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
@@ -94,50 +93,4 @@ function drives(value: unknown): MicrovmDrive[] {
     }
     return drive;
   });
-}
-
-function object(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ValidationError(field, "must be an object");
-  }
-  return value as Record<string, unknown>;
-}
-
-function refuseUnknown(obj: Record<string, unknown>, known: readonly string[], prefix: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!known.includes(key)) throw new ValidationError(prefix + key, "unknown field");
-  }
-}
-
-function str(value: unknown, field: string): string {
-  if (typeof value !== "string") throw new ValidationError(field, "must be a string");
-  if (value.includes("\0")) throw new ValidationError(field, "must not contain NUL");
-  return value;
-}
-
-function bool(value: unknown, field: string): boolean {
-  if (typeof value !== "boolean") throw new ValidationError(field, "must be a boolean");
-  return value;
-}
-
-function intIn(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? "a positive integer" : `an integer from ${min} to ${max}`;
-    throw new ValidationError(field, `must be ${range}`);
-  }
-  return value;
-}
-
-function hostFile(value: unknown, field: string): string {
-  if (value === undefined) throw new ValidationError(field, "is required");
-  const path = str(value, field);
-  if (!isAbsolute(path)) throw new ValidationError(field, "must be an absolute host path");
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw new ValidationError(field, `${path} does not exist`);
-  }
-  if (!isFile) throw new ValidationError(field, `${path} is not a regular file`);
-  return path;
 }

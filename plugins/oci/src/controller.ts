@@ -2,10 +2,10 @@
 // and in the runtime's own state, so a controller made by adopt() in a new orchestrator
 // process sees exactly what the original one would have.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, open, rm } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { changeIn, readFrom, writeAtomic } from "@vmctl/core/target-kit";
+import { changeIn, followFiles, isDirectory, mtimeOf, readIntFile, readJsonFile, writeAtomic } from "@vmctl/core/target-kit";
 import { VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
@@ -13,7 +13,6 @@ import type {
   JsonValue,
   LogChunk,
   LogOptions,
-  LogStream,
   ServiceController,
   ServiceState,
   StopOptions,
@@ -88,7 +87,7 @@ export class OciController implements ServiceController {
   async prepare(): Promise<void> {
     this.#assertNotDestroyed();
     if (existsSync(this.#l.configFile) && existsSync(this.#l.runDir)) return;
-    if (!isDir(this.#spec.rootfs)) {
+    if (!isDirectory(this.#spec.rootfs)) {
       throw new VmctlError("FAILED_PRECONDITION", `rootfs ${this.#spec.rootfs} is not a directory`, {
         details: { serviceId: this.id, target: "oci" },
       });
@@ -180,20 +179,20 @@ export class OciController implements ServiceController {
     const stop = this.#readStop();
     if (!this.#startRequested && !this.#launched()) {
       if (stop?.beforeStart) return this.#exited(interpretExit(this.#evidence(undefined, stop, l.stopFile)));
-      return { phase: "created", instance, since: mtime(l.configFile) ?? this.#createdAt };
+      return { phase: "created", instance, since: mtimeOf(l.configFile) ?? this.#createdAt };
     }
 
-    const shimPid = readInt(l.shimPidFile) ?? this.#shimPid;
+    const shimPid = readIntFile(l.shimPidFile) ?? this.#shimPid;
     const shimAlive = shimPid !== undefined && isShim(shimPid, this.#containerId);
     // Read the exit file only after looking at the shim: it writes the file, then dies.
-    const status = readInt(l.exitFile);
+    const status = readIntFile(l.exitFile);
     if (status !== undefined) return this.#exited(interpretExit(this.#evidence(status, stop, l.exitFile)));
 
     const rs = await this.#runtime.state(this.#containerId);
     const stopping = (stop?.signals.length ?? 0) > 0;
     if (rs && rs.status !== "stopped") {
       const pid = rs.pid > 0 ? rs.pid : undefined;
-      const since = mtime(l.containerPidFile) ?? this.#createdAt;
+      const since = mtimeOf(l.containerPidFile) ?? this.#createdAt;
       if (rs.status === "running") return { phase: stopping ? "stopping" : "running", pid, instance, since };
       if (rs.status === "paused") return { phase: "paused", pid, instance, since };
       return { phase: "starting", instance, since };
@@ -201,32 +200,25 @@ export class OciController implements ServiceController {
     if (shimAlive) {
       // Not yet created by the runtime, or already deleted and the shim about to write its exit.
       const ran = existsSync(l.containerPidFile);
-      return { phase: ran ? "stopping" : "starting", instance, since: mtime(l.containerPidFile) ?? this.#createdAt };
+      return { phase: ran ? "stopping" : "starting", instance, since: mtimeOf(l.containerPidFile) ?? this.#createdAt };
     }
     // The shim is gone without an exit file (killed, or never spawned): the status is lost.
-    const again = readInt(l.exitFile);
+    const again = readIntFile(l.exitFile);
     if (again !== undefined) return this.#exited(interpretExit(this.#evidence(again, stop, l.exitFile)));
     return this.#exited(interpretExit(this.#evidence(undefined, stop, l.shimPidFile)));
   }
 
-  async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
-    const follow = options?.follow ?? false;
-    const sources: { stream: LogStream; path: string; offset: number }[] = [
-      { stream: "stdout", path: this.#l.stdoutFile, offset: 0 },
-      { stream: "stderr", path: this.#l.stderrFile, offset: 0 },
-    ];
-    for (;;) {
-      // Decide before reading, so the last read after exit drains everything.
-      const done = !follow || (await this.#exitIfEnded()) !== undefined;
-      for (const source of sources) {
-        for await (const data of readFrom(source.path, source.offset)) {
-          source.offset += data.byteLength;
-          yield { stream: source.stream, data, time: new Date() };
-        }
-      }
-      if (done) return;
-      await changeIn(this.#l.runDir, POLL_MS);
-    }
+  logs(options?: LogOptions): AsyncIterable<LogChunk> {
+    const files = [
+      { stream: "stdout", path: this.#l.stdoutFile },
+      { stream: "stderr", path: this.#l.stderrFile },
+    ] as const;
+    return followFiles(files, {
+      follow: options?.follow,
+      ended: async () => (await this.#exitIfEnded()) !== undefined,
+      dir: this.#l.runDir,
+      maxWaitMs: POLL_MS,
+    });
   }
 
   async wait(): Promise<ExitInfo> {
@@ -330,16 +322,12 @@ export class OciController implements ServiceController {
       stopSignals: stop?.signals ?? [],
       stoppedBeforeStart: stop?.beforeStart ?? false,
       runtimeError: runtimeError(this.#l.runtimeLogFile),
-      at: mtime(timeFile) ?? new Date(),
+      at: mtimeOf(timeFile) ?? new Date(),
     };
   }
 
   #readStop(): StopRecord | undefined {
-    try {
-      return JSON.parse(readFileSync(this.#l.stopFile, "utf8")) as StopRecord;
-    } catch {
-      return undefined;
-    }
+    return readJsonFile<StopRecord>(this.#l.stopFile);
   }
 
   /** Records the signal (so the exit reads as "stopped" even after a restart), then sends it. */
@@ -357,7 +345,7 @@ export class OciController implements ServiceController {
    */
   async #exitIfEnded(): Promise<ExitInfo | undefined> {
     if (!this.#exit && !this.#destroyed && !existsSync(this.#l.exitFile)) {
-      const shimPid = readInt(this.#l.shimPidFile) ?? this.#shimPid;
+      const shimPid = readIntFile(this.#l.shimPidFile) ?? this.#shimPid;
       if (shimPid !== undefined && isShim(shimPid, this.#containerId)) return undefined;
     }
     return (await this.state()).exit;
@@ -384,7 +372,7 @@ export class OciController implements ServiceController {
 
   /** Waits for the shim to end; kills it if it outlives its container. */
   async #reapShim(): Promise<void> {
-    const pid = readInt(this.#l.shimPidFile) ?? this.#shimPid;
+    const pid = readIntFile(this.#l.shimPidFile) ?? this.#shimPid;
     if (pid === undefined) return;
     const deadline = Date.now() + DEFAULT_STOP_TIMEOUT_MS;
     while (isShim(pid, this.#containerId)) {
@@ -399,31 +387,6 @@ export class OciController implements ServiceController {
       }
       await sleep(POLL_MS);
     }
-  }
-}
-
-function readInt(path: string): number | undefined {
-  try {
-    const text = readFileSync(path, "utf8").trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function mtime(path: string): Date | undefined {
-  try {
-    return statSync(path).mtime;
-  } catch {
-    return undefined;
-  }
-}
-
-function isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
 

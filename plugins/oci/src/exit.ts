@@ -1,6 +1,6 @@
 // How a container ended, from what the shim and the controller left on disk. Pure.
-import { constants } from "node:os";
 import type { ExitInfo } from "@vmctl/core/contract";
+import { signalOfStatus } from "@vmctl/core/target-kit";
 
 export interface ExitEvidence {
   /** The status `runc run` exited with (the shim's exit file); undefined if there is none. */
@@ -16,14 +16,8 @@ export interface ExitEvidence {
   readonly at: Date;
 }
 
-const SIGNAL_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(constants.signals).map(([name, num]) => [num, name]),
-);
-
-/** The signal name runc encodes as 128+N in its exit status, if status has that shape. */
-export function signalOf(status: number): string | undefined {
-  return status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
-}
+/** The signal encoded as 128+N in an exit status, if the status has that shape. */
+export { signalOfStatus as signalOf };
 
 export function interpretExit(e: ExitEvidence): ExitInfo {
   const at = e.at;
@@ -47,7 +41,7 @@ export function interpretExit(e: ExitEvidence): ExitInfo {
     };
   }
   const stopped = e.stopSignals.length > 0;
-  const signal = signalOf(e.status);
+  const signal = signalOfStatus(e.status);
   if (stopped && signal && e.stopSignals.includes(signal)) {
     // We sent this signal and runc reports 128+N: the workload died of it.
     return { code: null, signal, reason: "stopped", at };

@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 
 const CHUNK_BYTES = 64 * 1024;
@@ -32,5 +32,42 @@ export async function* readFrom(path: string, offset: number): AsyncGenerator<Ui
     }
   } finally {
     await handle.close();
+  }
+}
+
+/** The non-negative integer a pid or exit-status file holds ("123\n"), or undefined when it is missing or holds anything else. */
+export function readIntFile(path: string): number | undefined {
+  try {
+    const text = readFileSync(path, "utf8").trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON a state file holds, or undefined when it is missing or not JSON (the caller knows its shape). */
+export function readJsonFile<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** When `path` was last written, or undefined when it does not exist. */
+export function mtimeOf(path: string): Date | undefined {
+  try {
+    return statSync(path).mtime;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `path` exists and is a directory. */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }

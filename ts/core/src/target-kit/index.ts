@@ -1,7 +1,31 @@
 // @vmctl/core/target-kit: small host helpers every target that runs local processes
-// needs (finding binaries, process identity from /proc, log files, atomic state files).
-// Node built-ins only, like the contract entry, so a third-party plugin can use it freely.
+// needs (finding binaries, process identity from /proc, log files, atomic state files,
+// exit statuses, spec field checks). Node built-ins only, like the contract entry, so a
+// third-party plugin can use it freely.
 export { defaultSearchDirs, findBinary } from "./binaries.js";
 export { changeIn } from "./dir-change.js";
-export { readFrom, writeAtomic } from "./files.js";
+export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
+export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export { isAlive, startTimeOf, type ProcessRef } from "./process.js";
+export { signalName, signalOfStatus } from "./signals.js";
+export {
+  bool,
+  commandArgs,
+  containerPath,
+  envVars,
+  hostDir,
+  hostFile,
+  hostPath,
+  intIn,
+  mounts,
+  numberIn,
+  positiveInt,
+  positiveNumber,
+  record,
+  refuseUnknown,
+  str,
+  strings,
+  type BindMount,
+  type EnvOptions,
+  type StringCheck,
+} from "./spec-fields.js";

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { findBinary, isAlive, readFrom, startTimeOf, writeAtomic } from "./index.js";
+import { findBinary, isAlive, isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, startTimeOf, writeAtomic } from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-target-kit-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,6 +30,35 @@ test("writeAtomic replaces the file whole and leaves no temp file", (t) => {
   writeAtomic(file, "second");
   t.is(readFileSync(file, "utf8"), "second");
   t.deepEqual(readdirSync(dir).filter((f) => f.startsWith("state.json.tmp")), []);
+});
+
+test("readIntFile, readJsonFile, mtimeOf and isDirectory read state files, undefined (false) when missing or malformed", (t) => {
+  const pid = join(dir, "shim.pid");
+  writeFileSync(pid, "4242\n");
+  t.is(readIntFile(pid), 4242);
+  writeFileSync(pid, "42x\n");
+  t.is(readIntFile(pid), undefined);
+  writeFileSync(pid, "-1");
+  t.is(readIntFile(pid), undefined);
+  t.is(readIntFile(join(dir, "no.pid")), undefined);
+
+  const json = join(dir, "stop.json");
+  writeFileSync(json, '{"signals":["SIGTERM"]}');
+  t.deepEqual(readJsonFile<{ signals: string[] }>(json), { signals: ["SIGTERM"] });
+  writeFileSync(json, '{"signals":');
+  t.is(readJsonFile(json), undefined, "half a file reads as none");
+  t.is(readJsonFile(join(dir, "no.json")), undefined);
+
+  const before = Date.now();
+  const stamp = join(dir, "stamp");
+  writeFileSync(stamp, "");
+  const mtime = mtimeOf(stamp);
+  t.true(mtime instanceof Date && Math.abs(mtime.getTime() - before) < 60_000);
+  t.is(mtimeOf(join(dir, "no-stamp")), undefined);
+
+  t.true(isDirectory(dir));
+  t.false(isDirectory(stamp));
+  t.false(isDirectory(join(dir, "nowhere")));
 });
 
 test("findBinary searches the given directories in order and needs the execute bit", (t) => {
