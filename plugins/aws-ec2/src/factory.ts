@@ -4,12 +4,10 @@
 import { existsSync } from "node:fs";
 import { ValidationError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
-import { makeClients, type AwsClients } from "./clients.js";
+import type { AwsClients } from "./clients.js";
 import { Ec2Controller, type Ec2RecordData, type ServiceSettings } from "./controller.js";
-import { Instances } from "./instances.js";
-import { INSTANCE_KIND, REPORTS_KIND, clientTokenFor, lookupTags, stoppedBeforeStartFile, type InstanceResourceData } from "./naming.js";
+import { INSTANCE_KIND, REPORTS_KIND, clientTokenFor, lookupTags, reportLocation, stoppedBeforeStartFile, type InstanceResourceData } from "./naming.js";
 import type { Ec2TargetOptions } from "./options.js";
-import { ensureBucket, reportLocation, Reports } from "./reports.js";
 import { parseEc2Spec, type Ec2Spec } from "./spec.js";
 
 export const EC2_CAPABILITIES: Capabilities = {
@@ -30,6 +28,7 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
   readonly #clients = new Map<string, AwsClients>();
   /** Buckets found (or made) by this factory: checked once, not at every create. */
   readonly #buckets = new Map<string, Promise<void>>();
+  #sdk: Promise<typeof import("./aws.js")> | undefined;
 
   constructor(options: Ec2TargetOptions, log: Logger) {
     this.#options = options;
@@ -62,18 +61,19 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
   async create(id: string, spec: Ec2Spec, ctx: TargetContext): Promise<Ec2Controller> {
     const settings = this.#settings(spec);
     const bucket = spec.logBucket ?? this.#options.logBucket!;
-    const clients = this.#clientsFor(settings.region);
-    const instances = new Instances(clients.ec2, clients.where);
+    const sdk = await this.#loadSdk();
+    const clients = this.#clientsFor(sdk, settings.region);
+    const instances = new sdk.Instances(clients.ec2, clients.where);
     // Image first: it proves endpoint and credentials with a clear error before S3 is touched.
     await instances.probeImage(settings.imageId);
-    await this.#bucket(clients, bucket);
+    await this.#bucket(sdk, clients, bucket);
     return new Ec2Controller({
       id,
       spec,
       ctx,
       settings,
       instances,
-      reports: new Reports(clients.s3, clients.where, reportLocation(bucket, id)),
+      reports: new sdk.Reports(clients.s3, clients.where, reportLocation(bucket, id)),
       clientToken: clientTokenFor(ctx.ownerLabels, id),
     });
   }
@@ -88,8 +88,9 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
     const intentData = (intent?.data ?? {}) as Partial<InstanceResourceData>;
     const region = data?.region ?? intentData.region ?? spec.region ?? this.#options.region;
     const settings = { ...this.#settings(spec), ...(region ? { region } : {}) };
-    const clients = this.#clientsFor(settings.region);
-    const instances = new Instances(clients.ec2, clients.where);
+    const sdk = await this.#loadSdk();
+    const clients = this.#clientsFor(sdk, settings.region);
+    const instances = new sdk.Instances(clients.ec2, clients.where);
     const location = data ? { bucket: data.bucket, prefix: data.prefix } : reportLocation(spec.logBucket ?? this.#options.logBucket ?? "", record.id);
     const instanceId = intentData.instanceId ?? data?.instanceId;
     const recorded = intent !== undefined || resources.some((r) => r.kind === REPORTS_KIND) || instanceId !== undefined;
@@ -105,7 +106,7 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
       ctx,
       settings,
       instances,
-      reports: new Reports(clients.s3, clients.where, location),
+      reports: new sdk.Reports(clients.s3, clients.where, location),
       clientToken: data?.clientToken ?? intentData.clientToken ?? clientTokenFor(ctx.ownerLabels, record.id),
       ...(instanceId ? { instanceId } : {}),
       intended: true,
@@ -134,12 +135,18 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
     };
   }
 
-  #clientsFor(region: string | undefined): AwsClients {
+  /** The SDK side of the target, loaded once, on the first create or adopt. */
+  #loadSdk(): Promise<typeof import("./aws.js")> {
+    this.#sdk ??= import("./aws.js");
+    return this.#sdk;
+  }
+
+  #clientsFor(sdk: typeof import("./aws.js"), region: string | undefined): AwsClients {
     const key = region ?? "";
     let clients = this.#clients.get(key);
     if (!clients) {
       const o = this.#options;
-      clients = makeClients({
+      clients = sdk.makeClients({
         ...(region ? { region } : {}),
         ...(o.endpoint ? { endpoint: o.endpoint } : {}),
         ...(o.profile ? { profile: o.profile } : {}),
@@ -150,11 +157,11 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
     return clients;
   }
 
-  #bucket(clients: AwsClients, bucket: string): Promise<void> {
+  #bucket(sdk: typeof import("./aws.js"), clients: AwsClients, bucket: string): Promise<void> {
     const key = `${clients.where}\0${bucket}`;
     let check = this.#buckets.get(key);
     if (!check) {
-      check = ensureBucket(clients.s3, bucket, this.#options.createLogBucket, clients.where);
+      check = sdk.ensureBucket(clients.s3, bucket, this.#options.createLogBucket, clients.where);
       this.#buckets.set(key, check);
       // A failure is not remembered: the next create asks again.
       check.catch(() => this.#buckets.delete(key));

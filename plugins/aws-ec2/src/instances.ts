@@ -15,10 +15,7 @@ import { VmctlError } from "@vmctl/core/contract";
 import { aws, awsErrorName } from "./clients.js";
 import type { ShutdownBehavior } from "./spec.js";
 
-/** Tag keys the target sets besides the owner labels. */
-export const SERVICE_TAG = "vmctl.io/service";
-/** Set before vmctl stops the instance, so the exit reads "stopped" in any later process. */
-export const STOP_TAG = "vmctl.io/stop-requested";
+export { SERVICE_TAG, STOP_TAG } from "./naming.js";
 
 export type InstanceStateName = "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated";
 

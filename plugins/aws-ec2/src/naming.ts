@@ -3,7 +3,22 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { OwnedResource } from "@vmctl/core/contract";
-import { SERVICE_TAG } from "./instances.js";
+
+/** Tag keys the target sets besides the owner labels. */
+export const SERVICE_TAG = "vmctl.io/service";
+/** Set before vmctl stops the instance, so the exit reads "stopped" in any later process. */
+export const STOP_TAG = "vmctl.io/stop-requested";
+
+/** Where a service's output and exit status live in S3. */
+export interface ReportLocation {
+  readonly bucket: string;
+  /** "vmctl/<serviceId>/" */
+  readonly prefix: string;
+}
+
+export function reportLocation(bucket: string, serviceId: string): ReportLocation {
+  return { bucket, prefix: `vmctl/${serviceId}/` };
+}
 
 /** The owner label key the orchestrator sets (`vmctl.io/owner` = this installation). */
 export const OWNER_LABEL = "vmctl.io/owner";

@@ -13,19 +13,11 @@ import {
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { VmctlError } from "@vmctl/core/contract";
 import { aws, awsError, awsErrorName, httpStatus } from "./clients.js";
+import type { ReportLocation } from "./naming.js";
 import type { ReportUrls } from "./user-data.js";
 
 export type ReportStream = "stdout" | "stderr";
 
-export interface ReportLocation {
-  readonly bucket: string;
-  /** "vmctl/<serviceId>/" */
-  readonly prefix: string;
-}
-
-export function reportLocation(bucket: string, serviceId: string): ReportLocation {
-  return { bucket, prefix: `vmctl/${serviceId}/` };
-}
 
 export class Reports {
   readonly #s3: S3Client;

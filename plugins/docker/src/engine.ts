@@ -3,7 +3,7 @@
 // into the rest of the plugin, and socket errors are translated here, at the edge.
 import { Agent } from "node:http";
 import { Readable } from "node:stream";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
 import { demuxed } from "./logs.js";
 import type { LogChunk } from "@vmctl/core/contract";
@@ -103,15 +103,25 @@ export function dockerMessage(err: unknown): string {
 
 export class DockerEngine {
   readonly socket: string;
-  readonly #docker: Docker;
+  #client: Promise<Docker> | undefined;
   /** Our own agent: close() can drop its idle keep-alive sockets. */
   readonly #agent = new Agent({ keepAlive: true });
 
   constructor(socket: string) {
     this.socket = socket;
-    // docker-modem takes an http agent; @types/dockerode does not list it.
-    const options: Docker.DockerOptions & { agent: Agent } = { socketPath: socket, agent: this.#agent };
-    this.#docker = new Docker(options);
+  }
+
+  /**
+   * dockerode, loaded on first use: it and its dependencies cost vmctld ~25 MiB, which a
+   * host that never runs a docker service should not pay.
+   */
+  #api(): Promise<Docker> {
+    this.#client ??= import("dockerode").then(({ default: DockerApi }) => {
+      // docker-modem takes an http agent; @types/dockerode does not list it.
+      const options: Docker.DockerOptions & { agent: Agent } = { socketPath: this.socket, agent: this.#agent };
+      return new DockerApi(options);
+    });
+    return this.#client;
   }
 
   /**
@@ -135,13 +145,14 @@ export class DockerEngine {
 
   /** Resolves when the daemon answers `/_ping`; else an UNAVAILABLE error naming the socket. */
   async ping(details: ErrorDetails = {}): Promise<void> {
-    const ping = this.#docker.ping as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+    const docker = await this.#api();
+    const ping = docker.ping as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
     // Our own timer, not AbortSignal.timeout(): that one is unref'd, so a silent daemon
     // could leave the caller awaiting with nothing keeping the process alive.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), PING_TIMEOUT_MS);
     try {
-      await ping.call(this.#docker, { abortSignal: abort.signal });
+      await ping.call(docker, { abortSignal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) {
         throw new VmctlError("UNAVAILABLE", `the Docker daemon at ${this.socket} did not answer a ping within ${PING_TIMEOUT_MS} ms`, {
@@ -160,7 +171,7 @@ export class DockerEngine {
   /** A local image by reference or id; undefined when the daemon has none. */
   async image(reference: string): Promise<ImageInfo | undefined> {
     try {
-      const info = await this.#docker.getImage(reference).inspect();
+      const info = await (await this.#api()).getImage(reference).inspect();
       return { id: info.Id, tags: info.RepoTags ?? [] };
     } catch (err) {
       if (httpStatusOf(err) === 404) return undefined;
@@ -174,9 +185,10 @@ export class DockerEngine {
    * Docker reports a bad archive in the response stream, so errors there reject too.
    */
   async load(archive: Readable): Promise<{ tags: string[]; ids: string[] }> {
-    const response = await this.#docker.loadImage(archive, { quiet: true });
+    const docker = await this.#api();
+    const response = await docker.loadImage(archive, { quiet: true });
     const events = await new Promise<unknown[]>((resolve, reject) => {
-      this.#docker.modem.followProgress(response, (err, out) => (err ? reject(err) : resolve(out)));
+      docker.modem.followProgress(response, (err, out) => (err ? reject(err) : resolve(out)));
     });
     const tags: string[] = [];
     const ids: string[] = [];
@@ -192,7 +204,7 @@ export class DockerEngine {
 
   async networkExists(name: string): Promise<boolean> {
     try {
-      await this.#docker.getNetwork(name).inspect();
+      await (await this.#api()).getNetwork(name).inspect();
       return true;
     } catch (err) {
       if (httpStatusOf(err) === 404) return false;
@@ -204,7 +216,7 @@ export class DockerEngine {
 
   /** Creates a container; returns its id. Errors are left raw so callers can tell a 409. */
   async create(name: string, config: ContainerConfig): Promise<string> {
-    const container = await this.#docker.createContainer({ name, ...config });
+    const container = await (await this.#api()).createContainer({ name, ...config });
     return container.id;
   }
 
@@ -212,7 +224,7 @@ export class DockerEngine {
   async inspect(idOrName: string): Promise<ContainerInfo | undefined> {
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await this.#docker.getContainer(idOrName).inspect();
+      info = await (await this.#api()).getContainer(idOrName).inspect();
     } catch (err) {
       if (httpStatusOf(err) === 404) return undefined;
       throw this.error(err, `inspect container ${idOrName}`);
@@ -238,7 +250,7 @@ export class DockerEngine {
   /** Ids of containers carrying every label given (`key=value`), stopped ones included. */
   async containersLabelled(labels: readonly string[]): Promise<string[]> {
     try {
-      const list = await this.#docker.listContainers({ all: true, filters: { label: [...labels] } });
+      const list = await (await this.#api()).listContainers({ all: true, filters: { label: [...labels] } });
       return list.map((c) => c.Id);
     } catch (err) {
       throw this.error(err, "list containers");
@@ -248,7 +260,7 @@ export class DockerEngine {
   /** Starts a created container. A container that already runs (HTTP 304) is not an error. */
   async start(id: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).start();
+      await (await this.#api()).getContainer(id).start();
     } catch (err) {
       if (httpStatusOf(err) === 304) return;
       throw err;
@@ -258,7 +270,7 @@ export class DockerEngine {
   /** Sends a signal; a container that is not running (HTTP 409) is not an error. */
   async kill(id: string, signal: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).kill({ signal });
+      await (await this.#api()).getContainer(id).kill({ signal });
     } catch (err) {
       const status = httpStatusOf(err);
       if (status === 409 || status === 404) return;
@@ -268,7 +280,7 @@ export class DockerEngine {
 
   async pause(id: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).pause();
+      await (await this.#api()).getContainer(id).pause();
     } catch (err) {
       throw this.error(err, `pause container ${id}`);
     }
@@ -276,7 +288,7 @@ export class DockerEngine {
 
   async unpause(id: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).unpause();
+      await (await this.#api()).getContainer(id).unpause();
     } catch (err) {
       throw this.error(err, `unpause container ${id}`);
     }
@@ -288,7 +300,7 @@ export class DockerEngine {
    */
   async waitNotRunning(id: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.#docker.getContainer(id).wait({ condition: "not-running", ...(signal ? { abortSignal: signal } : {}) });
+      await (await this.#api()).getContainer(id).wait({ condition: "not-running", ...(signal ? { abortSignal: signal } : {}) });
     } catch (err) {
       if (httpStatusOf(err) === 404) return;
       if (signal?.aborted) throw signal.reason;
@@ -299,7 +311,7 @@ export class DockerEngine {
   /** Force-removes the container and its anonymous volumes; one already gone is fine. */
   async remove(id: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).remove({ force: true, v: true });
+      await (await this.#api()).getContainer(id).remove({ force: true, v: true });
     } catch (err) {
       if (httpStatusOf(err) === 404) return;
       throw this.error(err, `remove container ${id}`);
@@ -311,7 +323,8 @@ export class DockerEngine {
    * `follow`, then live until it stops. Nothing at all once the container is gone.
    */
   async *logs(id: string, follow: boolean): AsyncGenerator<LogChunk> {
-    const container = this.#docker.getContainer(id);
+    const docker = await this.#api();
+    const container = docker.getContainer(id);
     let stream: NodeJS.ReadableStream;
     try {
       // timestamps: each frame carries the time Docker received it, for LogChunk.time.
@@ -322,17 +335,18 @@ export class DockerEngine {
       if (httpStatusOf(err) === 404) return;
       throw this.error(err, `logs of container ${id}`);
     }
-    yield* demuxed(stream, (s, out, errs) => this.#docker.modem.demuxStream(s, out, errs), { timestamps: true });
+    yield* demuxed(stream, (s, out, errs) => docker.modem.demuxStream(s, out, errs), { timestamps: true });
   }
 
   /** Runs `args` in the running container (its env and workdir) and collects its output. */
   async exec(id: string, args: readonly string[]): Promise<ExecOutput> {
     try {
-      const exec = await this.#docker.getContainer(id).exec({ Cmd: [...args], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
+      const docker = await this.#api();
+      const exec = await docker.getContainer(id).exec({ Cmd: [...args], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
       const stream = await exec.start({ hijack: true, stdin: false });
       const out: Buffer[] = [];
       const errs: Buffer[] = [];
-      for await (const chunk of demuxed(stream, (s, o, e) => this.#docker.modem.demuxStream(s, o, e), { timestamps: false })) {
+      for await (const chunk of demuxed(stream, (s, o, e) => docker.modem.demuxStream(s, o, e), { timestamps: false })) {
         (chunk.stream === "stderr" ? errs : out).push(Buffer.from(chunk.data));
       }
       // The stream ends as the process does; Docker may record the exit code a moment later.
