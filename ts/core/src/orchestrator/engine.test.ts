@@ -339,6 +339,26 @@ test("a dependency that exits before it is ready fails the dependent's start, wh
   t.is(engine.get("dies").phase, "exited");
 });
 
+test("a service others depend on cannot be deleted, even with force, until they are gone", async (t) => {
+  const stateDir = tempDir();
+  const engine = await openEngine(stateDir);
+  t.teardown(() => engine.close());
+  await engine.create({ name: "db", target: "process", spec: { args: ["sleep", "300"] }, start: true });
+  await engine.create({ name: "api", target: "process", spec: { args: ["true"] }, dependsOn: ["db"] });
+  await engine.create({ name: "worker", target: "process", spec: { args: ["true"] }, dependsOn: ["db"] });
+  for (const force of [false, true]) {
+    const err = await t.throwsAsync(engine.delete("db", { force }), { instanceOf: VmctlError });
+    t.is(err?.code, "FAILED_PRECONDITION");
+    t.regex(err?.message ?? "", /db is a dependency of (api, worker|worker, api); delete them first/);
+  }
+  t.is(engine.get("db").phase, "running", "a refused delete stops nothing");
+  await engine.delete("api");
+  await t.throwsAsync(engine.delete("db", { force: true }), { message: /dependency of worker; delete it first/ });
+  await engine.delete("worker");
+  await engine.delete("db", { force: true });
+  t.deepEqual(engine.list(), []);
+});
+
 test("watch sends a snapshot, then live changes, and ends on abort", async (t) => {
   const stateDir = tempDir();
   const engine = await openEngine(stateDir);

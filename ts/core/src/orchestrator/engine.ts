@@ -348,6 +348,17 @@ export class Orchestrator implements OrchestratorApi {
     this.#starting.get(id)?.abort();
     await this.#locks.run(id, async () => {
       const service = this.#require(id);
+      // Deleting a dependency would leave its dependents unable to start: refused even
+      // with force (force is about stopping a running service, not about others).
+      const dependents = this.#store.list().filter((s) => s.id !== id && s.dependsOn.includes(id));
+      if (dependents.length > 0) {
+        const names = dependents.map((s) => s.name);
+        throw new VmctlError(
+          "FAILED_PRECONDITION",
+          `service ${service.name} is a dependency of ${names.join(", ")}; delete ${names.length === 1 ? "it" : "them"} first`,
+          { details: { serviceId: id } },
+        );
+      }
       if (ACTIVE_PHASES.has(service.phase)) {
         if (!options.force) {
           throw new VmctlError(
