@@ -51,7 +51,11 @@ export interface OrchestratorOptions {
   /** Options per target (`targets.<name>` of the config), handed to the target's init. */
   readonly targetOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   readonly log?: Logger;
+  /** Events a watcher may fall behind before its watch is ended with RESOURCE_EXHAUSTED (default 10,000). */
+  readonly watchQueueLimit?: number;
 }
+
+const DEFAULT_WATCH_QUEUE_LIMIT = 10_000;
 
 interface Live {
   readonly factory: ServiceFactory;
@@ -73,6 +77,7 @@ export class Orchestrator implements OrchestratorApi {
   readonly #hub = new EventHub();
   readonly #shutdown = new AbortController();
   #closed = false;
+  readonly #watchQueueLimit: number;
   /** What start-up recovery found and did. */
   readonly recovery: ReconcileReport;
 
@@ -82,7 +87,9 @@ export class Orchestrator implements OrchestratorApi {
     registry: PluginRegistry,
     log: Logger,
     recovery: ReconcileReport,
+    watchQueueLimit: number,
   ) {
+    this.#watchQueueLimit = watchQueueLimit;
     this.#store = store;
     this.#registry = registry;
     this.#log = log;
@@ -112,7 +119,7 @@ export class Orchestrator implements OrchestratorApi {
         context: (s) => serviceContext(store, stateDir, s.id, s.target, log),
         log,
       });
-      const engine = new Orchestrator(stateDir, store, registry, log, recovery);
+      const engine = new Orchestrator(stateDir, store, registry, log, recovery, options.watchQueueLimit ?? DEFAULT_WATCH_QUEUE_LIMIT);
       for (const { service, factory, controller, context } of recovery.adopted) {
         engine.#live.set(service.id, { factory, controller, context });
         if (service.phase === "running" || service.phase === "paused") {
@@ -442,7 +449,14 @@ export class Orchestrator implements OrchestratorApi {
     this.#assertOpen();
     const ids = refs.length > 0 ? new Set(refs.map((ref) => this.#require(ref).id)) : undefined;
     if (signal.aborted) return;
-    const queue = new AsyncQueue<ServiceEvent>();
+    const queue = new AsyncQueue<ServiceEvent>({
+      limit: this.#watchQueueLimit,
+      overflow: () =>
+        new VmctlError(
+          "RESOURCE_EXHAUSTED",
+          `watch fell more than ${this.#watchQueueLimit} events behind and was ended; watch again for a fresh snapshot`,
+        ),
+    });
     // Subscribe and snapshot in one tick: nothing is missed between them.
     const unsubscribe = this.#hub.subscribe(
       (event) => {
