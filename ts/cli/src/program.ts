@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerExec, registerPause } from "./commands/exec.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerPs } from "./commands/ps.js";
@@ -40,6 +41,8 @@ export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }
   registerPs(program);
   registerLogs(program);
   registerStop(program);
+  registerExec(program, () => context.trailing, setExit);
+  registerPause(program);
   registerRm(program);
   registerInspect(program);
   registerTargets(program);

@@ -11,7 +11,7 @@ import {
   targetFromProto,
 } from "./convert.js";
 import { errorFromGrpc } from "./errors.js";
-import type { CreateServiceInput, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
+import type { CreateServiceInput, ExecResult, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -123,6 +123,21 @@ export class VmctlClient {
   /** Resolves when the service has exited. */
   async wait(ref: string, options?: CallOptions): Promise<ExitInfo> {
     return exitFromProto(await this.#call(this.#raw.waitService, { id: ref }, options));
+  }
+
+  /** Freezes a running service (FAILED_PRECONDITION when its target cannot pause). */
+  async pause(ref: string, options?: CallOptions): Promise<ServiceRecord> {
+    return serviceFromProto(await this.#call(this.#raw.pauseService, { id: ref }, options));
+  }
+
+  async resume(ref: string, options?: CallOptions): Promise<ServiceRecord> {
+    return serviceFromProto(await this.#call(this.#raw.resumeService, { id: ref }, options));
+  }
+
+  /** Runs `args` inside a running service; its exit code (null when killed by a signal) and output. */
+  async exec(ref: string, args: readonly string[], options?: CallOptions): Promise<ExecResult> {
+    const response = await this.#call(this.#raw.execService, { id: ref, args: [...args] }, options);
+    return { code: response.code ?? null, stdout: response.stdout ?? new Uint8Array(), stderr: response.stderr ?? new Uint8Array() };
   }
 
   async targets(options?: CallOptions): Promise<TargetInfo[]> {

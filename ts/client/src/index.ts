@@ -7,6 +7,7 @@ export type { ErrorCode, ErrorDetails } from "@vmctl/core/contract";
 export type {
   Capabilities,
   CreateServiceInput,
+  ExecResult,
   ExitInfo,
   JsonValue,
   LogChunk,

@@ -4,6 +4,7 @@ import type { CreateServiceInput as EngineCreateInput, JsonValue } from "@vmctl/
 
 export type {
   Capabilities,
+  ExecResult,
   ExitInfo,
   JsonValue,
   LogChunk,

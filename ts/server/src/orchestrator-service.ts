@@ -98,5 +98,11 @@ export function orchestratorHandlers(engine: OrchestratorApi, log: Logger, calls
     listTargets: unary<vmctl.v1.ListTargetsRequest, vmctl.v1.IListTargetsResponse>("ListTargets", () => ({
       targets: engine.targets().map(targetToProto),
     })),
+    pauseService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("PauseService", async (req) => serviceToProto(await engine.pause(req.id))),
+    resumeService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("ResumeService", async (req) => serviceToProto(await engine.resume(req.id))),
+    execService: unary<vmctl.v1.ExecServiceRequest, vmctl.v1.IExecServiceResponse>("ExecService", async (req) => {
+      const result = await engine.exec(req.id, req.args ?? []);
+      return { ...(result.code === null ? {} : { code: result.code }), stdout: result.stdout, stderr: result.stderr };
+    }),
   };
 }

@@ -1,5 +1,6 @@
 // The engine's interface: what the gRPC server (and tests) call. The server maps these
 // types to proto/vmctl/v1 and VmctlError codes to gRPC statuses; nothing else.
+import type { ExecResult } from "../contract/target.js";
 import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase } from "../contract/types.js";
 
 /** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
@@ -107,6 +108,12 @@ export interface OrchestratorApi {
   watch(refs: readonly ServiceRef[], signal: AbortSignal): AsyncIterable<ServiceEvent>;
   logs(ref: ServiceRef, options?: { follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogChunk>;
   wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo>;
+  /** Freezes a running service (targets claiming `pause`). */
+  pause(ref: ServiceRef): Promise<ServiceRecord>;
+  /** Thaws a paused service. */
+  resume(ref: ServiceRef): Promise<ServiceRecord>;
+  /** Runs a further command inside a running service (targets claiming `exec`) and collects its output. */
+  exec(ref: ServiceRef, args: readonly string[]): Promise<ExecResult>;
   targets(): TargetInfo[];
   /** Detaches from every service (they keep running) and closes the state store. */
   close(): Promise<void>;

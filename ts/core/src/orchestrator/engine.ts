@@ -4,7 +4,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { PluginRegistration } from "../contract/plugin.js";
-import type { Logger, ServiceController, ServiceFactory, TargetContext } from "../contract/target.js";
+import type { ExecResult, Logger, ServiceController, ServiceFactory, TargetContext } from "../contract/target.js";
 import type { ExitInfo, JsonValue, LogChunk } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
 import { jsonLogger } from "../log/logger.js";
@@ -347,6 +347,80 @@ export class Orchestrator implements OrchestratorApi {
       throw VmctlError.from(err, `stopping service ${service.name}`);
     }
     return this.#refresh(id, live.controller);
+  }
+
+  async pause(ref: ServiceRef): Promise<ServiceRecord> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    return publicRecord(
+      await this.#locks.run(id, async () => {
+        const { service, live } = this.#capable(id, "pause");
+        if (service.phase === "paused") return service;
+        if (service.phase !== "running") throw this.#notRunning(service, "pause");
+        await this.#call(id, live.controller, `pausing service ${service.name}`, () => live.controller.pause?.());
+        return this.#refresh(id, live.controller);
+      }),
+    );
+  }
+
+  async resume(ref: ServiceRef): Promise<ServiceRecord> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    return publicRecord(
+      await this.#locks.run(id, async () => {
+        const { service, live } = this.#capable(id, "pause");
+        if (service.phase === "running") return service;
+        if (service.phase !== "paused") throw this.#notRunning(service, "resume", "paused");
+        await this.#call(id, live.controller, `resuming service ${service.name}`, () => live.controller.resume?.());
+        return this.#refresh(id, live.controller);
+      }),
+    );
+  }
+
+  async exec(ref: ServiceRef, args: readonly string[]): Promise<ExecResult> {
+    this.#assertOpen();
+    const { id } = this.#require(ref);
+    if (args.length === 0 || args.some((a) => typeof a !== "string" || a.includes("\0"))) {
+      throw new VmctlError("INVALID_ARGUMENT", "args: exec needs a command (non-empty strings without NUL)", { details: { field: "args", serviceId: id } });
+    }
+    // Not under the service's lock: an exec may run long, and stop must still get through.
+    const { service, live } = this.#capable(id, "exec");
+    if (service.phase !== "running") throw this.#notRunning(service, "exec in");
+    const exec = live.controller.exec;
+    if (exec === undefined) throw new VmctlError("INTERNAL", `target ${service.target} claims exec but its controller has no exec()`, { details: { target: service.target } });
+    try {
+      return await exec.call(live.controller, args);
+    } catch (err) {
+      throw VmctlError.from(err, `exec in service ${service.name}`);
+    }
+  }
+
+  /** The service and its controller, if its target claims `capability`; else FAILED_PRECONDITION naming the target. */
+  #capable(id: string, capability: "pause" | "exec"): { service: StoredService; live: Live } {
+    const service = this.#require(id);
+    const factory = this.#registry.tryFactory(service.target);
+    if (factory !== undefined && !factory.capabilities[capability]) {
+      throw new VmctlError("FAILED_PRECONDITION", `target ${service.target} does not support ${capability}`, {
+        details: { serviceId: id, target: service.target },
+      });
+    }
+    return { service, live: this.#requireLive(service) };
+  }
+
+  #notRunning(service: StoredService, action: string, expected = "running"): VmctlError {
+    return new VmctlError("FAILED_PRECONDITION", `cannot ${action} service ${service.name}: it is ${service.phase}, not ${expected}`, {
+      details: { serviceId: service.id },
+    });
+  }
+
+  /** Runs a controller call; on failure records what the target now says, then throws the error in context. */
+  async #call(id: string, controller: ServiceController, context: string, fn: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      await this.#refresh(id, controller).catch(() => undefined);
+      throw VmctlError.from(err, context);
+    }
   }
 
   async delete(ref: ServiceRef, options: { force?: boolean } = {}): Promise<void> {
