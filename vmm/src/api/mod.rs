@@ -355,6 +355,9 @@ pub async fn serve(
     if socket.exists() {
         return Err(ApiServerError::SocketExists(socket.to_owned()));
     }
+    // Handlers first: once the socket exists a client may send SIGTERM at once, and it
+    // must get the clean stop, not the default action (death without removing the socket).
+    let signals = ShutdownSignals::install();
     // Bind under a temporary name and rename once listening, so the socket path only
     // appears when it accepts connections (bind() creates the file before listen()).
     let mut staging = socket.as_os_str().to_owned();
@@ -385,7 +388,7 @@ pub async fn serve(
         let controller = controller.clone();
         let stopping = stopping.clone();
         async move {
-            shutdown_signal().await;
+            signals.recv().await;
             tracing::info!("SIGTERM/SIGINT: stopping the VM and the API");
             controller.force_stop("the VMM received SIGTERM");
             stopping.notify_one();
@@ -409,15 +412,26 @@ pub async fn serve(
 /// How long open connections may linger once the VMM is told to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        // Without signal handlers the process still dies on SIGTERM by default.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT handlers, installed when made (not when first awaited).
+struct ShutdownSignals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            // Without handlers the process still dies on SIGTERM by default.
+            _ => Self(None),
+        }
+    }
+
+    async fn recv(self) {
+        let Some((mut term, mut int)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
