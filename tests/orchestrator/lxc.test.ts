@@ -1,17 +1,25 @@
 // The lxc target through vmctld and the CLI, with real LXC (lxc-execute under a shim).
-import { readdirSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
+import { deleteBridge, testNetwork } from "../../plugins/lxc/src/testing/context.js";
 import { Daemon, sandbox, teardown, vmctl, type Sandbox } from "./helpers/sandbox.js";
 
 let sb: Sandbox;
 let daemon: Daemon;
+// A bridge and subnet of this test file's own, through the daemon's config file.
+const net = testNetwork();
 
 test.before(async () => {
   sb = sandbox("vmctl-e2e-lxc-");
-  daemon = await Daemon.start(sb);
+  const config = join(sb.dir, "config.json");
+  writeFileSync(config, JSON.stringify({ targets: { lxc: net } }));
+  daemon = await Daemon.start(sb, { extraArgs: ["--config", config] });
 });
-test.after.always(async () => teardown(sb, [daemon]));
+test.after.always(async () => {
+  await teardown(sb, [daemon]);
+  deleteBridge(net.bridge);
+});
 
 /** Containers the lxc target has under its private lxcpath (made when the target loads). */
 function lxcContainers(): string[] {
@@ -24,7 +32,19 @@ test.serial("vmctl targets lists lxc with its capabilities", async (t) => {
   const lxc = (JSON.parse(result.stdout) as { name: string; status: string; capabilities: Record<string, boolean> }[]).find((x) => x.name === "lxc");
   t.is(lxc?.status, "ready", result.stdout);
   t.true(lxc?.capabilities.exec);
-  t.false(lxc?.capabilities.network);
+  t.true(lxc?.capabilities.network);
+});
+
+test.serial("a bridged lxc service gets an address on the configured subnet, shown by inspect, freed by rm", async (t) => {
+  const started = await vmctl(sb, ["run", "-d", "--name", "web", "--target", "lxc", "--spec", JSON.stringify({ network: "bridge" }), sb.rootfs, "--", "sleep", "300"]);
+  t.is(started.code, 0, started.stderr);
+  const [service] = JSON.parse((await vmctl(sb, ["inspect", "web"])).stdout) as { addresses: string[] }[];
+  const prefix = net.subnet.split(".").slice(0, 3).join(".");
+  t.is(service?.addresses.length, 1, JSON.stringify(service));
+  t.true(service?.addresses[0]?.startsWith(`${prefix}.`), JSON.stringify(service?.addresses));
+  t.is((await vmctl(sb, ["stop", "-t", "0", "web"])).code, 0);
+  t.is((await vmctl(sb, ["rm", "web"])).code, 0);
+  t.deepEqual(readdirSync(join(sb.stateDir, "targets", "lxc", "addresses", net.bridge)), [], "the address is released");
 });
 
 test.serial("vmctl run --rm --target lxc ROOTFS -- CMD prints stdout and stderr apart, exits with the code, leaves no container", async (t) => {

@@ -79,3 +79,21 @@ test("a template's rootfs is writable by default and the base has no rootfs.path
   t.false(block.includes("tmpfs tmp"));
   t.true(serviceBlock({ template: "busybox", args: ["true"], readonlyRootfs: true }, opts).includes("lxc.rootfs.options = ro"));
 });
+
+test("network bridge: one veth on the bridge with a static address, gateway, MAC and a host-side name", (t) => {
+  const network = { bridge: "vmctl-lxc0", address: "10.213.0.7", prefix: 24, gateway: "10.213.0.1", broadcast: "10.213.0.255", hostVeth: "vlxc0123456789a", hwaddr: "02:4c:0a:d5:00:07" };
+  const config = rootfsConfig({ rootfs: "/srv/rootfs", args: ["true"], network: "bridge" }, { ...opts, network });
+  t.deepEqual(keys(config).filter((l) => l.startsWith("lxc.net.")), [
+    "lxc.net.0.type = veth",
+    "lxc.net.0.link = vmctl-lxc0",
+    "lxc.net.0.flags = up",
+    "lxc.net.0.name = eth0",
+    "lxc.net.0.veth.pair = vlxc0123456789a",
+    "lxc.net.0.hwaddr = 02:4c:0a:d5:00:07",
+    "lxc.net.0.ipv4.address = 10.213.0.7/24 10.213.0.255",
+    "lxc.net.0.ipv4.gateway = 10.213.0.1",
+  ]);
+  t.false(config.includes("lxc.net.0.type = empty"));
+  // The base carries it, so lxc-create sees it too (a template extends the base).
+  t.true(baseConfig({ ...opts, network }).includes("lxc.net.0.type = veth"));
+});

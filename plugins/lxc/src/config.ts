@@ -1,6 +1,7 @@
 // spec → LXC container config (the `config` file lxc-execute reads). Pure, so it is tested
 // without LXC. Split in two: the base, which an LXC template may extend or override when
 // lxc-create writes the config, and the service block, appended last so the spec wins.
+import type { BridgeAttachment } from "./network.js";
 import type { LxcSpec } from "./spec.js";
 
 export type CgroupVersion = "v1" | "v2";
@@ -22,6 +23,8 @@ export interface ConfigOptions {
   readonly initPidFile: string;
   /** Owner labels, written as comments so a reaper can tell whose a container is. */
   readonly labels: Readonly<Record<string, string>>;
+  /** `network: "bridge"`: the service's address and names on the managed bridge. Absent: an empty network namespace. */
+  readonly network?: BridgeAttachment | undefined;
 }
 
 /** Settings a template may override (it writes its own lines after these). */
@@ -32,12 +35,30 @@ export function baseConfig(opts: ConfigOptions): string {
   ];
   if (opts.commonConf) lines.push(`lxc.include = ${opts.commonConf}`);
   lines.push(
-    // An empty network namespace: only a loopback device, down.
-    "lxc.net.0.type = empty",
+    ...networkLines(opts.network),
     "lxc.autodev = 1",
     "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed",
   );
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * An empty network namespace (only a loopback, down), or one veth whose host side joins
+ * the managed bridge: a static address, the bridge as default gateway, a MAC derived from
+ * the address, and a host-side name derived from the service id.
+ */
+export function networkLines(net: BridgeAttachment | undefined): string[] {
+  if (net === undefined) return ["lxc.net.0.type = empty"];
+  return [
+    "lxc.net.0.type = veth",
+    `lxc.net.0.link = ${net.bridge}`,
+    "lxc.net.0.flags = up",
+    "lxc.net.0.name = eth0",
+    `lxc.net.0.veth.pair = ${net.hostVeth}`,
+    `lxc.net.0.hwaddr = ${net.hwaddr}`,
+    `lxc.net.0.ipv4.address = ${net.address}/${net.prefix} ${net.broadcast}`,
+    `lxc.net.0.ipv4.gateway = ${net.gateway}`,
+  ];
 }
 
 /** The service's own settings, appended after the base (and after a template's lines). */

@@ -5,21 +5,25 @@ import { join } from "node:path";
 import test from "ava";
 import { conformanceTests } from "@vmctl/plugin-conformance";
 import registration from "./index.js";
-import { busyboxRootfs, requireLxc } from "./testing/context.js";
+import { busyboxRootfs, deleteBridge, requireLxc, testNetwork } from "./testing/context.js";
 
 requireLxc();
 const dir = mkdtempSync(join(tmpdir(), "vmctl-lxc-conformance-"));
 const rootfs = busyboxRootfs(dir);
 const sh = (script: string) => ({ rootfs, args: ["sh", "-c", script] });
+// network is claimed: the long-running fixture is on the bridge, so the kit's network,
+// stop, destroy and adopt checks all run a bridged service (a bridge private to this file).
+const net = testNetwork();
 
 conformanceTests(
   test,
   {
     registration,
+    options: { targetOptions: net },
     fixtures: {
       specs: {
         exitsWith: (code) => ({ spec: sh(`echo "conformance exit ${code}"; exit ${code}`), line: `conformance exit ${code}` }),
-        runsUntilStopped: () => ({ spec: sh("while :; do echo tick; sleep 0.05; done"), line: "tick" }),
+        runsUntilStopped: () => ({ spec: { ...sh("while :; do echo tick; sleep 0.05; done"), network: "bridge" }, line: "tick" }),
         ignoresPoliteStop: () => ({ spec: sh("trap '' TERM INT; echo ignoring; while :; do sleep 0.05; done"), line: "ignoring" }),
         readsVolume: (hostDir, file) => ({ spec: { rootfs, args: ["cat", `/mnt/${file}`], mounts: [{ source: hostDir, destination: "/mnt", readOnly: true }] } }),
         invalid: [
@@ -28,7 +32,7 @@ conformanceTests(
           { spec: { rootfs, template: "busybox", args: ["true"] }, field: "template" },
           { spec: { rootfs, args: [] }, field: "args" },
           { spec: { rootfs, args: ["sh", 1] }, field: "args[1]" },
-          { spec: { rootfs, args: ["true"], network: "bridge" }, field: "network" },
+          { spec: { rootfs, args: ["true"], network: "host" }, field: "network" },
           { spec: { rootfs, args: ["true"], env: { "A=B": "x" } }, field: "env.A=B" },
           { spec: { rootfs, args: ["true"], resources: { cpus: 0 } }, field: "resources.cpus" },
           { spec: { rootfs, args: ["true"], mounts: [{ source: dir, destination: "/" }] }, field: "mounts[0].destination" },
@@ -40,4 +44,7 @@ conformanceTests(
   { title: "lxc conformance: " },
 );
 
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => {
+  rmSync(dir, { recursive: true, force: true });
+  deleteBridge(net.bridge);
+});

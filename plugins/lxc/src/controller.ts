@@ -21,6 +21,7 @@ import { changeIn, followFiles, isDirectory, mtimeOf, readIntFile, readJsonFile,
 import { baseConfig, CONFIG_END_MARKER, DEFAULT_PATH, rootfsConfig, serviceBlock, type ConfigOptions } from "./config.js";
 import { interpretExit, type ExitEvidence } from "./exit.js";
 import { hostnameFor, ledger, type ServiceLayout } from "./layout.js";
+import { attachmentFor, hostVethFor, type AddressPool, type BridgeAttachment, type BridgeTool } from "./network.js";
 import { commandMissing, makeMountPoints, rootfsOf } from "./rootfs.js";
 import { childrenOf, isShim, spawnShim, verifiedInit } from "./shim.js";
 import type { CgroupVersion } from "./config.js";
@@ -47,6 +48,8 @@ export interface LxcControllerOptions {
   readonly templatePath?: string | undefined;
   readonly commonConf?: string | undefined;
   readonly cgroup: CgroupVersion;
+  /** The managed bridge: its address pool, and iproute2 to make the bridge (absent: not available here). */
+  readonly network?: { readonly pool: AddressPool; readonly bridge?: BridgeTool | undefined } | undefined;
   /** For adopt(): the ledger says start() had begun (the shim was intended). */
   readonly startRequested?: boolean;
 }
@@ -69,6 +72,8 @@ export class LxcController implements ServiceController {
   #shimPid: number | undefined;
   #exit: ExitInfo | undefined;
   #destroyed = false;
+  /** The address on the managed bridge, once claimed (or found in the pool after a restart). */
+  #address: string | undefined;
 
   constructor(options: LxcControllerOptions) {
     this.id = options.id;
@@ -101,12 +106,14 @@ export class LxcController implements ServiceController {
       throw this.#error("NOT_FOUND", `LXC template "${spec.template}" is not installed`, "template");
     }
     const res = this.#ctx.resources;
+    // The address first: an exhausted subnet refuses before anything else is made.
+    const network = this.#bridged() ? this.#claimAddress() : undefined;
     res.intend(ledger.dir(this.#l.runDir));
     await mkdir(this.#l.runDir, { recursive: true });
     res.intend(ledger.container(this.#name, this.#tools.lxcpath, spec.template !== undefined));
     // A half-made container (a crash mid-prepare) is removed and made again.
     await this.#removeContainer();
-    const opts = this.#configOptions();
+    const opts = { ...this.#configOptions(), network };
     if (spec.rootfs !== undefined) {
       await mkdir(this.#o.containerDir, { recursive: true, mode: 0o700 });
       writeAtomic(this.#configFile, rootfsConfig({ ...spec, rootfs: spec.rootfs }, opts));
@@ -141,6 +148,7 @@ export class LxcController implements ServiceController {
         throw this.#error("FAILED_PRECONDITION", missing, "args[0]");
       }
     }
+    if (this.#bridged()) await this.#readyBridge();
     this.#startRequested = true;
     this.#ctx.resources.intend(ledger.shim(this.#name, l.shimPidFile));
     const shim = spawnShim(l, this.#tools.executeCommand(this.#name, l.lxcLogFile, this.#spec.args));
@@ -209,10 +217,10 @@ export class LxcController implements ServiceController {
       const since = mtimeOf(l.initPidFile) ?? this.#createdAt;
       // Only a container we froze can be frozen (asking LXC costs a process: not on the hot path).
       if (existsSync(l.pausedFile) && /FROZEN|FREEZING/.test((await this.#tools.state(this.#name)) ?? "")) {
-        return { phase: "paused", pid: init, instance, since };
+        return { phase: "paused", pid: init, instance, since, ...this.#addresses() };
       }
       const stopping = (stop?.signals.length ?? 0) > 0;
-      return { phase: stopping ? "stopping" : "running", pid: init, instance, since };
+      return { phase: stopping ? "stopping" : "running", pid: init, instance, since, ...this.#addresses() };
     }
     // The shim is gone without an exit file (killed, or never spawned): the status is lost.
     const again = readIntFile(l.exitFile);
@@ -301,6 +309,7 @@ export class LxcController implements ServiceController {
     await this.#removeContainer();
     res.release("lxc-container", this.#name);
     res.release("process", `shim:${this.#name}`);
+    if (this.#bridged()) await this.#releaseAddress();
     await rm(l.runDir, { recursive: true, force: true });
     res.release("dir", l.runDir);
     this.#destroyed = true;
@@ -333,6 +342,67 @@ export class LxcController implements ServiceController {
       initPidFile: this.#l.initPidFile,
       labels: { ...this.#ctx.ownerLabels, "vmctl.io/service": this.id },
     };
+  }
+
+  #bridged(): boolean {
+    return this.#spec.network === "bridge";
+  }
+
+  #pool(): AddressPool {
+    const pool = this.#o.network?.pool;
+    if (pool === undefined) throw this.#error("FAILED_PRECONDITION", 'network "bridge" is not available on this host', "network");
+    return pool;
+  }
+
+  /** Records the address in the ledger, claims it (intend → make), and records which one it is. */
+  #claimAddress(): BridgeAttachment {
+    const pool = this.#pool();
+    const res = this.#ctx.resources;
+    res.intend(ledger.address(this.#name, pool.dir));
+    let address: string;
+    try {
+      address = pool.claim(this.id);
+    } catch (err) {
+      res.release("ip-address", this.#name);
+      throw err;
+    }
+    res.intend(ledger.address(this.#name, pool.dir, address));
+    this.#address = address;
+    return attachmentFor(pool.net, this.id, address);
+  }
+
+  /** Gives the address back to the pool and removes a host-side veth that outlived the container. */
+  async #releaseAddress(): Promise<void> {
+    const bridge = this.#o.network?.bridge;
+    if (bridge) {
+      await bridge.remove(hostVethFor(this.id)).catch((err: unknown) => {
+        this.#ctx.log.warn("lxc: could not remove the host-side veth", { veth: hostVethFor(this.id), error: String(err) });
+      });
+    }
+    const pool = this.#o.network?.pool;
+    const address = this.#address ?? pool?.lookup(this.id);
+    if (pool && address !== undefined) pool.release(this.id, address);
+    this.#address = undefined;
+    this.#ctx.resources.release("ip-address", this.#name);
+  }
+
+  /** The bridge exists and is up, and no veth a crash left behind holds this service's host-side name. */
+  async #readyBridge(): Promise<void> {
+    const bridge = this.#o.network?.bridge;
+    if (bridge === undefined) throw this.#error("FAILED_PRECONDITION", 'network "bridge" is not available on this host: the ip tool (iproute2) was not found', "network");
+    try {
+      await bridge.ensure();
+      await bridge.remove(hostVethFor(this.id));
+    } catch (err) {
+      throw this.#error("FAILED_PRECONDITION", (err as Error).message, "network", err);
+    }
+  }
+
+  /** `addresses` for a running service on the bridge. */
+  #addresses(): { addresses?: string[] } {
+    if (!this.#bridged()) return {};
+    this.#address ??= this.#o.network?.pool.lookup(this.id);
+    return this.#address === undefined ? {} : { addresses: [this.#address] };
   }
 
   /** The run dir and a complete config exist (prepare ran to its end). */

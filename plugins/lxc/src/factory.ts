@@ -1,11 +1,12 @@
 // The lxc target: validates specs and makes controllers over one private lxcpath.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { VmctlError } from "@vmctl/core/contract";
+import { ValidationError, VmctlError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import type { CgroupVersion } from "./config.js";
 import { LxcController } from "./controller.js";
 import { containerDir, containerNameFor, serviceLayout } from "./layout.js";
+import type { AddressPool, BridgeTool } from "./network.js";
 import { parseLxcSpec, type LxcSpec } from "./spec.js";
 import type { LxcTools } from "./tools.js";
 
@@ -17,6 +18,12 @@ export interface LxcFactoryOptions {
   readonly commonConf?: string | undefined;
   readonly cgroup: CgroupVersion;
   readonly log: Logger;
+  /**
+   * The managed bridge's address pool (always, so cleanup can release an address even
+   * when `ip` went missing) and, when iproute2 is installed, the bridge itself: `network`
+   * is claimed only with the latter.
+   */
+  readonly network?: { readonly pool: AddressPool; readonly bridge?: BridgeTool | undefined } | undefined;
 }
 
 export class LxcFactory implements ServiceFactory<LxcSpec> {
@@ -31,7 +38,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
     this.capabilities = {
       exec: bin.attach !== undefined,
       pause: bin.freeze !== undefined && bin.unfreeze !== undefined,
-      network: false,
+      network: options.network?.bridge !== undefined,
       volumes: true,
       logsFollow: true,
     };
@@ -43,7 +50,11 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
   }
 
   validate(spec: unknown): LxcSpec {
-    return parseLxcSpec(spec);
+    const parsed = parseLxcSpec(spec);
+    if (parsed.network === "bridge" && !this.capabilities.network) {
+      throw new ValidationError("network", '"bridge" is not available on this host: the ip tool (iproute2) was not found');
+    }
+    return parsed;
   }
 
   /** `vmctl run ROOTFS -- CMD...`: the image is the rootfs directory, the command its args. */
@@ -110,6 +121,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
       templatePath,
       commonConf: this.#o.commonConf,
       cgroup: this.#o.cgroup,
+      network: this.#o.network,
       startRequested,
     });
   }

@@ -23,7 +23,7 @@ test("init finds LXC, makes a private lxcpath under the state dir and claims hon
   t.is(factory?.target, "lxc");
   t.is(factory?.lxcpath, join(stateDir, "containers"));
   t.deepEqual(readdirSync(stateDir), ["containers"]);
-  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: false, volumes: true, logsFollow: true });
+  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: true, volumes: true, logsFollow: true });
 });
 
 test("init is skipped (undefined, with a reason logged) when the lxc tools are not found", (t) => {
@@ -41,6 +41,24 @@ test("without lxc-attach or lxc-freeze, exec and pause are not claimed", (t) => 
   for (const name of ["lxc-execute", "lxc-stop", "lxc-info"]) symlinkSync(findBinary(name)!, join(bin, name));
   const factory = initLxc({ stateDir: join(dir, "c"), options: {}, log: new MemoryLogger() }, [bin]);
   t.deepEqual(factory?.capabilities, { exec: false, pause: false, network: false, volumes: true, logsFollow: true });
+});
+
+test("bad bridge / subnet options are refused at init, naming the option", (t) => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ bridge: "a-bridge-name-too-long" }, "targets.lxc.bridge"],
+    [{ bridge: "br 0" }, "targets.lxc.bridge"],
+    [{ bridge: 7 }, "targets.lxc.bridge"],
+    [{ subnet: "10.0.0.0" }, "targets.lxc.subnet"],
+    [{ subnet: "10.0.0.1/24" }, "targets.lxc.subnet"],
+    [{ subnet: "10.0.0.0/31" }, "targets.lxc.subnet"],
+    [{ subnet: "300.0.0.0/24" }, "targets.lxc.subnet"],
+    [{ subnet: ["10.0.0.0/24"] }, "targets.lxc.subnet"],
+  ];
+  for (const [options, field] of cases) {
+    const err = t.throws(() => initLxc({ stateDir: join(dir, "d"), options, log: new MemoryLogger() }), undefined, JSON.stringify(options));
+    t.is((err as { code?: string }).code, "INVALID_ARGUMENT");
+    t.is((err as { details?: { field?: string } }).details?.field, field, JSON.stringify(options));
+  }
 });
 
 test("specFromRun: the image is the rootfs, the command the args, explicit spec fields win", (t) => {

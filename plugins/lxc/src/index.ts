@@ -5,6 +5,7 @@ import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract
 import { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
 import type { CgroupVersion } from "./config.js";
 import { LxcFactory } from "./factory.js";
+import { AddressPool, BridgeTool, parseNetworkOptions } from "./network.js";
 import { LxcTools, type LxcBinaries } from "./tools.js";
 
 export { LxcFactory } from "./factory.js";
@@ -16,6 +17,8 @@ export { parseLxcSpec } from "./spec.js";
 export type { LxcMount, LxcResources, LxcSpec } from "./spec.js";
 export { baseConfig, rootfsConfig, serviceBlock } from "./config.js";
 export type { CgroupVersion, ConfigOptions } from "./config.js";
+export { AddressPool, BridgeTool, DEFAULT_BRIDGE, DEFAULT_SUBNET, parseNetworkOptions } from "./network.js";
+export type { BridgeAttachment, BridgeNetwork } from "./network.js";
 
 const TEMPLATES_DIR = "/usr/share/lxc/templates";
 const COMMON_CONF = "/usr/share/lxc/config/common.conf";
@@ -29,10 +32,14 @@ export function cgroupVersion(): CgroupVersion {
  * Makes the lxc factory, or undefined (skipped, with the reason logged) when the host
  * cannot run it. Options (`targets.lxc` in the orchestrator config): `templatesDir`
  * (default /usr/share/lxc/templates), `commonConf` (a config to include in every
- * container, default LXC's common.conf when installed; "" for none).
+ * container, default LXC's common.conf when installed; "" for none), `bridge` (the
+ * managed bridge for `network: "bridge"`, default vmctl-lxc0) and `subnet` (its IPv4
+ * subnet, default 10.213.0.0/24; the bridge is .1). Bad bridge/subnet options throw.
  */
 export function initLxc(env: PluginEnvironment, searchDirs: readonly string[] = defaultSearchDirs()): LxcFactory | undefined {
   const find = (name: string) => findBinary(name, searchDirs);
+  // Checked first: a typo in the config is reported even on a host that skips the target.
+  const net = parseNetworkOptions(env.options);
   const execute = find("lxc-execute");
   const stop = find("lxc-stop");
   const info = find("lxc-info");
@@ -60,8 +67,12 @@ export function initLxc(env: PluginEnvironment, searchDirs: readonly string[] = 
   const templatesDir = typeof env.options.templatesDir === "string" ? env.options.templatesDir : TEMPLATES_DIR;
   const commonConf = typeof env.options.commonConf === "string" ? env.options.commonConf || undefined : existsSync(COMMON_CONF) ? COMMON_CONF : undefined;
   const cgroup = cgroupVersion();
-  env.log.debug("lxc target ready", { lxcpath, cgroup, templatesDir });
-  return new LxcFactory({ tools: new LxcTools(bin, lxcpath), templatesDir, commonConf, cgroup, log: env.log });
+  // network: "bridge" needs iproute2 (the bridge is made on demand, at the first bridge service's start).
+  const ip = find("ip");
+  if (!ip) env.log.info('lxc target: network "bridge" unavailable (the ip tool of iproute2 was not found)');
+  const network = { pool: new AddressPool(join(env.stateDir, "addresses", net.bridge), net), bridge: ip ? new BridgeTool(ip, net) : undefined };
+  env.log.debug("lxc target ready", { lxcpath, cgroup, templatesDir, bridge: net.bridge, subnet: net.subnet, ip });
+  return new LxcFactory({ tools: new LxcTools(bin, lxcpath), templatesDir, commonConf, cgroup, log: env.log, network });
 }
 
 const registration: PluginRegistration = {

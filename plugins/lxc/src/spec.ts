@@ -30,6 +30,8 @@ export type LxcResources = {
   pids?: number;
 };
 
+export type LxcNetwork = "none" | "bridge";
+
 /** A validated lxc spec: a type alias (not an interface) so it is a JsonValue. Exactly one of rootfs / template. */
 export type LxcSpec = {
   /** Absolute host directory used as the container's root filesystem (never modified beyond mount points). */
@@ -43,8 +45,8 @@ export type LxcSpec = {
   env?: Record<string, string>;
   /** Working directory inside the container (default "/"). */
   workdir?: string;
-  /** "none" (default): an empty network namespace. */
-  network?: "none";
+  /** "none" (default): an empty network namespace. "bridge": a veth on the plugin's bridge, with an address from its subnet. */
+  network?: LxcNetwork;
   mounts?: LxcMount[];
   resources?: LxcResources;
   /** Mount the rootfs read-only (default: true for `rootfs`, which services may share; false for `template`). */
@@ -96,10 +98,10 @@ export function parseLxcSpec(input: unknown): LxcSpec {
   if (obj.env !== undefined) spec.env = envVars(obj.env, "env", { identifiers: true, value: line });
   if (obj.workdir !== undefined) spec.workdir = containerPath(obj.workdir, "workdir", fstabPath);
   if (obj.network !== undefined) {
-    if (obj.network !== "none") {
-      throw new ValidationError("network", 'must be "none" (this target gives containers an empty network namespace)');
+    if (obj.network !== "none" && obj.network !== "bridge") {
+      throw new ValidationError("network", 'must be "none" (an empty network namespace) or "bridge" (a veth on the plugin\'s bridge)');
     }
-    spec.network = "none";
+    spec.network = obj.network;
   }
   if (obj.mounts !== undefined) spec.mounts = mounts(obj.mounts, "mounts", fstabPath);
   if (obj.resources !== undefined) spec.resources = resources(obj.resources);

@@ -30,7 +30,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
   };
 }
 
-const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname"];
+const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname", "ping", "ip"];
 
 /**
  * A tiny rootfs from busybox-static: /bin/busybox plus applet links. Throws (never
@@ -73,7 +73,21 @@ export interface Scratch {
   cleanup(): void;
 }
 
-export function scratch(prefix = "vmctl-lxc-"): Scratch {
+/**
+ * A bridge and subnet private to this test process (a pid-derived name and /24), so test
+ * files running at once — each with its own address pool — never share a subnet. Deleted
+ * by `deleteBridge` when the file ends (a real deployment keeps its bridge).
+ */
+export function testNetwork(): { bridge: string; subnet: string } {
+  const pid = process.pid % 8192;
+  return { bridge: `vmctl-t${pid}`, subnet: `10.${214 + (pid % 32)}.${pid >> 5}.0/24` };
+}
+
+export function deleteBridge(name: string): void {
+  spawnSync("ip", ["link", "del", "dev", name], { stdio: "ignore" });
+}
+
+export function scratch(prefix = "vmctl-lxc-", options: Record<string, unknown> = {}): Scratch {
   requireLxc();
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const stateDir = join(dir, "state");
@@ -93,7 +107,7 @@ export function scratch(prefix = "vmctl-lxc-"): Scratch {
     rootfs,
     log,
     factory() {
-      const factory = initLxc({ stateDir, options: {}, log });
+      const factory = initLxc({ stateDir, options, log });
       if (!factory) throw new Error("lxc target did not initialise although LXC is installed");
       return factory;
     },

@@ -54,6 +54,7 @@ const DEPENDENCIES: readonly DependencySpec[] = [
   { target: "oci", name: "crun", purpose: "OCI runtime (optional)", locate: program("crun"), versionArgs: ["--version"] },
   { target: "lxc", name: "lxc-start", purpose: "LXC containers", locate: program("lxc-start"), versionArgs: ["--version"] },
   { target: "lxc", name: "lxc-execute", purpose: "LXC application containers", locate: program("lxc-execute"), versionArgs: ["--version"] },
+  { target: "lxc", name: "ip", purpose: "the lxc target's bridge (iproute2)", locate: program("ip"), versionArgs: ["-V"] },
   { target: "docker", name: "dockerd", purpose: "Docker Engine", locate: program("dockerd"), versionArgs: ["--version"] },
   { target: "docker", name: "docker.sock", purpose: "a running Docker Engine", locate: fileAt("/var/run/docker.sock") },
   { target: "aws-ec2", name: "moto_server", purpose: "local AWS API the aws-ec2 tests run against (scripts/setup)", locate: motoServer },
