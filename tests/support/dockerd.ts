@@ -12,7 +12,7 @@
 // Who stops it: a small detached supervisor (this file run as a script) starts dockerd as
 // its child, watches the leases, and once no leasing process has been alive for
 // IDLE_GRACE_MS it stops dockerd (SIGTERM: containers die with it), unmounts what is
-// left and removes the directory. The grace lets the next ava file reuse the daemon
+// left and removes everything but dockerd.log. The grace lets the next ava file reuse the daemon
 // instead of paying a restart. A test process that is kill -9ed leaves a lease whose pid
 // is dead: the supervisor ignores it. So after a run, for a few seconds, the supervisor
 // and dockerd (+ its containerd) are still running; then only dockerd.log is left.
@@ -74,9 +74,11 @@ export async function ensureDocker(): Promise<DockerDaemon> {
 
   const dir = PRIVATE_DIR;
   const socket = join(dir, "docker.sock");
-  mkdirSync(join(dir, "leases"), { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const lease = join(dir, "leases", String(process.pid));
   await withLock(dir, async () => {
+    // Under the lock: a supervisor that is stopping removes leases/ while holding it.
+    mkdirSync(join(dir, "leases"), { recursive: true });
     writeFileSync(lease, `${startTimeOf(process.pid) ?? ""}\n`);
     if (await ping(socket)) return;
     if (liveSupervisor(dir) !== undefined) return; // starting: wait below
@@ -302,13 +304,16 @@ async function supervise(dir: string): Promise<void> {
       if (!exited) child.kill("SIGKILL");
       while (!exited) await sleep(50);
       cleanLeftovers(dir);
+      // (cleanLeftovers removed supervisor.pid, still under the lock: the next caller
+      // starts a new supervisor rather than waiting on this one, which is about to exit.)
       rmSync(join(dir, "leases"), { recursive: true, force: true });
       return true;
     });
-    if (stopped) break;
+    // Nothing more to clean: a new supervisor may already own the directory.
+    if (stopped) return;
     idleSince = undefined;
   }
-  // dockerd died on its own, or was stopped: either way nothing of it may stay.
+  // dockerd died on its own: nothing of it may stay.
   await withLock(dir, () => cleanLeftovers(dir));
   // The lock dir is gone now; the directory itself keeps only dockerd.log, for post-mortems.
 }

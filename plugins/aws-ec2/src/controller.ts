@@ -105,8 +105,9 @@ export class Ec2Controller implements ServiceController {
       writeFileSync(stoppedBeforeStartFile(this.#ctx.serviceDir), new Date().toISOString());
       return;
     }
-    // A pending instance cannot be stopped yet.
-    while (state.phase === "starting") {
+    // A pending instance cannot be stopped yet: wait for it, but within the grace period.
+    const deadline = Date.now() + timeoutMs;
+    while (state.phase === "starting" && Date.now() < deadline) {
       await sleep(this.#s.pollIntervalMs);
       state = await this.state();
     }
@@ -115,6 +116,13 @@ export class Ec2Controller implements ServiceController {
     this.#stopRequested = true;
     // The tag first: whoever reads the instance later (an adopting process) knows vmctl stopped it.
     await this.#instances.tag(id, STOP_TAG, new Date().toISOString());
+    if (state.phase === "starting") {
+      // Still pending after the grace: StopInstances cannot act on it, TerminateInstances can.
+      this.#ctx.log.info("aws-ec2 instance still pending at the stop deadline; terminating it", { serviceId: this.id, instanceId: id, timeoutMs });
+      await this.#instances.terminate(id);
+      await this.wait();
+      return;
+    }
     await this.#instances.stop(id, false);
     if (await this.#exitedWithin(timeoutMs)) return;
     this.#ctx.log.info("aws-ec2 instance did not stop in time; forcing it", { serviceId: this.id, instanceId: id, timeoutMs });

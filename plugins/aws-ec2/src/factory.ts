@@ -137,7 +137,11 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
 
   /** The SDK side of the target, loaded once, on the first create or adopt. */
   #loadSdk(): Promise<typeof import("./aws.js")> {
-    this.#sdk ??= import("./aws.js");
+    // A failed load is not kept: the next create tries again.
+    this.#sdk ??= import("./aws.js").catch((err: unknown) => {
+      this.#sdk = undefined;
+      throw err;
+    });
     return this.#sdk;
   }
 

@@ -26,6 +26,8 @@ import type { OciSpec } from "./spec.js";
 
 /** How often wait(), stop() and logs({ follow }) look at the files again. */
 const POLL_MS = 50;
+/** How long state() waits for a shim whose container is gone to write the exit status. */
+const EXIT_FILE_WAIT_MS = 500;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /**
@@ -198,14 +200,27 @@ export class OciController implements ServiceController {
       return { phase: "starting", instance, since };
     }
     if (shimAlive) {
-      // Not yet created by the runtime, or already deleted and the shim about to write its exit.
-      const ran = existsSync(l.containerPidFile);
-      return { phase: ran ? "stopping" : "starting", instance, since: mtimeOf(l.containerPidFile) ?? this.#createdAt };
+      // Not yet created by the runtime: starting.
+      if (!existsSync(l.containerPidFile)) return { phase: "starting", instance, since: this.#createdAt };
+      // Gone from the runtime, and the shim is about to write the exit status: wait for it
+      // briefly rather than report a phase that is not true ("stopping" when nobody stopped it).
+      const written = await this.#exitFileWithin(EXIT_FILE_WAIT_MS);
+      if (written !== undefined) return this.#exited(interpretExit(this.#evidence(written, stop, l.exitFile)));
+      return { phase: stopping ? "stopping" : "running", instance, since: mtimeOf(l.containerPidFile) ?? this.#createdAt };
     }
     // The shim is gone without an exit file (killed, or never spawned): the status is lost.
     const again = readIntFile(l.exitFile);
     if (again !== undefined) return this.#exited(interpretExit(this.#evidence(again, stop, l.exitFile)));
     return this.#exited(interpretExit(this.#evidence(undefined, stop, l.shimPidFile)));
+  }
+
+  async #exitFileWithin(ms: number): Promise<number | undefined> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const status = readIntFile(this.#l.exitFile);
+      if (status !== undefined || Date.now() >= deadline) return status;
+      await changeIn(this.#l.runDir, Math.max(1, deadline - Date.now()));
+    }
   }
 
   logs(options?: LogOptions): AsyncIterable<LogChunk> {

@@ -6,9 +6,20 @@
 // Why not v8-compile-cache: it hashes the whole bundle with sha1 and loads crypto on
 // every start, which gives back half of the gain (measured: -9 ms against -20 ms here);
 // here the cache is keyed by the bundle's inode, size and mtime.
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants as fsConstants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import Module from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Script } from "node:vm";
 import { provideImporter } from "./import-esm.js";
@@ -18,18 +29,34 @@ type ModuleInternals = typeof Module & { wrap(source: string): string; _nodeModu
 type LoadedModule = InstanceType<typeof Module> & { filename: string; paths: string[]; loaded: boolean };
 
 const bundle = join(__dirname, "cli.cjs");
-const cacheDir = join(tmpdir(), `vmctl-compile-cache-${process.getuid?.() ?? "user"}`);
+// The user's own cache directory, never a shared one: compiled code read from a place
+// another user can write would run as whoever runs vmctl (often root).
+const cacheRoot = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : undefined);
+const cacheDir = cacheRoot === undefined ? undefined : join(cacheRoot, "vmctl", "compile-cache");
+
+/** The cache directory is ours alone: a real directory (no symlink), owned by us, closed to others. */
+function privateDir(dir: string): boolean {
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
+}
 
 function loadBundle(): Cli {
   const stat = statSync(bundle);
   const prefix = `cli-${stat.ino}-`;
   // V8 checks only the source length against the cache: the mtime catches a rebuild.
-  const cacheFile = join(cacheDir, `${prefix}${stat.size}-${Math.trunc(stat.mtimeMs)}-${process.versions.v8}.bin`);
+  const name = `${prefix}${stat.size}-${Math.trunc(stat.mtimeMs)}-${process.versions.v8}.bin`;
+  const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, name);
   let cachedData: Buffer | undefined;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    // first run after a build: compile, and write the cache on the way out
+  if (cacheDir !== undefined && cacheFile !== undefined && privateDir(cacheDir)) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      // first run after a build: compile, and write the cache on the way out
+    }
   }
   const internals = Module as ModuleInternals;
   const script = new Script(internals.wrap(readFileSync(bundle, "utf8")), { filename: bundle, cachedData });
@@ -39,23 +66,30 @@ function loadBundle(): Cli {
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper(mod.exports, (id: string) => mod.require(id), mod, bundle, __dirname);
   mod.loaded = true;
-  if (cachedData === undefined || script.cachedDataRejected) {
+  if (cacheDir !== undefined && cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
     // At exit, so the functions this command compiled lazily are in the cache too.
-    process.once("exit", () => saveCache(script, cacheFile, prefix));
+    process.once("exit", () => saveCache(script, cacheDir, cacheFile, prefix));
   }
   return mod.exports as Cli;
 }
 
 /** Best effort: a cache that cannot be written only costs the next start its speed. */
-function saveCache(script: Script, cacheFile: string, prefix: string): void {
+function saveCache(script: Script, dir: string, cacheFile: string, prefix: string): void {
   try {
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    for (const old of readdirSync(cacheDir)) if (old.startsWith(prefix)) unlinkSync(join(cacheDir, old));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!privateDir(dir)) return;
+    for (const old of readdirSync(dir)) if (old.startsWith(prefix)) unlinkSync(join(dir, old));
     const tmp = `${cacheFile}.${process.pid}`;
-    writeFileSync(tmp, script.createCachedData());
+    // O_EXCL | O_NOFOLLOW: never write through a file or link someone else put there.
+    const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    try {
+      writeFileSync(fd, script.createCachedData());
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, cacheFile);
   } catch {
-    // a read-only or full temp dir: the next start compiles again
+    // a read-only or full cache dir: the next start compiles again
   }
 }
 

@@ -11,6 +11,7 @@ import { silentLogger, type OrchestratorApi } from "@vmctl/core";
 import { OrchestratorClient, OrchestratorService } from "@vmctl/proto";
 import { CallTracker, orchestratorHandlers } from "./orchestrator-service.js";
 import { bindUnixSocket } from "./unix-socket.js";
+import { ConfigError } from "./config.js";
 import { startVmctld } from "./vmctld.js";
 
 const PROCESS_PLUGIN = fileURLToPath(new URL("../../../tests/fixtures/vmctl-plugin-process", import.meta.url));
@@ -129,6 +130,20 @@ test("streams end on the server when the client cancels", async (t) => {
   } finally {
     client.close();
     server.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("options for a target no plugin registered are refused at start, naming it; nothing is left serving", async (t) => {
+  const dir = scratch();
+  try {
+    const err = await t.throwsAsync(startVmctld({ ...options(dir), targetOptions: { proces: { x: 1 } } }), { instanceOf: ConfigError });
+    t.is(err?.message, "targets.proces: no such target (known: process)");
+    t.throws(() => statSync(join(dir, "run", "vmctld.sock")));
+    // The same options for a loaded target are fine, and the state dir is usable again.
+    const daemon = await startVmctld({ ...options(dir), targetOptions: { process: {} } });
+    await daemon.close();
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });

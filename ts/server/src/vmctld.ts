@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DEFAULT_STATE_DIR, jsonLogger, Orchestrator, VmctlError } from "@vmctl/core";
 import type { Logger, LogLevel } from "@vmctl/core";
 import { OrchestratorService } from "@vmctl/proto";
+import { ConfigError } from "./config.js";
 import { CallTracker, orchestratorHandlers } from "./orchestrator-service.js";
 import { addReflection } from "./reflection.js";
 import { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";
@@ -112,6 +113,13 @@ export async function startVmctld(options: VmctldOptions = {}): Promise<Vmctld> 
 
   await prepareSocketPath(socketPath);
   const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log, targetOptions: options.targetOptions ?? {} });
+  // Options for a target no plugin registered are a typo, not something to ignore.
+  const known = new Set(engine.targets().map((t) => t.name));
+  const unknown = Object.keys(options.targetOptions ?? {}).filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    await engine.close();
+    throw new ConfigError(`targets.${unknown[0]}: no such target (known: ${[...known].sort().join(", ")})`);
+  }
   const calls = new CallTracker();
   const server = new grpc.Server();
   try {

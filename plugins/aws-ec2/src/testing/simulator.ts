@@ -50,6 +50,8 @@ interface Guest {
   alive: boolean;
   forced: boolean;
   shutdown?: Promise<void>;
+  /** The guest's own Stop/Terminate call while in flight: API halts wait for it (see the proxy). */
+  initiating?: Promise<void>;
 }
 
 const LIVE_STATES = new Set(["pending", "running"]);
@@ -64,6 +66,8 @@ export class InstanceSimulator {
   readonly #seen = new Set<string>();
   /** Instances stopped or terminated through the proxy: never booted if not booted yet. */
   readonly #halted = new Set<string>();
+  /** Instances terminated through the proxy: moto would let a later stop revive them. */
+  readonly #terminated = new Set<string>();
   #closed = false;
   #loop: Promise<void> | undefined;
   /** Failures of the simulator itself (not of guests), for tests to assert none. */
@@ -218,11 +222,18 @@ export class InstanceSimulator {
   }
 
   async #instanceInitiatedShutdown(g: Guest): Promise<void> {
+    // EC2 never stops a terminated instance; moto would (terminated -> stopped), so a
+    // guest's poweroff that loses the race with vmctl's TerminateInstances must not.
+    if (this.#terminated.has(g.id)) return;
     const command =
       g.behavior === "terminate" ? new TerminateInstancesCommand({ InstanceIds: [g.id] }) : new StopInstancesCommand({ InstanceIds: [g.id] });
-    await (this.#ec2.send(command as StopInstancesCommand) as Promise<unknown>).catch((err: unknown) =>
-      this.errors.push(`instance-initiated shutdown of ${g.id}: ${String(err)}`),
+    // Set with no await after the check above: a TerminateInstances arriving at the proxy
+    // from now on waits for this call, so it lands last, as EC2's ordering would have it.
+    g.initiating = (this.#ec2.send(command as StopInstancesCommand) as Promise<unknown>).then(
+      () => undefined,
+      (err: unknown) => void this.errors.push(`instance-initiated shutdown of ${g.id}: ${String(err)}`),
     );
+    await g.initiating;
   }
 
   // ---- the proxy in front of moto ----
@@ -238,10 +249,15 @@ export class InstanceSimulator {
       for (const [key, id] of params) {
         if (!/^InstanceId\.\d+$/.test(key)) continue;
         this.#halted.add(id);
+        if (action === "TerminateInstances") this.#terminated.add(id);
         // A forced stop is a hard power-off: no grace for the guest.
         const g = this.#guests.get(id);
         if (g && action === "StopInstances" && params.get("Force") === "true") g.forced = true;
       }
+      // After the marks above (no await in between): a guest's own shutdown call already in
+      // flight goes first; one not yet made sees the mark and is not made.
+      const ids = [...params].filter(([key]) => /^InstanceId\.\d+$/.test(key)).map(([, id]) => id);
+      await Promise.all(ids.map((id) => this.#guests.get(id)?.initiating));
     }
     const target = new URL(req.url ?? "/", this.#o.motoEndpoint);
     const upstream = await new Promise<IncomingMessage>((resolve, reject) => {

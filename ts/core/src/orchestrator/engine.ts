@@ -426,20 +426,12 @@ export class Orchestrator implements OrchestratorApi {
   async delete(ref: ServiceRef, options: { force?: boolean } = {}): Promise<void> {
     this.#assertOpen();
     const { id } = this.#require(ref);
+    this.#refuseIfDependedOn(id);
     this.#starting.get(id)?.abort();
     await this.#locks.run(id, async () => {
       const service = this.#require(id);
-      // Deleting a dependency would leave its dependents unable to start: refused even
-      // with force (force is about stopping a running service, not about others).
-      const dependents = this.#store.list().filter((s) => s.id !== id && s.dependsOn.includes(id));
-      if (dependents.length > 0) {
-        const names = dependents.map((s) => s.name);
-        throw new VmctlError(
-          "FAILED_PRECONDITION",
-          `service ${service.name} is a dependency of ${names.join(", ")}; delete ${names.length === 1 ? "it" : "them"} first`,
-          { details: { serviceId: id } },
-        );
-      }
+      // Checked again under the lock: a dependent may have been reserved meanwhile.
+      this.#refuseIfDependedOn(id);
       if (ACTIVE_PHASES.has(service.phase)) {
         if (!options.force) {
           throw new VmctlError(
@@ -452,6 +444,22 @@ export class Orchestrator implements OrchestratorApi {
       }
       await this.#destroyAndForget(id);
     });
+  }
+
+  /**
+   * Deleting a dependency would leave its dependents unable to start: refused even with
+   * force (force is about stopping a running service, not about others). Services still
+   * being created count too (`all`): their dependencies were checked before they were reserved.
+   */
+  #refuseIfDependedOn(id: string): void {
+    const dependents = this.#store.list({ all: true }).filter((s) => s.id !== id && s.dependsOn.includes(id));
+    if (dependents.length === 0) return;
+    const names = dependents.map((s) => s.name);
+    throw new VmctlError(
+      "FAILED_PRECONDITION",
+      `service ${this.#require(id).name} is a dependency of ${names.join(", ")}; delete ${names.length === 1 ? "it" : "them"} first`,
+      { details: { serviceId: id } },
+    );
   }
 
   /** Marks the service as being deleted (so a crash finishes the job), destroys it, forgets it. */

@@ -72,6 +72,10 @@ test("findBinary searches the given directories in order and needs the execute b
   t.is(findBinary("tool", [a, b]), join(b, "tool"));
   t.is(findBinary("absent", [a, b]), undefined);
   t.truthy(findBinary("sh"));
+  // A directory with the execute bit is not a program; a relative PATH entry is skipped.
+  mkdirSync(join(a, "dir-tool"));
+  t.is(findBinary("dir-tool", [a]), undefined);
+  t.is(findBinary("tool", ["relative/bin", b]), join(b, "tool"));
 });
 
 test("a process is alive by pid and start time; once reaped (or with another start time) it is not", async (t) => {
