@@ -3,7 +3,7 @@
 //   vmctl run vs `docker run --rm` of the same rootfs (docker import), in the same run;
 //   100 concurrent creates over gRPC (services/s); idle vmctld RSS; `vmctl ps` with 1,000
 //   services. Medians. A peer that cannot run here is reported as an error line.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,21 +12,10 @@ import { buildRuntimeConfig, parseOciSpec } from "vmctl-plugin-oci";
 import { CLI_BIN, Daemon, sandbox, teardown, type Sandbox } from "../tests/orchestrator/helpers/sandbox.js";
 import { requireRunc } from "../plugins/oci/src/testing/context.js";
 import { ensureDocker } from "../tests/support/dockerd.js";
-import { processRssMib } from "./lib/process.js";
+import { processRssMib, timeCommand } from "./lib/process.js";
 import { median, report, reportError } from "./lib/report.js";
 
 const RUNS = 15;
-
-function timeCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { stdio: ["ignore", "ignore", "pipe"], env });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.once("error", reject);
-    child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${stderr.trim()}`))));
-  });
-}
 
 /** `runc run` on a bundle equivalent to what the oci target generates for the same spec. */
 function runcBundle(sb: Sandbox): { root: string; bundle: string } {

@@ -3,7 +3,6 @@
 // image) and lxc (`lxc-execute` with the config the lxc target writes for the same spec).
 // The oci row against `runc run` is in orchestrator.bench.ts. Medians; `overhead` is
 // vmctl's median minus the peer's.
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBinary } from "@vmctl/core/target-kit";
@@ -13,21 +12,11 @@ import { parseLxcSpec } from "../plugins/lxc/src/spec.js";
 import { ensureTestImage } from "../plugins/docker/src/testing/context.js";
 import { ensureDocker, type DockerDaemon } from "../tests/support/dockerd.js";
 import { CLI_BIN, Daemon, sandbox, teardown, type Sandbox } from "../tests/orchestrator/helpers/sandbox.js";
+import { timeCommand } from "./lib/process.js";
 import { median, report, reportError } from "./lib/report.js";
 
 const RUNS = 15;
 const COMMON_CONF = "/usr/share/lxc/config/common.conf";
-
-function timeCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { stdio: ["ignore", "ignore", "pipe"], env });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.once("error", reject);
-    child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${stderr.trim()}`))));
-  });
-}
 
 /** Runs vmctl and the peer alternately RUNS times and reports medians, the ratio and the overhead. */
 async function compare(name: string, vmctl: () => Promise<number>, peer: () => Promise<number>, peerName: string): Promise<void> {

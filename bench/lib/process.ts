@@ -1,6 +1,18 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 
+/** Wall-clock milliseconds of `command args`, which must exit 0 (else the rejection carries its stderr). */
+export function timeCommand(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ["ignore", "ignore", "pipe"], env });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.once("error", reject);
+    child.once("close", (code) => (code === 0 ? resolve(performance.now() - start) : reject(new Error(`${command} ${args.join(" ")}: exit ${code}: ${stderr.trim()}`))));
+  });
+}
+
 /** Wall-clock milliseconds to spawn `/bin/true` and see it exit: the baseline peer. */
 export async function spawnTrueMs(): Promise<number> {
   const start = performance.now();

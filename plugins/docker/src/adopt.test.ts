@@ -6,7 +6,8 @@ import type { DockerController } from "./controller.js";
 import type { DockerFactory } from "./factory.js";
 import { CONTAINER_KIND } from "./naming.js";
 import { client, scratch, type TestContext } from "./testing/context.js";
-import { collectLogs, sh, untilStdout } from "./testing/helpers.js";
+import { untilStdout } from "@vmctl/plugin-conformance";
+import { collectLogs, sh } from "./testing/helpers.js";
 
 const s = await scratch("vmctl-docker-adopt-");
 const docker = client(s.socket);

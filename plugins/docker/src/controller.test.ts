@@ -8,7 +8,8 @@ import type { DockerController } from "./controller.js";
 import { CONTAINER_KIND, OWNER_LABEL, SERVICE_LABEL, TARGET_LABEL } from "./naming.js";
 import type { DockerSpec } from "./spec.js";
 import { client, saveArchive, scratch, type TestContext } from "./testing/context.js";
-import { collectLogs, sh, untilStdout } from "./testing/helpers.js";
+import { untilStdout } from "@vmctl/plugin-conformance";
+import { collectLogs, sh } from "./testing/helpers.js";
 
 const s = await scratch();
 const docker = client(s.socket);

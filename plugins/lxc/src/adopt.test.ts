@@ -11,7 +11,7 @@ import type { LxcController } from "./controller.js";
 import { containerNameFor, ledger, serviceLayout } from "./layout.js";
 import type { LxcSpec } from "./spec.js";
 import { lxcLs, lxcpathEntries, scratch, testContext, type TestContext } from "./testing/context.js";
-import { collectLogs, processesMentioning, untilStdout } from "./testing/helpers.js";
+import { collectLogs, processesMentioning, untilStdout } from "@vmctl/plugin-conformance";
 
 const s = scratch("vmctl-lxc-adopt-");
 test.after.always(() => s.cleanup());

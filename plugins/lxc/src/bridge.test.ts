@@ -10,7 +10,7 @@ import type { LxcController } from "./controller.js";
 import { hostVethFor, hwaddrFor } from "./network.js";
 import type { LxcSpec } from "./spec.js";
 import { deleteBridge, lxcpathEntries, scratch, testContext, testNetwork, type TestContext } from "./testing/context.js";
-import { untilStdout } from "./testing/helpers.js";
+import { untilStdout } from "@vmctl/plugin-conformance";
 
 const net = testNetwork();
 const s = scratch("vmctl-lxc-bridge-", net);

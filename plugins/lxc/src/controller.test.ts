@@ -8,7 +8,7 @@ import type { LxcController } from "./controller.js";
 import type { LxcSpec } from "./spec.js";
 import { LxcTools } from "./tools.js";
 import { lxcLs, lxcpathEntries, scratch, testContext, type TestContext } from "./testing/context.js";
-import { collectLogs, processesMentioning, untilStdout } from "./testing/helpers.js";
+import { collectLogs, processesMentioning, untilStdout } from "@vmctl/plugin-conformance";
 
 const s = scratch();
 test.after.always(() => s.cleanup());

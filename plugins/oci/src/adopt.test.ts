@@ -11,7 +11,7 @@ import type { OciController } from "./controller.js";
 import { containerIdFor, ledger, serviceLayout } from "./layout.js";
 import type { OciSpec } from "./spec.js";
 import { runcList, scratch, testContext, type TestContext } from "./testing/context.js";
-import { collectLogs, processesMentioning, untilStdout } from "./testing/helpers.js";
+import { collectLogs, processesMentioning, untilStdout } from "@vmctl/plugin-conformance";
 
 const s = scratch("vmctl-oci-adopt-");
 test.after.always(() => s.cleanup());

@@ -6,7 +6,7 @@ import { VmctlError } from "@vmctl/core/contract";
 import type { OciController } from "./controller.js";
 import type { OciSpec } from "./spec.js";
 import { runcList, scratch, testContext, type TestContext } from "./testing/context.js";
-import { collectLogs, processesMentioning, untilStdout } from "./testing/helpers.js";
+import { collectLogs, processesMentioning, untilStdout } from "@vmctl/plugin-conformance";
 
 const s = scratch();
 test.after.always(() => s.cleanup());

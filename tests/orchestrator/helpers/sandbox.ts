@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type VmctlClient } from "@vmctl/client";
 import { busyboxRootfs, requireRunc } from "../../../plugins/oci/src/testing/context.js";
-import { processesMentioning } from "../../../plugins/oci/src/testing/helpers.js";
+import { processesMentioning } from "@vmctl/plugin-conformance";
 
 export { processesMentioning };
 

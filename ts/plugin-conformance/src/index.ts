@@ -29,5 +29,6 @@ export type { HarnessContext, HarnessOptions } from "./harness/conformance-harne
 export { MemoryLedger } from "./harness/memory-ledger.js";
 export { MemoryLogger } from "./harness/memory-logger.js";
 export type { LogLine } from "./harness/memory-logger.js";
-export { holdersOf, isAlive, recordedProcesses } from "./harness/host-processes.js";
+export { holdersOf, isAlive, processesMentioning, recordedProcesses } from "./harness/host-processes.js";
+export { collectLogs, logChunks, streamsOf, untilStdout } from "./harness/service-output.js";
 export type { RecordedProcess } from "./harness/host-processes.js";

@@ -6,10 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
 import { findBinary } from "@vmctl/core/target-kit";
-import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
 import type { LxcFactory } from "../factory.js";
 import { initLxc } from "../index.js";
-import { processesMentioning } from "./helpers.js";
 
 export { MemoryLogger };
 

@@ -7,8 +7,7 @@ import { join } from "node:path";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
-import { processesMentioning } from "./helpers.js";
-import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
 
 export interface TestContext extends TargetContext {
   readonly resources: MemoryLedger;

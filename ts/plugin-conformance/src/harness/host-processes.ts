@@ -86,3 +86,19 @@ function safeReadlink(path: string): string | undefined {
     return undefined;
   }
 }
+
+/** Live (not zombie) host processes whose command line mentions `needle`. */
+export function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const pid = Number(entry);
+    if (startTimeOf(pid) === undefined) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)) pids.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
