@@ -7,7 +7,6 @@ export { Orchestrator, DEFAULT_STOP_TIMEOUT_MS } from "./orchestrator/engine.js"
 export type { OrchestratorOptions } from "./orchestrator/engine.js";
 export type { AdoptedService, ReconcileReport } from "./orchestrator/reconciler.js";
 export { OWNER_LABEL, SERVICE_LABEL } from "./orchestrator/target-context.js";
-export { NAME_PATTERN } from "./orchestrator/create-input.js";
 export { parseSelectors, matchesSelectors } from "./orchestrator/label-selector.js";
 export type { LabelSelector } from "./orchestrator/label-selector.js";
 export { probeFor } from "./orchestrator/readiness/readiness-probe.js";

@@ -37,6 +37,12 @@ export interface CreateServiceInput {
    * without `specFromRun` refuses it (INVALID_ARGUMENT on "spec": it needs an explicit spec).
    */
   readonly run?: RunShorthand;
+  /**
+   * Idempotency key (1-64 of [A-Za-z0-9_.:-]): a create sent again with the same key
+   * returns the service the first one made (if it was acknowledged) instead of a
+   * second one; the same key with a different request is ALREADY_EXISTS.
+   */
+  readonly requestId?: string;
 }
 
 /** What `vmctl run` says besides an explicit spec. */
@@ -100,7 +106,8 @@ export type ServiceRef = string;
 export interface OrchestratorApi {
   create(input: CreateServiceInput): Promise<ServiceRecord>;
   start(ref: ServiceRef): Promise<ServiceRecord>;
-  stop(ref: ServiceRef, options?: { timeoutMs?: number }): Promise<ServiceRecord>;
+  /** `signal` ends the call's wait; the stop itself goes on (a later stop may hurry it). */
+  stop(ref: ServiceRef, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<ServiceRecord>;
   delete(ref: ServiceRef, options?: { force?: boolean }): Promise<void>;
   get(ref: ServiceRef): ServiceRecord;
   list(filter?: ServiceFilter): ServiceRecord[];

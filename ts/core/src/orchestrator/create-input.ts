@@ -1,12 +1,15 @@
 // Checks the target-independent part of a create request (name, labels, dependsOn,
-// readiness); the spec itself is the target's to validate.
-import { randomBytes } from "node:crypto";
+// readiness, request id, the spec's size and shape); the spec's content is the target's
+// to validate. Limits come from contract/limits.ts.
+import { createHash, randomBytes } from "node:crypto";
+import { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "../contract/limits.js";
 import { ValidationError, VmctlError } from "../errors.js";
 import type { ServiceFactory } from "../contract/target.js";
 import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
+import { checkArgs, checkJsonShape, checkRef, hasControlCharacter, utf8Bytes } from "./request-checks.js";
 
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?$/;
+export { NAME_PATTERN };
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface CheckedCreateInput {
   readonly name?: string;
@@ -15,43 +18,76 @@ export interface CheckedCreateInput {
   readonly dependsOn: readonly string[];
   readonly readiness?: Readiness;
   readonly start: boolean;
+  readonly requestId?: string;
 }
 
 export function checkCreateInput(input: CreateServiceInput): CheckedCreateInput {
   if (typeof input !== "object" || input === null) throw new ValidationError("request", "must be an object");
-  const { name, target, labels = {}, dependsOn = [], readiness, start = false } = input;
+  const { name, target, labels = {}, dependsOn = [], readiness, start = false, requestId } = input;
   if (typeof target !== "string" || target === "") throw new ValidationError("target", "is required");
-  if (name !== undefined && name !== "" && (typeof name !== "string" || !NAME_PATTERN.test(name))) {
-    throw new ValidationError("name", `"${String(name)}" must match [a-z0-9][a-z0-9_.-]{0,62}`);
+  if (target.length > LIMITS.targetLength || hasControlCharacter(target)) {
+    throw new ValidationError("target", `${echo(target)} is not a target name`);
   }
-  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
-    throw new ValidationError("labels", "must be a map of strings");
+  if (name !== undefined && name !== "") {
+    if (typeof name !== "string" || !NAME_PATTERN.test(name)) {
+      throw new ValidationError("name", `${echo(name)} must match [a-z0-9][a-z0-9_.-]{0,62}`);
+    }
+    if (SERVICE_ID_PATTERN.test(name)) {
+      throw new ValidationError("name", `${echo(name)} has the form of a service id (16 hex digits); choose another name`);
+    }
   }
-  for (const [key, value] of Object.entries(labels)) {
-    if (!LABEL_KEY.test(key)) throw new ValidationError(`labels.${key}`, "is not a valid label key");
-    if (typeof value !== "string") throw new ValidationError(`labels.${key}`, "must be a string");
+  if (requestId !== undefined && requestId !== "" && (typeof requestId !== "string" || !REQUEST_ID.test(requestId))) {
+    throw new ValidationError("requestId", `${echo(requestId)} must be 1-64 of [A-Za-z0-9_.:-] (e.g. a UUID)`);
   }
+  const checkedLabels = checkLabels(labels);
   if (!Array.isArray(dependsOn)) throw new ValidationError("dependsOn", "must be a list of service ids or names");
-  dependsOn.forEach((ref, i) => {
-    if (typeof ref !== "string" || ref === "") throw new ValidationError(`dependsOn[${i}]`, "must be a service id or name");
-  });
+  if (dependsOn.length > LIMITS.dependsOnCount) {
+    throw new ValidationError("dependsOn", `has ${dependsOn.length} entries; at most ${LIMITS.dependsOnCount}`);
+  }
+  dependsOn.forEach((ref, i) => checkRef(ref, `dependsOn[${i}]`));
   const out: { -readonly [K in keyof CheckedCreateInput]: CheckedCreateInput[K] } = {
     target,
-    labels: { ...labels },
+    labels: checkedLabels,
     dependsOn: [...new Set(dependsOn)],
     start: start === true,
   };
   if (name !== undefined && name !== "") out.name = name;
+  if (requestId !== undefined && requestId !== "") out.requestId = requestId;
   if (readiness !== undefined && readiness !== null) out.readiness = checkReadiness(readiness);
+  return out;
+}
+
+function checkLabels(labels: unknown): Record<string, string> {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    throw new ValidationError("labels", "must be a map of strings");
+  }
+  const entries = Object.entries(labels);
+  if (entries.length > LIMITS.labelCount) throw new ValidationError("labels", `has ${entries.length} labels; at most ${LIMITS.labelCount}`);
+  let total = 0;
+  const out: Record<string, string> = {};
+  for (const [key, value] of entries) {
+    const at = `labels.${key.length > LIMITS.echoLength ? echo(key) : key}`;
+    if (!LABEL_KEY_PATTERN.test(key)) throw new ValidationError(at, `${echo(key)} is not a valid label key ([A-Za-z0-9_./-], at most ${LIMITS.labelKeyLength})`);
+    if (typeof value !== "string") throw new ValidationError(at, "must be a string");
+    if (hasControlCharacter(value)) throw new ValidationError(at, "must not contain control characters");
+    const bytes = utf8Bytes(value);
+    if (bytes > LIMITS.labelValueBytes) throw new ValidationError(at, `is ${bytes} bytes; at most ${LIMITS.labelValueBytes}`);
+    total += bytes + key.length;
+    out[key] = value;
+  }
+  if (total > LIMITS.labelsTotalBytes) throw new ValidationError("labels", `total ${total} bytes; at most ${LIMITS.labelsTotalBytes}`);
   return out;
 }
 
 function checkReadiness(readiness: Readiness): Readiness {
   const out: { check: ReadinessCheck; intervalMs?: number; timeoutMs?: number } = { check: checkCheck(readiness.check) };
+  const max = { intervalMs: LIMITS.readinessIntervalMs, timeoutMs: LIMITS.readinessTimeoutMs } as const;
   for (const field of ["intervalMs", "timeoutMs"] as const) {
     const value = readiness[field];
     if (value === undefined || value === 0) continue;
-    if (!Number.isInteger(value) || value < 1) throw new ValidationError(`readiness.${field}`, "must be a positive integer");
+    if (!Number.isInteger(value) || value < 1 || value > max[field]) {
+      throw new ValidationError(`readiness.${field}`, `must be an integer from 1 to ${max[field]} (ms)`);
+    }
     out[field] = value;
   }
   return out;
@@ -65,13 +101,14 @@ function checkCheck(check: ReadinessCheck | undefined): ReadinessCheck {
       if (!Number.isInteger(check.port) || check.port < 1 || check.port > 65535) {
         throw new ValidationError(`${at}.port`, "must be a port number 1-65535");
       }
-      if (check.host !== undefined && (typeof check.host !== "string" || check.host === "")) {
+      if (check.host !== undefined && (typeof check.host !== "string" || check.host === "" || check.host.length > 253 || hasControlCharacter(check.host))) {
         throw new ValidationError(`${at}.host`, "must be a host name or address");
       }
       return check.host ? { kind: "tcp", host: check.host, port: check.port } : { kind: "tcp", port: check.port };
     }
     case "http": {
       let url: URL;
+      if (typeof check.url !== "string" || check.url.length > 2048) throw new ValidationError(`${at}.url`, "must be an absolute http(s) URL of at most 2048 characters");
       try {
         url = new URL(check.url);
       } catch {
@@ -85,14 +122,31 @@ function checkCheck(check: ReadinessCheck | undefined): ReadinessCheck {
       return expectStatus ? { kind: "http", url: check.url, expectStatus } : { kind: "http", url: check.url };
     }
     case "command": {
-      if (!Array.isArray(check.args) || check.args.length === 0 || !check.args.every((a) => typeof a === "string")) {
-        throw new ValidationError(`${at}.args`, "must be a non-empty list of strings");
-      }
-      return { kind: "command", args: [...check.args] };
+      return { kind: "command", args: checkArgs(check.args, `${at}.args`, { nonEmpty: true }) };
     }
     default:
       throw new ValidationError(`${at}.kind`, `must be "tcp", "http" or "command"`);
   }
+}
+
+/**
+ * What makes two creates "the same request" for an idempotency key: every field the
+ * client sent, with object keys sorted so equal requests hash alike.
+ */
+export function requestFingerprint(input: CreateServiceInput): string {
+  const { requestId: _requestId, ...request } = input;
+  return createHash("sha256").update(canonicalJson(request)).digest("hex");
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
 }
 
 /** A new service id: 16 hex digits. */
@@ -129,16 +183,20 @@ export function specError(err: unknown): VmctlError {
 export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: unknown): unknown {
   if (typeof run !== "object" || run === null) throw new ValidationError("run", "must be an object");
   const { image, command = [], env = {} } = run;
-  if (image !== undefined && (typeof image !== "string" || image === "")) throw new ValidationError("run.image", "must be a non-empty string");
-  if (!Array.isArray(command)) throw new ValidationError("run.command", "must be a list of strings");
-  command.forEach((arg, i) => {
-    if (typeof arg !== "string") throw new ValidationError(`run.command[${i}]`, "must be a string");
-  });
-  if (typeof env !== "object" || env === null || Array.isArray(env)) throw new ValidationError("run.env", "must be a map of strings");
-  for (const [key, value] of Object.entries(env)) {
-    if (key === "" || key.includes("=")) throw new ValidationError(`run.env.${key}`, "is not a valid variable name");
-    if (typeof value !== "string") throw new ValidationError(`run.env.${key}`, "must be a string");
+  if (image !== undefined && (typeof image !== "string" || image === "" || image.includes("\0") || image.length > 4096)) {
+    throw new ValidationError("run.image", "must be a non-empty string without NUL, at most 4096 characters");
   }
+  checkArgs(command, "run.command");
+  if (typeof env !== "object" || env === null || Array.isArray(env)) throw new ValidationError("run.env", "must be a map of strings");
+  const vars = Object.entries(env);
+  if (vars.length > LIMITS.envCount) throw new ValidationError("run.env", `has ${vars.length} variables; at most ${LIMITS.envCount}`);
+  for (const [key, value] of vars) {
+    const at = `run.env.${key.length > LIMITS.echoLength ? echo(key) : key}`;
+    if (key === "" || key.includes("=") || key.includes("\0")) throw new ValidationError(at, "is not a valid variable name");
+    if (typeof value !== "string") throw new ValidationError(at, "must be a string");
+    if (value.includes("\0")) throw new ValidationError(at, "must not contain NUL");
+  }
+  checkJsonShape(env, "run.env");
   if (spec !== undefined && spec !== null && (typeof spec !== "object" || Array.isArray(spec))) {
     throw new ValidationError("spec", "must be an object");
   }

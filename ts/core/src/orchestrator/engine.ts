@@ -23,11 +23,13 @@ import type {
   TargetInfo,
 } from "./api.js";
 import { AsyncQueue } from "./async-queue.js";
-import { checkCreateInput, generatedName, newServiceId, specError, specFromRun } from "./create-input.js";
+import { LIMITS } from "../contract/limits.js";
+import { checkCreateInput, generatedName, newServiceId, requestFingerprint, specError, specFromRun, type CheckedCreateInput } from "./create-input.js";
 import { EventHub } from "./event-hub.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { matchesSelectors, parseSelectors } from "./label-selector.js";
 import { probeFor } from "./readiness/readiness-probe.js";
+import { checkArgs, checkJsonShape, checkRef } from "./request-checks.js";
 import { waitUntilReady } from "./readiness/wait-until-ready.js";
 import { controllerRecord, reconcile, type ReconcileReport } from "./reconciler.js";
 import { patchFromState } from "./service-state.js";
@@ -65,6 +67,12 @@ interface Live {
 
 const ACTIVE_PHASES = new Set(["waiting", "starting", "running", "paused", "stopping"]);
 
+/** A stop in progress: later stops join it, and one with an earlier deadline hurries it. */
+interface StopInFlight {
+  deadline: number;
+  readonly done: Promise<StoredService>;
+}
+
 export class Orchestrator implements OrchestratorApi {
   readonly #store: StateStore;
   readonly #registry: PluginRegistry;
@@ -73,6 +81,9 @@ export class Orchestrator implements OrchestratorApi {
   readonly #monitored = new Set<string>();
   readonly #readiness = new Map<string, Promise<void>>();
   readonly #starting = new Map<string, AbortController>();
+  readonly #stops = new Map<string, StopInFlight>();
+  /** Creates in progress by request id, so a retry racing the original joins it. */
+  readonly #creates = new Map<string, { readonly hash: string; readonly done: Promise<ServiceRecord> }>();
   readonly #locks = new KeyedLock();
   readonly #hub = new EventHub();
   readonly #shutdown = new AbortController();
@@ -122,10 +133,7 @@ export class Orchestrator implements OrchestratorApi {
       const engine = new Orchestrator(stateDir, store, registry, log, recovery, options.watchQueueLimit ?? DEFAULT_WATCH_QUEUE_LIMIT);
       for (const { service, factory, controller, context } of recovery.adopted) {
         engine.#live.set(service.id, { factory, controller, context });
-        if (service.phase === "running" || service.phase === "paused") {
-          engine.#monitor(service.id, controller);
-          if (service.readiness !== undefined) engine.#probeInBackground(service.id);
-        }
+        engine.#followAdopted(service, controller, recovery.interruptedStarts.includes(service.id));
       }
       log.info("orchestrator ready", {
         stateDir,
@@ -146,6 +154,41 @@ export class Orchestrator implements OrchestratorApi {
   async create(input: CreateServiceInput): Promise<ServiceRecord> {
     this.#assertOpen();
     const request = checkCreateInput(input);
+    if (input.spec !== undefined && input.spec !== null) checkJsonShape(input.spec, "spec");
+    if (request.requestId === undefined) return this.#create(request, input);
+
+    // Idempotent create: a retry of a request already seen gets its answer, not a twin.
+    const requestId = request.requestId;
+    const hash = requestFingerprint(input);
+    const conflict = (): VmctlError =>
+      new VmctlError("ALREADY_EXISTS", `requestId: ${requestId} was used for a different request`, { details: { field: "requestId" } });
+    const inFlight = this.#creates.get(requestId);
+    if (inFlight !== undefined) {
+      if (inFlight.hash !== hash) throw conflict();
+      return inFlight.done;
+    }
+    const existing = this.#store.findByRequestId(requestId);
+    if (existing !== undefined) {
+      if (existing.requestHash !== hash) throw conflict();
+      if (existing.lifecycle !== "active") {
+        throw new VmctlError("FAILED_PRECONDITION", `requestId: the service it created (${existing.name}) is being deleted`, {
+          details: { field: "requestId", serviceId: existing.id },
+        });
+      }
+      // Acknowledged before, its answer lost; a start asked for then is finished now.
+      if (request.start && existing.phase === "created") return this.start(existing.id);
+      return publicRecord(existing);
+    }
+    const done = this.#create(request, input, hash);
+    this.#creates.set(requestId, { hash, done });
+    void done.then(
+      () => this.#creates.delete(requestId),
+      () => this.#creates.delete(requestId),
+    );
+    return done;
+  }
+
+  async #create(request: CheckedCreateInput, input: CreateServiceInput, requestHash?: string): Promise<ServiceRecord> {
     const factory = this.#factory(request.target);
     const untrusted = input.run === undefined ? input.spec : specFromRun(factory, input.run, input.spec);
     let spec: JsonValue;
@@ -155,6 +198,7 @@ export class Orchestrator implements OrchestratorApi {
       throw specError(err);
     }
     const dependsOn = request.dependsOn.map((ref, i) => {
+      checkRef(ref, `dependsOn[${i}]`);
       const dep = this.#visible(ref);
       if (dep === undefined) {
         throw new VmctlError("NOT_FOUND", `dependsOn[${i}]: no service "${ref}"`, { details: { field: `dependsOn[${i}]` } });
@@ -174,6 +218,7 @@ export class Orchestrator implements OrchestratorApi {
       spec,
       dependsOn: [...new Set(dependsOn)],
       ...(request.readiness === undefined ? {} : { readiness: request.readiness }),
+      ...(request.requestId === undefined ? {} : { requestId: request.requestId, requestHash }),
     });
     const context = serviceContext(this.#store, this.stateDir, id, request.target, this.#log);
     let controller: ServiceController | undefined;
@@ -328,25 +373,59 @@ export class Orchestrator implements OrchestratorApi {
 
   // ---- stop / delete --------------------------------------------------------------
 
-  async stop(ref: ServiceRef, options: { timeoutMs?: number } = {}): Promise<ServiceRecord> {
+  /**
+   * Polite stop, forced after `timeoutMs`. The service's lock is held only to begin the
+   * stop: the grace period runs outside it, so a later stop with a shorter timeout (or
+   * a forced delete) hurries it instead of queueing behind it. `signal` ends this
+   * call's wait, not the stop.
+   */
+  async stop(ref: ServiceRef, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ServiceRecord> {
     this.#assertOpen();
+    const timeoutMs = checkStopTimeout(options.timeoutMs);
     const { id } = this.#require(ref);
     this.#starting.get(id)?.abort();
-    return publicRecord(await this.#locks.run(id, () => this.#stop(id, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS)));
+    // Boxed: a promise returned as is would be awaited under the lock.
+    const { done } = await this.#locks.run(id, async () => ({ done: this.#beginStop(id, timeoutMs) }));
+    return publicRecord(await untilAborted(done, options.signal, () => `stop of ${id} is still in progress; this call stopped waiting for it`));
   }
 
-  async #stop(id: string, timeoutMs: number): Promise<StoredService> {
+  /** Begins (or joins, or hurries) the stop of `id`; the promise settles when it has stopped. Call under the lock. */
+  #beginStop(id: string, timeoutMs: number): Promise<StoredService> {
     const service = this.#require(id);
-    if (service.phase === "exited" || service.phase === "created") return service;
+    if (service.phase === "exited" || service.phase === "created") return Promise.resolve(service);
+    const deadline = Date.now() + timeoutMs;
     const live = this.#requireLive(service);
-    this.#write(id, { phase: "stopping" });
-    try {
-      await live.controller.stop({ timeoutMs });
-    } catch (err) {
-      await this.#refresh(id, live.controller);
-      throw VmctlError.from(err, `stopping service ${service.name}`);
+    const inFlight = this.#stops.get(id);
+    if (inFlight !== undefined) {
+      if (deadline < inFlight.deadline) {
+        inFlight.deadline = deadline;
+        this.#write(id, { stopDeadline: deadline });
+        // Controllers' stop is idempotent: a second call with less grace forces sooner.
+        live.controller.stop({ timeoutMs }).catch((err: unknown) => this.#log.warn("hurrying a stop failed", { service: id, err }));
+      }
+      return inFlight.done;
     }
-    return this.#refresh(id, live.controller);
+    this.#write(id, { phase: "stopping", stopDeadline: deadline });
+    return this.#runStop(id, service.name, live.controller, deadline);
+  }
+
+  #runStop(id: string, name: string, controller: ServiceController, deadline: number): Promise<StoredService> {
+    const done = (async () => {
+      try {
+        await controller.stop({ timeoutMs: Math.max(0, deadline - Date.now()) });
+      } catch (err) {
+        await this.#refresh(id, controller).catch(() => undefined);
+        if (this.#store.get(id) !== undefined) this.#write(id, { stopDeadline: null });
+        throw VmctlError.from(err, `stopping service ${name}`);
+      } finally {
+        this.#stops.delete(id);
+      }
+      return this.#refresh(id, controller);
+    })();
+    this.#stops.set(id, { deadline, done });
+    // Nobody may be waiting (a stop resumed after a restart): failures are logged, not lost.
+    done.catch((err: unknown) => this.#log.warn("stop failed", { service: id, err }));
+    return done;
   }
 
   async pause(ref: ServiceRef): Promise<ServiceRecord> {
@@ -380,9 +459,7 @@ export class Orchestrator implements OrchestratorApi {
   async exec(ref: ServiceRef, args: readonly string[]): Promise<ExecResult> {
     this.#assertOpen();
     const { id } = this.#require(ref);
-    if (args.length === 0 || args.some((a) => typeof a !== "string" || a.includes("\0"))) {
-      throw new VmctlError("INVALID_ARGUMENT", "args: exec needs a command (non-empty strings without NUL)", { details: { field: "args", serviceId: id } });
-    }
+    checkArgs(args, "args", { nonEmpty: true });
     // Not under the service's lock: an exec may run long, and stop must still get through.
     const { service, live } = this.#capable(id, "exec");
     if (service.phase !== "running") throw this.#notRunning(service, "exec in");
@@ -440,7 +517,7 @@ export class Orchestrator implements OrchestratorApi {
             { details: { serviceId: id } },
           );
         }
-        await this.#stop(id, DEFAULT_STOP_TIMEOUT_MS);
+        await this.#beginStop(id, DEFAULT_STOP_TIMEOUT_MS);
       }
       await this.#destroyAndForget(id);
     });
@@ -529,7 +606,10 @@ export class Orchestrator implements OrchestratorApi {
 
   async *watch(refs: readonly ServiceRef[], signal: AbortSignal): AsyncIterable<ServiceEvent> {
     this.#assertOpen();
-    const ids = refs.length > 0 ? new Set(refs.map((ref) => this.#require(ref).id)) : undefined;
+    if (refs.length > LIMITS.selectorCount) {
+      throw new VmctlError("INVALID_ARGUMENT", `ids: at most ${LIMITS.selectorCount} services per watch`, { details: { field: "ids" } });
+    }
+    const ids = refs.length > 0 ? new Set(refs.map((ref, i) => this.#require(ref, `ids[${i}]`).id)) : undefined;
     if (signal.aborted) return;
     const queue = new AsyncQueue<ServiceEvent>({
       limit: this.#watchQueueLimit,
@@ -570,7 +650,7 @@ export class Orchestrator implements OrchestratorApi {
     yield* abortable(live.controller.logs({ follow: options.follow === true }), options.signal);
   }
 
-  wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo> {
+  async wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo> {
     this.#assertOpen();
     const service = this.#require(ref);
     if (service.phase === "exited" && service.exit !== undefined) return Promise.resolve(service.exit);
@@ -628,6 +708,30 @@ export class Orchestrator implements OrchestratorApi {
   }
 
   // ---- internals ------------------------------------------------------------------
+
+  /**
+   * What a restarted orchestrator owes an adopted service: follow it if it may run, finish
+   * a stop that was interrupted (forced at its original deadline), and carry on a start
+   * that was asked for but had not reached the target.
+   */
+  #followAdopted(service: StoredService, controller: ServiceController, interruptedStart: boolean): void {
+    const { id } = service;
+    if (service.phase === "exited") return;
+    if (service.stopDeadline !== undefined && service.phase !== "created") {
+      this.#write(id, { phase: "stopping" });
+      this.#runStop(id, service.name, controller, service.stopDeadline);
+    }
+    if (service.phase !== "created") {
+      this.#monitor(id, controller);
+      if (service.readiness !== undefined && service.phase === "running") this.#probeInBackground(id);
+      return;
+    }
+    if (interruptedStart) {
+      this.start(id).catch((err: unknown) => {
+        if (!this.#closed) this.#log.warn("resuming an interrupted start failed", { service: id, err });
+      });
+    }
+  }
 
   /** Follows a started service in the background and records its exit when it ends. */
   #monitor(id: string, controller: ServiceController): void {
@@ -691,8 +795,8 @@ export class Orchestrator implements OrchestratorApi {
     }
   }
 
-  #require(ref: string): StoredService {
-    const service = this.#visible(ref);
+  #require(ref: string, field = "id"): StoredService {
+    const service = this.#visible(checkRef(ref, field));
     if (service === undefined) throw new VmctlError("NOT_FOUND", `no service "${ref}"`, { details: { serviceId: ref } });
     return service;
   }
@@ -715,8 +819,27 @@ export class Orchestrator implements OrchestratorApi {
 
 /** The stored service without the store's own bookkeeping. */
 function publicRecord(service: StoredService): ServiceRecord {
-  const { lifecycle: _lifecycle, ...record } = service;
+  const { lifecycle: _lifecycle, requestId: _requestId, requestHash: _requestHash, stopDeadline: _stopDeadline, ...record } = service;
   return record;
+}
+
+function checkStopTimeout(timeoutMs: number | undefined): number {
+  if (timeoutMs === undefined) return DEFAULT_STOP_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > LIMITS.stopTimeoutMs) {
+    throw new VmctlError("INVALID_ARGUMENT", `timeoutMs: must be an integer from 0 to ${LIMITS.stopTimeoutMs} (ms)`, { details: { field: "timeoutMs" } });
+  }
+  return timeoutMs;
+}
+
+/** `promise`, or CANCELLED as soon as `signal` aborts (the work itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, why: () => string): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new VmctlError("CANCELLED", why()));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 async function loadRegistry(options: OrchestratorOptions, log: Logger): Promise<PluginRegistry> {

@@ -1,5 +1,9 @@
-// Label selectors for list/watch filters: "key=value" (equal) or "key" (present).
+// Label selectors for list/watch filters: "key=value" (equal) or "key" (present). Keys
+// follow the label key rule, so a typo such as "k!=v" is refused rather than read as
+// the key "k!".
+import { echo, LABEL_KEY_PATTERN, LIMITS } from "../contract/limits.js";
 import { ValidationError } from "../errors.js";
+import { hasControlCharacter } from "./request-checks.js";
 
 export interface LabelSelector {
   readonly key: string;
@@ -8,11 +12,22 @@ export interface LabelSelector {
 }
 
 export function parseSelectors(selectors: readonly string[], field = "labels"): LabelSelector[] {
+  if (!Array.isArray(selectors)) throw new ValidationError(field, "must be a list of label selectors");
+  if (selectors.length > LIMITS.selectorCount) {
+    throw new ValidationError(field, `has ${selectors.length} selectors; at most ${LIMITS.selectorCount}`);
+  }
   return selectors.map((text, i) => {
+    const at = `${field}[${i}]`;
+    if (typeof text !== "string") throw new ValidationError(at, "must be a string");
     const eq = text.indexOf("=");
     const key = eq === -1 ? text : text.slice(0, eq);
-    if (key === "") throw new ValidationError(`${field}[${i}]`, `"${text}" is not "key=value" or "key"`);
-    return eq === -1 ? { key } : { key, value: text.slice(eq + 1) };
+    if (!LABEL_KEY_PATTERN.test(key)) throw new ValidationError(at, `${echo(text)} is not "key=value" or "key" (keys are [A-Za-z0-9_./-])`);
+    if (eq === -1) return { key };
+    const value = text.slice(eq + 1);
+    if (hasControlCharacter(value) || Buffer.byteLength(value) > LIMITS.labelValueBytes) {
+      throw new ValidationError(at, `${echo(value)} is not a label value`);
+    }
+    return { key, value };
   });
 }
 

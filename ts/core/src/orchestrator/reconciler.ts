@@ -40,6 +40,8 @@ export interface ReconcileReport {
   readonly unavailable: string[];
   /** Service directories removed because no service owns them. */
   readonly sweptDirs: string[];
+  /** Ids of services whose start was asked for but had not reached the target (waiting, or starting): the engine carries it on. */
+  readonly interruptedStarts: string[];
 }
 
 export function controllerRecord(store: StateStore, service: StoredService): ControllerRecord {
@@ -49,7 +51,7 @@ export function controllerRecord(store: StateStore, service: StoredService): Con
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { adopted: [], exited: [], removed: [], unavailable: [], sweptDirs: [] };
+  const report: ReconcileReport = { adopted: [], exited: [], removed: [], unavailable: [], sweptDirs: [], interruptedStarts: [] };
   const services = deps.store.list({ all: true });
   await pool(services, deps.concurrency ?? 8, (service) => reconcileOne(deps, service, report));
   await sweep(deps, report);
@@ -122,6 +124,7 @@ async function reconcileOne(deps: ReconcileDeps, service: StoredService, report:
   }) as StoredService;
   store.saveControllerData(service.id, controller.record());
   if (state.phase === "exited" && !wasExited) report.exited.push(service.id);
+  if (state.phase === "created" && (service.phase === "waiting" || service.phase === "starting")) report.interruptedStarts.push(service.id);
   report.adopted.push({ service: updated, factory, controller, context });
 }
 

@@ -53,6 +53,17 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (service_id, kind, key)
   ) STRICT;
   `,
+  `
+  -- Idempotent creates: the client's request id and a hash of its request, so a retry
+  -- of an acknowledged create returns the same service and a different request with
+  -- the same id is refused.
+  ALTER TABLE services ADD COLUMN request_id TEXT;
+  ALTER TABLE services ADD COLUMN request_hash TEXT;
+  CREATE UNIQUE INDEX services_request_id ON services (request_id) WHERE request_id IS NOT NULL;
+  -- When an interrupted stop must be forced (ms since the epoch): a restarted
+  -- orchestrator finishes the stop it finds here.
+  ALTER TABLE services ADD COLUMN stop_deadline INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -7,6 +7,11 @@ export type Lifecycle = "creating" | "active" | "deleting";
 /** A service as stored: the public record plus where it is in create/delete. */
 export interface StoredService extends ServiceRecord {
   readonly lifecycle: Lifecycle;
+  /** The client's idempotency key, when it gave one, and the hash of its request. */
+  readonly requestId?: string;
+  readonly requestHash?: string;
+  /** Set while a stop is in progress: when it is forced (ms since the epoch). */
+  readonly stopDeadline?: number;
 }
 
 export interface ServiceRow {
@@ -27,6 +32,9 @@ export interface ServiceRow {
   status: string | null;
   created_at: number;
   updated_at: number;
+  request_id: string | null;
+  request_hash: string | null;
+  stop_deadline: number | null;
 }
 
 interface StoredExit {
@@ -59,6 +67,9 @@ export function rowToService(row: ServiceRow): StoredService {
   if (row.pid !== null) service.pid = row.pid;
   if (row.instance !== null) service.instance = row.instance;
   if (row.status !== null) service.status = row.status;
+  if (row.request_id !== null) service.requestId = row.request_id;
+  if (row.request_hash !== null) service.requestHash = row.request_hash;
+  if (row.stop_deadline !== null) service.stopDeadline = row.stop_deadline;
   return service;
 }
 

@@ -3,7 +3,7 @@
 // survives `kill -9` and power loss. One orchestrator per state directory: the
 // connection holds an exclusive lock that the kernel drops if the process dies.
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { ExitInfo, JsonValue, OwnedResource } from "../contract/types.js";
@@ -24,6 +24,8 @@ export interface NewService {
   readonly spec: JsonValue;
   readonly dependsOn: readonly string[];
   readonly readiness?: Readiness;
+  readonly requestId?: string;
+  readonly requestHash?: string;
 }
 
 /** Fields of a service that change; `null` clears an optional field. */
@@ -36,12 +38,46 @@ export interface ServicePatch {
   readonly addresses?: readonly string[];
   readonly ready?: boolean;
   readonly status?: string | null;
+  readonly stopDeadline?: number | null;
 }
 
 export interface IntegrityReport {
   readonly ok: boolean;
   /** "ok", or each problem `PRAGMA integrity_check` / `foreign_key_check` found. */
   readonly messages: readonly string[];
+}
+
+/**
+ * The state directory and database are the daemon's alone: specs may hold secrets (env
+ * values). A directory made earlier with looser modes is tightened; the database is
+ * created 0600 before SQLite opens it (SQLite gives its WAL file the same mode). A
+ * directory owned by another user, or a symlink in place of the database, is refused.
+ */
+function makePrivate(stateDir: string, dbPath: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const owner = statSync(stateDir).uid;
+  const me = process.geteuid?.() ?? owner;
+  if (owner !== me) {
+    // Whoever owns it could loosen its mode again whenever they like.
+    throw new VmctlError("FAILED_PRECONDITION", `state directory ${stateDir} belongs to uid ${owner}, not to this user (uid ${me})`);
+  }
+  chmodSync(stateDir, 0o700);
+  try {
+    if (lstatSync(dbPath).isSymbolicLink()) {
+      throw new VmctlError("FAILED_PRECONDITION", `state database ${dbPath} is a symbolic link; refusing to follow it`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  closeSync(openSync(dbPath, "a", 0o600));
+  chmodSync(dbPath, 0o600);
+  for (const suffix of ["-wal", "-shm", "-journal"]) {
+    try {
+      chmodSync(`${dbPath}${suffix}`, 0o600);
+    } catch {
+      // not there: SQLite makes it later with the database's mode
+    }
+  }
 }
 
 export class StateStore {
@@ -57,15 +93,16 @@ export class StateStore {
     this.#db = db;
     this.#stmt = {
       insert: db.prepare(
-        `INSERT INTO services (id, name, target, lifecycle, labels, spec, depends_on, readiness, phase, addresses, ready, created_at, updated_at)
-         VALUES (@id, @name, @target, 'creating', @labels, @spec, @depends_on, @readiness, 'created', '[]', 0, @now, @now)`,
+        `INSERT INTO services (id, name, target, lifecycle, labels, spec, depends_on, readiness, phase, addresses, ready, created_at, updated_at, request_id, request_hash)
+         VALUES (@id, @name, @target, 'creating', @labels, @spec, @depends_on, @readiness, 'created', '[]', 0, @now, @now, @request_id, @request_hash)`,
       ),
       update: db.prepare(
         `UPDATE services SET lifecycle = @lifecycle, phase = @phase, exit = @exit, pid = @pid, instance = @instance,
-           addresses = @addresses, ready = @ready, status = @status, updated_at = @updated_at WHERE id = @id`,
+           addresses = @addresses, ready = @ready, status = @status, stop_deadline = @stop_deadline, updated_at = @updated_at WHERE id = @id`,
       ),
       byId: db.prepare<[string], ServiceRow>(`SELECT * FROM services WHERE id = ?`),
       byName: db.prepare<[string], ServiceRow>(`SELECT * FROM services WHERE name = ?`),
+      byRequestId: db.prepare<[string], ServiceRow>(`SELECT * FROM services WHERE request_id = ?`),
       all: db.prepare<[], ServiceRow>(`SELECT * FROM services ORDER BY created_at, id`),
       remove: db.prepare<[string]>(`DELETE FROM services WHERE id = ?`),
       saveController: db.prepare(
@@ -82,8 +119,8 @@ export class StateStore {
 
   /** Opens (creating and migrating as needed) the state database in `stateDir`. */
   static open(stateDir: string): StateStore {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const path = join(stateDir, DATABASE_FILE);
+    makePrivate(stateDir, path);
     const db = new Database(path, { timeout: 200 });
     try {
       // Exclusive locking first: the WAL index then lives in this process's memory, and
@@ -115,9 +152,17 @@ export class StateStore {
         spec: JSON.stringify(service.spec),
         depends_on: JSON.stringify(service.dependsOn),
         readiness: service.readiness === undefined ? null : JSON.stringify(service.readiness),
+        request_id: service.requestId ?? null,
+        request_hash: service.requestHash ?? null,
         now: Date.now(),
       });
     } catch (err) {
+      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE" && String((err as Error).message).includes("request_id")) {
+        throw new VmctlError("ALREADY_EXISTS", `requestId: ${service.requestId ?? ""} is already in use`, {
+          cause: err,
+          details: { field: "requestId" },
+        });
+      }
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
         throw new VmctlError("ALREADY_EXISTS", `a service named "${service.name}" already exists`, {
           cause: err,
@@ -144,6 +189,7 @@ export class StateStore {
         addresses: patch.addresses === undefined ? row.addresses : JSON.stringify(patch.addresses),
         ready: patch.ready === undefined ? row.ready : patch.ready ? 1 : 0,
         status: patch.status === undefined ? row.status : patch.status,
+        stop_deadline: patch.stopDeadline === undefined ? row.stop_deadline : patch.stopDeadline,
         updated_at: Date.now(),
       };
       this.#stmt.update.run(next);
@@ -153,6 +199,12 @@ export class StateStore {
 
   get(id: string): StoredService | undefined {
     const row = this.#stmt.byId.get(id);
+    return row === undefined ? undefined : rowToService(row);
+  }
+
+  /** The service a create with this idempotency key made, if it still exists. */
+  findByRequestId(requestId: string): StoredService | undefined {
+    const row = this.#stmt.byRequestId.get(requestId);
     return row === undefined ? undefined : rowToService(row);
   }
 
