@@ -167,6 +167,18 @@ test("exec runs a further command with the service's env and cwd", async (t) => 
   await t.throwsAsync(c.exec(["true"]), { instanceOf: VmctlError, message: /exited/ });
 });
 
+test("exec of a command the container lacks is 127, of one it cannot run 126, as a shell says", async (t) => {
+  const { c } = await service(t, { args: sh("echo ready; exec sleep 1000") });
+  await c.start();
+  await untilStdout(c, "ready");
+  const missing = await c.exec(["no-such-command"]);
+  t.is(missing.code, 127, Buffer.from(missing.stderr).toString());
+  t.regex(Buffer.from(missing.stderr).toString(), /no-such-command/);
+  const notExecutable = await c.exec(["/"]);
+  t.is(notExecutable.code, 126, Buffer.from(notExecutable.stderr).toString());
+  await c.stop({ timeoutMs: 100 });
+});
+
 test("pause freezes and resume thaws the container", async (t) => {
   const { c } = await service(t, { args: sh("echo ready; exec sleep 1000") });
   await c.start();

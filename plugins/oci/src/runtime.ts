@@ -2,6 +2,7 @@
 // one root directory. Every call is one short-lived process; nothing here holds state.
 import { execFile } from "node:child_process";
 import { VmctlError } from "@vmctl/core/contract";
+import { execStartCode } from "@vmctl/core/target-kit";
 
 /** What `runc state` says about a container that exists. */
 export interface RuntimeContainerState {
@@ -90,7 +91,8 @@ export class OciRuntime {
   /** Runs a further process in the container with the config's env, cwd and user. */
   async exec(id: string, args: readonly string[]): Promise<RuntimeExecResult> {
     const r = await this.#run(["exec", id, ...args]);
-    return { code: r.code, stdout: new Uint8Array(r.stdout), stderr: new Uint8Array(r.stderr) };
+    // runc's own failure to start the command is 255; report what a shell would.
+    return { code: execStartCode(r.code, r.stderr.toString()), stdout: new Uint8Array(r.stdout), stderr: new Uint8Array(r.stderr) };
   }
 
   /**

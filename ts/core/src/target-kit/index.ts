@@ -7,7 +7,7 @@ export { changeIn } from "./dir-change.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export { isAlive, startTimeOf, type ProcessRef } from "./process.js";
-export { signalName, signalOfStatus } from "./signals.js";
+export { execStartCode, signalName, signalOfStatus } from "./signals.js";
 export {
   bool,
   commandArgs,

@@ -14,3 +14,15 @@ export function signalName(n: number): string | undefined {
 export function signalOfStatus(status: number): string | undefined {
   return status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
 }
+
+/**
+ * The exit code a shell would give when a runtime could not even start the command it
+ * was asked to exec (runc and lxc-attach exit 255 and say why on stderr): 127 for a
+ * command that is not there, 126 for one that cannot run. Otherwise the code as it was.
+ */
+export function execStartCode(code: number | null, stderr: string): number | null {
+  if (code !== 255) return code;
+  if (/executable file not found|no such file or directory/i.test(stderr)) return 127;
+  if (/permission denied|exec format error|is a directory/i.test(stderr)) return 126;
+  return code;
+}
