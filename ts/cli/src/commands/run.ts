@@ -1,8 +1,10 @@
 // vmctl run: create + start + attach to the output; exits with the workload's code.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
-import type { ExitInfo, JsonValue, VmctlClient } from "@vmctl/client";
+import type { CreateServiceInput, ExitInfo, JsonValue, VmctlClient } from "@vmctl/client";
+import { VmctlError } from "@vmctl/core/contract";
 import { connectOrStart } from "../connection/daemon-launcher.js";
 import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
@@ -82,17 +84,32 @@ export function registerRun(program: Command, trailing: () => readonly string[],
       } catch (err) {
         throw cliError(err, RUN_FAILED);
       }
+      // An idempotency key: if the daemon goes away before answering, the create is sent
+      // again to the daemon that replaces it, and can only make one service.
+      const request: CreateServiceInput = {
+        target: options.target,
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(spec === undefined ? {} : { spec }),
+        labels,
+        start: true,
+        requestId: randomUUID(),
+        ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
+      };
+      /** `call`, and once more on a fresh connection (the daemon restarted if need be) when the daemon went away. */
+      const again = async <T>(call: (c: VmctlClient) => Promise<T>): Promise<T> => {
+        try {
+          return await call(client);
+        } catch (err) {
+          if (!(err instanceof VmctlError) || err.code !== "UNAVAILABLE") throw err;
+          client.close();
+          client = await connectOrStart(globalsOf(command));
+          return call(client);
+        }
+      };
       try {
         const service = await withProgress(
           `creating ${options.name ?? "service"} on ${options.target}`,
-          client.create({
-            target: options.target,
-            ...(options.name === undefined ? {} : { name: options.name }),
-            ...(spec === undefined ? {} : { spec }),
-            labels,
-            start: true,
-            ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
-          }),
+          again((c) => c.create(request)),
         ).catch((err: unknown) => {
           throw cliError(err, RUN_FAILED);
         });
@@ -111,7 +128,7 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         process.on("SIGTERM", onSignal);
         try {
           await attach(client, service.id);
-          const exit = await client.wait(service.id);
+          const exit = await again((c) => c.wait(service.id));
           if (options.rm) await client.delete(service.id, { force: true });
           if (exit.code === null && exit.signal === undefined) {
             process.stderr.write(`vmctl: ${service.name} ${exit.reason}${exit.detail ? `: ${exit.detail}` : ""}\n`);

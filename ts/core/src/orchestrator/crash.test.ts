@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import test from "ava";
+import { crashRequest } from "../testing/crash-requests.js";
 import { markedProcesses, openEngine, tempDir } from "../testing/fixtures.js";
 
 const daemon = fileURLToPath(new URL("../testing/crash-daemon.ts", import.meta.url));
@@ -18,7 +19,7 @@ interface Ack {
 }
 
 /** Runs the daemon until it has acknowledged `count` creates, then kills it with SIGKILL. */
-async function runAndKill(stateDir: string, count: number): Promise<Ack[]> {
+async function runAndKill(stateDir: string, count: number, sent: number[] = []): Promise<Ack[]> {
   const child = spawn(process.execPath, ["--import", "tsx", daemon, stateDir], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
@@ -27,6 +28,7 @@ async function runAndKill(stateDir: string, count: number): Promise<Ack[]> {
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
   for await (const line of createInterface({ input: child.stdout })) {
     const [word, kind, id, name] = line.split(" ");
+    if (word === "SEND") sent.push(Number(kind));
     if (word !== "ACK") continue;
     acks.push({ kind: kind as string, id: id as string, name: name as string });
     // Killed while more creates are in flight (four run at once).
@@ -91,4 +93,24 @@ test("kill -9 while creating: every acknowledged service survives with its true 
   t.is(markedProcesses(stateDir).size, 0);
   t.deepEqual(readdirSync(join(stateDir, "services")), []);
   t.true(engine.integrityCheck().ok);
+});
+
+test("kill -9 while creating, then every request sent again with its request id: one service per request, none twice", async (t) => {
+  const stateDir = tempDir("vmctl-crash-");
+  const sent: number[] = [];
+  const acks = await runAndKill(stateDir, 14, sent);
+  const engine = await openEngine(stateDir);
+  t.teardown(() => engine.close());
+  // The client's view: acknowledged, or lost in the crash (UNAVAILABLE) and retried.
+  const ackedIds = new Map(acks.map((a) => [a.name, a.id]));
+  const retried = await Promise.all(sent.map((i) => engine.create(crashRequest(i))));
+  t.true(sent.length > acks.length, `${sent.length} sent, ${acks.length} acknowledged: some were cut by the kill`);
+  for (const service of retried) {
+    const acked = ackedIds.get(service.name);
+    if (acked !== undefined) t.is(service.id, acked, `the retry of ${service.name} returns the acknowledged service`);
+  }
+  t.is(engine.list().length, sent.length, "exactly one service per request");
+  t.is(new Set(retried.map((s) => s.id)).size, sent.length);
+  for (const s of engine.list()) await engine.delete(s.id, { force: true });
+  t.is(markedProcesses(stateDir).size, 0);
 });
