@@ -8,11 +8,11 @@ import type { ExecResult, Logger, ServiceController, ServiceFactory, TargetConte
 import type { ExitInfo, JsonValue, LogChunk } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
 import { jsonLogger } from "../log/logger.js";
-import { discoverPlugins, loadPlugins } from "../plugins/plugin-loader.js";
-import { PluginRegistry } from "../plugins/plugin-registry.js";
-import type { StoredService } from "../state/service-row.js";
+import { loadRegistry } from "../plugins/load-registry.js";
+import type { PluginRegistry } from "../plugins/plugin-registry.js";
+import { publicRecord, type StoredService } from "../state/service-row.js";
 import { DEFAULT_STATE_DIR, StateStore, type IntegrityReport, type ServicePatch } from "../state/state-store.js";
-import { abortable } from "./abortable.js";
+import { abortable, untilAborted } from "./abortable.js";
 import type {
   CreateServiceInput,
   OrchestratorApi,
@@ -22,14 +22,14 @@ import type {
   ServiceRef,
   TargetInfo,
 } from "./api.js";
-import { AsyncQueue } from "./async-queue.js";
 import { LIMITS } from "../contract/limits.js";
 import { checkCreateInput, generatedName, newServiceId, requestFingerprint, specError, specFromRun, type CheckedCreateInput } from "./create-input.js";
 import { EventHub } from "./event-hub.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { matchesSelectors, parseSelectors } from "./label-selector.js";
 import { probeFor } from "./readiness/readiness-probe.js";
-import { checkArgs, checkJsonShape, checkRef } from "./request-checks.js";
+import { checkArgs, checkJsonShape, checkRef, checkStopTimeout } from "./request-checks.js";
+import { waitForExit, watchServices } from "./service-watchers.js";
 import { waitUntilReady } from "./readiness/wait-until-ready.js";
 import { controllerRecord, reconcile, type ReconcileReport } from "./reconciler.js";
 import { patchFromState } from "./service-state.js";
@@ -381,7 +381,7 @@ export class Orchestrator implements OrchestratorApi {
    */
   async stop(ref: ServiceRef, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ServiceRecord> {
     this.#assertOpen();
-    const timeoutMs = checkStopTimeout(options.timeoutMs);
+    const timeoutMs = checkStopTimeout(options.timeoutMs, DEFAULT_STOP_TIMEOUT_MS);
     const { id } = this.#require(ref);
     this.#starting.get(id)?.abort();
     // Boxed: a promise returned as is would be awaited under the lock.
@@ -610,37 +610,7 @@ export class Orchestrator implements OrchestratorApi {
       throw new VmctlError("INVALID_ARGUMENT", `ids: at most ${LIMITS.selectorCount} services per watch`, { details: { field: "ids" } });
     }
     const ids = refs.length > 0 ? new Set(refs.map((ref, i) => this.#require(ref, `ids[${i}]`).id)) : undefined;
-    if (signal.aborted) return;
-    const queue = new AsyncQueue<ServiceEvent>({
-      limit: this.#watchQueueLimit,
-      overflow: () =>
-        new VmctlError(
-          "RESOURCE_EXHAUSTED",
-          `watch fell more than ${this.#watchQueueLimit} events behind and was ended; watch again for a fresh snapshot`,
-        ),
-    });
-    // Subscribe and snapshot in one tick: nothing is missed between them.
-    const unsubscribe = this.#hub.subscribe(
-      (event) => {
-        if (ids === undefined || ids.has(event.service.id)) queue.push(event);
-      },
-      () => queue.end(),
-    );
-    const onAbort = (): void => queue.end();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const at = new Date();
-    const snapshot =
-      ids === undefined ? this.#store.list() : [...ids].map((id) => this.#store.get(id)).filter((s) => s !== undefined);
-    try {
-      for (const service of snapshot) {
-        if (signal.aborted) return;
-        yield { kind: "snapshot", service: publicRecord(service), at };
-      }
-      yield* queue;
-    } finally {
-      unsubscribe();
-      signal.removeEventListener("abort", onAbort);
-    }
+    yield* watchServices(this.#hub, this.#store, ids, signal, this.#watchQueueLimit);
   }
 
   async *logs(ref: ServiceRef, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncIterable<LogChunk> {
@@ -653,29 +623,7 @@ export class Orchestrator implements OrchestratorApi {
   async wait(ref: ServiceRef, signal?: AbortSignal): Promise<ExitInfo> {
     this.#assertOpen();
     const service = this.#require(ref);
-    if (service.phase === "exited" && service.exit !== undefined) return Promise.resolve(service.exit);
-    return new Promise((resolve, reject) => {
-      const finish = (fn: () => void): void => {
-        unsubscribe();
-        signal?.removeEventListener("abort", onAbort);
-        fn();
-      };
-      const unsubscribe = this.#hub.subscribe(
-        (event) => {
-          if (event.service.id !== service.id) return;
-          if (event.kind === "deleted") {
-            finish(() => reject(new VmctlError("NOT_FOUND", `service ${service.name} was deleted before it exited`)));
-          } else if (event.service.phase === "exited" && event.service.exit !== undefined) {
-            const exit = event.service.exit;
-            finish(() => resolve(exit));
-          }
-        },
-        () => finish(() => reject(new VmctlError("UNAVAILABLE", "the orchestrator is shutting down"))),
-      );
-      const onAbort = (): void => finish(() => reject(new VmctlError("CANCELLED", `wait for ${service.name} was cancelled`)));
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return waitForExit(this.#hub, service, signal);
   }
 
   targets(): TargetInfo[] {
@@ -817,53 +765,3 @@ export class Orchestrator implements OrchestratorApi {
   }
 }
 
-/** The stored service without the store's own bookkeeping. */
-function publicRecord(service: StoredService): ServiceRecord {
-  const { lifecycle: _lifecycle, requestId: _requestId, requestHash: _requestHash, stopDeadline: _stopDeadline, ...record } = service;
-  return record;
-}
-
-function checkStopTimeout(timeoutMs: number | undefined): number {
-  if (timeoutMs === undefined) return DEFAULT_STOP_TIMEOUT_MS;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > LIMITS.stopTimeoutMs) {
-    throw new VmctlError("INVALID_ARGUMENT", `timeoutMs: must be an integer from 0 to ${LIMITS.stopTimeoutMs} (ms)`, { details: { field: "timeoutMs" } });
-  }
-  return timeoutMs;
-}
-
-/** `promise`, or CANCELLED as soon as `signal` aborts (the work itself goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, why: () => string): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new VmctlError("CANCELLED", why()));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
-async function loadRegistry(options: OrchestratorOptions, log: Logger): Promise<PluginRegistry> {
-  const registry = new PluginRegistry();
-  const refs: string[] = [];
-  for (const plugin of options.plugins ?? []) {
-    if (typeof plugin === "string") refs.push(plugin);
-    else registry.register(plugin);
-  }
-  if (options.discover) {
-    for (const dir of await discoverPlugins(options.nodeModules ?? [])) if (!refs.includes(dir)) refs.push(dir);
-  }
-  const { loaded, failed } = await loadPlugins(refs, options.nodeModules === undefined ? {} : { nodeModules: options.nodeModules });
-  for (const plugin of loaded) {
-    try {
-      registry.register(plugin.registration, plugin.source);
-    } catch (err) {
-      log.error("plugin not registered", { plugin: plugin.source, err });
-      registry.registerFailure(plugin.source, plugin.package.manifest.targets, (err as Error).message);
-    }
-  }
-  for (const failure of failed) {
-    log.error("plugin not loaded", { plugin: failure.source, err: failure.error });
-    registry.registerFailure(failure.source, failure.targets, failure.error.message);
-  }
-  return registry;
-}

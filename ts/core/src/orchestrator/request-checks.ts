@@ -2,7 +2,7 @@
 // values, the size and depth of JSON a client hands in. Each failure is a
 // ValidationError naming the field, with at most a short excerpt of what was sent.
 import { echo, LIMITS, NAME_PATTERN } from "../contract/limits.js";
-import { ValidationError } from "../errors.js";
+import { ValidationError, VmctlError } from "../errors.js";
 
 /** A service reference (id or name): every id and every name matches NAME_PATTERN. */
 export function checkRef(ref: unknown, field: string): string {
@@ -72,3 +72,13 @@ export function checkArgs(args: unknown, field: string, options: { nonEmpty?: bo
   if (bytes > LIMITS.argsTotalBytes) throw new ValidationError(field, `is too large (more than ${LIMITS.argsTotalBytes / 1024} KiB)`);
   return [...(args as string[])];
 }
+
+/** StopService timeout_ms: 0 ..= LIMITS.stopTimeoutMs; `default` when not given. */
+export function checkStopTimeout(timeoutMs: number | undefined, fallback: number): number {
+  if (timeoutMs === undefined) return fallback;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > LIMITS.stopTimeoutMs) {
+    throw new VmctlError("INVALID_ARGUMENT", `timeoutMs: must be an integer from 0 to ${LIMITS.stopTimeoutMs} (ms)`, { details: { field: "timeoutMs" } });
+  }
+  return timeoutMs;
+}
+

@@ -14,6 +14,12 @@ export interface StoredService extends ServiceRecord {
   readonly stopDeadline?: number;
 }
 
+/** The stored service without the store's own bookkeeping: what the API reports. */
+export function publicRecord(service: StoredService): ServiceRecord {
+  const { lifecycle: _lifecycle, requestId: _requestId, requestHash: _requestHash, stopDeadline: _stopDeadline, ...record } = service;
+  return record;
+}
+
 export interface ServiceRow {
   id: string;
   name: string;
