@@ -10,11 +10,13 @@ import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
 import { collect, keyValues } from "./parse.js";
+import { readinessFromFlags, type ReadinessFlags } from "./readiness-flags.js";
 
 /** Exit code for a run that failed before the workload ran (docker's convention). */
 export const RUN_FAILED = 125;
 
-interface RunOptions {
+interface RunOptions extends ReadinessFlags {
+  dependsOn: string[];
   rm?: boolean;
   detach?: boolean;
   name?: string;
@@ -72,8 +74,15 @@ export function registerRun(program: Command, trailing: () => readonly string[],
     .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
     .option("--label <k=v>", "label (repeatable)", collect, [])
     .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
+    .option("--depends-on <service>", "a service that must be ready before this one starts (repeatable; started if need be)", collect, [])
+    .option("--ready-tcp <[host:]port>", "ready once this TCP port accepts a connection (host: the service's address, else 127.0.0.1)")
+    .option("--ready-http <url>", "ready once this URL answers 2xx")
+    .option("--ready-cmd <command>", "ready once this host shell command exits 0")
+    .option("--ready-interval <ms>", "time between readiness checks (default 200)")
+    .option("--ready-timeout <ms>", "give up being ready after this long (default 60000)")
     .action(async (image: string | undefined, positional: string[], options: RunOptions, command: Command) => {
       const spec = options.spec === undefined ? undefined : parseSpec(options.spec);
+      const readiness = readinessFromFlags(options);
       const env = keyValues(options.env, "-e");
       const labels = keyValues(options.label, "--label");
       const cmd = [...positional, ...trailing()];
@@ -91,6 +100,8 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(spec === undefined ? {} : { spec }),
         labels,
+        dependsOn: options.dependsOn,
+        ...(readiness === undefined ? {} : { readiness }),
         start: true,
         requestId: randomUUID(),
         ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
