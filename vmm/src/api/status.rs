@@ -4,9 +4,16 @@
 //! | --- | --- |
 //! | invalid configuration value (machine config, boot source, drive, kernel that does not fit) | INVALID_ARGUMENT, message names the field |
 //! | a drive id already in use, a second root device, or a writable file used by two drives | ALREADY_EXISTS |
-//! | more drives than interrupt lines | RESOURCE_EXHAUSTED |
+//! | more drives than interrupt lines; console input the guest has not read beyond 64 KiB | RESOURCE_EXHAUSTED |
 //! | action not allowed in the current phase; Start without a boot source | FAILED_PRECONDITION |
 //! | KVM, memory, thread or device failures | INTERNAL |
+//! | a request that does not decode (garbage, truncated, wrong wire type, a string that is not UTF-8) | INVALID_ARGUMENT, message names the field (or the message) |
+//! | a request body framed wrongly (compressed-flag, ends inside a message, no or two messages on a unary call) | INVALID_ARGUMENT, message starts with `request:` |
+//! | a request message over the size limit | RESOURCE_EXHAUSTED |
+//!
+//! Messages echo what the client sent (paths, ids); a long one is shortened in the middle
+//! ([`MAX_MESSAGE_BYTES`]) so that it always fits in the response headers, whatever the
+//! client sent, and still starts with the field and ends with the reason.
 
 use tonic::{Code, Status};
 
@@ -30,6 +37,7 @@ pub fn code(e: &ControllerError) -> Code {
         ControllerError::Start(StartError::Load(e)) if e.is_config() => Code::InvalidArgument,
         ControllerError::Start(StartError::Drive(VirtioAttachError::Block { .. })) => Code::InvalidArgument,
         ControllerError::Vmm(VmmError::CtrlAltDel(I8042Error::BufferFull)) => Code::ResourceExhausted,
+        ControllerError::ConsoleInput(_) => Code::ResourceExhausted,
         ControllerError::Start(_) | ControllerError::Vmm(_) | ControllerError::Kvm { .. } => Code::Internal,
     }
 }
@@ -45,12 +53,104 @@ fn field(e: &ControllerError) -> Option<&'static str> {
 
 pub fn to_status(e: ControllerError) -> Status {
     let code = code(&e);
+    let message = bounded(e.to_string());
     match (code, field(&e)) {
-        (Code::Internal, _) => tracing::error!("{e}"),
-        (_, Some(field)) => tracing::info!(field, "request refused: {e}"),
-        _ => tracing::info!("request refused: {e}"),
+        (Code::Internal, _) => tracing::error!("{message}"),
+        (_, Some(field)) => tracing::info!(field, "request refused: {message}"),
+        _ => tracing::info!("request refused: {message}"),
     }
+    Status::new(code, message)
+}
+
+/// Longest status message sent. Clients cap response headers (grpc-go and tonic at 16 KiB
+/// by default), and the message echoes client input: a 1 MB path must not turn a refusal
+/// into a protocol error on the client.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// Shortens `message` to at most [`MAX_MESSAGE_BYTES`] by cutting out its middle (on
+/// character boundaries): the start names the field, the end says what was wrong.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let keep = (MAX_MESSAGE_BYTES - 64) / 2;
+    let mut head = keep;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - keep;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} [... {} bytes elided ...] {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
+}
+
+/// A request message that prost could not decode. `type_name` is the Rust type it was
+/// decoded into (`std::any::type_name`). The field comes from prost's error, whose text is
+/// `failed to decode Protobuf message: Message.field: ...: description` (innermost field
+/// first; no field when the bytes are not a message at all, then the message is named).
+pub fn undecodable(type_name: &str, e: &prost::DecodeError) -> Status {
+    let text = e.to_string();
+    let rest = text
+        .strip_prefix("failed to decode Protobuf message: ")
+        .unwrap_or(&text);
+    let is_location = |s: &str| {
+        s.split_once('.').is_some_and(|(m, f)| {
+            let ident = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            ident(m) && ident(f)
+        })
+    };
+    let mut field = None;
+    let mut description = rest;
+    while let Some((segment, after)) = description.split_once(": ") {
+        if !is_location(segment) {
+            break;
+        }
+        field.get_or_insert(segment);
+        description = after;
+    }
+    let field = match field.and_then(|f| f.split_once('.')) {
+        Some((message, name)) => format!("{}.{name}", snake_case(message)),
+        None => snake_case(type_name.rsplit("::").next().unwrap_or(type_name)),
+    };
+    let message = bounded(format!("{field}: the request does not decode: {description}"));
+    tracing::info!(field, "request refused: {message}");
+    Status::invalid_argument(message)
+}
+
+/// A request body whose gRPC framing is wrong (see `framing.rs`).
+pub fn framing(e: super::framing::FramingError) -> Status {
+    use super::framing::FramingError;
+    let code = match e {
+        FramingError::TooLarge { .. } => Code::ResourceExhausted,
+        FramingError::Compressed(_)
+        | FramingError::Truncated { .. }
+        | FramingError::NoMessage
+        | FramingError::ExtraMessage => Code::InvalidArgument,
+    };
+    tracing::info!("request refused: {e}");
     Status::new(code, e.to_string())
+}
+
+/// `MachineConfig` -> `machine_config`, as fields are named in messages.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -94,6 +194,50 @@ mod tests {
             code(&ControllerError::Start(StartError::NoBootSource)),
             Code::FailedPrecondition
         );
+    }
+
+    #[test]
+    fn undecodable_requests_name_the_field_or_the_message() {
+        use prost::Message;
+        use vmctl_vmm_api::v1 as pb;
+        // kernel_image_path (field 1, length-delimited) holding invalid UTF-8.
+        let e = pb::BootSource::decode(&[0x0a, 0x02, 0xff, 0xfe][..]).unwrap_err();
+        let s = undecodable(std::any::type_name::<pb::BootSource>(), &e);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(
+            s.message()
+                .starts_with("boot_source.kernel_image_path: the request does not decode: "),
+            "{}",
+            s.message()
+        );
+        // vcpu_count (field 1) sent as a length-delimited field.
+        let e = pb::MachineConfig::decode(&[0x0a, 0x00][..]).unwrap_err();
+        let s = undecodable(std::any::type_name::<pb::MachineConfig>(), &e);
+        assert!(
+            s.message().starts_with("machine_config.vcpu_count: "),
+            "{}",
+            s.message()
+        );
+        // Not a message at all: the message is named.
+        let e = pb::MachineConfig::decode(&[0xff][..]).unwrap_err();
+        let s = undecodable(std::any::type_name::<pb::MachineConfig>(), &e);
+        assert!(s.message().starts_with("machine_config: "), "{}", s.message());
+        assert_eq!(snake_case("GetInfoRequest"), "get_info_request");
+    }
+
+    #[test]
+    fn long_messages_keep_their_field_and_reason() {
+        let long = format!(
+            "drive.path_on_host: cannot open {} for reading: No such file",
+            "x".repeat(1 << 20)
+        );
+        let m = bounded(long);
+        assert!(m.len() <= MAX_MESSAGE_BYTES, "{}", m.len());
+        assert!(m.starts_with("drive.path_on_host: cannot open xxx"));
+        assert!(m.ends_with("for reading: No such file"));
+        let unicode = format!("boot_source.boot_args: {}", "é".repeat(5000));
+        assert!(bounded(unicode).len() <= MAX_MESSAGE_BYTES);
+        assert_eq!(bounded("short".into()), "short");
     }
 
     #[test]

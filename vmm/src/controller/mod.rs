@@ -12,7 +12,7 @@ use kvm_ioctls::Kvm;
 use tokio::sync::watch;
 
 use crate::builder::{self, StartError, VmContext};
-use crate::devices::legacy::serial::{ConsoleBuffer, InputQueue};
+use crate::devices::legacy::serial::{ConsoleBuffer, InputFullError, InputQueue};
 use crate::metrics::VmmMetrics;
 use crate::resources::{DriveSetError, VmResources};
 use crate::vmm::{Vmm, VmmError};
@@ -44,6 +44,8 @@ pub enum ControllerError {
     Start(#[from] StartError),
     #[error(transparent)]
     Vmm(#[from] VmmError),
+    #[error(transparent)]
+    ConsoleInput(#[from] InputFullError),
     #[error("cannot open KVM at {}: {source}", path.display())]
     Kvm {
         path: PathBuf,
@@ -290,8 +292,8 @@ impl Controller {
         &self.ctx.console
     }
 
-    pub fn console_input(&self, bytes: &[u8]) {
-        self.ctx.input.send(bytes);
+    pub fn console_input(&self, bytes: &[u8]) -> Result<(), ControllerError> {
+        Ok(self.ctx.input.send(bytes)?)
     }
 }
 

@@ -77,8 +77,19 @@ pub fn detect_format(head: &[u8]) -> Option<KernelFormat> {
     None
 }
 
+/// Opens `path` for reading without blocking: opening a FIFO (or a terminal) blocks until
+/// the other side appears, and the API must never wait on a path a client named.
+/// `O_NONBLOCK` changes nothing for the regular files accepted afterwards.
+pub(crate) fn open_nonblocking(path: &Path) -> Result<File, std::io::Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 fn open_regular(path: &Path) -> Result<File, std::io::Error> {
-    let f = File::open(path)?;
+    let f = open_nonblocking(path)?;
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -95,7 +106,7 @@ impl BootSourceConfig {
             return Err(BootSourceError::KernelMissing);
         }
         let path = PathBuf::from(kernel_image_path);
-        let mut file = File::open(&path).map_err(|source| BootSourceError::KernelUnreadable {
+        let mut file = open_nonblocking(&path).map_err(|source| BootSourceError::KernelUnreadable {
             path: path.clone(),
             source,
         })?;

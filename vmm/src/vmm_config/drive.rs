@@ -1,6 +1,7 @@
 //! `Drive`: a virtio-blk device backed by a host file.
 
 use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use super::FieldError;
@@ -68,9 +69,13 @@ impl DriveConfig {
         } else {
             "reading and writing"
         };
+        // Non-blocking: opening a FIFO read-only blocks until a writer comes, and the API
+        // must never wait on a path a client named. Regular files and block devices (all
+        // that is accepted) ignore the flag.
         let file = OpenOptions::new()
             .read(true)
             .write(!is_read_only)
+            .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .map_err(|source| DriveError::PathUnusable {
                 path: path.clone(),

@@ -242,16 +242,10 @@ impl MmioTransport {
             DRIVER_FEATURES => self.write_driver_features(value),
             QUEUE_SEL => self.queue_sel = value,
             QUEUE_NUM => self.update_queue("QueueNum", |q| {
-                q.try_set_size(value as u16)
-                    .map_err(|e| format!("size {value}: {e}"))
-                    .and_then(|()| {
-                        // `try_set_size` takes a u16: refuse values that were truncated.
-                        if value > u32::from(u16::MAX) {
-                            Err(format!("size {value} too large"))
-                        } else {
-                            Ok(())
-                        }
-                    })
+                // `try_set_size` takes a u16: refuse a value that does not fit before it is
+                // truncated (0x1_0010 would otherwise set 16).
+                let size = u16::try_from(value).map_err(|_| format!("size {value} too large"))?;
+                q.try_set_size(size).map_err(|e| format!("size {value}: {e}"))
             }),
             QUEUE_READY => self.write_queue_ready(value),
             QUEUE_DESC_LOW => self.update_queue("QueueDescLow", |q| {
@@ -457,6 +451,12 @@ impl MmioTransport {
         for (i, queue) in self.queues.iter().enumerate() {
             if !queue.is_valid(&self.mem) {
                 return Err(VirtioDeviceError::InvalidQueue(i));
+            }
+            // The spec allows any address, but virtio-queue's `iter` answers QueueNotReady
+            // for an available ring at 0, so the device would fail at the first
+            // notification; refusing here tells the driver at DRIVER_OK instead.
+            if queue.avail_ring() == 0 {
+                return Err(VirtioDeviceError::AvailRingAtZero(i));
             }
             let mut q = Queue::try_from(queue.state()).map_err(|_| VirtioDeviceError::InvalidQueue(i))?;
             q.set_event_idx(event_idx);
@@ -670,6 +670,12 @@ mod tests {
         assert_eq!(read_reg(&mut t, QUEUE_NUM), 4);
         write_reg(&mut t, QUEUE_NUM, 0x1_0004); // truncation must not sneak through
         assert_eq!(read_reg(&mut t, QUEUE_NUM), 4);
+        // Found by the register fuzzer: a value whose low 16 bits are a valid size other
+        // than the current one used to be applied (truncated) and only then refused.
+        write_reg(&mut t, QUEUE_NUM, 0x1_0008);
+        assert_eq!(read_reg(&mut t, QUEUE_NUM), 4);
+        write_reg(&mut t, QUEUE_NUM, 0x1_0010);
+        assert_eq!(read_reg(&mut t, QUEUE_NUM), 4);
         write_reg(&mut t, QUEUE_DESC_LOW, 0x1000);
         write_reg(&mut t, QUEUE_DESC_HIGH, 0x1);
         assert_eq!(read_reg(&mut t, QUEUE_DESC_LOW), 0x1000);
@@ -724,6 +730,26 @@ mod tests {
         set_status(&mut t, 0);
         assert_eq!(read_reg(&mut t, STATUS), 0);
         assert_eq!(read_reg(&mut t, INTERRUPT_STATUS), 0);
+    }
+
+    /// Found by the block fuzzer: a queue whose available ring is at guest address 0 (here:
+    /// never programmed, so at its reset value) was activated, and the device then failed
+    /// at the first notification because virtio-queue refuses to iterate it. It is refused
+    /// at DRIVER_OK instead.
+    #[test]
+    fn available_ring_at_guest_address_zero_is_refused_at_activation() {
+        let (mut t, dev) = transport();
+        let mut second = TestQueue::new(GuestAddress(0x2_0000), 8);
+        second.avail = GuestAddress(0);
+        MmioDriver::new(&mut t)
+            .init(
+                DummyDevice::FEATURES,
+                &[TestQueue::new(GuestAddress(0x1_0000), 16), second],
+            )
+            .unwrap();
+        assert!(!lock(&dev).is_activated());
+        assert_ne!(read_reg(&mut t, STATUS) & status::DEVICE_NEEDS_RESET, 0);
+        assert_eq!(read_reg(&mut t, INTERRUPT_STATUS), 2, "config change interrupt");
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub enum VirtioDeviceError {
     /// A queue is not ready or does not fit in guest memory.
     #[error("queue {0} is not ready or does not fit in guest memory")]
     InvalidQueue(usize),
+    /// The driver put a queue's available ring at guest address 0, which virtio-queue takes
+    /// for "never configured" and refuses to serve.
+    #[error("queue {0}: an available ring at guest address 0 is not supported")]
+    AvailRingAtZero(usize),
     /// A queue's maximum size is not a power of two in 1..=32768.
     #[error("invalid queue maximum size {0}")]
     QueueMaxSize(u16),

@@ -157,6 +157,21 @@ impl BusDevice for SerialDevice {
     }
 }
 
+/// Most console input that may wait for the guest to read it. Without a bound a client
+/// could queue input faster than the guest reads it (or before it runs at all) until the
+/// VMM runs out of memory; a serial line has no more room than its FIFO either.
+pub const MAX_PENDING_INPUT: usize = 64 * 1024;
+
+/// Console input refused because the guest has not read what is already waiting.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "console_input.data: {pending} bytes already wait for the guest to read them and at most {MAX_PENDING_INPUT} may wait; {len} more refused"
+)]
+pub struct InputFullError {
+    pub pending: usize,
+    pub len: usize,
+}
+
 /// Console input waiting for the guest: filled by the API, drained on the event loop.
 pub struct InputQueue {
     pending: Mutex<VecDeque<u8>>,
@@ -171,12 +186,19 @@ impl InputQueue {
         })
     }
 
-    pub fn send(&self, bytes: &[u8]) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(bytes);
+    /// Queues `bytes` for the guest, all or nothing, within [`MAX_PENDING_INPUT`].
+    pub fn send(&self, bytes: &[u8]) -> Result<(), InputFullError> {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.len() + bytes.len() > MAX_PENDING_INPUT {
+            return Err(InputFullError {
+                pending: pending.len(),
+                len: bytes.len(),
+            });
+        }
+        pending.extend(bytes);
+        drop(pending);
         let _ = self.ready.write(1);
+        Ok(())
     }
 }
 

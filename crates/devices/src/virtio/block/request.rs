@@ -34,6 +34,12 @@ pub enum RequestError {
     /// descriptors cannot be read: the queue is unusable.
     #[error("descriptor chain at head {0} is malformed (invalid index, loop, too long or unreadable)")]
     MalformedChain(u16),
+    /// The chain uses an indirect descriptor table, which the device does not offer
+    /// (`VIRTIO_F_INDIRECT_DESC`): the driver broke the negotiation, the queue is unusable.
+    #[error(
+        "descriptor chain at head {0} uses an indirect table, but VIRTIO_F_INDIRECT_DESC was not offered"
+    )]
+    IndirectDescriptor(u16),
     /// The last descriptor is not device-writable or is empty, so no status can be written.
     #[error("the status descriptor is not device-writable or has no room")]
     NoStatus,
@@ -87,7 +93,10 @@ pub enum RequestError {
 impl RequestError {
     /// Whether the queue is broken (the device must stop and ask for a reset).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, RequestError::MalformedChain(_))
+        matches!(
+            self,
+            RequestError::MalformedChain(_) | RequestError::IndirectDescriptor(_)
+        )
     }
 
     /// The status byte that answers this error.
@@ -120,13 +129,15 @@ struct Segment {
 /// driver's buffers (the used-ring length), status byte included; 0 when no status could be
 /// written. Only a fatal error (malformed chain) is returned as `Err`; every other failure
 /// is answered through the status byte and counted in `metrics.errors`.
+/// `desc_table` is the queue's descriptor table, where indirect descriptors are looked for.
 pub(crate) fn execute(
     mem: &GuestMemoryMmap,
     chain: DescriptorChain<&GuestMemoryMmap>,
+    desc_table: GuestAddress,
     disk: &Disk<'_>,
     metrics: &BlockMetrics,
 ) -> Result<u32, RequestError> {
-    let descs = collect_chain(chain)?;
+    let descs = collect_chain(mem, chain, desc_table)?;
     let status_addr = match status_address(mem, &descs) {
         Ok(addr) => addr,
         Err(e) => {
@@ -155,12 +166,37 @@ pub(crate) fn execute(
 /// Walks the chain. `DescriptorChain` stops silently on an invalid index, an unreadable
 /// descriptor, or after `queue size` descriptors (loops); in each case the last descriptor
 /// it yielded still says "next", which is how a malformed chain is told from a complete one.
-fn collect_chain(chain: DescriptorChain<&GuestMemoryMmap>) -> Result<Vec<Descriptor>, RequestError> {
+///
+/// `DescriptorChain` also follows `VIRTQ_DESC_F_INDIRECT` whatever was negotiated, and
+/// then yields the indirect table's entries in place of the table entry that pointed to
+/// them. We do not offer indirect descriptors, so each descriptor the chain yields is
+/// checked against the queue's own table entry it should come from: if that entry is
+/// indirect, the driver used a feature it was not given and the chain is refused.
+fn collect_chain(
+    mem: &GuestMemoryMmap,
+    chain: DescriptorChain<&GuestMemoryMmap>,
+    desc_table: GuestAddress,
+) -> Result<Vec<Descriptor>, RequestError> {
     let head = chain.head_index();
+    let indirect = virtio_bindings::virtio_ring::VRING_DESC_F_INDIRECT as u16;
     let mut descs = Vec::new();
     let mut more = true;
+    let mut index = head;
     for desc in chain {
+        // The chain read this entry a moment ago, so it is inside guest memory; a read
+        // failure can only mean the table moved, which is malformed too.
+        let flags_at = desc_table
+            .0
+            .checked_add(u64::from(index) * 16 + 12)
+            .ok_or(RequestError::MalformedChain(head))?;
+        let flags = mem
+            .read_obj::<u16>(GuestAddress(flags_at))
+            .map_err(|_| RequestError::MalformedChain(head))?;
+        if u16::from_le(flags) & indirect != 0 {
+            return Err(RequestError::IndirectDescriptor(head));
+        }
         more = desc.has_next();
+        index = desc.next();
         descs.push(desc);
     }
     if descs.is_empty() || more {
@@ -523,6 +559,7 @@ mod tests {
         assert_eq!(RequestError::Unsupported(99).status(), request_status::UNSUPP);
         assert_eq!(RequestError::ReadOnly.status(), request_status::IOERR);
         assert!(RequestError::MalformedChain(0).is_fatal());
+        assert!(RequestError::IndirectDescriptor(0).is_fatal());
         assert!(!RequestError::NoStatus.is_fatal());
     }
 }
