@@ -80,7 +80,7 @@ pub fn build_and_start(
         .collect::<Result<Vec<_>, _>>()?;
 
     // 4. Devices: legacy on port I/O, virtio on MMIO, their irqfds and ioeventfds.
-    let devices = attach_devices(&vm, &memory, resources, ctx)?;
+    let devices = attach_devices(&vm, &memory, mem_bytes, resources, ctx)?;
 
     // 5. Kernel and initrd.
     let kernel = loader::load_kernel(&memory, mem_bytes, &boot.kernel_image_path, boot.kernel_format)?;
@@ -145,13 +145,21 @@ pub fn build_and_start(
 fn attach_devices(
     vm: &Vm,
     memory: &GuestMemoryMmap,
+    mem_bytes: u64,
     resources: &VmResources,
     ctx: &VmContext,
 ) -> Result<AttachedDevices, StartError> {
     let mut pio = Bus::default();
     let mut mmio = Bus::default();
-    let (legacy, serial_input) =
-        device_manager::legacy::attach(vm, &mut pio, &ctx.latch, &ctx.metrics, &ctx.console, &ctx.input)?;
+    let (legacy, serial_input) = device_manager::legacy::attach(
+        vm,
+        &mut pio,
+        mem_bytes,
+        &ctx.latch,
+        &ctx.metrics,
+        &ctx.console,
+        &ctx.input,
+    )?;
     let mut subscribers = vec![serial_input];
     let mut cmdline = Vec::new();
     let drives = device_manager::virtio::attach(

@@ -1,15 +1,17 @@
-//! Attaches the legacy devices: COM1, the i8042 and the vmctl ports.
+//! Attaches the legacy devices: COM1, the i8042, the CMOS/RTC and the vmctl ports.
 
 use std::sync::{Arc, Mutex};
 
 use super::DeviceManagerError;
 use super::bus::{Bus, BusDevice};
+use crate::arch::x86_64::layout::ram_ranges;
+use crate::devices::legacy::cmos::{Cmos, HostClock};
 use crate::devices::legacy::exit_ports::VmctlPorts;
 use crate::devices::legacy::i8042::I8042;
 use crate::devices::legacy::serial::{ConsoleBuffer, InputQueue, SerialDevice, SerialInput};
 use crate::devices::legacy::{
-    COM1_GSI, COM1_LEN, COM1_PORT, I8042_GSI, I8042_LEN, I8042_PORT, IrqTrigger, VMCTL_PORTS_BASE,
-    VMCTL_PORTS_LEN, eventfd,
+    CMOS_LEN, CMOS_PORT, COM1_GSI, COM1_LEN, COM1_PORT, I8042_GSI, I8042_LEN, I8042_PORT, IrqTrigger,
+    VMCTL_PORTS_BASE, VMCTL_PORTS_LEN, eventfd,
 };
 use crate::event_loop::Subscriber;
 use crate::metrics::VmmMetrics;
@@ -49,6 +51,7 @@ fn place(
 pub fn attach(
     vm: &Vm,
     pio: &mut Bus,
+    mem_bytes: u64,
     latch: &Arc<ExitLatch>,
     metrics: &Arc<VmmMetrics>,
     console: &Arc<ConsoleBuffer>,
@@ -75,6 +78,10 @@ pub fn attach(
         latch.clone(),
     )));
     place(pio, "i8042", I8042_PORT, I8042_LEN, i8042.clone())?;
+
+    let (below_4g, above_4g) = Cmos::ram_split(&ram_ranges(mem_bytes));
+    let cmos = Arc::new(Mutex::new(Cmos::new(below_4g, above_4g, Box::new(HostClock))));
+    place(pio, "cmos", CMOS_PORT, CMOS_LEN, cmos)?;
 
     let ports = Arc::new(Mutex::new(VmctlPorts::new(metrics.clone(), latch.clone())));
     place(pio, "vmctl ports", VMCTL_PORTS_BASE, VMCTL_PORTS_LEN, ports)?;

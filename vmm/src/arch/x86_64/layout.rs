@@ -35,6 +35,9 @@ pub const VIRTIO_MMIO_BASE: u64 = MMIO_GAP_START;
 pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
 /// The first GSI given to a virtio-mmio device (0-4 are the legacy ISA devices).
 pub const VIRTIO_FIRST_GSI: u32 = 5;
+/// ISA IRQ 8, the CMOS RTC's. No virtio device gets it: Linux's `rtc_cmos` requests it
+/// unshared, so a virtio-mmio device there would fail its probe (or take the RTC's).
+pub const RTC_GSI: u32 = 8;
 /// The IOAPIC has 24 pins: GSIs 0..=23.
 pub const MAX_GSI: u32 = 23;
 /// In-kernel IOAPIC and local APIC.
@@ -59,13 +62,14 @@ pub fn virtio_mmio_addr(n: usize) -> u64 {
     VIRTIO_MMIO_BASE + n as u64 * VIRTIO_MMIO_SIZE
 }
 
-/// GSI of the `n`-th virtio-mmio device.
+/// GSI of the `n`-th virtio-mmio device: 5, 6, 7, then 9 onwards ([`RTC_GSI`] skipped).
 pub fn virtio_mmio_gsi(n: usize) -> u32 {
-    VIRTIO_FIRST_GSI + n as u32
+    let gsi = VIRTIO_FIRST_GSI + n as u32;
+    if gsi >= RTC_GSI { gsi + 1 } else { gsi }
 }
 
-/// How many virtio-mmio devices fit in the GSIs the IOAPIC has.
-pub const MAX_VIRTIO_DEVICES: usize = (MAX_GSI - VIRTIO_FIRST_GSI + 1) as usize;
+/// How many virtio-mmio devices fit in the GSIs the IOAPIC has (5..=23 without 8).
+pub const MAX_VIRTIO_DEVICES: usize = (MAX_GSI - VIRTIO_FIRST_GSI) as usize;
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +110,9 @@ mod tests {
         assert_eq!(virtio_mmio_addr(0), 0xd000_0000);
         assert_eq!(virtio_mmio_addr(1), 0xd000_1000);
         assert_eq!(virtio_mmio_gsi(0), 5);
+        assert_eq!(virtio_mmio_gsi(2), 7);
+        assert_eq!(virtio_mmio_gsi(3), 9);
+        assert!((0..MAX_VIRTIO_DEVICES).all(|n| virtio_mmio_gsi(n) != RTC_GSI));
         let last = MAX_VIRTIO_DEVICES - 1;
         assert_eq!(virtio_mmio_gsi(last), MAX_GSI);
         assert!(virtio_mmio_addr(last) + VIRTIO_MMIO_SIZE <= IOAPIC_ADDR);

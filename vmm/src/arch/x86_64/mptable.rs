@@ -1,7 +1,19 @@
 //! The Intel MultiProcessor Specification (1.4) table: how a guest without ACPI finds
 //! its processors, the IOAPIC and the ISA interrupt wiring. One processor entry per
 //! vCPU (APIC id = vCPU index), one ISA bus, one IOAPIC with its 24 pins wired 1:1 to
-//! GSIs, and the local interrupts (LINT0 = ExtINT, LINT1 = NMI).
+//! GSIs, and the local interrupts (LINT0 = ExtINT on the BSP, LINT1 = NMI on all).
+//!
+//! Every IOAPIC pin, pin 0 included, is an ordinary interrupt (`mp_INT`) from the ISA
+//! IRQ of the same number. That is how KVM's in-kernel irqchip is wired: without a
+//! `KVM_SET_GSI_ROUTING` of our own, `KVM_CREATE_IRQCHIP` installs the default routing
+//! (`kvm_setup_default_irq_routing`), GSI n -> IOAPIC pin n (and PIC pin n for n < 16),
+//! and the in-kernel PIT raises GSI 0, so the timer arrives on IOAPIC pin 0. Firecracker
+//! declares the same table for the same reason. Real PCs (and QEMU, which re-routes GSI
+//! 0 to pin 2) wire the 8254 to pin 2 instead; declaring that here would send Linux's
+//! `check_timer` to a pin the PIT never raises. Pin 0 must not be declared ExtINT: the
+//! ExtINT path is the 8259 through LINT0, and an IOAPIC ExtINT pin makes Linux 6.1 warn
+//! "ExtINT not setup in hardware but reported by MP table" and then dereference NULL in
+//! `setup_IO_APIC`, because no ISA IRQ 0 entry exists for the timer.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -23,6 +35,9 @@ const INT_TYPE_INT: u8 = 0;
 const INT_TYPE_NMI: u8 = 1;
 const INT_TYPE_EXTINT: u8 = 3;
 const BUS_ID_ISA: u8 = 0;
+const BSP_APIC_ID: u8 = 0;
+/// Destination "all local APICs" in a local interrupt entry.
+const ALL_APICS: u8 = 0xff;
 /// The MP table must fit in the 1 KiB EBDA.
 pub const MAX_SIZE: usize = 1024;
 
@@ -64,10 +79,9 @@ pub fn build(cpus: u8, base: u64) -> Result<Vec<u8>, MptableError> {
     entries.extend_from_slice(&(IOAPIC_ADDR as u32).to_le_bytes());
     count += 1;
     for pin in 0..=MAX_GSI as u8 {
-        let kind = if pin == 0 { INT_TYPE_EXTINT } else { INT_TYPE_INT };
         entries.extend_from_slice(&[
             ENTRY_IO_INTERRUPT,
-            kind,
+            INT_TYPE_INT,
             0,
             0,
             BUS_ID_ISA,
@@ -77,8 +91,13 @@ pub fn build(cpus: u8, base: u64) -> Result<Vec<u8>, MptableError> {
         ]);
         count += 1;
     }
-    for (kind, lint) in [(INT_TYPE_EXTINT, 0u8), (INT_TYPE_NMI, 1u8)] {
-        entries.extend_from_slice(&[ENTRY_LOCAL_INTERRUPT, kind, 0, 0, BUS_ID_ISA, 0, 0xff, lint]);
+    // The 8259's output reaches the BSP's LINT0 only (virtual wire mode: Linux uses it
+    // until the IOAPIC is up); NMI is wired to every processor's LINT1.
+    for (kind, apic, lint) in [
+        (INT_TYPE_EXTINT, BSP_APIC_ID, 0u8),
+        (INT_TYPE_NMI, ALL_APICS, 1u8),
+    ] {
+        entries.extend_from_slice(&[ENTRY_LOCAL_INTERRUPT, kind, 0, 0, BUS_ID_ISA, 0, apic, lint]);
         count += 1;
     }
 
@@ -165,6 +184,67 @@ mod tests {
             }
         }
         assert_eq!(cpus, vec![(0, 3), (1, 1), (2, 1)]);
+    }
+
+    /// (type, irq type, source bus IRQ, destination APIC, destination pin or LINT) of
+    /// every interrupt entry (I/O and local).
+    fn interrupt_entries(cpus: u8) -> Vec<(u8, u8, u8, u8, u8)> {
+        let t = build(cpus, MPTABLE_ADDR).unwrap();
+        let entries = &t[16 + HEADER_LEN..];
+        let mut off = 0;
+        let mut out = vec![];
+        while off < entries.len() {
+            let e = &entries[off..];
+            match e[0] {
+                ENTRY_PROCESSOR => off += PROCESSOR_LEN,
+                ENTRY_IO_INTERRUPT | ENTRY_LOCAL_INTERRUPT => {
+                    assert_eq!(e[4], BUS_ID_ISA);
+                    out.push((e[0], e[1], e[5], e[6], e[7]));
+                    off += SHORT_ENTRY_LEN;
+                }
+                _ => off += SHORT_ENTRY_LEN,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_isa_irq_is_an_ordinary_interrupt_on_its_own_ioapic_pin() {
+        // Linux's check_timer looks up ISA IRQ 0 as mp_INT; KVM's default routing and
+        // the in-kernel PIT put it on pin 0. An ExtINT pin 0 (the old table) crashed
+        // Linux 6.1 in setup_IO_APIC.
+        let cpus = 2;
+        let io: Vec<_> = interrupt_entries(cpus)
+            .into_iter()
+            .filter(|e| e.0 == ENTRY_IO_INTERRUPT)
+            .collect();
+        let expected: Vec<_> = (0..=MAX_GSI as u8)
+            .map(|irq| (ENTRY_IO_INTERRUPT, INT_TYPE_INT, irq, ioapic_id(cpus), irq))
+            .collect();
+        assert_eq!(io, expected);
+        // The exact bytes of the timer's entry: type 3, mp_INT, flags 0 (conforms to
+        // the ISA bus: edge, active high), ISA bus 0, IRQ 0, the IOAPIC, pin 0.
+        let t = build(cpus, MPTABLE_ADDR).unwrap();
+        let first_io = 16 + HEADER_LEN + PROCESSOR_LEN * cpus as usize + 8 + 8;
+        assert_eq!(
+            &t[first_io..first_io + 8],
+            &[3, 0, 0, 0, 0, 0, ioapic_id(cpus), 0]
+        );
+    }
+
+    #[test]
+    fn extint_is_on_the_bsps_lint0_and_nmi_on_every_lint1() {
+        let local: Vec<_> = interrupt_entries(4)
+            .into_iter()
+            .filter(|e| e.0 == ENTRY_LOCAL_INTERRUPT)
+            .collect();
+        assert_eq!(
+            local,
+            vec![
+                (ENTRY_LOCAL_INTERRUPT, INT_TYPE_EXTINT, 0, 0, 0),
+                (ENTRY_LOCAL_INTERRUPT, INT_TYPE_NMI, 0, 0xff, 1),
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! A minimal i8042 PS/2 controller: enough for a Linux guest's keyboard probe, the CPU
 //! reset line (command 0xfe on port 0x64), and Ctrl-Alt-Del injected by the VMM.
+//!
+//! It has no AUX (mouse) port, and says so the way Linux's `i8042_check_aux` can tell:
+//! the AUX loopback comes back as keyboard data (not AUX data) and the AUX interface
+//! test fails. Without that, Linux took the port for a real one whose disable bit did
+//! not stick ("Failed to disable AUX port, but continuing anyway... Is this a SiS?")
+//! and went on probing a mouse that is not there.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,24 +22,34 @@ const COMMAND_OFFSET: u64 = 4;
 const STATUS_OUTPUT_FULL: u8 = 0x01;
 const STATUS_SYSTEM: u8 = 0x04;
 const STATUS_LAST_WAS_COMMAND: u8 = 0x08;
+/// "Keyboard not inhibited": the keylock switch is off. Clear, Linux warns "Keylock
+/// active" (and a real keyboard would be locked).
+const STATUS_NOT_INHIBITED: u8 = 0x10;
 
 const CTR_KBD_INT: u8 = 0x01;
 const CTR_KBD_DISABLED: u8 = 0x10;
+const CTR_AUX_DISABLED: u8 = 0x20;
 /// What a BIOS leaves: keyboard interrupt on, system flag, scancode translation.
 const CTR_DEFAULT: u8 = 0x45;
 
 const CMD_READ_CTR: u8 = 0x20;
 const CMD_WRITE_CTR: u8 = 0x60;
+const CMD_AUX_DISABLE: u8 = 0xa7;
+const CMD_AUX_ENABLE: u8 = 0xa8;
+const CMD_AUX_TEST: u8 = 0xa9;
 const CMD_SELF_TEST: u8 = 0xaa;
 const CMD_KBD_TEST: u8 = 0xab;
 const CMD_KBD_DISABLE: u8 = 0xad;
 const CMD_KBD_ENABLE: u8 = 0xae;
 const CMD_WRITE_KBD_OUTPUT: u8 = 0xd2;
+const CMD_WRITE_AUX_OUTPUT: u8 = 0xd3;
 const CMD_RESET_CPU: u8 = 0xfe;
 
 const KBD_ACK: u8 = 0xfa;
 const KBD_RESET: u8 = 0xff;
 const KBD_SELF_TEST_OK: u8 = 0xaa;
+/// AUX interface test result "clock line stuck low": no device on the AUX port.
+const AUX_TEST_NO_DEVICE: u8 = 0x01;
 
 /// Scancodes (set 2) for pressing Right-Ctrl, Alt, Delete.
 pub const CTRL_ALT_DEL: [u8; 5] = [0xe0, 0x14, 0x11, 0xe0, 0x71];
@@ -53,6 +69,7 @@ enum Pending {
     None,
     Ctr,
     KbdOutput,
+    AuxOutput,
 }
 
 pub struct I8042 {
@@ -97,7 +114,7 @@ impl I8042 {
     }
 
     fn status(&self) -> u8 {
-        let mut s = STATUS_SYSTEM;
+        let mut s = STATUS_SYSTEM | STATUS_NOT_INHIBITED;
         if !self.buffer.is_empty() {
             s |= STATUS_OUTPUT_FULL;
         }
@@ -129,6 +146,25 @@ impl I8042 {
                 self.pending = Pending::KbdOutput;
                 Ok(())
             }
+            CMD_WRITE_AUX_OUTPUT => {
+                self.pending = Pending::AuxOutput;
+                Ok(())
+            }
+            CMD_AUX_DISABLE => {
+                self.ctr |= CTR_AUX_DISABLED;
+                Ok(())
+            }
+            CMD_AUX_ENABLE => {
+                self.ctr &= !CTR_AUX_DISABLED;
+                Ok(())
+            }
+            CMD_AUX_TEST => {
+                // The reply takes the place of the loopback byte the guest left unread
+                // (a real 8042's output buffer holds one byte): Linux reads one byte
+                // here and must see the test result, not the stale loopback.
+                self.buffer.clear();
+                self.push(&[AUX_TEST_NO_DEVICE])
+            }
             CMD_RESET_CPU => {
                 self.latch.trigger(VmExit::new(
                     ExitReason::Reset,
@@ -151,6 +187,9 @@ impl I8042 {
                 self.raise()
             }
             Pending::KbdOutput => self.push(&[value]),
+            // No AUX port: the byte comes back without the AUX-data status bit, which
+            // Linux's loopback check treats as "no AUX port here".
+            Pending::AuxOutput => self.push(&[value]),
             Pending::None if value == KBD_RESET => self.push(&[KBD_ACK, KBD_SELF_TEST_OK]),
             Pending::None => self.push(&[KBD_ACK]),
         };
@@ -221,6 +260,45 @@ mod tests {
             got.push(read(&mut dev, DATA_OFFSET));
         }
         assert_eq!(got, CTRL_ALT_DEL);
+    }
+
+    /// Sends a controller command and, optionally, its data byte; returns what the
+    /// controller answered.
+    fn command(dev: &mut I8042, cmd: u8, data: Option<u8>) -> Vec<u8> {
+        dev.write(COMMAND_OFFSET, &[cmd]);
+        if let Some(d) = data {
+            dev.write(DATA_OFFSET, &[d]);
+        }
+        let mut got = vec![];
+        while read(dev, COMMAND_OFFSET) & STATUS_OUTPUT_FULL != 0 {
+            got.push(read(dev, DATA_OFFSET));
+        }
+        got
+    }
+
+    #[test]
+    fn the_keylock_is_off() {
+        let (mut dev, _) = device();
+        assert_ne!(read(&mut dev, COMMAND_OFFSET) & STATUS_NOT_INHIBITED, 0);
+    }
+
+    #[test]
+    fn the_aux_port_reads_as_absent_and_its_disable_bit_sticks() {
+        let (mut dev, _) = device();
+        // Linux's i8042_check_aux: loopback first. The byte comes back, but not as
+        // AUX data (status bit 5 clear), so Linux reads the status and stops there...
+        dev.write(COMMAND_OFFSET, &[CMD_WRITE_AUX_OUTPUT]);
+        dev.write(DATA_OFFSET, &[0x5a]);
+        let status = read(&mut dev, COMMAND_OFFSET);
+        assert_eq!(status & (STATUS_OUTPUT_FULL | 0x20), STATUS_OUTPUT_FULL);
+        // ...then the interface test, without reading the loopback byte: the one byte
+        // it reads is the failed test, and nothing is left behind.
+        assert_eq!(command(&mut dev, CMD_AUX_TEST, None), vec![AUX_TEST_NO_DEVICE]);
+        // The AUX disable bit in the CTR follows 0xa7/0xa8.
+        command(&mut dev, CMD_AUX_DISABLE, None);
+        assert_ne!(command(&mut dev, CMD_READ_CTR, None)[0] & CTR_AUX_DISABLED, 0);
+        command(&mut dev, CMD_AUX_ENABLE, None);
+        assert_eq!(command(&mut dev, CMD_READ_CTR, None)[0] & CTR_AUX_DISABLED, 0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Legacy PC devices on port I/O: COM1 (8250 UART), the i8042 controller, and the two
-//! vmctl ports (boot done, exit code). See `tests/guests/ABI.md` for the ports.
+//! Legacy PC devices on port I/O: COM1 (8250 UART), the i8042 controller, the CMOS/RTC,
+//! and the two vmctl ports (boot done, exit code). See `tests/guests/ABI.md` for the
+//! ports.
 
+pub mod cmos;
 pub mod exit_ports;
 pub mod i8042;
 pub mod serial;
@@ -15,6 +17,10 @@ pub const COM1_GSI: u32 = 4;
 pub const I8042_PORT: u64 = 0x60;
 pub const I8042_LEN: u64 = 5;
 pub const I8042_GSI: u32 = 1;
+/// The CMOS RAM / RTC index and data ports. Its interrupt (ISA IRQ 8) is not raised:
+/// no alarm, periodic or update interrupt is modelled.
+pub const CMOS_PORT: u64 = 0x70;
+pub const CMOS_LEN: u64 = 2;
 /// Boot done (any write) and exit code (8- or 32-bit write), as one 8-byte range.
 pub const VMCTL_PORTS_BASE: u64 = 0x600;
 pub const VMCTL_PORTS_LEN: u64 = 8;
