@@ -1,4 +1,4 @@
-// Run inside L1 (by linux-guest.test.ts, through runInL1): boots a Linux kernel with an
+// Run inside L1 (by nested.test.ts (linux-guest.suite.ts), through runInL1): boots a Linux kernel with an
 // initramfs in the host's release `vmctl-vmm` against L1's /dev/kvm, through the VMM's
 // gRPC API, and prints one JSON line with what happened: the end state, the console,
 // the boot-done time, the VM-exit counters and L1's clock around the run (to check the

@@ -1,4 +1,4 @@
-// Run inside L1 (by nested-host.test.ts, through runInL1): boots one test guest
+// Run inside L1 (by nested.test.ts (host.suite.ts), through runInL1): boots one test guest
 // (tests/guests) in the host's release `vmctl-vmm` against L1's /dev/kvm, through the
 // VMM's gRPC API with the built @vmctl/vmm-client, and prints one JSON line with what
 // happened. Plain JavaScript on purpose: under TCG, tsx compiling TypeScript at start
