@@ -1,4 +1,3 @@
-import { cpSync } from "node:fs";
 import { defineConfig } from "tsup";
 
 export default defineConfig({
@@ -8,8 +7,4 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
-  // Server reflection reads the .proto files at run time: ship them with the build.
-  onSuccess: async () => {
-    cpSync("../../proto/vmctl", "dist/proto/vmctl", { recursive: true });
-  },
 });

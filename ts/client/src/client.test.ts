@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import test from "ava";
 import { silentLogger } from "@vmctl/core";
 import { startVmctld, type Vmctld } from "@vmctl/server";
-import { connect, VmctlError, type ServiceEvent } from "./index.js";
+import { connect, VmctlError, type CreateServiceInput, type ServiceEvent } from "./index.js";
 
 const PROCESS_PLUGIN = fileURLToPath(new URL("../../../tests/fixtures/vmctl-plugin-process", import.meta.url));
 let dir: string;
@@ -77,6 +77,46 @@ test.serial("errors come back as VmctlError with the code and details the engine
       break;
     }
     await client.delete("long", { force: true });
+  } finally {
+    client.close();
+  }
+});
+
+test.serial("details survive in any Unicode (rich error model), and a create with a requestId is safe to retry", async (t) => {
+  const client = connect(daemon.socketPath);
+  try {
+    const label = await t.throwsAsync(client.create({ target: "process", spec: { args: ["true"] }, labels: { ключ: "x" } }), { instanceOf: VmctlError });
+    t.is(label?.code, "INVALID_ARGUMENT");
+    t.is(label?.details.field, "labels.ключ");
+    const target = await t.throwsAsync(client.create({ target: "ö\u{1F600}", spec: {} }), { instanceOf: VmctlError });
+    t.is(target?.code, "NOT_FOUND");
+    // the message quotes the target as sent, and whichever details the engine gave came through
+    t.true((target?.message ?? "").includes("ö\u{1F600}"), target?.message);
+    t.true(target?.details.target === "ö\u{1F600}" || target?.details.field === "target", JSON.stringify(target?.details));
+
+    const input: CreateServiceInput = { target: "process", spec: { args: ["true"] }, requestId: "retry-1" };
+    const first = await client.create(input);
+    const again = await client.create(input);
+    t.is(again.id, first.id);
+    t.is((await client.list()).filter((s) => s.id === first.id).length, 1);
+    const other = await t.throwsAsync(client.create({ ...input, spec: { args: ["false"] } }), { instanceOf: VmctlError });
+    t.is(other?.code, "ALREADY_EXISTS");
+    t.is(other?.details.field, "requestId");
+    await client.delete(first.id);
+  } finally {
+    client.close();
+  }
+});
+
+test.serial("list() follows every page", async (t) => {
+  const client = connect(daemon.socketPath);
+  try {
+    // Pages of 500 by default: 505 services need two answers.
+    const made = [];
+    for (let i = 0; i < 505; i++) made.push((await daemon.engine.create({ name: `page-${i}`, target: "process", spec: { args: ["true"] } })).id);
+    const listed = await client.list();
+    t.deepEqual(listed.map((s) => s.id).sort(), [...made].sort());
+    for (const id of made) await daemon.engine.delete(id);
   } finally {
     client.close();
   }

@@ -11,6 +11,7 @@ import {
   targetFromProto,
 } from "./convert.js";
 import { errorFromGrpc } from "./errors.js";
+import { VmctlError } from "@vmctl/core/contract";
 import type { CreateServiceInput, ExecResult, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
 
 /** Per-call options. */
@@ -101,9 +102,26 @@ export class VmctlClient {
     return serviceFromProto(await this.#call(this.#raw.getService, { id: ref }, options));
   }
 
-  async list(filter: ServiceFilter = {}, options?: CallOptions): Promise<ServiceRecord[]> {
-    const response = await this.#call(this.#raw.listServices, filterToProto(filter), options);
-    return (response.services ?? []).map(serviceFromProto);
+  /**
+   * Every matching service. The server answers in pages (each under the message size
+   * limit however large the services); this follows them to the end, with the same
+   * deadline (`timeoutMs` bounds the whole listing).
+   */
+  async list(filter: ServiceFilter = {}, options: CallOptions = {}): Promise<ServiceRecord[]> {
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    const request = filterToProto(filter);
+    const services: ServiceRecord[] = [];
+    const seen = new Set<string>();
+    for (let pageToken = ""; ; ) {
+      const remaining = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
+      const response = await this.#call(this.#raw.listServices, { ...request, pageToken }, { ...options, ...(remaining === undefined ? {} : { timeoutMs: remaining }) });
+      services.push(...(response.services ?? []).map(serviceFromProto));
+      pageToken = response.nextPageToken ?? "";
+      if (pageToken === "") return services;
+      // A server handing back a token it already gave would page forever.
+      if (seen.has(pageToken)) throw new VmctlError("INTERNAL", "ListServices returned the same page token twice");
+      seen.add(pageToken);
+    }
   }
 
   /** Snapshot events for the matching services, then every change, until `signal` aborts or the loop is left. */

@@ -117,6 +117,7 @@ export function targetFromProto(t: vmctl.v1.ITarget): TargetInfo {
 export function createRequestToProto(input: CreateServiceInput): vmctl.v1.ICreateServiceRequest {
   return {
     name: input.name ?? "",
+    ...(input.requestId === undefined ? {} : { requestId: input.requestId }),
     target: input.target,
     ...(input.spec === undefined ? {} : { spec: structFromJson(input.spec) }),
     labels: { ...(input.labels ?? {}) },

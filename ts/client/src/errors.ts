@@ -1,11 +1,32 @@
 // The client's side of the error edge: a gRPC status (named like VmctlError codes) and
-// its trailing metadata back into the VmctlError the engine threw; Node and connection
-// failures into UNAVAILABLE.
+// its rich error details (a google.rpc.Status in `grpc-status-details-bin`: ErrorInfo of
+// domain vmctl.io, BadRequest) back into the VmctlError the engine threw; Node and
+// connection failures into UNAVAILABLE.
 import { Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { isErrorCode, VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
+import { decodeRichStatus, STATUS_DETAILS_KEY } from "@vmctl/proto";
 
+/** ErrorInfo.domain of vmctl's errors; metadata keys of ErrorInfo ↔ VmctlError.details. */
+const ERROR_DOMAIN = "vmctl.io";
+const DETAIL_METADATA_KEYS = { field: "field", serviceId: "service_id", target: "target" } as const satisfies Record<keyof ErrorDetails, string>;
 
-const DETAIL_KEYS = { field: "vmctl-field", serviceId: "vmctl-service-id", target: "vmctl-target" } as const;
+/** VmctlError.details from the status's rich details (empty when there are none, or they are another domain's). */
+export function detailsFromMetadata(metadata: Metadata | undefined): ErrorDetails {
+  const raw = metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!(raw instanceof Uint8Array)) return {};
+  const rich = decodeRichStatus(raw);
+  const details: { -readonly [K in keyof ErrorDetails]: ErrorDetails[K] } = {};
+  if (rich?.errorInfo?.domain === ERROR_DOMAIN) {
+    for (const [key, wireKey] of Object.entries(DETAIL_METADATA_KEYS)) {
+      const value = rich.errorInfo.metadata[wireKey];
+      if (typeof value === "string" && value !== "") details[key as keyof ErrorDetails] = value;
+    }
+  }
+  // A BadRequest alone (another server's, say) still says which field.
+  const violation = rich?.fieldViolations?.[0];
+  if (details.field === undefined && violation !== undefined && violation.field !== "") details.field = violation.field;
+  return details;
+}
 
 function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "details" in err;
@@ -16,12 +37,7 @@ export function errorFromGrpc(err: unknown, socketPath: string): VmctlError {
   if (err instanceof VmctlError) return err;
   if (!isServiceError(err)) return VmctlError.from(err);
   const name = GrpcStatus[err.code] ?? "UNKNOWN";
-  const metadata = err.metadata instanceof Metadata ? err.metadata : undefined;
-  const details: { -readonly [K in keyof ErrorDetails]: ErrorDetails[K] } = {};
-  for (const [key, header] of Object.entries(DETAIL_KEYS)) {
-    const value = metadata?.get(header)[0];
-    if (typeof value === "string") details[key as keyof ErrorDetails] = value;
-  }
+  const details = detailsFromMetadata(err.metadata instanceof Metadata ? err.metadata : undefined);
   // No answer at all (nothing listening, or the daemon went away mid-call).
   if (err.code === GrpcStatus.UNAVAILABLE && Object.keys(details).length === 0 && /No connection established|connect E|Connection dropped|ECONNRESET|read ECONN/i.test(err.details)) {
     return new VmctlError("UNAVAILABLE", `cannot reach vmctld at ${socketPath}: ${err.details}`, { cause: err });

@@ -1,12 +1,19 @@
-// Public surface of @vmctl/proto: protobuf messages by package, service definitions
-// for servers, and typed clients.
+// Public surface of @vmctl/proto: protobuf messages by package (with google.rpc's error
+// model), service definitions for servers, typed clients, and the compiled descriptors.
 export { google, vmctl, vmm } from "./gen/protos.js";
 export { OrchestratorClient, OrchestratorService, VmmClient, VmmService } from "./gen/services.js";
-export { jsonFromStruct, jsonFromValue, structFromJson, valueFromJson } from "./struct.js";
+export { jsonFromStruct, jsonFromValue, MAX_JSON_DEPTH, structFromJson, StructDepthError, valueFromJson } from "./struct.js";
 export type { JsonValue } from "./struct.js";
+export { decodeRequest, MalformedMessage } from "./decode-request.js";
+export { MAX_MESSAGE_DEPTH } from "./wire-diagnosis.js";
+export type { MapWireField, WireField, WireSchema, WireValue } from "./wire-diagnosis.js";
+export { WIRE_SCHEMA } from "./gen/wire-schema.js";
+export { API_FILES, descriptorSet } from "./descriptors.js";
 export type {
   BidiStreamingMethod,
   ClientStreamingMethod,
   ServerStreamingMethod,
   UnaryMethod,
 } from "./rpc-types.js";
+export { decodeRichStatus, encodeRichStatus, STATUS_DETAILS_KEY } from "./rich-status.js";
+export type { FieldViolation, RichStatus } from "./rich-status.js";

@@ -1,6 +1,6 @@
 import test from "ava";
-import { vmctl } from "@vmctl/proto";
-import type { ServiceRecord } from "@vmctl/core";
+import { google, vmctl } from "@vmctl/proto";
+import { ValidationError, type ServiceRecord } from "@vmctl/core";
 import { createInputFromProto, filterFromProto, serviceToProto } from "./convert.js";
 import { structFromJson } from "@vmctl/proto";
 
@@ -66,4 +66,18 @@ test("list filters: phases by enum, unknown phase names the field", (t) => {
     phases: ["running"],
   });
   t.throws(() => filterFromProto({ phases: [99 as vmctl.v1.Phase] }), { message: /^phases\[0\]: / });
+});
+
+test("request_id reaches the engine as requestId; absent stays absent", (t) => {
+  const wire = (req: vmctl.v1.ICreateServiceRequest) => pb.CreateServiceRequest.decode(pb.CreateServiceRequest.encode(req).finish());
+  t.is(createInputFromProto(wire({ target: "oci", requestId: "550e8400-e29b-41d4-a716-446655440000" })).requestId, "550e8400-e29b-41d4-a716-446655440000");
+  t.false("requestId" in createInputFromProto(wire({ target: "oci" })));
+});
+
+test("a spec nested past what JSON conversion takes is INVALID_ARGUMENT naming the path, not a stack overflow", (t) => {
+  let value: google.protobuf.IValue = { nullValue: 0 };
+  for (let i = 0; i < 10_000; i++) value = { structValue: { fields: { a: value } } };
+  const err = t.throws(() => createInputFromProto({ target: "oci", spec: { fields: { a: value } } }), { instanceOf: ValidationError });
+  t.regex(err.field, /^spec(\.a)+$/);
+  t.regex(err.message, /nested more than 100 levels deep$/);
 });

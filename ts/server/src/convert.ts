@@ -14,7 +14,7 @@ import type {
 } from "@vmctl/core";
 import { ValidationError } from "@vmctl/core";
 import { vmctl } from "@vmctl/proto";
-import { jsonFromStruct, structFromJson } from "@vmctl/proto";
+import { jsonFromStruct, StructDepthError, structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
 
@@ -121,13 +121,24 @@ export function targetToProto(t: TargetInfo): vmctl.v1.ITarget {
   return { name: t.name, plugin: t.plugin, status: t.status, capabilities: { ...t.capabilities } };
 }
 
+/** The spec as JSON; a Struct nested past what JSON conversion takes is INVALID_ARGUMENT naming where. */
+function specFromProto(spec: vmctl.v1.ICreateServiceRequest["spec"]): { [key: string]: JsonValue } | undefined {
+  try {
+    return jsonFromStruct(spec);
+  } catch (err) {
+    if (err instanceof StructDepthError) throw new ValidationError(`spec${err.path}`, err.message.slice(err.message.indexOf(": ") + 2));
+    throw err;
+  }
+}
+
 export function createInputFromProto(req: vmctl.v1.ICreateServiceRequest): CreateServiceInput {
   const readiness = readinessFromProto(req.readiness);
   const run = req.run;
   return {
     ...(req.name ? { name: req.name } : {}),
+    ...(req.requestId ? { requestId: req.requestId } : {}),
     target: req.target ?? "",
-    spec: jsonFromStruct(req.spec) ?? (run ? {} : undefined),
+    spec: specFromProto(req.spec) ?? (run ? {} : undefined),
     labels: { ...(req.labels ?? {}) },
     dependsOn: [...(req.dependsOn ?? [])],
     ...(readiness === undefined ? {} : { readiness }),

@@ -11,7 +11,8 @@ export const DAEMON_USAGE = `usage: vmctld [options]
 
   --state-dir DIR     where state lives (default $VMCTL_STATE_DIR or ${DEFAULT_STATE_DIR})
   --socket PATH       the API socket (default $VMCTL_SOCKET or ${DEFAULT_SOCKET})
-  --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets always load
+  --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets load too
+  --no-builtins       load only the --plugin targets (tests, minimal daemons)
   --config FILE       JSON config: {"targets": {"<target>": {options}}} (default $VMCTL_CONFIG)
   --log-level LEVEL   debug, info, warn or error (default info)
   -h, --help          this text
@@ -32,6 +33,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
         "state-dir": { type: "string" },
         socket: { type: "string" },
         plugin: { type: "string", multiple: true },
+        "no-builtins": { type: "boolean" },
         config: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -55,6 +57,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     stateDir: v["state-dir"] ?? (env.VMCTL_STATE_DIR || DEFAULT_STATE_DIR),
     socketPath: v.socket ?? (env.VMCTL_SOCKET || DEFAULT_SOCKET),
     plugins: v.plugin ?? [],
+    ...(v["no-builtins"] ? { builtins: false } : {}),
     logLevel: level as LogLevel,
   };
 }

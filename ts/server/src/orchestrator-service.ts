@@ -1,91 +1,38 @@
 // vmctl.v1.Orchestrator handlers over an OrchestratorApi. Each handler converts the
-// request, calls the engine, converts the answer; errors go through grpc-status.ts.
-import { once } from "node:events";
-import * as grpc from "@grpc/grpc-js";
+// request, calls the engine, converts the answer; the shared plumbing (malformed
+// requests, cancellation, errors through grpc-status.ts) is in rpc-handlers.ts.
+import type * as grpc from "@grpc/grpc-js";
 import type { Logger, OrchestratorApi } from "@vmctl/core";
 import type { vmctl } from "@vmctl/proto";
 import { createInputFromProto, eventToProto, exitToProto, filterFromProto, logChunkToProto, serviceToProto, targetToProto } from "./convert.js";
-import { toServiceError } from "./grpc-status.js";
+import { pageOf } from "./list-pages.js";
+import { CallTracker, RpcHandlers, type Streaming, type Unary } from "./rpc-handlers.js";
 
-type Unary<Req, Res> = (request: Req, signal: AbortSignal) => Promise<Res> | Res;
-type Streaming<Req, Res> = (request: Req, signal: AbortSignal) => AsyncIterable<Res>;
-
-/** Open calls, so shutdown can end streams that would otherwise run forever. */
-export class CallTracker {
-  readonly #open = new Set<AbortController>();
-
-  track(): AbortController {
-    const abort = new AbortController();
-    this.#open.add(abort);
-    return abort;
-  }
-
-  done(abort: AbortController): void {
-    this.#open.delete(abort);
-  }
-
-  abortAll(): void {
-    for (const abort of this.#open) abort.abort();
-  }
-}
+export { CallTracker };
 
 export function orchestratorHandlers(engine: OrchestratorApi, log: Logger, calls: CallTracker): grpc.UntypedServiceImplementation {
-  const report = (method: string, err: unknown): ReturnType<typeof toServiceError> => {
-    const status = toServiceError(err);
-    if (status.code === grpc.status.INTERNAL || status.code === grpc.status.UNKNOWN) log.error("request failed", { method, err });
-    else log.debug("request refused", { method, code: grpc.status[status.code], message: status.details });
-    return status;
-  };
-
-  const unary =
-    <Req, Res>(method: string, fn: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> =>
-    (call, callback) => {
-      const abort = calls.track();
-      call.on("cancelled", () => abort.abort());
-      Promise.resolve()
-        .then(() => fn(call.request, abort.signal))
-        .then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(report(method, err)),
-        )
-        .finally(() => calls.done(abort));
-    };
-
-  const streaming =
-    <Req, Res>(method: string, fn: Streaming<Req, Res>): grpc.handleServerStreamingCall<Req, Res> =>
-    async (call) => {
-      const abort = calls.track();
-      // The client went away (or shutdown): the engine's iterator ends on this signal.
-      call.on("cancelled", () => abort.abort());
-      try {
-        for await (const message of fn(call.request, abort.signal)) {
-          if (abort.signal.aborted) break;
-          if (!call.write(message)) await Promise.race([once(call, "drain"), once(abort.signal, "abort")]);
-        }
-        if (!call.cancelled) call.end();
-      } catch (err) {
-        if (!call.cancelled) call.emit("error", report(method, err));
-      } finally {
-        calls.done(abort);
-      }
-    };
+  const rpc = new RpcHandlers(log, calls);
+  const unary = <Req, Res>(method: string, fn: Unary<Req, Res>) => rpc.unary(method, fn);
+  const streaming = <Req, Res>(method: string, fn: Streaming<Req, Res>) => rpc.streaming(method, fn);
 
   return {
     createService: unary<vmctl.v1.CreateServiceRequest, vmctl.v1.IService>("CreateService", async (req) =>
       serviceToProto(await engine.create(createInputFromProto(req))),
     ),
     startService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("StartService", async (req) => serviceToProto(await engine.start(req.id))),
-    stopService: unary<vmctl.v1.StopServiceRequest, vmctl.v1.IService>("StopService", async (req) =>
-      serviceToProto(await engine.stop(req.id, req.timeoutMs == null ? {} : { timeoutMs: req.timeoutMs })),
+    // The call's signal ends only this call's wait when the client goes away; the stop goes on.
+    stopService: unary<vmctl.v1.StopServiceRequest, vmctl.v1.IService>("StopService", async (req, signal) =>
+      serviceToProto(await engine.stop(req.id, req.timeoutMs == null ? { signal } : { timeoutMs: req.timeoutMs, signal })),
     ),
     deleteService: unary<vmctl.v1.DeleteServiceRequest, vmctl.v1.IDeleteServiceResponse>("DeleteService", async (req) => {
       await engine.delete(req.id, { force: req.force });
       return {};
     }),
     getService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("GetService", (req) => serviceToProto(engine.get(req.id))),
-    listServices: unary<vmctl.v1.ListServicesRequest, vmctl.v1.IListServicesResponse>("ListServices", (req) => ({
-      services: engine.list(filterFromProto(req)).map(serviceToProto),
-    })),
+    listServices: unary<vmctl.v1.ListServicesRequest, vmctl.v1.IListServicesResponse>("ListServices", (req) => {
+      const filter = filterFromProto(req);
+      return pageOf(engine.list(filter), filter, { pageSize: req.pageSize ?? 0, pageToken: req.pageToken ?? "" });
+    }),
     watchServices: streaming<vmctl.v1.WatchServicesRequest, vmctl.v1.IServiceEvent>("WatchServices", async function* (req, signal) {
       for await (const event of engine.watch(req.ids ?? [], signal)) yield eventToProto(event);
     }),

@@ -9,6 +9,7 @@ import { connect, type VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
 import { CliError } from "../errors.js";
 import type { Globals } from "./globals.js";
+import { permissionDenied, probeSocket } from "./socket-probe.js";
 
 const START_TIMEOUT_MS = 30_000;
 
@@ -42,6 +43,8 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
   const client = connect(globals.socket);
   if (await answers(client)) return client;
   client.close();
+  // A daemon may well be running, only not for us: say so rather than start another.
+  if ((await probeSocket(globals.socket)) === "denied") throw new CliError(permissionDenied(globals.socket));
 
   mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(globals.stateDir, "vmctld.log");

@@ -1,0 +1,116 @@
+// The adversarial suite for vmctld: property-based hostile requests (adversarial/
+// requests.ts) to every method of vmctl.v1.Orchestrator over a raw gRPC client, against
+// a real vmctld child process. After every case: vmctld alive and answering ListTargets,
+// the status in the method's documented set (never UNKNOWN or INTERNAL for client
+// input), INVALID_ARGUMENT naming its field, an answer before the deadline, and nothing
+// half-made (services listed == services acknowledged, no stray service directory).
+//
+// VMCTL_SOAK_CASES sets the number of cases (default 5000; `npm run soak` runs a
+// million); VMCTL_FUZZ_SEED replays a run (the seed is printed when a case fails).
+import * as grpc from "@grpc/grpc-js";
+import test from "ava";
+import fc from "fast-check";
+import { VmctlError } from "@vmctl/client";
+import { alive, Daemon, PROCESS_PLUGIN_FIXTURE, sandbox, teardown, type Sandbox } from "./helpers/sandbox.js";
+import { RawOrchestrator, type RawOutcome } from "./helpers/raw-client.js";
+import { acceptedWrongly } from "./adversarial/accepted.js";
+import { violation, WAITING } from "./adversarial/invariants.js";
+import { hostileRequest, type HostileRequest } from "./adversarial/requests.js";
+import { ServiceModel } from "./adversarial/service-model.js";
+
+const CASES = Number(process.env.VMCTL_SOAK_CASES ?? 5000);
+const SEED = process.env.VMCTL_FUZZ_SEED === undefined ? undefined : Number(process.env.VMCTL_FUZZ_SEED);
+/** Deadline of a call that must answer by itself; of a call that may wait (a watch, logs -f, a wait). */
+const ANSWER_MS = 10_000;
+const WAIT_MS = 150;
+/** Acknowledged services kept before the suite deletes them all (keeps each check cheap). */
+const KEEP_SERVICES = 24;
+
+let sb: Sandbox;
+let daemon: Daemon;
+let raw: RawOrchestrator;
+
+test.before(async () => {
+  sb = sandbox("vmctl-adversarial-");
+  daemon = await Daemon.start(sb, {
+    plugins: [PROCESS_PLUGIN_FIXTURE],
+    extraArgs: ["--no-builtins", "--log-level", "warn"],
+    // No command name resolves: whatever a hostile spec names, nothing on the host runs.
+    env: { ...process.env, PATH: "/nonexistent-vmctl-adversarial" },
+  });
+  raw = new RawOrchestrator(sb.socket);
+});
+
+test.after.always(async () => {
+  raw?.close();
+  if (sb) await teardown(sb, [daemon]);
+});
+
+function describe(request: HostileRequest, outcome: RawOutcome): string {
+  const bytes = request.bytes.length > 256 ? `${request.bytes.subarray(0, 256).toString("hex")}… (${request.bytes.length} bytes)` : request.bytes.toString("hex");
+  return `${request.method} (${request.how}) → ${grpc.status[outcome.code]} ${JSON.stringify(outcome.message)} details=${JSON.stringify(outcome.details)}\n  request: ${bytes}`;
+}
+
+/** Deletes every acknowledged service, dependents before what they depend on (deleting a dependency is refused). */
+async function deleteAll(model: ServiceModel): Promise<void> {
+  for (let pass = 0; model.size > 0; pass++) {
+    if (pass > KEEP_SERVICES + 1) throw new Error(`cannot delete ${JSON.stringify(model.ids())}`);
+    for (const id of model.ids()) {
+      try {
+        await daemon.client.delete(id, { force: true, timeoutMs: ANSWER_MS });
+        model.forget(id);
+      } catch (err) {
+        if (!(err instanceof VmctlError && err.code === "FAILED_PRECONDITION")) throw err;
+      }
+    }
+  }
+}
+
+test.serial("vmctld answers any request to any method with a documented status, stays up, leaves nothing half-made", async (t) => {
+  t.timeout(Math.max(120_000, CASES * 200));
+  const model = new ServiceModel(sb.stateDir);
+  const counts = { cases: 0, byMethod: {} as Record<string, number>, byStatus: {} as Record<string, number>, detail: {} as Record<string, number> };
+  const started = Date.now();
+
+  const check = async (request: HostileRequest): Promise<void> => {
+    const outcome = await raw.call(request.method, request.bytes, WAITING.has(request.method) ? WAIT_MS : ANSWER_MS);
+    counts.cases++;
+    counts.byMethod[request.method] = (counts.byMethod[request.method] ?? 0) + 1;
+    const status = grpc.status[outcome.code] ?? String(outcome.code);
+    counts.byStatus[status] = (counts.byStatus[status] ?? 0) + 1;
+    const key = `${request.method} ${status}`;
+    counts.detail[key] = (counts.detail[key] ?? 0) + 1;
+    model.record(request, outcome);
+
+    const problem = violation(request.method, outcome) ?? acceptedWrongly(request, outcome);
+    if (problem !== undefined) throw new Error(`${problem}\n  ${describe(request, outcome)}`);
+    if (!alive(daemon.pid)) throw new Error(`vmctld died after ${describe(request, outcome)}\n${daemon.log().trim().split("\n").slice(-5).join("\n")}`);
+    await daemon.client.ping(5000);
+
+    const listed = (await daemon.client.list()).map((s) => s.id).sort();
+    if (JSON.stringify(listed) !== JSON.stringify(model.ids())) {
+      throw new Error(`services listed ${JSON.stringify(listed)} != acknowledged ${JSON.stringify(model.ids())} after ${describe(request, outcome)}`);
+    }
+    const dirs = model.serviceDirs();
+    if (JSON.stringify(dirs) !== JSON.stringify(listed)) throw new Error(`service dirs ${JSON.stringify(dirs)} != services ${JSON.stringify(listed)} after ${describe(request, outcome)}`);
+
+    if (model.size > KEEP_SERVICES) await deleteAll(model);
+  };
+
+  await fc.assert(fc.asyncProperty(hostileRequest, check), {
+    numRuns: CASES,
+    ...(SEED === undefined ? {} : { seed: SEED }),
+    // Shrinking replays against a daemon whose state has moved on: report the case as found.
+    endOnFailure: true,
+    includeErrorInReport: true,
+  });
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const summary = `adversarial: ${counts.cases} cases in ${seconds} s; by method ${JSON.stringify(counts.byMethod)}; by status ${JSON.stringify(counts.byStatus)}`;
+  t.log(summary);
+  if (process.env.VMCTL_SOAK_REPORT !== undefined) console.log(`${summary}\nby method and status ${JSON.stringify(counts.detail, null, 1)}`);
+  // every method and a spread of answers were exercised
+  t.is(Object.keys(counts.byMethod).length, 13);
+  t.true((counts.byStatus.INVALID_ARGUMENT ?? 0) > 0 && (counts.byStatus.OK ?? 0) > 0 && (counts.byStatus.NOT_FOUND ?? 0) > 0, JSON.stringify(counts.byStatus));
+  t.true(alive(daemon.pid));
+});

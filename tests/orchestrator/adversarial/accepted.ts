@@ -1,0 +1,78 @@
+// What vmctld may accept (docs/api-limits.md): an answer of OK or NOT_FOUND must not
+// hide a request that breaks a documented rule. A create that is acknowledged keeps
+// every limit (name, labels, dependsOn, readiness ranges, spec depth) and drops nothing
+// it was sent (a "__proto__" key once vanished); a listing's label selectors are valid;
+// a reference that cannot be a service id or name is INVALID_ARGUMENT, not NOT_FOUND.
+import * as grpc from "@grpc/grpc-js";
+import { LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "@vmctl/core/contract";
+import { jsonFromStruct, vmctl, type JsonValue } from "@vmctl/proto";
+import type { RawOutcome } from "../helpers/raw-client.js";
+import type { HostileRequest } from "./requests.js";
+
+const pb = vmctl.v1;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function depthOf(value: JsonValue): number {
+  if (Array.isArray(value)) return 1 + Math.max(0, ...value.map(depthOf));
+  if (value !== null && typeof value === "object") return 1 + Math.max(0, ...Object.values(value).map(depthOf));
+  return 0;
+}
+
+function createAccepted(request: HostileRequest, outcome: RawOutcome): string | undefined {
+  const sent = pb.CreateServiceRequest.decode(request.bytes);
+  const made = pb.Service.decode(outcome.responses[0] ?? Buffer.alloc(0));
+  if (!SERVICE_ID_PATTERN.test(made.id)) return `acknowledged with id ${JSON.stringify(made.id)}`;
+  if (!NAME_PATTERN.test(made.name) || SERVICE_ID_PATTERN.test(made.name)) return `acknowledged with name ${JSON.stringify(made.name)}`;
+  const labels = Object.entries(sent.labels);
+  if (labels.length > LIMITS.labelCount) return `acknowledged with ${labels.length} labels`;
+  let total = 0;
+  for (const [key, value] of labels) {
+    if (!LABEL_KEY_PATTERN.test(key)) return `acknowledged with label key ${JSON.stringify(key)}`;
+    if (CONTROL.test(value) || Buffer.byteLength(value) > LIMITS.labelValueBytes) return `acknowledged with label value ${JSON.stringify(value.slice(0, 40))}`;
+    total += Buffer.byteLength(value) + key.length;
+  }
+  if (total > LIMITS.labelsTotalBytes) return `acknowledged with ${total} bytes of labels`;
+  if (JSON.stringify(Object.entries(made.labels).sort()) !== JSON.stringify(labels.sort())) return "labels acknowledged differ from the labels sent";
+  if (sent.dependsOn.length > LIMITS.dependsOnCount) return `acknowledged with ${sent.dependsOn.length} dependencies`;
+  const readiness = sent.readiness;
+  if (readiness != null) {
+    if ((readiness.intervalMs ?? 0) > LIMITS.readinessIntervalMs) return `acknowledged with readiness.intervalMs ${readiness.intervalMs}`;
+    if ((readiness.timeoutMs ?? 0) > LIMITS.readinessTimeoutMs) return `acknowledged with readiness.timeoutMs ${readiness.timeoutMs}`;
+  }
+  if (sent.spec != null) {
+    const spec = jsonFromStruct(sent.spec) ?? {};
+    if (depthOf(spec) > LIMITS.specDepth) return `acknowledged a spec ${depthOf(spec)} levels deep`;
+    const keptKeys = Object.keys(jsonFromStruct(made.spec) ?? {}).sort();
+    const sentKeys = Object.keys(spec).sort();
+    if (sent.run == null && JSON.stringify(keptKeys) !== JSON.stringify(sentKeys)) {
+      return `spec keys ${JSON.stringify(sentKeys)} acknowledged as ${JSON.stringify(keptKeys)}`;
+    }
+  }
+  return undefined;
+}
+
+function selectorsAccepted(request: HostileRequest): string | undefined {
+  const sent = pb.ListServicesRequest.decode(request.bytes);
+  if (sent.labels.length > LIMITS.selectorCount) return `accepted ${sent.labels.length} selectors`;
+  for (const selector of sent.labels) {
+    const eq = selector.indexOf("=");
+    const key = eq === -1 ? selector : selector.slice(0, eq);
+    if (!LABEL_KEY_PATTERN.test(key) || (eq !== -1 && CONTROL.test(selector.slice(eq + 1)))) return `accepted the label selector ${JSON.stringify(selector.slice(0, 40))}`;
+  }
+  return undefined;
+}
+
+/** A rule an OK or NOT_FOUND answer broke, or undefined. */
+export function acceptedWrongly(request: HostileRequest, outcome: RawOutcome): string | undefined {
+  if (outcome.code === grpc.status.NOT_FOUND && outcome.details.serviceId !== undefined && !NAME_PATTERN.test(outcome.details.serviceId)) {
+    return `NOT_FOUND for ${JSON.stringify(outcome.details.serviceId.slice(0, 40))}, which cannot be a service id or name (INVALID_ARGUMENT expected)`;
+  }
+  if (outcome.code !== grpc.status.OK) return undefined;
+  if (request.method === "createService") return createAccepted(request, outcome);
+  if (request.method === "listServices") return selectorsAccepted(request);
+  if (request.method === "stopService") {
+    const timeout = pb.StopServiceRequest.decode(request.bytes).timeoutMs;
+    if (timeout != null && timeout > LIMITS.stopTimeoutMs) return `accepted a stop timeout of ${timeout} ms`;
+  }
+  return undefined;
+}
