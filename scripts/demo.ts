@@ -6,6 +6,8 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { connect } from "@vmctl/client";
+import { processesMentioning } from "@vmctl/plugin-conformance";
 import { ensureTestImage } from "../plugins/docker/src/testing/context.js";
 import { bootGuest, requireGuestElf } from "../tests/guests/harness.js";
 import { ensureDocker } from "../tests/support/dockerd.js";
@@ -59,10 +61,19 @@ function vmctl(...args: string[]): number {
 }
 let failed = false;
 try {
-  for (let i = 0; spawnSync(process.execPath, [CLI, "targets"], { env, stdio: "ignore" }).status !== 0; i++) {
-    if (i > 100) throw new Error("vmctld did not come up");
-    await new Promise((r) => setTimeout(r, 100));
+  // Wait for this demo's own daemon to answer (a ping starts nothing, unlike the CLI).
+  const ready = connect(env.VMCTL_SOCKET);
+  for (let i = 0; ; i++) {
+    if (daemon.exitCode !== null) throw new Error(`vmctld exited (${daemon.exitCode}) before it answered`);
+    try {
+      await ready.ping(1000);
+      break;
+    } catch (err) {
+      if (i > 300) throw new Error(`vmctld did not answer on ${env.VMCTL_SOCKET} within 30 s: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
+  ready.close();
   banner("vmctld: the targets this host offers");
   vmctl("targets");
 
@@ -82,8 +93,16 @@ try {
   banner("vmctl ps -a: nothing left behind (--rm)");
   vmctl("ps", "-a");
 } finally {
-  daemon.kill("SIGTERM");
-  await new Promise((r) => daemon.once("exit", r));
+  if (daemon.exitCode === null) {
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.once("exit", r));
+  }
+  // Nothing the demo started may outlive it: no daemon, VMM, shim or container process.
+  const left = processesMentioning(scratch);
+  if (left.length > 0) {
+    console.error(`demo: processes left behind under ${scratch}: ${left.join(", ")}`);
+    failed = true;
+  }
   rmSync(scratch, { recursive: true, force: true });
   docker.release();
 }

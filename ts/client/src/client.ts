@@ -11,7 +11,7 @@ import {
   targetFromProto,
 } from "./convert.js";
 import { errorFromGrpc } from "./errors.js";
-import { VmctlError } from "@vmctl/core/contract";
+import { DEFAULT_SOCKET, VmctlError } from "@vmctl/core/contract";
 import type { CreateServiceInput, ExecResult, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
 
 /** Per-call options. */
@@ -23,7 +23,7 @@ export interface CallOptions {
 }
 
 /** Where vmctld listens unless told otherwise. */
-export const DEFAULT_SOCKET = "/run/vmctl/vmctld.sock";
+export { DEFAULT_SOCKET };
 
 /** Connects to vmctld on `socketPath` (lazily: the first call opens the connection). */
 export function connect(socketPath: string = DEFAULT_SOCKET): VmctlClient {

@@ -13,7 +13,7 @@ export { probeFor } from "./orchestrator/readiness/readiness-probe.js";
 export type { ReadinessProbe } from "./orchestrator/readiness/readiness-probe.js";
 export { waitUntilReady } from "./orchestrator/readiness/wait-until-ready.js";
 export type { WaitOptions } from "./orchestrator/readiness/wait-until-ready.js";
-export { StateStore, DEFAULT_STATE_DIR, DATABASE_FILE } from "./state/state-store.js";
+export { StateStore, DATABASE_FILE } from "./state/state-store.js";
 export type { IntegrityReport, NewService, ServicePatch } from "./state/state-store.js";
 export type { Lifecycle, StoredService } from "./state/service-row.js";
 export { SqliteResourceLedger } from "./state/resource-ledger.js";

@@ -3,15 +3,16 @@ import { existsSync, realpathSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_STATE_DIR, jsonLogger, Orchestrator, VmctlError } from "@vmctl/core";
+import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, jsonLogger, Orchestrator, VmctlError } from "@vmctl/core";
 import type { Logger, LogLevel } from "@vmctl/core";
 import { OrchestratorService } from "@vmctl/proto";
 import { ConfigError } from "./config.js";
 import { CallTracker, orchestratorHandlers } from "./orchestrator-service.js";
 import { addReflection } from "./reflection.js";
+import { removePidFile, writePidFile } from "./pid-file.js";
 import { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";
 
-export const DEFAULT_SOCKET = "/run/vmctl/vmctld.sock";
+export { DEFAULT_SOCKET } from "@vmctl/core/contract";
 /** Targets loaded unless told otherwise (each only when its package is installed). */
 export const BUILTIN_PLUGINS = [
   "vmctl-plugin-oci",
@@ -48,6 +49,7 @@ export class Vmctld {
     private readonly server: grpc.Server,
     private readonly calls: CallTracker,
     private readonly log: Logger,
+    private readonly pidFile?: string,
   ) {}
 
   /** Stops serving (open streams end), detaches from the services (they keep running), removes the socket. */
@@ -70,6 +72,7 @@ export class Vmctld {
       } catch {
         // already gone
       }
+      removePidFile(this.pidFile);
       this.log.info("vmctld stopped", { socket: this.socketPath });
     })();
     return this.#closing;
@@ -111,26 +114,33 @@ export async function startVmctld(options: VmctldOptions = {}): Promise<Vmctld> 
   const nodeModules = options.nodeModules ?? defaultNodeModules();
   const plugins = pluginList(options, nodeModules);
 
-  await prepareSocketPath(socketPath);
-  const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log, targetOptions: options.targetOptions ?? {} });
-  // Options for a target no plugin registered are a typo, not something to ignore.
-  const known = new Set(engine.targets().map((t) => t.name));
-  const unknown = Object.keys(options.targetOptions ?? {}).filter((name) => !known.has(name));
-  if (unknown.length > 0) {
-    await engine.close();
-    throw new ConfigError(`targets.${unknown[0]}: no such target (known: ${[...known].sort().join(", ")})`);
-  }
-  const calls = new CallTracker();
-  const server = new grpc.Server();
+  // Before the slow part (plugins, recovery): a CLI finding no answer yet waits for us.
+  const pidFile = writePidFile(stateDir);
   try {
-    server.addService(OrchestratorService, orchestratorHandlers(engine, log, calls));
-    addReflection(server);
-    await bindUnixSocket(server, socketPath);
+    await prepareSocketPath(socketPath);
+    const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log, targetOptions: options.targetOptions ?? {} });
+    // Options for a target no plugin registered are a typo, not something to ignore.
+    const known = new Set(engine.targets().map((t) => t.name));
+    const unknown = Object.keys(options.targetOptions ?? {}).filter((name) => !known.has(name));
+    if (unknown.length > 0) {
+      await engine.close();
+      throw new ConfigError(`targets.${unknown[0]}: no such target (known: ${[...known].sort().join(", ")})`);
+    }
+    const calls = new CallTracker();
+    const server = new grpc.Server();
+    try {
+      server.addService(OrchestratorService, orchestratorHandlers(engine, log, calls));
+      addReflection(server);
+      await bindUnixSocket(server, socketPath);
+    } catch (err) {
+      server.forceShutdown();
+      await engine.close();
+      throw VmctlError.from(err);
+    }
+    log.info("vmctld serving", { socket: socketPath, stateDir, plugins, targets: engine.targets().map((t) => `${t.name}: ${t.status}`) });
+    return new Vmctld(socketPath, engine, server, calls, log, pidFile);
   } catch (err) {
-    server.forceShutdown();
-    await engine.close();
-    throw VmctlError.from(err);
+    removePidFile(pidFile);
+    throw err;
   }
-  log.info("vmctld serving", { socket: socketPath, stateDir, plugins, targets: engine.targets().map((t) => `${t.name}: ${t.status}`) });
-  return new Vmctld(socketPath, engine, server, calls, log);
 }

@@ -10,6 +10,7 @@ import { VmctlError } from "@vmctl/core/contract";
 import { CliError } from "../errors.js";
 import type { Globals } from "./globals.js";
 import { permissionDenied, probeSocket } from "./socket-probe.js";
+import { daemonStarting, tryStartLock } from "./start-lock.js";
 
 const START_TIMEOUT_MS = 30_000;
 
@@ -48,18 +49,30 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
 
   mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(globals.stateDir, "vmctld.log");
-  const logFd = openSync(logPath, "a", 0o600);
   let exited: { code: number | null; at: number } | undefined;
-  try {
-    const child = spawn(process.execPath, [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir], {
-      detached: true,
-      stdio: ["ignore", logFd, logFd],
-    });
-    child.once("exit", (code) => (exited = { code, at: Date.now() }));
-    child.unref();
-  } finally {
-    closeSync(logFd);
+  // One start at a time: a daemon already starting, or another CLI starting one, is waited for.
+  const release = daemonStarting(globals.stateDir) ? undefined : tryStartLock(globals.stateDir, START_TIMEOUT_MS);
+  if (release !== undefined) {
+    const logFd = openSync(logPath, "a", 0o600);
+    try {
+      const args = [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir];
+      if (globals.config !== undefined) args.push("--config", globals.config);
+      const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", logFd, logFd] });
+      child.once("exit", (code) => (exited = { code, at: Date.now() }));
+      child.unref();
+    } finally {
+      closeSync(logFd);
+    }
   }
+  try {
+    return await waitForDaemon(globals, logPath, () => exited);
+  } finally {
+    release?.();
+  }
+}
+
+/** Polls the socket until the daemon answers; a clear error when it does not within START_TIMEOUT_MS. */
+async function waitForDaemon(globals: Globals, logPath: string, exited: () => { code: number | null; at: number } | undefined): Promise<VmctlClient> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     // A fresh channel each time: a failed one waits out its reconnect backoff.
@@ -68,11 +81,11 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
     attempt.close();
     if (Date.now() > deadline) break;
     // It may have lost a race with another vmctld starting on the same socket: give that one a moment.
-    if (exited !== undefined && Date.now() - exited.at > 3000) break;
+    const ended = exited();
+    if (ended !== undefined && Date.now() - ended.at > 3000) break;
     await sleep(25);
   }
   const why = lastLine(logPath);
-  throw new CliError(
-    `vmctld did not start on ${globals.socket}${exited ? ` (exit ${exited.code})` : ""}: ${why || "no log"} (see ${logPath})`,
-  );
+  const ended = exited();
+  throw new CliError(`vmctld did not start on ${globals.socket}${ended ? ` (exit ${ended.code})` : ""}: ${why || "no log"} (see ${logPath})`);
 }

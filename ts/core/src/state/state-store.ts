@@ -13,7 +13,7 @@ import { SqliteResourceLedger } from "./resource-ledger.js";
 import { migrate } from "./schema.js";
 import { encodeExit, rowToService, type Lifecycle, type ServiceRow, type StoredService } from "./service-row.js";
 
-export const DEFAULT_STATE_DIR = "/var/lib/vmctl";
+export { DEFAULT_STATE_DIR } from "../contract/defaults.js";
 export const DATABASE_FILE = "state.db";
 
 export interface NewService {
