@@ -3,46 +3,14 @@ import fc from "fast-check";
 import { google, vmctl } from "./gen/protos.js";
 import { OrchestratorService } from "./gen/services.js";
 import { decodeRequest, MalformedMessage } from "./decode-request.js";
+import { deepStructValue, lengthDelimited, varint } from "../../../tests/orchestrator/helpers/wire.js";
 
 const pb = vmctl.v1;
 
-// Hand-made wire bytes, so tests can send what no encoder would write.
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-function field(number: number, payload: Uint8Array | number[]): number[] {
-  const bytes = [...payload];
-  return [...varint(number * 8 + 2), ...varint(bytes.length), ...bytes];
-}
+// Hand-made wire bytes (from the shared helper), so tests can send what no encoder would write.
+const field = lengthDelimited;
 const utf8 = (s: string): number[] => [...Buffer.from(s, "utf8")];
 const BAD_UTF8 = [0xc3, 0x28];
-
-/**
- * A Value holding a Struct {key: inner} `depth` times around a null, as bytes. Each level
- * only adds a prefix (the inner value is the last thing in its entry, struct and value),
- * so the prefixes are worked out inside-out from sizes alone and joined once.
- */
-function deepStructValue(depth: number, key = "a"): number[] {
-  const keyField = field(1, utf8(key));
-  let size = 2; // Value{null_value: 0}
-  const prefixes: number[][] = [];
-  for (let i = 0; i < depth; i++) {
-    const valueHeader = [...varint(2 * 8 + 2), ...varint(size)];
-    const entrySize = keyField.length + valueHeader.length + size;
-    const entryHeader = [...varint(1 * 8 + 2), ...varint(entrySize)];
-    const structSize = entryHeader.length + entrySize;
-    const structHeader = [...varint(5 * 8 + 2), ...varint(structSize)];
-    prefixes.push([...structHeader, ...entryHeader, ...keyField, ...valueHeader]);
-    size = structHeader.length + structSize;
-  }
-  return [...prefixes.reverse().flat(), ...varint(1 * 8 + 0), 0];
-}
 
 function malformed(result: unknown): MalformedMessage {
   if (!(result instanceof MalformedMessage)) throw new Error(`expected a MalformedMessage, got ${JSON.stringify(result)}`);
