@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_STATE_DIR, PID_FILE } from "@vmctl/core/contract";
+import { pidFileOwner } from "@vmctl/core/target-kit";
 
 /**
  * The state directory vmctld's arguments name (as parseDaemonArgs reads them), found
@@ -23,6 +24,9 @@ export function stateDirOf(argv: readonly string[], env: NodeJS.ProcessEnv): str
 export function writePidFile(stateDir: string): string | undefined {
   const path = join(stateDir, PID_FILE);
   const temp = `${path}.${process.pid}.tmp`;
+  // Another daemon's, still alive: leave it (this one will find the state dir in use and exit).
+  const owner = pidFileOwner(path);
+  if (owner !== undefined && owner !== process.pid) return undefined;
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     writeFileSync(temp, `${process.pid}\n`, { mode: 0o600 });

@@ -138,7 +138,13 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         process.on("SIGINT", onSignal);
         process.on("SIGTERM", onSignal);
         try {
-          await attach(client, service.id);
+          try {
+            await attach(client, service.id);
+          } catch (err) {
+            if (!(err instanceof VmctlError) || err.code !== "UNAVAILABLE") throw err;
+            // The daemon went away; the service lives on. Its exit is asked of the next daemon.
+            process.stderr.write(`vmctl: lost vmctld while following ${service.name}'s output; waiting for its exit\n`);
+          }
           const exit = await again((c) => c.wait(service.id));
           if (options.rm) await client.delete(service.id, { force: true });
           if (exit.code === null && exit.signal === undefined) {

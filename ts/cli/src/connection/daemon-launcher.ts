@@ -10,7 +10,7 @@ import { VmctlError } from "@vmctl/core/contract";
 import { CliError } from "../errors.js";
 import type { Globals } from "./globals.js";
 import { permissionDenied, probeSocket } from "./socket-probe.js";
-import { daemonStarting, tryStartLock } from "./start-lock.js";
+import { daemonStarting, startLockHeld, tryStartLock } from "./start-lock.js";
 
 const START_TIMEOUT_MS = 30_000;
 
@@ -49,31 +49,50 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
 
   mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(globals.stateDir, "vmctld.log");
-  let exited: { code: number | null; at: number } | undefined;
-  // One start at a time: a daemon already starting, or another CLI starting one, is waited for.
-  const release = daemonStarting(globals.stateDir) ? undefined : tryStartLock(globals.stateDir, START_TIMEOUT_MS);
-  if (release !== undefined) {
-    const logFd = openSync(logPath, "a", 0o600);
-    try {
-      const args = [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir];
-      if (globals.config !== undefined) args.push("--config", globals.config);
-      const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", logFd, logFd] });
-      child.once("exit", (code) => (exited = { code, at: Date.now() }));
-      child.unref();
-    } finally {
-      closeSync(logFd);
+  for (let attempt = 0; ; attempt++) {
+    let exited: { code: number | null; at: number } | undefined;
+    // One start at a time: a daemon already starting, or another CLI starting one, is waited for.
+    const release = daemonStarting(globals.stateDir) ? undefined : tryStartLock(globals.stateDir, START_TIMEOUT_MS);
+    if (release !== undefined) {
+      const logFd = openSync(logPath, "a", 0o600);
+      try {
+        const args = [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir];
+        if (globals.config !== undefined) args.push("--config", globals.config);
+        const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", logFd, logFd] });
+        child.once("exit", (code) => (exited = { code, at: Date.now() }));
+        child.unref();
+      } finally {
+        closeSync(logFd);
+      }
     }
-  }
-  try {
-    return await waitForDaemon(globals, logPath, () => exited);
-  } finally {
-    release?.();
+    // Waiting on someone else's start: if that daemon (or the CLI starting it) dies, start one ourselves, once.
+    const abandoned =
+      release === undefined && attempt === 0
+        ? () => !daemonStarting(globals.stateDir) && !startLockHeld(globals.stateDir, START_TIMEOUT_MS)
+        : undefined;
+    try {
+      return await waitForDaemon(globals, logPath, () => exited, abandoned);
+    } catch (err) {
+      if (err instanceof StartAbandoned) continue;
+      throw err;
+    } finally {
+      release?.();
+    }
   }
 }
 
+/** The daemon (or CLI) this one was waiting for went away without serving. */
+class StartAbandoned extends Error {}
+
 /** Polls the socket until the daemon answers; a clear error when it does not within START_TIMEOUT_MS. */
-async function waitForDaemon(globals: Globals, logPath: string, exited: () => { code: number | null; at: number } | undefined): Promise<VmctlClient> {
+async function waitForDaemon(
+  globals: Globals,
+  logPath: string,
+  exited: () => { code: number | null; at: number } | undefined,
+  abandoned?: () => boolean,
+): Promise<VmctlClient> {
   const deadline = Date.now() + START_TIMEOUT_MS;
+  let abandonedSince: number | undefined;
   for (;;) {
     // A fresh channel each time: a failed one waits out its reconnect backoff.
     const attempt = connect(globals.socket);
@@ -83,6 +102,13 @@ async function waitForDaemon(globals: Globals, logPath: string, exited: () => { 
     // It may have lost a race with another vmctld starting on the same socket: give that one a moment.
     const ended = exited();
     if (ended !== undefined && Date.now() - ended.at > 3000) break;
+    if (abandoned?.()) {
+      abandonedSince ??= Date.now();
+      // Held a moment: between a CLI's lock and its daemon's pid file there is a gap.
+      if (Date.now() - abandonedSince > 1000) throw new StartAbandoned();
+    } else {
+      abandonedSince = undefined;
+    }
     await sleep(25);
   }
   const why = lastLine(logPath);

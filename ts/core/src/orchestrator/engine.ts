@@ -176,7 +176,7 @@ export class Orchestrator implements OrchestratorApi {
         });
       }
       // Acknowledged before, its answer lost; a start asked for then is finished now.
-      if (request.start && existing.phase === "created") return this.start(existing.id);
+      if (request.start && existing.phase === "created") return this.#startOrDiscard(existing.id);
       return publicRecord(existing);
     }
     const done = this.#create(request, input, hash);
@@ -191,6 +191,8 @@ export class Orchestrator implements OrchestratorApi {
   async #create(request: CheckedCreateInput, input: CreateServiceInput, requestHash?: string): Promise<ServiceRecord> {
     const factory = this.#factory(request.target);
     const untrusted = input.run === undefined ? input.spec : specFromRun(factory, input.run, input.spec);
+    // The shorthand and the spec were bounded apart; what the target made of them is bounded as a whole.
+    if (input.run !== undefined) checkJsonShape(untrusted, "spec");
     let spec: JsonValue;
     try {
       spec = factory.validate(untrusted);
@@ -243,10 +245,14 @@ export class Orchestrator implements OrchestratorApi {
     this.#publish("created", created);
 
     if (!request.start) return publicRecord(created);
+    return this.#startOrDiscard(id);
+  }
+
+  /** The start of a create+start request: one that fails leaves nothing behind, as if never created. */
+  async #startOrDiscard(id: string): Promise<ServiceRecord> {
     try {
       return await this.start(id);
     } catch (err) {
-      // Created and started as one request: a start that fails leaves nothing behind.
       try {
         await this.#locks.run(id, () => this.#destroyAndForget(id));
       } catch (cleanup) {
@@ -420,7 +426,8 @@ export class Orchestrator implements OrchestratorApi {
       } finally {
         this.#stops.delete(id);
       }
-      return this.#refresh(id, controller);
+      const stopped = await this.#refresh(id, controller);
+      return this.#store.get(id) === undefined ? stopped : this.#write(id, { stopDeadline: null });
     })();
     this.#stops.set(id, { deadline, done });
     // Nobody may be waiting (a stop resumed after a restart): failures are logged, not lost.
@@ -668,6 +675,8 @@ export class Orchestrator implements OrchestratorApi {
     if (service.stopDeadline !== undefined && service.phase !== "created") {
       this.#write(id, { phase: "stopping" });
       this.#runStop(id, service.name, controller, service.stopDeadline);
+      this.#monitor(id, controller);
+      return;
     }
     if (service.phase !== "created") {
       this.#monitor(id, controller);

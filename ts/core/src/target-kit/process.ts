@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 /** A process as a ledger records it. `startTime` is field 22 of /proc/PID/stat (clock ticks since boot). */
 export interface ProcessRef {
@@ -23,4 +23,36 @@ export function startTimeOf(pid: number): string | undefined {
 /** The recorded process still runs: same pid, same start time (so a reused pid is never ours), not a zombie. */
 export function isAlive(ref: ProcessRef): boolean {
   return startTimeOf(ref.pid) === ref.startTime;
+}
+
+/** USER_HZ: the unit of /proc/PID/stat's start time on every Linux architecture vmctl runs on. */
+const TICKS_PER_SECOND = 100;
+
+/** When a live process started, in ms since the epoch, or undefined. */
+export function startedAtMs(pid: number): number | undefined {
+  const ticks = Number(startTimeOf(pid));
+  if (!Number.isFinite(ticks)) return undefined;
+  try {
+    const boot = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    return Number.isFinite(boot) ? boot * 1000 + (ticks * 1000) / TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The live process a pid file names, if it is the one that wrote it: it started before
+ * the file was written (a second of slack for tick rounding). A pid reused since its
+ * writer died started later, and is not the owner. Undefined when there is none.
+ */
+export function pidFileOwner(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, "utf8").trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const started = startedAtMs(pid);
+    if (started === undefined || started > statSync(path).mtimeMs + 1000) return undefined;
+    return pid;
+  } catch {
+    return undefined;
+  }
 }

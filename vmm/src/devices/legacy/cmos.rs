@@ -310,8 +310,10 @@ impl Cmos {
             REG_WEEKDAY => t.weekday = self.decode(value),
             REG_DAY => t.day = self.decode(value),
             REG_MONTH => t.month = self.decode(value),
-            REG_YEAR => t.year = t.year.div_euclid(100) * 100 + i64::from(self.decode(value)),
-            _ => t.year = i64::from(self.decode(value)) * 100 + t.year.rem_euclid(100),
+            // Two BCD digits hold 0..=99; out-of-range bytes wrap there, so no sequence
+            // of writes can push the year past what to_unix handles.
+            REG_YEAR => t.year = t.year.div_euclid(100) * 100 + i64::from(self.decode(value) % 100),
+            _ => t.year = i64::from(self.decode(value) % 100) * 100 + t.year.rem_euclid(100),
         }
         if self.pending.is_some() {
             self.pending = Some(t);
@@ -486,6 +488,19 @@ mod tests {
         assert_eq!(r16(&mut small, REG_EXT_MEM_POST), 31 * 1024);
         assert_eq!(r16(&mut small, REG_MEM_ABOVE_16M), 256);
         assert_eq!(read(&mut small, 0x5b), 0);
+    }
+
+    #[test]
+    fn no_writes_to_the_year_registers_can_run_the_year_away() {
+        let (mut c, _) = cmos_at(T, 256 * MIB, 0);
+        write(&mut c, REG_B, REG_B_BINARY | REG_B_24H);
+        for _ in 0..10_000 {
+            write(&mut c, REG_YEAR, 0xff);
+            write(&mut c, REG_CENTURY, 0xff);
+        }
+        // 0xff wraps to 55 in both: the year 5555, still a date to_unix handles.
+        assert_eq!(read(&mut c, REG_YEAR), 55);
+        assert_eq!(read(&mut c, REG_CENTURY), 55);
     }
 
     #[test]
