@@ -45,7 +45,18 @@ async function killWhen(stateDir: string, scenario: string, until: RegExp | RegE
 
 async function reopen(t: ExecutionContext, stateDir: string): Promise<Orchestrator> {
   const engine = await Orchestrator.open({ stateDir, plugins: [gatedPlugin], log: silentLogger });
-  t.teardown(() => engine.close());
+  t.teardown(async () => {
+    await engine.close();
+    // A test that failed half-way must not leave its workloads behind (a paused one
+    // would sit stopped for ever): whatever still runs under its state dir is killed.
+    for (const pid of markedProcesses(stateDir).keys()) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  });
   t.true(engine.integrityCheck().ok);
   return engine;
 }
