@@ -5,22 +5,14 @@
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pidAlive } from "@vmctl/core/target-kit";
 
 const PREFIX = "vmctl-l1-io-";
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function removeOrphans(parent: string): void {
   for (const name of readdirSync(parent)) {
     const owner = name.startsWith(PREFIX) ? Number(name.slice(PREFIX.length).split("-")[0]) : NaN;
-    if (Number.isInteger(owner) && owner !== process.pid && !processAlive(owner)) {
+    if (Number.isInteger(owner) && owner !== process.pid && !pidAlive(owner)) {
       rmSync(join(parent, name), { recursive: true, force: true });
     }
   }

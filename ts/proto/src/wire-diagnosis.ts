@@ -86,17 +86,24 @@ export function diagnose(schema: WireSchema, typeName: string, bytes: Uint8Array
 
 const tooDeep = (path: string): WireProblem => ({ field: at(path), problem: `nested more than ${MAX_MESSAGE_DEPTH} messages deep` });
 
+/** The next field's number and wire type, or what is wrong with its tag. */
+function readTag(c: Cursor, path: string): { number: number; wire: number } | WireProblem {
+  const tag = c.varint();
+  if (tag === undefined) return { field: at(path), problem: "truncated (a field tag runs past the end)" };
+  const number = Math.floor(tag / 8);
+  if (number === 0) return { field: at(path), problem: "invalid tag (field number 0)" };
+  return { number, wire: tag % 8 };
+}
+
 function walkMessage(schema: WireSchema, typeName: string, c: Cursor, path: string, depth: number): WireProblem | undefined {
   if (depth > MAX_MESSAGE_DEPTH) return tooDeep(path);
   const fields = schema[typeName] ?? {};
   const transparent = TRANSPARENT.has(typeName);
   const seen = new Map<number, number>();
   while (c.pos < c.end) {
-    const tag = c.varint();
-    if (tag === undefined) return { field: at(path), problem: "truncated (a field tag runs past the end)" };
-    const number = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (number === 0) return { field: at(path), problem: "invalid tag (field number 0)" };
+    const tag = readTag(c, path);
+    if ("problem" in tag) return tag;
+    const { number, wire } = tag;
     const field = fields[number];
     const index = seen.get(number) ?? 0;
     seen.set(number, index + 1);
@@ -165,11 +172,9 @@ function walkMapEntry(
     return transparentParent === undefined ? `${fieldPath}.${shown}` : join(transparentParent, shown);
   };
   while (c.pos < c.end) {
-    const tag = c.varint();
-    if (tag === undefined) return { field: at(path), problem: "truncated (a field tag runs past the end)" };
-    const number = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (number === 0) return { field: at(path), problem: "invalid tag (field number 0)" };
+    const tag = readTag(c, path);
+    if ("problem" in tag) return tag;
+    const { number, wire } = tag;
     const slot = number === 1 ? field.key : number === 2 ? field.value : undefined;
     const expected = slot === undefined ? undefined : slot.kind === "scalar" ? slot.wire : 2;
     if (slot !== undefined && wire === 2 && expected === 2) {

@@ -4,18 +4,9 @@
 import { linkSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PID_FILE } from "@vmctl/core/contract";
-import { pidFileOwner } from "@vmctl/core/target-kit";
+import { pidAlive, pidFileOwner } from "@vmctl/core/target-kit";
 
 const LOCK_FILE = "vmctld.start.lock";
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function pidIn(path: string): number | undefined {
   try {
@@ -46,7 +37,7 @@ export function startLockHeld(stateDir: string, staleMs: number): boolean {
   const path = join(stateDir, LOCK_FILE);
   const holder = pidIn(path);
   try {
-    return holder !== undefined && holder !== process.pid && isAlive(holder) && Date.now() - statSync(path).mtimeMs < staleMs;
+    return holder !== undefined && holder !== process.pid && pidAlive(holder) && Date.now() - statSync(path).mtimeMs < staleMs;
   } catch {
     return false;
   }

@@ -25,6 +25,16 @@ export function isAlive(ref: ProcessRef): boolean {
   return startTimeOf(ref.pid) === ref.startTime;
 }
 
+/** A process with this pid exists (perhaps another user's: EPERM still means it exists). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** USER_HZ: the unit of /proc/PID/stat's start time on every Linux architecture vmctl runs on. */
 const TICKS_PER_SECOND = 100;
 

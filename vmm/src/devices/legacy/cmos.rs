@@ -331,10 +331,7 @@ impl BusDevice for Cmos {
             DATA_OFFSET => self.read_reg(self.index),
             _ => 0xff,
         };
-        data.fill(0);
-        if let Some(b) = data.first_mut() {
-            *b = v;
-        }
+        super::read_byte(data, v);
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {

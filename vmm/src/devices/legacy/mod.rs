@@ -25,6 +25,15 @@ pub const CMOS_LEN: u64 = 2;
 pub const VMCTL_PORTS_BASE: u64 = 0x600;
 pub const VMCTL_PORTS_LEN: u64 = 8;
 
+/// Answers a port read with one byte: `value` in the first byte, zeros in the rest (a
+/// wider access to an 8-bit port).
+pub fn read_byte(data: &mut [u8], value: u8) {
+    data.fill(0);
+    if let Some(b) = data.first_mut() {
+        *b = value;
+    }
+}
+
 /// Raises an interrupt line by writing an eventfd registered with KVM as an irqfd.
 #[derive(Debug)]
 pub struct IrqTrigger(pub EventFd);

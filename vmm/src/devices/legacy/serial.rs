@@ -142,10 +142,7 @@ impl SerialDevice {
 
 impl BusDevice for SerialDevice {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
-        data.fill(0);
-        if let Some(b) = data.first_mut() {
-            *b = self.uart.read(offset as u8);
-        }
+        super::read_byte(data, self.uart.read(offset as u8));
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
