@@ -5,7 +5,6 @@ import test, { type ExecutionContext } from "ava";
 import type { MicrovmController } from "./controller.js";
 import { scratch, socketsUnder, testContext, vmmsUnder, type TestContext } from "./testing/context.js";
 import { consoleText, ticks, untilConsole } from "./testing/helpers.js";
-import { until } from "./testing/poll.js";
 import { isAlive } from "./vmm-process.js";
 
 const s = scratch("vmctl-mvm-ctl-");
@@ -57,13 +56,13 @@ test("hello: the console holds the guest's lines and the exit is persisted", asy
   const { c, ctx } = await make(t, s.guestSpec("hello"));
   await c.start();
   t.is((await c.wait()).code, 0);
+  // wait() answers once the VMM is retired: stopped, its process and socket released from the ledger.
+  t.false(isAlive(c.vmmProcess!), "the VMM is gone when wait() answers");
+  t.deepEqual(ctx.resources.list().filter((r) => r.kind === "process" || r.kind === "socket"), []);
+  t.false(existsSync(c.socketPath));
   t.regex(await consoleText(c), /hello from the vmctl test guest/);
   t.regex(readFileSync(join(ctx.serviceDir, "console.log"), "utf8"), /vmctl-guest: hello PASS/);
   t.is(JSON.parse(readFileSync(join(ctx.serviceDir, "exit.json"), "utf8")).code, 0);
-  // After the exit the VMM is retired: stopped, its process and socket released from the ledger.
-  await until("the VMM is retired", () => !ctx.resources.list().some((r) => r.kind === "process" || r.kind === "socket"));
-  t.false(isAlive(c.vmmProcess!));
-  t.false(existsSync(c.socketPath));
   await c.destroy();
   assertGone(t, c, ctx);
 });

@@ -222,7 +222,17 @@ export class MicrovmController implements ServiceController {
     }
   }
 
+  /**
+   * The exit, once the VMM that ran the VM is retired too: whoever learns the exit from
+   * here (the engine, `vmctl run`) never sees an exited VM whose VMM still runs.
+   */
   async wait(): Promise<ExitInfo> {
+    const exit = await this.#waitExit();
+    await this.#follower;
+    return exit;
+  }
+
+  async #waitExit(): Promise<ExitInfo> {
     for (;;) {
       if (this.#detached) {
         throw new VmctlError("CANCELLED", `stopped following ${this.id}: the microvm target was closed`, {
@@ -351,6 +361,8 @@ export class MicrovmController implements ServiceController {
       return;
     }
     this.#follow();
+    // Exited while nobody followed it: retire the VMM before the engine reads the exit.
+    if (vm.phase === "exited") await this.#follower;
   }
 
   /** Cuts the streams and the connection; the VM and its VMM run on (orchestrator shutdown). */
@@ -413,8 +425,12 @@ export class MicrovmController implements ServiceController {
     const client = this.#client;
     if (!client || this.#detached) return;
     this.#pump ??= new ConsolePump(client, this.#l.consoleFile, this.#ctx.log);
-    this.#follower ??= this.wait().then(
-      () => this.#retire(),
+    this.#follower ??= this.#waitExit().then(
+      () =>
+        this.#retire().catch((err: unknown) => {
+          this.#ctx.log.warn("could not retire the VMM after its VM exited", { error: String(err) });
+        }),
+      // Cut off (detach): nothing to retire; wait() reports the cancel itself.
       () => undefined,
     );
   }
