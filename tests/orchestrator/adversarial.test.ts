@@ -7,6 +7,13 @@
 //
 // VMCTL_SOAK_CASES sets the number of cases (default 5000; `npm run soak` runs a
 // million); VMCTL_FUZZ_SEED replays a run (the seed is printed when a case fails).
+//
+// Cases run in batches (VMCTL_SOAK_BATCH; 1 in `npm test`, 64 in the soak): creates and
+// deletes of a batch go one after another, so the model of what exists stays exact, while
+// the other requests of the batch run alongside them on up to LANES concurrent calls. The
+// per-answer rules hold for every case; what exists is compared after every batch — a
+// half-made service stays on disk and in the list, so it is still found, and the report
+// names the batch that made it.
 import * as grpc from "@grpc/grpc-js";
 import test from "ava";
 import fc from "fast-check";
@@ -19,6 +26,11 @@ import { hostileRequest, type HostileRequest } from "./adversarial/requests.js";
 import { ServiceModel } from "./adversarial/service-model.js";
 
 const CASES = Number(process.env.VMCTL_SOAK_CASES ?? 5000);
+const BATCH = Number(process.env.VMCTL_SOAK_BATCH ?? 1);
+/** Calls of a batch in flight at once besides the creates and deletes. */
+const LANES = 64;
+/** The methods that change which services exist (kept in order within a batch). */
+const MODEL_METHODS: ReadonlySet<string> = new Set(["createService", "deleteService"]);
 const SEED = process.env.VMCTL_FUZZ_SEED === undefined ? undefined : Number(process.env.VMCTL_FUZZ_SEED);
 /** Deadline of a call that must answer by itself; of a call that may wait (a watch, logs -f, a wait). */
 const ANSWER_MS = 10_000;
@@ -67,12 +79,14 @@ async function deleteAll(model: ServiceModel): Promise<void> {
 }
 
 test.serial("vmctld answers any request to any method with a documented status, stays up, leaves nothing half-made", async (t) => {
+  if (!Number.isInteger(BATCH) || BATCH < 1) throw new Error(`VMCTL_SOAK_BATCH must be a whole number ≥ 1, not ${process.env.VMCTL_SOAK_BATCH}`);
   t.timeout(Math.max(120_000, CASES * 200));
   const model = new ServiceModel(sb.stateDir);
   const counts = { cases: 0, byMethod: {} as Record<string, number>, byStatus: {} as Record<string, number>, detail: {} as Record<string, number> };
   const started = Date.now();
 
-  const check = async (request: HostileRequest): Promise<void> => {
+  /** Sends one case and checks the rules every single answer keeps. */
+  const send = async (request: HostileRequest): Promise<void> => {
     const outcome = await raw.call(request.method, request.bytes, WAITING.has(request.method) ? WAIT_MS : ANSWER_MS);
     counts.cases++;
     counts.byMethod[request.method] = (counts.byMethod[request.method] ?? 0) + 1;
@@ -85,20 +99,36 @@ test.serial("vmctld answers any request to any method with a documented status, 
     const problem = violation(request.method, outcome) ?? acceptedWrongly(request, outcome);
     if (problem !== undefined) throw new Error(`${problem}\n  ${describe(request, outcome)}`);
     if (!alive(daemon.pid)) throw new Error(`vmctld died after ${describe(request, outcome)}\n${daemon.log().trim().split("\n").slice(-5).join("\n")}`);
-    await daemon.client.ping(5000);
+  };
 
+  /** After a batch: vmctld answers, and exactly the acknowledged services exist. */
+  const checkState = async (batch: readonly HostileRequest[]): Promise<void> => {
+    const after = () => (batch.length === 1 ? `after ${batch[0]?.method} (${batch[0]?.how})` : `after a batch of ${batch.length}: ${batch.map((r) => `${r.method} (${r.how})`).join(", ")}`);
+    await daemon.client.ping(5000);
     const listed = (await daemon.client.list()).map((s) => s.id).sort();
     if (JSON.stringify(listed) !== JSON.stringify(model.ids())) {
-      throw new Error(`services listed ${JSON.stringify(listed)} != acknowledged ${JSON.stringify(model.ids())} after ${describe(request, outcome)}`);
+      throw new Error(`services listed ${JSON.stringify(listed)} != acknowledged ${JSON.stringify(model.ids())} ${after()}`);
     }
     const dirs = model.serviceDirs();
-    if (JSON.stringify(dirs) !== JSON.stringify(listed)) throw new Error(`service dirs ${JSON.stringify(dirs)} != services ${JSON.stringify(listed)} after ${describe(request, outcome)}`);
-
+    if (JSON.stringify(dirs) !== JSON.stringify(listed)) throw new Error(`service dirs ${JSON.stringify(dirs)} != services ${JSON.stringify(listed)} ${after()}`);
     if (model.size > KEEP_SERVICES) await deleteAll(model);
   };
 
-  await fc.assert(fc.asyncProperty(hostileRequest, check), {
-    numRuns: CASES,
+  const runBatch = async (batch: readonly HostileRequest[]): Promise<void> => {
+    const ordered = batch.filter((r) => MODEL_METHODS.has(r.method));
+    const others = batch.filter((r) => !MODEL_METHODS.has(r.method));
+    const inOrder = async () => {
+      for (const request of ordered) await send(request);
+    };
+    const lane = async () => {
+      for (let request = others.shift(); request !== undefined; request = others.shift()) await send(request);
+    };
+    await Promise.all([inOrder(), ...Array.from({ length: Math.min(LANES, others.length) }, lane)]);
+    await checkState(batch);
+  };
+
+  await fc.assert(fc.asyncProperty(fc.array(hostileRequest, { minLength: BATCH, maxLength: BATCH }), runBatch), {
+    numRuns: Math.ceil(CASES / BATCH),
     ...(SEED === undefined ? {} : { seed: SEED }),
     // Shrinking replays against a daemon whose state has moved on: report the case as found.
     endOnFailure: true,
@@ -106,7 +136,7 @@ test.serial("vmctld answers any request to any method with a documented status, 
   });
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const summary = `adversarial: ${counts.cases} cases in ${seconds} s; by method ${JSON.stringify(counts.byMethod)}; by status ${JSON.stringify(counts.byStatus)}`;
+  const summary = `adversarial: ${counts.cases} cases in ${seconds} s (batches of ${BATCH}); by method ${JSON.stringify(counts.byMethod)}; by status ${JSON.stringify(counts.byStatus)}`;
   t.log(summary);
   if (process.env.VMCTL_SOAK_REPORT !== undefined) console.log(`${summary}\nby method and status ${JSON.stringify(counts.detail, null, 1)}`);
   // every method and a spread of answers were exercised
