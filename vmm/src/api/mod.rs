@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::net::UnixListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status, Streaming};
@@ -267,16 +267,15 @@ impl server::vmm_server::Vmm for VmmService {
         request: Request<Streaming<pb::ConsoleInput>>,
     ) -> Result<Response<Self::ConsoleStream>, Status> {
         let mut inbound = request.into_inner();
-        let controller = self.controller.clone();
-        // Subscribe now so nothing printed after the call opened is missed; the first
+        // Attached now, so nothing printed after the call opened is missed; the first
         // input message then says whether the earlier output is replayed.
-        let (past, mut live) = controller.console().subscribe(true);
+        let mut session = self.controller.attach_console();
         let (tx, out) = mpsc::channel(64);
         tokio::spawn(async move {
             let mut inbound_open = true;
             let replay = match inbound.message().await {
                 Ok(Some(first)) => {
-                    if let Err(e) = controller.console_input(&first.data) {
+                    if let Err(e) = session.input(&first.data) {
                         let _ = tx.send(Err(to_status(e))).await;
                         return;
                     }
@@ -294,26 +293,24 @@ impl server::vmm_server::Vmm for VmmService {
                     return;
                 }
             };
-            if replay && !past.is_empty() && tx.send(Ok(pb::ConsoleOutput { data: past })).await.is_err() {
+            if let Some(past) = session.replay(replay)
+                && tx.send(Ok(pb::ConsoleOutput { data: past })).await.is_err()
+            {
                 return;
             }
-            let mut state = controller.watch_state();
             loop {
                 tokio::select! {
-                    chunk = live.recv() => match chunk {
-                        Ok(data) => {
+                    chunk = session.next_output() => match chunk {
+                        Some(data) => {
                             if tx.send(Ok(pb::ConsoleOutput { data })).await.is_err() {
                                 return;
                             }
                         }
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!("console reader fell behind; {n} chunks dropped");
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        None => return,
                     },
                     msg = inbound.message(), if inbound_open => match msg {
                         Ok(Some(m)) => {
-                            if let Err(e) = controller.console_input(&m.data) {
+                            if let Err(e) = session.input(&m.data) {
                                 let _ = tx.send(Err(to_status(e))).await;
                                 return;
                             }
@@ -324,17 +321,6 @@ impl server::vmm_server::Vmm for VmmService {
                             return;
                         }
                     },
-                    _ = async { state.wait_for(|s| s.phase == Phase::Exited).await.map(|_| ()) } => {
-                        // The VM is gone: send what is left, then end the stream.
-                        let mut rest = Vec::new();
-                        while let Ok(data) = live.try_recv() {
-                            rest.extend(data);
-                        }
-                        if !rest.is_empty() {
-                            let _ = tx.send(Ok(pb::ConsoleOutput { data: rest })).await;
-                        }
-                        return;
-                    }
                 }
             }
         });

@@ -2,7 +2,10 @@
 //! its state, and carries out API actions. The gRPC front-end (`crate::api`) only
 //! converts messages and errors.
 
+mod console;
 pub mod state;
+
+pub use console::ConsoleSession;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -288,8 +291,9 @@ impl Controller {
         &self.ctx.metrics
     }
 
-    pub fn console(&self) -> &ConsoleBuffer {
-        &self.ctx.console
+    /// A console client's session (see [`ConsoleSession`]).
+    pub fn attach_console(self: &Arc<Self>) -> ConsoleSession {
+        ConsoleSession::attach(self.clone())
     }
 
     pub fn console_input(&self, bytes: &[u8]) -> Result<(), ControllerError> {
