@@ -29,3 +29,11 @@ prepare() {
   ensure_node_modules
   bash scripts/build
 }
+
+# vmctl's guest kernel (images/kernel/build): cached outside the repo by config hash, so
+# only the first run on a machine builds it (~10 minutes on 2 cores). Tests and benches
+# that boot real Linux need it; the demo does not.
+prepare_kernel() {
+  step "guest kernel (images/kernel/build)"
+  images/kernel/build >/dev/null
+}
