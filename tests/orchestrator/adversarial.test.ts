@@ -29,6 +29,8 @@ const CASES = Number(process.env.VMCTL_SOAK_CASES ?? 5000);
 const BATCH = Number(process.env.VMCTL_SOAK_BATCH ?? 1);
 /** Calls of a batch in flight at once besides the creates and deletes. */
 const LANES = 64;
+const REPORT = process.env.VMCTL_SOAK_REPORT !== undefined;
+const PROGRESS_EVERY = 50_000;
 /** The methods that change which services exist (kept in order within a batch). */
 const MODEL_METHODS: ReadonlySet<string> = new Set(["createService", "deleteService"]);
 const SEED = process.env.VMCTL_FUZZ_SEED === undefined ? undefined : Number(process.env.VMCTL_FUZZ_SEED);
@@ -123,8 +125,14 @@ test.serial("vmctld answers any request to any method with a documented status, 
     const lane = async () => {
       for (let request = others.shift(); request !== undefined; request = others.shift()) await send(request);
     };
+    const before = counts.cases;
     await Promise.all([inOrder(), ...Array.from({ length: Math.min(LANES, others.length) }, lane)]);
     await checkState(batch);
+    // A soak runs for a quarter of an hour: say how far it got every 50,000 cases.
+    if (REPORT && Math.floor(before / PROGRESS_EVERY) !== Math.floor(counts.cases / PROGRESS_EVERY)) {
+      const seconds = (Date.now() - started) / 1000;
+      console.log(`adversarial: ${counts.cases} of ${CASES} cases in ${seconds.toFixed(0)} s (${Math.round(counts.cases / seconds)}/s), nothing found so far`);
+    }
   };
 
   await fc.assert(fc.asyncProperty(fc.array(hostileRequest, { minLength: BATCH, maxLength: BATCH }), runBatch), {
@@ -138,7 +146,7 @@ test.serial("vmctld answers any request to any method with a documented status, 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const summary = `adversarial: ${counts.cases} cases in ${seconds} s (batches of ${BATCH}); by method ${JSON.stringify(counts.byMethod)}; by status ${JSON.stringify(counts.byStatus)}`;
   t.log(summary);
-  if (process.env.VMCTL_SOAK_REPORT !== undefined) console.log(`${summary}\nby method and status ${JSON.stringify(counts.detail, null, 1)}`);
+  if (REPORT) console.log(`${summary}\nby method and status ${JSON.stringify(counts.detail, null, 1)}`);
   // every method and a spread of answers were exercised
   t.is(Object.keys(counts.byMethod).length, 13);
   t.true((counts.byStatus.INVALID_ARGUMENT ?? 0) > 0 && (counts.byStatus.OK ?? 0) > 0 && (counts.byStatus.NOT_FOUND ?? 0) > 0, JSON.stringify(counts.byStatus));

@@ -724,6 +724,9 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Cases run by every lane so far (the soak's progress line).
+static CASES_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The VMM may hold this much: its own pages, console buffers, one 4 MiB request in flight.
 const RSS_LIMIT_KIB: u64 = 192 * 1024;
 
@@ -767,6 +770,7 @@ async fn run_case(t: &mut Target, c: &Call, tally: &mut Tally) -> Result<(), Str
     let took = started.elapsed();
     *tally.by_status.entry(status_name(a.code)).or_default() += 1;
     tally.cases += 1;
+    CASES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
     let why = |what: String| {
         format!(
@@ -977,6 +981,18 @@ fn soak_api_adversarial() {
     println!("soak_api_adversarial: {total} cases");
     let started = Instant::now();
     let tallies: Vec<(Phase, Tally, Duration)> = std::thread::scope(|scope| {
+        // A soak runs for a quarter of an hour: a progress line every minute.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_secs(60)) {
+                let ran = CASES_RUN.load(std::sync::atomic::Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "soak_api_adversarial: {ran} of {total} cases in {secs:.0} s ({:.0}/s), nothing found so far",
+                    ran as f64 / secs
+                );
+            }
+        });
         let lanes: Vec<_> = phases
             .iter()
             .flat_map(|&(phase, pct, lanes)| (0..lanes).map(move |_| (phase, lane_cases(pct, lanes))))
@@ -988,13 +1004,15 @@ fn soak_api_adversarial() {
             })
             .collect();
         // A lane that fails panics with its case; join passes that on.
-        lanes
+        let tallies = lanes
             .into_iter()
             .map(|lane| {
                 lane.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
-            .collect()
+            .collect();
+        drop(done_tx);
+        tallies
     });
     let took = started.elapsed();
     let mut ran = 0;
