@@ -6,7 +6,10 @@ use std::sync::Arc;
 use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::Kvm;
 
-use crate::arch::x86_64::{boot_params, gdt, mptable, paging};
+use crate::arch::x86_64::boot_params::{self, BootParamsError};
+use crate::arch::x86_64::gdt::{self, GdtError};
+use crate::arch::x86_64::mptable::{self, MptableError};
+use crate::arch::x86_64::paging::{self, PagingError};
 use crate::device_manager::virtio::VirtioAttachError;
 use crate::device_manager::{self, AttachedDevices, DeviceManagerError, bus::Bus};
 use crate::devices::legacy::serial::{ConsoleBuffer, InputQueue};
@@ -14,7 +17,7 @@ use crate::event_loop::{EventLoop, EventLoopError};
 use crate::loader::{self, LoadError};
 use crate::metrics::VmmMetrics;
 use crate::resources::VmResources;
-use crate::vmm::{OnExit, Vmm, VmmError};
+use crate::vmm::{OnExit, Vmm, VmmError, VmmParts};
 use crate::vstate::exit::{ExitLatch, ExitReason, VmExit};
 use crate::vstate::memory::{self, MemoryError};
 use crate::vstate::vcpu::{Vcpu, VcpuControl, VcpuError, VcpuIo};
@@ -37,7 +40,13 @@ pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("writing boot structures: {0}")]
-    BootConfig(String),
+    BootParams(#[from] BootParamsError),
+    #[error("writing boot structures: {0}")]
+    Mptable(#[from] MptableError),
+    #[error("writing boot structures: {0}")]
+    Gdt(#[from] GdtError),
+    #[error("writing boot structures: {0}")]
+    Paging(#[from] PagingError),
     #[error("KVM_GET_SUPPORTED_CPUID: {0}")]
     Cpuid(kvm_ioctls::Error),
     #[error(transparent)]
@@ -97,12 +106,11 @@ pub fn build_and_start(
     let cmdline = loader::build_cmdline(&boot.boot_args, &devices.cmdline)?;
     let cmdline_len = loader::write_cmdline(&memory, &cmdline)?;
     loader::check_cmdline_fits(&kernel, cmdline_len)?;
-    let params = boot_params::build(mem_bytes, cmdline_len, kernel.setup_header, initrd)
-        .map_err(|e| StartError::BootConfig(e.to_string()))?;
-    boot_params::write(&memory, &params).map_err(|e| StartError::BootConfig(e.to_string()))?;
-    mptable::write(&memory, vcpu_count).map_err(|e| StartError::BootConfig(e.to_string()))?;
-    gdt::write(&memory).map_err(|e| StartError::BootConfig(e.to_string()))?;
-    paging::write(&memory).map_err(|e| StartError::BootConfig(e.to_string()))?;
+    let params = boot_params::build(mem_bytes, cmdline_len, kernel.setup_header, initrd)?;
+    boot_params::write(&memory, &params)?;
+    mptable::write(&memory, vcpu_count)?;
+    gdt::write(&memory)?;
+    paging::write(&memory)?;
     let cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(StartError::Cpuid)?;
@@ -131,15 +139,15 @@ pub fn build_and_start(
             }
         }
     }
-    Ok(Vmm::new(
+    Ok(Vmm::new(VmmParts {
         vm,
         memory,
-        started,
+        vcpus: started,
         event_loop,
-        devices.legacy,
-        ctx.latch.clone(),
+        legacy: devices.legacy,
+        latch: ctx.latch.clone(),
         on_exit,
-    )?)
+    })?)
 }
 
 fn attach_devices(

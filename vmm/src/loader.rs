@@ -12,98 +12,14 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::arch::x86_64::boot_params::InitrdRegion;
 use crate::arch::x86_64::layout::{CMDLINE_ADDR, CMDLINE_MAX_SIZE, HIMEM_START};
-use crate::vmm_config::boot_source::KernelFormat;
+use crate::kernel_image::{
+    BZIMAGE_64BIT_ENTRY, BzImageError, BzImageInfo, KernelFormat, SETUP_HEADER_END, check_bzimage,
+};
 
-/// Offset of the 64-bit entry point in a bzImage's protected-mode code.
-const BZIMAGE_64BIT_ENTRY: u64 = 0x200;
 const PAGE: u64 = 4096;
-/// The setup header ends here (file offset); a bzImage shorter than this is truncated.
-const SETUP_HEADER_END: usize = 0x26c;
-/// The first boot protocol with `xloadflags`, hence a verifiable 64-bit entry.
-const MIN_BZIMAGE_PROTOCOL: u16 = 0x020c;
-/// `loadflags`: the protected-mode code is loaded at 0x100000 (a bzImage, not a zImage).
-const LOADED_HIGH: u8 = 0x01;
-/// `xloadflags`: the kernel has the 64-bit entry point at +0x200.
-const XLF_KERNEL_64: u16 = 0x01;
-
-/// What the VMM takes from a bzImage's setup header, checked against the Linux 64-bit
-/// boot protocol by [`check_bzimage`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BzImageInfo {
-    /// Bytes before the protected-mode code: the boot sector and the setup sectors.
-    pub setup_bytes: u64,
-    /// Bytes of protected-mode code in the file.
-    pub image_bytes: u64,
-    /// Where the protected-mode code is loaded.
-    pub code32_start: u64,
-    /// Guest memory the kernel uses from `code32_start`: `init_size`, at least the image.
-    pub footprint: u64,
-}
-
-/// Checks a bzImage's setup header: `head` is the start of the file (at least up to the
-/// end of the setup header, 0x26c, when the file is that long), `file_len` its size.
-/// The error is a sentence for the client (the caller names the field and path).
-pub fn check_bzimage(head: &[u8], file_len: u64) -> Result<BzImageInfo, String> {
-    if head.len() < SETUP_HEADER_END || file_len < SETUP_HEADER_END as u64 {
-        return Err(format!(
-            "truncated bzImage: {file_len} bytes is shorter than the setup header ({SETUP_HEADER_END:#x} bytes)"
-        ));
-    }
-    let u8_at = |o: usize| head[o];
-    let u16_at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]);
-    let u32_at = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
-    if u16_at(0x1fe) != 0xaa55 || head[0x202..0x206] != *b"HdrS" {
-        return Err("not a bzImage: no setup header (boot_flag 0xaa55 at 0x1fe, \"HdrS\" at 0x202)".into());
-    }
-    let version = u16_at(0x206);
-    if version < MIN_BZIMAGE_PROTOCOL {
-        return Err(format!(
-            "bzImage boot protocol {}.{:02} is older than 2.12: without xloadflags there is no 64-bit entry point to use",
-            version >> 8,
-            version & 0xff
-        ));
-    }
-    if u8_at(0x211) & LOADED_HIGH == 0 {
-        return Err(
-            "bzImage loadflags lack LOADED_HIGH: a zImage (loaded at 0x10000) is not supported".into(),
-        );
-    }
-    if u16_at(0x236) & XLF_KERNEL_64 == 0 {
-        return Err("bzImage xloadflags lack XLF_KERNEL_64: the kernel has no 64-bit entry point".into());
-    }
-    let setup_sects = match u8_at(0x1f1) {
-        0 => 4,
-        n => u64::from(n),
-    };
-    let setup_bytes = (setup_sects + 1) * 512;
-    let image_bytes = file_len.saturating_sub(setup_bytes);
-    if image_bytes <= BZIMAGE_64BIT_ENTRY {
-        return Err(format!(
-            "truncated bzImage: {image_bytes} bytes of protected-mode code after {setup_bytes} setup bytes, so no 64-bit entry at +{BZIMAGE_64BIT_ENTRY:#x}"
-        ));
-    }
-    let declared = u64::from(u32_at(0x1f4)) * 16;
-    if declared > image_bytes.next_multiple_of(16) {
-        return Err(format!(
-            "truncated bzImage: syssize declares {declared} bytes of protected-mode code, the file has {image_bytes} after {setup_bytes} setup bytes"
-        ));
-    }
-    let code32_start = u64::from(u32_at(0x214));
-    if code32_start < HIMEM_START {
-        return Err(format!(
-            "bzImage code32_start {code32_start:#x} is below {HIMEM_START:#x}"
-        ));
-    }
-    Ok(BzImageInfo {
-        setup_bytes,
-        image_bytes,
-        code32_start,
-        footprint: u64::from(u32_at(0x260)).max(image_bytes),
-    })
-}
 
 /// Reads a bzImage's first bytes (enough for the setup header) and checks them.
-fn read_bzimage_header(file: &mut File) -> std::io::Result<Result<BzImageInfo, String>> {
+fn read_bzimage_header(file: &mut File) -> std::io::Result<Result<BzImageInfo, BzImageError>> {
     let len = file.metadata()?.len();
     let mut head = Vec::with_capacity(SETUP_HEADER_END);
     file.seek(SeekFrom::Start(0))?;
@@ -117,8 +33,8 @@ fn read_bzimage_header(file: &mut File) -> std::io::Result<Result<BzImageInfo, S
 pub enum LoadError {
     #[error("boot_source.kernel_image_path: cannot read {}: {source}", path.display())]
     Open { path: PathBuf, source: std::io::Error },
-    #[error("boot_source.kernel_image_path: {}: {detail}", path.display())]
-    BadKernel { path: PathBuf, detail: String },
+    #[error("boot_source.kernel_image_path: {}: {source}", path.display())]
+    BadKernel { path: PathBuf, source: KernelError },
     #[error(
         "machine_config.mem_size_mib: {mem_mib} MiB is too small for the kernel, which needs guest memory up to {needed:#x}"
     )]
@@ -127,6 +43,23 @@ pub enum LoadError {
     Initrd(String),
     #[error("boot_source.boot_args: {0}")]
     Cmdline(String),
+}
+
+/// Why the kernel file is not one the VMM can load (the cause in [`LoadError::BadKernel`]).
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("reading ELF headers: {0}")]
+    ElfHeaders(std::io::Error),
+    #[error("not a loadable ELF64 vmlinux: {0}")]
+    Elf(linux_loader::loader::Error),
+    #[error("reading the bzImage setup header: {0}")]
+    BzImageHeader(std::io::Error),
+    #[error(transparent)]
+    BzImage(BzImageError),
+    #[error("not a loadable bzImage: {0}")]
+    BzImageLoad(linux_loader::loader::Error),
+    #[error("bzImage without a setup header")]
+    NoSetupHeader,
 }
 
 impl LoadError {
@@ -185,9 +118,9 @@ pub fn load_kernel(
         path: path.to_owned(),
         source,
     })?;
-    let bad = |detail: String| LoadError::BadKernel {
+    let bad = |source: KernelError| LoadError::BadKernel {
         path: path.to_owned(),
-        detail,
+        source,
     };
     let too_big = |needed| LoadError::KernelTooBig {
         mem_mib: mem_bytes >> 20,
@@ -195,14 +128,14 @@ pub fn load_kernel(
     };
     match format {
         KernelFormat::Elf => {
-            let end = elf_end(&mut file).map_err(|e| bad(format!("reading ELF headers: {e}")))?;
+            let end = elf_end(&mut file).map_err(|e| bad(KernelError::ElfHeaders(e)))?;
             if let Some(end) = end
                 && end > mem_bytes
             {
                 return Err(too_big(end));
             }
             let r = Elf::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START)))
-                .map_err(|e| bad(format!("not a loadable ELF64 vmlinux: {e}")))?;
+                .map_err(|e| bad(KernelError::Elf(e)))?;
             Ok(LoadedKernel {
                 entry: r.kernel_load.0,
                 end: r.kernel_end,
@@ -212,17 +145,15 @@ pub fn load_kernel(
         KernelFormat::BzImage => {
             // Checked again here (not only at PutBootSource): the file may have changed.
             let info = read_bzimage_header(&mut file)
-                .map_err(|e| bad(format!("reading the bzImage setup header: {e}")))?
-                .map_err(bad)?;
+                .map_err(|e| bad(KernelError::BzImageHeader(e)))?
+                .map_err(|e| bad(KernelError::BzImage(e)))?;
             let needed = info.code32_start + info.footprint;
             if needed > mem_bytes {
                 return Err(too_big(needed));
             }
             let r = BzImage::load(mem, None, &mut file, Some(GuestAddress(HIMEM_START)))
-                .map_err(|e| bad(format!("not a loadable bzImage: {e}")))?;
-            let hdr = r
-                .setup_header
-                .ok_or_else(|| bad("bzImage without a setup header".into()))?;
+                .map_err(|e| bad(KernelError::BzImageLoad(e)))?;
+            let hdr = r.setup_header.ok_or_else(|| bad(KernelError::NoSetupHeader))?;
             Ok(LoadedKernel {
                 entry: r.kernel_load.0 + BZIMAGE_64BIT_ENTRY,
                 // The kernel owns init_size bytes from its load address (its bss, or
@@ -301,6 +232,7 @@ pub fn write_cmdline(mem: &GuestMemoryMmap, cmdline: &Cmdline) -> Result<usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_image::{XLF_KERNEL_64, test_bzimage as bzimage};
 
     #[test]
     fn cmdline_appends_device_declarations_after_the_users_args() {
@@ -337,78 +269,6 @@ mod tests {
         let e = load_kernel(&mem, 1 << 20, &p, KernelFormat::Elf).unwrap_err();
         assert!(e.to_string().starts_with("machine_config.mem_size_mib:"), "{e}");
         assert!(e.is_config());
-    }
-
-    /// A minimal bzImage: `setup_sects` setup sectors, then `image` bytes of protected-mode
-    /// code whose +0x200 is the 64-bit entry; boot protocol 2.12.
-    fn bzimage(setup_sects: u8, image: usize, init_size: u32) -> Vec<u8> {
-        let setup = (usize::from(setup_sects.max(1)) + 1) * 512;
-        let mut b = vec![0u8; setup + image];
-        b[0x1f1] = setup_sects;
-        b[0x1f4..0x1f8].copy_from_slice(&(image.div_ceil(16) as u32).to_le_bytes());
-        b[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
-        b[0x202..0x206].copy_from_slice(b"HdrS");
-        b[0x206..0x208].copy_from_slice(&0x020cu16.to_le_bytes());
-        b[0x211] = LOADED_HIGH;
-        b[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
-        b[0x236..0x238].copy_from_slice(&XLF_KERNEL_64.to_le_bytes());
-        b[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
-        b[0x260..0x264].copy_from_slice(&init_size.to_le_bytes());
-        b[setup + 0x200] = 0xfa; // the 64-bit entry's first byte
-        b
-    }
-
-    fn check(b: &[u8]) -> Result<BzImageInfo, String> {
-        check_bzimage(&b[..b.len().min(0x400)], b.len() as u64)
-    }
-
-    #[test]
-    fn a_64bit_bzimage_header_is_accepted_with_its_layout() {
-        let info = check(&bzimage(1, 0x1000, 0x8000)).unwrap();
-        assert_eq!(
-            info,
-            BzImageInfo {
-                setup_bytes: 0x400,
-                image_bytes: 0x1000,
-                code32_start: 0x10_0000,
-                footprint: 0x8000,
-            }
-        );
-        // setup_sects 0 means 4; init_size smaller than the image counts the image.
-        let mut b = bzimage(4, 0x1000, 0x10);
-        b[0x1f1] = 0;
-        let info = check(&b).unwrap();
-        assert_eq!((info.setup_bytes, info.footprint), (0xa00, 0x1000));
-        // syssize rounded up to 16 bytes is not truncation.
-        assert!(check(&bzimage(1, 0x1008, 0)).is_ok());
-    }
-
-    #[test]
-    fn bzimage_headers_without_a_usable_64bit_entry_are_refused() {
-        let refused = |b: Vec<u8>, why: &str| {
-            let e = check(&b).unwrap_err();
-            assert!(e.contains(why), "{e:?} should say {why:?}");
-        };
-        let mut b = bzimage(1, 0x1000, 0);
-        b[0x236] = 0;
-        refused(b, "XLF_KERNEL_64");
-        let mut b = bzimage(1, 0x1000, 0);
-        b[0x206..0x208].copy_from_slice(&0x020au16.to_le_bytes());
-        refused(b, "2.10 is older than 2.12");
-        let mut b = bzimage(1, 0x1000, 0);
-        b[0x211] = 0;
-        refused(b, "LOADED_HIGH");
-        let mut b = bzimage(1, 0x1000, 0);
-        b[0x214..0x218].copy_from_slice(&0x1_0000u32.to_le_bytes());
-        refused(b, "code32_start 0x10000");
-        let mut b = bzimage(1, 0x1000, 0);
-        b[0x202] = b'X';
-        refused(b, "no setup header");
-        // Truncated: in the header, before the 64-bit entry, inside the declared code.
-        let b = bzimage(1, 0x1000, 0);
-        refused(b[..0x240].to_vec(), "shorter than the setup header");
-        refused(b[..0x400 + 0x200].to_vec(), "no 64-bit entry");
-        refused(b[..0x400 + 0x800].to_vec(), "syssize declares 4096 bytes");
     }
 
     fn write_temp(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {

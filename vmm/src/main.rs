@@ -7,6 +7,7 @@ mod controller;
 mod device_manager;
 mod devices;
 mod event_loop;
+mod kernel_image;
 mod loader;
 mod metrics;
 mod resources;

@@ -31,7 +31,7 @@ pub enum VmmError {
 /// Called once with the end of the run, after every vCPU has stopped.
 pub type OnExit = Box<dyn FnOnce(VmExit) + Send>;
 
-/// The running VM. Dropping it does not stop it: call [`Vmm::stop`].
+/// The running VM. Dropping it does not stop it: call [`Vmm::force_stop`].
 pub struct Vmm {
     vcpus: Vec<Arc<VcpuControl>>,
     legacy: LegacyDevices,
@@ -47,16 +47,31 @@ struct Parts {
     event_loop: EventLoop,
 }
 
+/// What a started VM is made of, handed to [`Vmm::new`] by the builder.
+pub struct VmmParts {
+    pub vm: Vm,
+    pub memory: GuestMemoryMmap,
+    /// The started vCPU threads, each with its control.
+    pub vcpus: Vec<(Arc<VcpuControl>, JoinHandle<()>)>,
+    pub event_loop: EventLoop,
+    pub legacy: LegacyDevices,
+    /// Triggered once with the end of the run.
+    pub latch: Arc<ExitLatch>,
+    pub on_exit: OnExit,
+}
+
 impl Vmm {
     /// Takes over started vCPU threads and the event loop, and starts the monitor.
     pub fn new(
-        vm: Vm,
-        memory: GuestMemoryMmap,
-        vcpus: Vec<(Arc<VcpuControl>, JoinHandle<()>)>,
-        event_loop: EventLoop,
-        legacy: LegacyDevices,
-        latch: Arc<ExitLatch>,
-        on_exit: OnExit,
+        VmmParts {
+            vm,
+            memory,
+            vcpus,
+            event_loop,
+            legacy,
+            latch,
+            on_exit,
+        }: VmmParts,
     ) -> Result<Self, VmmError> {
         let (controls, threads): (Vec<_>, Vec<_>) = vcpus.into_iter().unzip();
         let parts = Parts {

@@ -6,19 +6,10 @@ use std::path::{Path, PathBuf};
 
 use super::FieldError;
 use crate::arch::x86_64::layout::CMDLINE_MAX_SIZE;
-use crate::loader::check_bzimage;
+use crate::kernel_image::{BzImageError, KernelFormat, check_bzimage, detect_format};
 
 /// Room kept on the command line for the VMM's own device declarations.
 pub const MAX_BOOT_ARGS_LEN: usize = CMDLINE_MAX_SIZE / 2;
-
-/// The kernel formats the VMM boots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KernelFormat {
-    /// ELF64 `vmlinux`, entered at its 64-bit entry point.
-    Elf,
-    /// `bzImage`, its protected-mode part entered at the 64-bit entry (+0x200).
-    BzImage,
-}
 
 /// The validated boot source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +31,8 @@ pub enum BootSourceError {
     KernelNotAFile(PathBuf),
     #[error("boot_source.kernel_image_path: {} is neither an ELF64 vmlinux nor a bzImage", .0.display())]
     KernelFormat(PathBuf),
-    #[error("boot_source.kernel_image_path: {}: {detail}", path.display())]
-    BadBzImage { path: PathBuf, detail: String },
+    #[error("boot_source.kernel_image_path: {}: {source}", path.display())]
+    BadBzImage { path: PathBuf, source: BzImageError },
     #[error("boot_source.boot_args: longer than {MAX_BOOT_ARGS_LEN} bytes ({0})")]
     BootArgsTooLong(usize),
     #[error("boot_source.boot_args: must not contain NUL or newline characters")]
@@ -62,19 +53,6 @@ impl FieldError for BootSourceError {
             BootSourceError::InitrdUnreadable { .. } => "boot_source.initrd_path",
         }
     }
-}
-
-/// Recognises a kernel image from its first bytes.
-pub fn detect_format(head: &[u8]) -> Option<KernelFormat> {
-    const ELFCLASS64: u8 = 2;
-    if head.len() >= 5 && head[..4] == *b"\x7fELF" {
-        return (head[4] == ELFCLASS64).then_some(KernelFormat::Elf);
-    }
-    // bzImage: "HdrS" at 0x202 and the boot sector signature at 0x1fe.
-    if head.len() >= 0x206 && head[0x202..0x206] == *b"HdrS" && head[0x1fe..0x200] == [0x55, 0xaa] {
-        return Some(KernelFormat::BzImage);
-    }
-    None
 }
 
 /// Opens `path` for reading without blocking: opening a FIFO (or a terminal) blocks until
@@ -131,9 +109,9 @@ impl BootSourceConfig {
         if kernel_format == KernelFormat::BzImage {
             // The setup header must offer the 64-bit entry and the file must hold what it
             // declares; checked again at Start.
-            check_bzimage(&head, meta.len()).map_err(|detail| BootSourceError::BadBzImage {
+            check_bzimage(&head, meta.len()).map_err(|source| BootSourceError::BadBzImage {
                 path: path.clone(),
-                detail,
+                source,
             })?;
         }
 
@@ -165,27 +143,12 @@ impl BootSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel_image::test_bzimage;
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
         p.to_str().unwrap().to_owned()
-    }
-
-    fn bzimage_head() -> Vec<u8> {
-        let mut b = vec![0u8; 0x400];
-        b[0x1fe] = 0x55;
-        b[0x1ff] = 0xaa;
-        b[0x202..0x206].copy_from_slice(b"HdrS");
-        b
-    }
-
-    #[test]
-    fn detects_elf64_and_bzimage_only() {
-        assert_eq!(detect_format(b"\x7fELF\x02\x01\x01"), Some(KernelFormat::Elf));
-        assert_eq!(detect_format(b"\x7fELF\x01\x01\x01"), None);
-        assert_eq!(detect_format(&bzimage_head()), Some(KernelFormat::BzImage));
-        assert_eq!(detect_format(b"this is not a kernel"), None);
     }
 
     #[test]
@@ -232,16 +195,7 @@ mod tests {
     #[test]
     fn a_bzimage_without_a_64bit_entry_or_truncated_is_refused_naming_the_kernel() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = vec![0u8; 0x400 + 0x1000];
-        b[0x1f1] = 1;
-        b[0x1f4..0x1f8].copy_from_slice(&0x100u32.to_le_bytes());
-        b[0x1fe] = 0x55;
-        b[0x1ff] = 0xaa;
-        b[0x202..0x206].copy_from_slice(b"HdrS");
-        b[0x206..0x208].copy_from_slice(&0x020cu16.to_le_bytes());
-        b[0x211] = 0x01;
-        b[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
-        b[0x236] = 0x01;
+        let mut b = test_bzimage(1, 0x1000, 0);
         let good = write(dir.path(), "good", &b);
         assert_eq!(
             BootSourceConfig::new(&good, "", "").unwrap().kernel_format,
