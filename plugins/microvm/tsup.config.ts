@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // kernel-cache: its own entry, so `vmctl kernel` and `vmctl doctor` load it without the target.
+  entry: ["src/index.ts", "src/kernel-cache.ts"],
   format: ["esm"],
   dts: true,
   sourcemap: true,

@@ -19,7 +19,7 @@ conformanceTests(
         // idle halts with interrupts off: Ctrl-Alt-Del never reaches it, so stop must force it.
         ignoresPoliteStop: () => ({ spec: guestSpec("vmctl.test=idle"), line: "idle: halting" }),
         invalid: [
-          { spec: { bootArgs: "console=ttyS0" }, field: "kernel" },
+          { spec: { kernel: 42, bootArgs: "console=ttyS0" }, field: "kernel" },
           { spec: { ...guestSpec("vmctl.test=hello"), vcpus: 0 }, field: "vcpus" },
           { spec: { ...guestSpec("vmctl.test=hello"), memoryMib: -1 }, field: "memoryMib" },
           { spec: { ...guestSpec("vmctl.test=hello"), kernel: "relative/vmlinux" }, field: "kernel" },

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { ValidationError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { MicrovmController } from "./controller.js";
+import { kernelCacheDir } from "./kernel-cache.js";
 import { perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
 import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 
@@ -29,6 +30,8 @@ export interface MicrovmFactoryOptions {
   /** The target's own state dir (short socket paths go under it when a serviceDir is too deep). */
   readonly stateDir: string;
   readonly log: Logger;
+  /** The kernel cache a spec without `kernel` boots the default of (default: `$VMCTL_KERNEL_CACHE`, then /var/cache/vmctl/kernel). */
+  readonly kernelCache?: string;
 }
 
 export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
@@ -37,16 +40,19 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
   readonly binary: string;
   readonly #stateDir: string;
   readonly #log: Logger;
+  readonly #kernelCache: string;
   readonly #controllers = new Set<MicrovmController>();
 
   constructor(options: MicrovmFactoryOptions) {
     this.binary = options.binary;
     this.#stateDir = options.stateDir;
     this.#log = options.log;
+    this.#kernelCache = options.kernelCache ?? kernelCacheDir();
   }
 
+  /** Read at each create, not once: a kernel built while the daemon runs is found. */
   validate(spec: unknown): MicrovmSpec {
-    return parseMicrovmSpec(spec);
+    return parseMicrovmSpec(spec, { kernelCache: this.#kernelCache });
   }
 
   /**

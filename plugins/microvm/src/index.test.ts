@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
+import { VmctlError } from "@vmctl/core/contract";
 import { requireVmmBinary } from "@vmctl/vmm-client";
 import { DEFAULT_BOOT_ARGS, MicrovmFactory } from "./factory.js";
 import registration, { initMicrovm } from "./index.js";
@@ -48,4 +49,20 @@ test("specFromRun: the image is the kernel, the command words go on the command 
   );
   t.deepEqual(factory.specFromRun({ command: [], env: {}, spec: { kernel, bootArgs: "quiet" } }), { kernel, bootArgs: "quiet" });
   t.throws(() => factory.specFromRun({ image: kernel, command: [], env: { A: "b c" }, spec: {} }), { message: /env\.A/ });
+});
+
+test("vmctl run --target microvm without an image: the factory's kernel cache gives the default, or a precondition error", (t) => {
+  const kernelCache = join(dir, "kernels");
+  const factory = new MicrovmFactory({ binary: "/bin/false", stateDir: dir, log: new MemoryLogger(), kernelCache });
+  const spec = factory.specFromRun({ command: ["vmctl.test=exit_code"], env: {}, spec: {} });
+  t.deepEqual(spec, { bootArgs: `${DEFAULT_BOOT_ARGS} vmctl.test=exit_code` });
+  const err = t.throws(() => factory.validate(spec), { instanceOf: VmctlError });
+  t.is(err?.code, "FAILED_PRECONDITION");
+  t.is(err?.details.field, "kernel");
+  // Built after the factory was made (the daemon runs on): found at the next validate.
+  const vmlinux = join(kernelCache, "00000000000000aa", "vmlinux");
+  mkdirSync(join(kernelCache, "00000000000000aa"), { recursive: true });
+  writeFileSync(vmlinux, "x");
+  symlinkSync("00000000000000aa", join(kernelCache, "default"));
+  t.deepEqual(factory.validate(spec), { kernel: vmlinux, bootArgs: `${DEFAULT_BOOT_ARGS} vmctl.test=exit_code` });
 });

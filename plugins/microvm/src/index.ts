@@ -11,7 +11,9 @@ export { MicrovmController } from "./controller.js";
 export { exitFromVm } from "./exit.js";
 export { replayOverlap, VMM_CONSOLE_RING_BYTES } from "./console-log.js";
 export { parseMicrovmSpec } from "./spec.js";
-export type { MicrovmDrive, MicrovmSpec } from "./spec.js";
+export type { MicrovmDrive, MicrovmSpec, ParseOptions } from "./spec.js";
+export { DEFAULT_KERNEL_CACHE, defaultKernel, findKernel, kernelCacheDir, listKernels, requireDefaultKernel } from "./kernel-cache.js";
+export type { CachedKernel, IgnoredEntry, KernelCacheListing } from "./kernel-cache.js";
 
 /** Why KVM cannot be used here, or undefined when /dev/kvm opens read-write. */
 export function kvmUnusable(device = "/dev/kvm"): string | undefined {

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { ValidationError } from "@vmctl/core/contract";
+import { ValidationError, VmctlError } from "@vmctl/core/contract";
 import { effective, parseMicrovmSpec } from "./spec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-mvm-spec-"));
@@ -40,7 +40,6 @@ test("a full spec keeps every field", (t) => {
 test("each bad field is named by its path", (t) => {
   t.is(fieldOf(t, null), "spec");
   t.is(fieldOf(t, []), "spec");
-  t.is(fieldOf(t, {}), "kernel");
   t.is(fieldOf(t, { kernel: "vmlinux" }), "kernel");
   t.is(fieldOf(t, { kernel: join(dir, "missing") }), "kernel");
   t.is(fieldOf(t, { kernel: dir }), "kernel");
@@ -74,4 +73,21 @@ test("the error message names the field", (t) => {
   const err = t.throws(() => parseMicrovmSpec({ kernel, memoryMib: -1 }), { instanceOf: ValidationError });
   t.regex(err?.message ?? "", /^memoryMib: must be a positive integer/);
   t.is(err?.code, "INVALID_ARGUMENT");
+});
+
+test("without a kernel, the cache's default kernel, by its key path; none built: FAILED_PRECONDITION naming kernel", (t) => {
+  const cache = join(dir, "kernel-cache");
+  const empty = t.throws(() => parseMicrovmSpec({ memoryMib: 64 }, { kernelCache: cache }), { instanceOf: VmctlError });
+  t.is(empty?.code, "FAILED_PRECONDITION");
+  t.is(empty?.details.field, "kernel");
+  t.regex(empty?.message ?? "", /run `vmctl kernel build`/);
+
+  mkdirSync(join(cache, "0123456789abcdef"), { recursive: true });
+  writeFileSync(join(cache, "0123456789abcdef", "vmlinux"), "x");
+  symlinkSync("0123456789abcdef", join(cache, "default"));
+  t.deepEqual(parseMicrovmSpec({ memoryMib: 64 }, { kernelCache: cache }), { kernel: join(cache, "0123456789abcdef", "vmlinux"), memoryMib: 64 });
+  // An explicit kernel is taken as given, default or not; a bad one is still a bad field.
+  t.deepEqual(parseMicrovmSpec({ kernel }, { kernelCache: cache }), { kernel });
+  t.is(t.throws(() => parseMicrovmSpec({ kernel: join(dir, "missing") }, { kernelCache: cache }), { instanceOf: ValidationError })?.field, "kernel");
+  t.is(t.throws(() => parseMicrovmSpec({ kernel: null }, { kernelCache: cache }), { instanceOf: ValidationError })?.field, "kernel");
 });

@@ -1,8 +1,9 @@
 // The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
 // are refused so a typo never silently means "default". Pure apart from stat() of the
-// host paths it names.
+// host paths it names and, for a spec without a kernel, a look at the kernel cache.
 import { ValidationError } from "@vmctl/core/contract";
 import { bool, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
+import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
 
 /** A block device backed by a host file (virtio-blk behind virtio-mmio). */
 export type MicrovmDrive = {
@@ -18,7 +19,10 @@ export type MicrovmDrive = {
 
 /** A validated microvm spec: a type alias (not an interface) so it is a JsonValue. */
 export type MicrovmSpec = {
-  /** Absolute path of the guest kernel (ELF vmlinux or bzImage, or a test guest ELF). */
+  /**
+   * Absolute path of the guest kernel (ELF vmlinux or bzImage, or a test guest ELF).
+   * Optional in the input: without it, the kernel cache's default (`vmctl kernel build`).
+   */
   kernel: string;
   /** Kernel command line; the VMM appends the virtio_mmio.device= declarations. */
   bootArgs?: string;
@@ -39,15 +43,27 @@ const SPEC_FIELDS = ["kernel", "bootArgs", "vcpus", "memoryMib", "drives"];
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
 const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
+export interface ParseOptions {
+  /** The kernel cache a spec without `kernel` takes its default from (default: {@link kernelCacheDir}). */
+  readonly kernelCache?: string;
+}
+
 /**
  * Checks an untrusted spec and returns it typed, with nothing but known fields.
  * Defaults are not filled in (the record keeps what the user said); the controller
  * applies them. Throws ValidationError naming the field path.
+ *
+ * The one exception is `kernel`: without it the spec gets the cache's default kernel
+ * now, as the path inside its key directory. The record then names the kernel the VM
+ * boots, and a later `vmctl kernel build` (which moves `default`) does not change what
+ * an existing service boots on its next start. No default built: FAILED_PRECONDITION
+ * naming `kernel`, saying to run `vmctl kernel build`.
  */
-export function parseMicrovmSpec(input: unknown): MicrovmSpec {
+export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): MicrovmSpec {
   const obj = record(input, "spec");
   refuseUnknown(obj, SPEC_FIELDS, "");
-  const spec: MicrovmSpec = { kernel: hostFile(obj.kernel, "kernel") };
+  const kernel = obj.kernel === undefined ? requireDefaultKernel(options.kernelCache ?? kernelCacheDir()) : hostFile(obj.kernel, "kernel");
+  const spec: MicrovmSpec = { kernel };
   if (obj.bootArgs !== undefined) {
     spec.bootArgs = str(obj.bootArgs, "bootArgs");
     if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");

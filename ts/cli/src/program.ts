@@ -3,6 +3,7 @@ import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerExec, registerPause } from "./commands/exec.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerKernel } from "./commands/kernel.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerPs } from "./commands/ps.js";
 import { registerRm } from "./commands/rm.js";
@@ -48,7 +49,13 @@ export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }
   registerTargets(program);
   registerDaemon(program, setExit);
   registerDoctor(program);
-  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => {} });
+  registerKernel(program);
+  // Nested verbs too (kernel build|ls): usage errors end as one line through main().
+  const quiet = (command: Command): void => {
+    command.exitOverride().configureOutput({ outputError: () => {} });
+    command.commands.forEach(quiet);
+  };
+  program.commands.forEach(quiet);
   return program;
 }
 
@@ -67,6 +74,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version also end through here, successfully.
       if (err.exitCode === 0) return 0;
+      // A group without its verb (`vmctl kernel`): commander has printed the group's help to stderr.
+      if (err.code === "commander.help") return USAGE_ERROR;
       process.stderr.write(`vmctl: ${err.message.replace(/^error: /, "")} (see 'vmctl --help')\n`);
       return USAGE_ERROR;
     }

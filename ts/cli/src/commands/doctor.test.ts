@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import type { HostReport } from "../doctor/host-report.js";
@@ -7,7 +9,11 @@ import type { HostReport } from "../doctor/host-report.js";
 const bin = fileURLToPath(new URL("../../dist/bin.cjs", import.meta.url));
 
 function vmctl(...args: string[]) {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000 });
+  return vmctlWith({}, ...args);
+}
+
+function vmctlWith(env: NodeJS.ProcessEnv, ...args: string[]) {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000, env: { ...process.env, ...env } });
   if (result.error) throw result.error;
   return result;
 }
@@ -39,6 +45,40 @@ test("doctor --json reports KVM and target dependencies as this host has them", 
   // scripts/setup installs the moto server the aws-ec2 tests use.
   t.true(report.dependencies.find((d) => d.name === "moto_server")?.present, "moto_server not found: run scripts/setup");
   t.deepEqual([...new Set(report.dependencies.map((d) => d.target))].sort(), ["aws-ec2", "docker", "images", "lxc", "microvm", "oci"]);
+});
+
+test("doctor says what guests this host's KVM runs, and that the guest kernel is missing from an empty cache", (t) => {
+  const cache = mkdtempSync(join(tmpdir(), "vmctl-doctor-kernel-"));
+  t.teardown(() => rmSync(cache, { recursive: true, force: true }));
+  const result = vmctlWith({ VMCTL_KERNEL_CACHE: cache }, "doctor", "--json");
+  t.is(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as HostReport;
+  // These machines are PVM hosts (DESIGN.md); a hardware host answers svm or vmx.
+  if (existsSync("/sys/module/kvm_pvm")) {
+    t.true(report.kvm.pvm);
+    t.is(report.guests.kvm, "pvm");
+    t.false(report.guests.linuxGuests);
+    t.regex(report.guests.summary, /Linux guests cannot boot on this KVM, only vmctl's test guests; real Linux is proven through the nested test host \(tests\/nested\/, run by npm test\)/);
+  } else {
+    t.true(["svm", "vmx", "unknown"].includes(report.guests.kvm), report.guests.kvm);
+    t.true(report.guests.linuxGuests);
+  }
+  t.deepEqual(report.guestKernel, { present: false, cache, problem: "none built: run `vmctl kernel build`" });
+
+  const text = vmctlWith({ VMCTL_KERNEL_CACHE: cache }, "doctor");
+  t.is(text.status, 0, text.stderr);
+  const printed = text.stdout.split("\n");
+  t.true(printed.includes(`Guests: ${report.guests.summary}`), text.stdout);
+  t.true(printed.includes(`Guest kernel: missing (${cache}): none built: run \`vmctl kernel build\``), text.stdout);
+});
+
+test("doctor reports a broken kernel cache and still succeeds: it reports, it does not fail", (t) => {
+  const file = join(tmpdir(), `vmctl-doctor-not-a-dir-${process.pid}`);
+  writeFileSync(file, "");
+  t.teardown(() => rmSync(file, { force: true }));
+  const result = vmctlWith({ VMCTL_KERNEL_CACHE: file }, "doctor", "--json");
+  t.is(result.status, 0, result.stderr);
+  t.deepEqual((JSON.parse(result.stdout) as HostReport).guestKernel, { present: false, cache: file, problem: `kernel cache ${file}: not a directory` });
 });
 
 test("doctor prints a readable table", (t) => {

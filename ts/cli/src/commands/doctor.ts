@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { KvmInfo } from "@vmctl/native";
+import type { GuestKernelStatus } from "../doctor/guests.js";
 import { hostReport, type HostReport } from "../doctor/host-report.js";
 import { formatTable } from "../output/table.js";
 
@@ -16,10 +17,12 @@ function describeKvm(kvm: KvmInfo): string {
       `ioeventfd ${yesNo(caps?.ioeventfd)}, irqfd ${yesNo(caps?.irqfd)}`,
     `  vCPUs per VM: max ${kvm.maxVcpus}, recommended ${kvm.recommendedVcpus}`,
   ];
-  if (kvm.pvm) {
-    lines.push("  PVM host: no hardware virtualization, guest code is emulated (Linux guests cannot boot here)");
-  }
   return lines.join("\n");
+}
+
+function describeKernel(kernel: GuestKernelStatus): string {
+  if (!kernel.present) return `Guest kernel: missing (${kernel.cache}): ${kernel.problem}`;
+  return `Guest kernel: ${kernel.release ?? "release unknown"}, ${kernel.path} (the default: microvm specs without a kernel boot it)`;
 }
 
 export function renderHostReport(report: HostReport): string {
@@ -29,13 +32,14 @@ export function renderHostReport(report: HostReport): string {
     d.present ? "present" : "MISSING",
     d.present ? [d.version, d.path].filter(Boolean).join("  ") : d.purpose,
   ]);
-  return `${describeKvm(report.kvm)}\n\n${formatTable(["TARGET", "DEPENDENCY", "STATUS", "DETAIL"], rows)}`;
+  const guests = `Guests: ${report.guests.summary}\n${describeKernel(report.guestKernel)}`;
+  return `${describeKvm(report.kvm)}\n${guests}\n\n${formatTable(["TARGET", "DEPENDENCY", "STATUS", "DETAIL"], rows)}`;
 }
 
 export function registerDoctor(program: Command): void {
   program
     .command("doctor")
-    .description("report what this host offers: KVM and each target's dependencies")
+    .description("report what this host offers: KVM, the guests it can run, the guest kernel and each target's dependencies")
     .option("--json", "print the report as JSON")
     .action(async (options: { json?: boolean }) => {
       const report = await hostReport();

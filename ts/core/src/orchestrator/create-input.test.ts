@@ -1,5 +1,5 @@
 import test from "ava";
-import { ValidationError } from "../errors.js";
+import { ValidationError, VmctlError } from "../errors.js";
 import type { RunInput, ServiceFactory } from "../contract/target.js";
 import { checkCreateInput, generatedName, NAME_PATTERN, newServiceId, specError, specFromRun } from "./create-input.js";
 
@@ -49,6 +49,20 @@ test("a target's validation error is put under spec., recognised by shape", (t) 
   t.is(specError(new ValidationError("[0]", "bad")).message, "spec[0]: bad");
   t.is(specError(Object.assign(new Error(": must be an object"), { name: "ValidationError", field: "" })).message, "spec: must be an object");
   t.is(specError(new TypeError("boom")).message, "spec: boom");
+});
+
+test("a target's precondition failure naming a field keeps its kind, its field under spec.", (t) => {
+  const missing = new VmctlError("FAILED_PRECONDITION", "kernel: no default kernel", { details: { field: "kernel" } });
+  const err = specError(missing);
+  t.is(err.code, "FAILED_PRECONDITION");
+  t.is(err.message, "spec.kernel: no default kernel");
+  t.is(err.details.field, "spec.kernel");
+  // Another copy of the class (a plugin's bundle) is recognised by shape, like ValidationError.
+  const foreign = Object.assign(new Error("kernel: gone"), { name: "VmctlError", code: "FAILED_PRECONDITION", details: { field: "kernel" } });
+  t.is(specError(foreign).code, "FAILED_PRECONDITION");
+  // Without a field, or of an unknown kind, it stays a spec problem as before.
+  t.is(specError(new VmctlError("FAILED_PRECONDITION", "no field")).code, "INVALID_ARGUMENT");
+  t.is(specError(Object.assign(new Error("x: y"), { name: "VmctlError", code: "BOGUS", details: { field: "x" } })).code, "INVALID_ARGUMENT");
 });
 
 test("run shorthand goes through the target's specFromRun; a target without it needs an explicit spec", (t) => {

@@ -3,7 +3,7 @@
 // to validate. Limits come from contract/limits.ts.
 import { createHash, randomBytes } from "node:crypto";
 import { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "../contract/limits.js";
-import { ValidationError, VmctlError } from "../errors.js";
+import { isErrorCode, ValidationError, VmctlError } from "../errors.js";
 import type { ServiceFactory } from "../contract/target.js";
 import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
 import { checkArgs, checkJsonShape, checkRef, hasControlCharacter, utf8Bytes } from "./request-checks.js";
@@ -160,18 +160,41 @@ export function generatedName(target: string, id: string): string {
   return prefix === "" ? `svc-${id.slice(0, 8)}` : `${prefix}-${id.slice(0, 8)}`;
 }
 
+/** A target's field path ("kernel", "drives[0].path", "[0]", "") under "spec". */
+function underSpec(field: string): string {
+  return field === "" ? "spec" : field.startsWith("[") ? `spec${field}` : `spec.${field}`;
+}
+
+/** `message` without its leading "<field>: ", the way ValidationError words a problem. */
+function problemOf(message: unknown, field: string): string {
+  const text = typeof message === "string" ? message : "is invalid";
+  return text.startsWith(`${field}: `) ? text.slice(field.length + 2) : text;
+}
+
 /**
  * An error from a target's validate() as a ValidationError with its field under "spec".
  * Recognised structurally (name "ValidationError" and a string `field`) so plugins need
- * not share this module's class identity.
+ * not share this module's class identity. A VmctlError of another kind naming a field
+ * (FAILED_PRECONDITION: the spec is well formed but the host lacks what it relies on,
+ * e.g. microvm's default kernel) keeps its kind: the caller has nothing to fix in the
+ * request, only on the host.
  */
 export function specError(err: unknown): VmctlError {
-  const e = err as { name?: unknown; field?: unknown; message?: unknown } | null;
+  const e = err as { name?: unknown; field?: unknown; message?: unknown; code?: unknown; details?: { field?: unknown } } | null;
   if (e !== null && typeof e === "object" && e.name === "ValidationError" && typeof e.field === "string") {
-    const message = typeof e.message === "string" ? e.message : "is invalid";
-    const problem = message.startsWith(`${e.field}: `) ? message.slice(e.field.length + 2) : message;
-    const field = e.field === "" ? "spec" : e.field.startsWith("[") ? `spec${e.field}` : `spec.${e.field}`;
-    return new ValidationError(field, problem);
+    return new ValidationError(underSpec(e.field), problemOf(e.message, e.field));
+  }
+  if (
+    e !== null &&
+    typeof e === "object" &&
+    e.name === "VmctlError" &&
+    typeof e.code === "string" &&
+    isErrorCode(e.code) &&
+    e.code !== "INVALID_ARGUMENT" &&
+    typeof e.details?.field === "string"
+  ) {
+    const field = underSpec(e.details.field);
+    return new VmctlError(e.code, `${field}: ${problemOf(e.message, e.details.field)}`, { cause: err, details: { field } });
   }
   return new ValidationError("spec", err instanceof Error ? err.message : String(err));
 }
