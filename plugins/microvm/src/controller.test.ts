@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import type { MicrovmController } from "./controller.js";
+import { PVM_HINT } from "./exit.js";
 import { scratch, socketsUnder, testContext, vmmsUnder, type TestContext } from "./testing/context.js";
 import { consoleText, ticks, untilConsole } from "./testing/helpers.js";
 import { isAlive } from "./vmm-process.js";
@@ -109,6 +110,8 @@ test("int3: the VM fails with the KVM detail", async (t) => {
   t.is(exit.reason, "failed", JSON.stringify(exit));
   t.is(exit.code, null);
   t.regex(exit.detail ?? "", /KVM error: .+/);
+  // On a PVM host (this machine) the detail also says a stock Linux cannot run here.
+  t.is((exit.detail ?? "").includes(PVM_HINT), existsSync("/sys/module/kvm_pvm"), exit.detail);
 });
 
 test("a virtio drive: the guest's writes reach the file", async (t) => {

@@ -68,6 +68,8 @@ export class MicrovmController implements ServiceController {
   /** start() is between spawning the VMM and the VM running. */
   #startPending = false;
   #exit: ExitInfo | undefined;
+  /** The VMM's KVM is PVM (from its GetInfo): a KVM error then most likely means "not here". */
+  #pvmHost = false;
   #destroyed = false;
   /** The factory closed (orchestrator shutdown): streams are cut, the VM runs on untouched. */
   #detached = false;
@@ -193,7 +195,7 @@ export class MicrovmController implements ServiceController {
             return { phase: stop ? "stopping" : "paused", pid, instance, since: vm.since };
           case "exited":
             return exited(
-              this.#settle(exitFromVm(vm.exit ?? { reason: "unknown", code: 0, detail: "" }, { stopRequested: stop !== undefined, at: vm.since })),
+              this.#settle(exitFromVm(vm.exit ?? { reason: "unknown", code: 0, detail: "" }, { stopRequested: stop !== undefined, at: vm.since, pvmHost: this.#pvmHost })),
               instance,
             );
         }
@@ -471,7 +473,7 @@ export class MicrovmController implements ServiceController {
         });
       }
       try {
-        await client.getInfo({ timeoutMs: 1000 });
+        this.#pvmHost = (await client.getInfo({ timeoutMs: 1000 })).kvm.pvm;
         return;
       } catch (err) {
         const e = VmmError.from(err);

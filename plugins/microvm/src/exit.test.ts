@@ -1,5 +1,5 @@
 import test from "ava";
-import { exitFromVm, lostExit, parseExit, serializeExit } from "./exit.js";
+import { exitFromVm, lostExit, parseExit, PVM_HINT, serializeExit } from "./exit.js";
 
 const at = new Date("2025-01-01T00:00:00Z");
 const plain = { stopRequested: false, at };
@@ -31,6 +31,14 @@ test("KVM and VMM errors fail with their detail", (t) => {
   t.deepEqual(kvm, { code: null, reason: "failed", detail: "KVM error: emulation failure rip=0x100010", at });
   t.is(exitFromVm({ reason: "vmm-error", code: 0, detail: "boom" }, plain).detail, "VMM error: boom");
   t.is(exitFromVm({ reason: "unknown", code: 0, detail: "" }, plain).reason, "failed");
+});
+
+test("a KVM error on a PVM host says that this KVM cannot run a stock Linux", (t) => {
+  const kvm = exitFromVm({ reason: "kvm-error", code: 0, detail: "emulation failure" }, { ...plain, pvmHost: true });
+  t.is(kvm.detail, `KVM error: emulation failure (${PVM_HINT})`);
+  t.regex(PVM_HINT, /PVM.*vmctl doctor/);
+  // Only KVM errors: a VMM error is not about the host's KVM.
+  t.is(exitFromVm({ reason: "vmm-error", code: 0, detail: "boom" }, { ...plain, pvmHost: true }).detail, "VMM error: boom");
 });
 
 test("exits round-trip through their file form", (t) => {

@@ -7,7 +7,13 @@ export interface ExitContext {
   /** stop() (or destroy()) asked the VM to end before it did. */
   readonly stopRequested: boolean;
   readonly at: Date;
+  /** The VMM said its KVM is PVM (no hardware virtualization): a stock Linux cannot run there. */
+  readonly pvmHost?: boolean;
 }
+
+/** Why a KVM error on a PVM host is most likely not the guest's fault. */
+export const PVM_HINT =
+  "this host's KVM is PVM (no hardware virtualization): it runs vmctl's test guests, not a stock Linux kernel; `vmctl doctor` says more";
 
 /**
  * The mapping (documented in the README):
@@ -18,7 +24,8 @@ export interface ExitContext {
  *   the way a guest's `reboot`/`poweroff` is a clean end. After stop()'s Ctrl-Alt-Del
  *   this is the graceful stop; the detail says so;
  * - `forced` (the grace ran out, or destroy): `{ code: null, reason: "stopped" }`;
- * - `kvm-error`, `vmm-error`, `unknown`: `{ code: null, reason: "failed", detail }`.
+ * - `kvm-error`, `vmm-error`, `unknown`: `{ code: null, reason: "failed", detail }`; a
+ *   KVM error on a PVM host says that this KVM cannot run a stock Linux.
  */
 export function exitFromVm(exit: VmExit, ctx: ExitContext): ExitInfo {
   const at = ctx.at;
@@ -38,8 +45,10 @@ export function exitFromVm(exit: VmExit, ctx: ExitContext): ExitInfo {
       return ctx.stopRequested
         ? { code: null, reason: "stopped", at }
         : { code: null, reason: "stopped", detail: "the VMM force-stopped the VM, not at vmctl's request", at };
-    case "kvm-error":
-      return { code: null, reason: "failed", detail: `KVM error: ${detail || "no detail"}`, at };
+    case "kvm-error": {
+      const hint = ctx.pvmHost ? ` (${PVM_HINT})` : "";
+      return { code: null, reason: "failed", detail: `KVM error: ${detail || "no detail"}${hint}`, at };
+    }
     case "vmm-error":
       return { code: null, reason: "failed", detail: `VMM error: ${detail || "no detail"}`, at };
     default:
