@@ -38,7 +38,11 @@ export const WAITING: ReadonlySet<MethodName> = new Set<MethodName>(["watchServi
 export function violation(method: MethodName, outcome: RawOutcome): string | undefined {
   const name = grpc.status[outcome.code] ?? String(outcome.code);
   if (outcome.code === S.UNKNOWN || outcome.code === S.INTERNAL) return `${name} for client input: ${outcome.message}`;
-  if (outcome.code === S.DEADLINE_EXCEEDED) return WAITING.has(method) ? undefined : `no answer before the deadline (${outcome.elapsedMs} ms)`;
+  if (outcome.code === S.DEADLINE_EXCEEDED) {
+    // Sent by vmctld itself (its rich error model), not the client's deadline running out.
+    if (outcome.rich?.errorInfo?.domain === "vmctl.io") return `vmctld answered DEADLINE_EXCEEDED itself, which the API keeps for the client's own deadline: ${outcome.message}`;
+    return WAITING.has(method) ? undefined : `no answer before the deadline (${outcome.elapsedMs} ms)`;
+  }
   if (outcome.code === S.UNAVAILABLE) return `UNAVAILABLE: ${outcome.message}`;
   if (!DOCUMENTED[method].includes(outcome.code) && !ALWAYS.includes(outcome.code)) return `${name} is not a documented answer of ${method}: ${outcome.message}`;
   if ([...outcome.message].length > 300) return `a message of ${outcome.message.length} characters`;

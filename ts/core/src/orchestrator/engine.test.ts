@@ -339,6 +339,29 @@ test("a dependency that exits before it is ready fails the dependent's start, wh
   t.is(engine.get("dies").phase, "exited");
 });
 
+test("a dependency that is not ready in time fails the dependent's start with FAILED_PRECONDITION, not the client's DEADLINE_EXCEEDED", async (t) => {
+  // The adversarial soak found it: CreateService answered DEADLINE_EXCEEDED, which the API
+  // documents as the client's own deadline only.
+  const stateDir = tempDir();
+  const engine = await openEngine(stateDir);
+  t.teardown(() => engine.close());
+  const port = await freePort(); // nothing listens
+  await engine.create({
+    name: "never",
+    target: "process",
+    spec: { args: ["sleep", "300"] },
+    readiness: { check: { kind: "tcp", port }, intervalMs: 20, timeoutMs: 100 },
+  });
+  const err = await t.throwsAsync(
+    engine.create({ name: "after-it", target: "process", spec: { args: ["sleep", "300"] }, dependsOn: ["never"], start: true }),
+    { instanceOf: VmctlError },
+  );
+  t.is(err?.code, "FAILED_PRECONDITION");
+  t.regex(err?.message ?? "", /service never: tcp 127\.0\.0\.1:\d+ not ready after 100 ms .*; service after-it depends on it/);
+  t.throws(() => engine.get("after-it"), { message: /after-it/ }, "a create+start that failed leaves nothing");
+  await engine.delete("never", { force: true });
+});
+
 test("a service others depend on cannot be deleted, even with force, until they are gone", async (t) => {
   const stateDir = tempDir();
   const engine = await openEngine(stateDir);

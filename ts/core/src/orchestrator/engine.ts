@@ -321,8 +321,18 @@ export class Orchestrator implements OrchestratorApi {
       });
     }
     if (dep.phase === "created") await this.start(depId);
+    // A dependency whose check never passes in time is a state of the system, not the
+    // caller's deadline: FAILED_PRECONDITION (DEADLINE_EXCEEDED means the client's own).
+    const ready = this.#ready(depId).catch((err: unknown) => {
+      const e = VmctlError.from(err);
+      if (e.code !== "DEADLINE_EXCEEDED") throw e;
+      throw new VmctlError("FAILED_PRECONDITION", `${e.message}; service ${service.name} depends on it`, {
+        cause: e,
+        details: { serviceId: service.id },
+      });
+    });
     await Promise.race([
-      this.#ready(depId),
+      ready,
       new Promise<never>((_, reject) => {
         const abort = (): void =>
           reject(new VmctlError("CANCELLED", `start of ${service.name} was cancelled while waiting for ${dep.name}`));
