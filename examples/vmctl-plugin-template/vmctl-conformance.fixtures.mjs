@@ -7,6 +7,8 @@ export default {
     runsUntilStopped: () => ({ spec: { args: ["sh", "-c", "while :; do echo tick; sleep 0.05; done"] }, line: "tick" }),
     // The trap is set before the line is printed: once the kit sees it, SIGTERM is ignored.
     ignoresPoliteStop: () => ({ spec: { args: ["sh", "-c", "trap '' TERM INT; echo ignoring; while :; do sleep 0.05; done"] }, line: "ignoring" }),
+    // The `vmctl run` shorthand (specFromRun): `vmctl run --target process -e WHO=kit -- sh -c '...'`.
+    fromRun: () => ({ run: { command: ["sh", "-c", 'echo "from run: $WHO"'], env: { WHO: "kit" } }, line: "from run: kit" }),
     invalid: [
       { spec: {}, field: "args" },
       { spec: { args: ["sh", 1] }, field: "args[1]" },

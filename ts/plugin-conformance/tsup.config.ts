@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts"],
+  // first-orchestrator: the process the restart checks start and kill (dist/first-orchestrator.js).
+  entry: { index: "src/index.ts", cli: "src/cli.ts", "first-orchestrator": "src/restart/first-orchestrator.ts" },
   format: ["esm"],
   dts: { entry: "src/index.ts" },
   sourcemap: true,

@@ -1,7 +1,8 @@
 // The plugin's entry (package.json "vmctl.entry" points at its build, dist/index.js):
 // a PluginRegistration as plain data. Nothing runs at import time; the orchestrator
 // calls init once per start-up with the target's state dir and options.
-import type { PluginRegistration } from "@vmctl/core/contract";
+import { existsSync } from "node:fs";
+import { SkipTarget, type PluginRegistration } from "@vmctl/core/contract";
 import { ProcessFactory } from "./process-factory.js";
 
 const plugin: PluginRegistration = {
@@ -9,9 +10,15 @@ const plugin: PluginRegistration = {
   targets: [
     {
       target: "process",
-      // Return undefined here when the host cannot run this target (a missing binary):
-      // the target is then "skipped", not "failed".
-      init: (env) => new ProcessFactory(env),
+      init: (env) => {
+        // When the host cannot run the target, throw SkipTarget with the reason: the target
+        // is "skipped" (not "failed"), and `vmctl targets` shows why. (Returning undefined
+        // skips it too, but only as "not applicable on this host".)
+        if (!existsSync("/bin/sh")) throw new SkipTarget("no /bin/sh on this host");
+        // env.log is the daemon's log, each line labelled with this plugin and target.
+        env.log.info("process target ready", { stateDir: env.stateDir });
+        return new ProcessFactory(env);
+      },
     },
   ],
 };

@@ -3,7 +3,7 @@
 // ctx.serviceDir (output, exit code, "stop was asked") and in the ledger (which process),
 // so adopt() in a new orchestrator process sees what this one would have.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,7 +17,7 @@ import type {
   StopOptions,
   TargetContext,
 } from "@vmctl/core/contract";
-import { followFiles, isAlive, signalOfStatus, startTimeOf } from "@vmctl/core/target-kit";
+import { followFiles, isAlive, processGroupGone, signalOfStatus, startTimeOf } from "@vmctl/core/target-kit";
 import type { ProcessSpec } from "./spec.js";
 
 /** $1 = exit file, $2... = the command. TERM is passed on to the command; its status is recorded. */
@@ -43,8 +43,8 @@ export interface MainProcess {
 export class ProcessController implements ServiceController {
   readonly #files: { stdout: string; stderr: string; exit: string; stopped: string };
   #main: MainProcess | undefined;
-  /** start() recorded its intent but the pid never made it to the ledger (a crash in between). */
-  #unknown = false;
+  /** Started before a restart, and ended: its process is gone (the exit file says how it ended). */
+  #ended = false;
   #exit: ExitInfo | undefined;
 
   constructor(
@@ -61,7 +61,7 @@ export class ProcessController implements ServiceController {
   }
 
   async start(): Promise<void> {
-    if (this.#main !== undefined || this.#unknown || existsSync(this.#files.exit) || existsSync(this.#files.stopped)) return;
+    if (this.#main !== undefined || this.#ended || existsSync(this.#files.exit) || existsSync(this.#files.stopped)) return;
     await this.prepare();
     // Record BEFORE making: if we die right after spawning, adopt still knows a process was meant.
     this.ctx.resources.intend({ kind: "process", key: "main" });
@@ -97,7 +97,7 @@ export class ProcessController implements ServiceController {
     if (!(await this.#goneWithin(main, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS))) {
       signal(-main.pid, "SIGKILL");
       await this.#goneWithin(main, Number.POSITIVE_INFINITY);
-      await groupGone(main.pid);
+      await processGroupGone(main.pid);
     }
   }
 
@@ -140,7 +140,9 @@ export class ProcessController implements ServiceController {
     }
     // The wrapper can be reaped before the rest of its group (the command and its
     // children) has died: destroy frees everything, so wait for the whole group.
-    if (main !== undefined) await groupGone(main.pid);
+    // processGroupGone ignores zombies (killed members init has not reaped yet, which
+    // `kill(-pgid, 0)` still finds, for seconds on a busy host).
+    if (main !== undefined) await processGroupGone(main.pid);
     this.#exitIfEnded();
     // Files stay in the service dir: the orchestrator removes the dir after destroy.
     this.ctx.resources.release("process", "main");
@@ -150,16 +152,29 @@ export class ProcessController implements ServiceController {
     return this.#main === undefined ? {} : { ...this.#main };
   }
 
-  /** adopt(): follow the recorded process again (or know that it was never recorded). */
+  /** adopt(): follow the recorded process again, or finish off a start() that was interrupted. */
   reattach(recorded: Partial<MainProcess>): void {
-    if (typeof recorded.pid === "number" && typeof recorded.startTime === "string") this.#main = { pid: recorded.pid, startTime: recorded.startTime };
-    else this.#unknown = true;
+    if (typeof recorded.pid === "number" && typeof recorded.startTime === "string") {
+      this.#main = { pid: recorded.pid, startTime: recorded.startTime };
+      return;
+    }
+    // start() recorded its intent but not the pid: the orchestrator died in between. If the
+    // wrapper was spawned, its command line names this service's exit file: follow it.
+    const found = wrapperOf(this.#files.exit);
+    if (found !== undefined) {
+      this.#main = found;
+      this.ctx.resources.intend({ kind: "process", key: "main", data: { ...found } });
+    } else if (existsSync(this.#files.exit) || existsSync(this.#files.stopped)) {
+      this.#ended = true; // it ran, and is over
+    }
+    // Else nothing was spawned: the service is still "created", and the orchestrator's
+    // start() makes it (the intent stays in the ledger until destroy releases it).
   }
 
   /** The exit once the process is gone: from the wrapper's file, else "stopped" (we killed it) or "lost". */
   #exitIfEnded(): ExitInfo | undefined {
     if (this.#exit) return this.#exit;
-    if (this.#main === undefined && !this.#unknown) return undefined;
+    if (this.#main === undefined && !this.#ended) return undefined;
     if (this.#main !== undefined && isAlive(this.#main)) return undefined;
     const stopped = existsSync(this.#files.stopped);
     const reason = stopped ? "stopped" : "exited";
@@ -192,21 +207,17 @@ function labelEnv(labels: Readonly<Record<string, string>>): Record<string, stri
   return Object.fromEntries(Object.entries(labels).map(([k, v], i) => [`VMCTL_LABEL_${i}`, `${k}=${v}`]));
 }
 
-/**
- * Resolves once no process is left in process group `pgid` (the wrapper's session), or
- * after `ms`: a killed member that init has not reaped yet still counts as one.
- */
-async function groupGone(pgid: number, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(-pgid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ESRCH") return;
-      throw err;
-    }
-    await sleep(POLL_MS);
+/** The live wrapper whose command line holds `exitFile` (its first argument), if any. */
+function wrapperOf(exitFile: string): MainProcess | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const args = readOptional(`/proc/${pid}/cmdline`)?.split("\0") ?? [];
+    if (args[0] !== "/bin/sh" || !args.includes(exitFile)) continue;
+    const startTime = startTimeOf(pid);
+    if (startTime !== undefined) return { pid, startTime };
   }
+  return undefined;
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

@@ -4,6 +4,7 @@ import type {
   Capabilities,
   ControllerRecord,
   PluginEnvironment,
+  RunInput,
   ServiceController,
   ServiceFactory,
   TargetContext,
@@ -20,6 +21,23 @@ export class ProcessFactory implements ServiceFactory<ProcessSpec> {
 
   validate(spec: unknown): ProcessSpec {
     return parseSpec(spec);
+  }
+
+  /**
+   * `vmctl run --target process [DIR] [-e K=V] -- CMD...`: the command is the args, DIR the
+   * directory it runs in, -e adds to env; fields given with --spec win. Returns an untrusted
+   * spec: the orchestrator passes it to validate() next, so a missing command is reported
+   * there as "spec.args: ...".
+   */
+  specFromRun(input: RunInput): unknown {
+    const explicitEnv = typeof input.spec.env === "object" && input.spec.env !== null ? (input.spec.env as Record<string, unknown>) : {};
+    const env = { ...explicitEnv, ...input.env };
+    return {
+      ...(input.command.length > 0 ? { args: [...input.command] } : {}),
+      ...(input.image === undefined ? {} : { cwd: input.image }),
+      ...input.spec,
+      ...(Object.keys(env).length > 0 ? { env } : {}),
+    };
   }
 
   async create(id: string, spec: ProcessSpec, ctx: TargetContext): Promise<ServiceController> {

@@ -1,6 +1,10 @@
 // The spec: { args: string[], env?: { NAME: value }, cwd?: "/abs/path" }. Checked strictly
 // (unknown fields refused) and every problem names its field path. The field checks come
 // from @vmctl/core/target-kit, so the wording matches the built-in targets'.
+//
+// Field paths are relative to the spec: "args", "env.PATH", and "" for the spec itself.
+// The orchestrator reports them under "spec." ("spec.args", and "spec" for the root), so
+// never name the root "spec": users would read "spec.spec: must be an object".
 import { ValidationError } from "@vmctl/core/contract";
 import { commandArgs, envVars, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 
@@ -13,7 +17,7 @@ export type ProcessSpec = {
 const FIELDS = ["args", "env", "cwd"];
 
 export function parseSpec(input: unknown): ProcessSpec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, FIELDS);
   const spec: ProcessSpec = { args: commandArgs(obj.args) };
   if (obj.env !== undefined) spec.env = envVars(obj.env, "env", { identifiers: true });

@@ -1,9 +1,10 @@
 // The kit catches deliberately broken plugins (src/testing/broken/): each one fails the
 // checks for the promise it breaks, with a reason that says what went wrong, and passes
 // the others.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import test from "ava";
 import type { CheckResult, ConformanceReport, FactoryInit } from "./index.js";
 import { runConformance } from "./index.js";
@@ -11,7 +12,7 @@ import { leakyTarget } from "./testing/broken/leaky.js";
 import { lyingCapabilitiesTarget } from "./testing/broken/lying-capabilities.js";
 import { stubbornStopTarget } from "./testing/broken/stubborn-stop.js";
 import { holdersOf } from "./harness/host-processes.js";
-import { processFixtures } from "./testing/process-fixtures.js";
+import { PROCESS_PLUGIN_DIR, processFixtures } from "./testing/process-fixtures.js";
 
 const fixtures = processFixtures;
 // Only the stubborn-stop run waits out the margin, so only it gets a short one; the others
@@ -65,6 +66,50 @@ test.serial("a plugin that claims pause and logsFollow but does not deliver fail
   t.deepEqual([...fails.keys()].sort(), ["capabilities/logsFollow", "capabilities/pause"]);
   t.regex(fails.get("capabilities/pause")?.reason ?? "", /after pause\(\) resolved, state\(\) says "running", expected "paused"/);
   t.regex(fails.get("capabilities/logsFollow")?.reason ?? "", /logs\(\{ follow: true \}\) ended after \d+ bytes while the service was running/);
+});
+
+/** A plugin package whose services die with the orchestrator process that started them (a watchdog kills them). */
+function diesWithDaemonPlugin(): string {
+  const dir = join(scratch, "vmctl-plugin-dies-with-daemon");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "vmctl-plugin-dies-with-daemon", version: "0.0.1", type: "module", vmctl: { entry: "./index.js", targets: ["process"] }, engines: { vmctl: "*" } }),
+  );
+  writeFileSync(
+    join(dir, "index.js"),
+    [
+      'import { spawn } from "node:child_process";',
+      `import base from ${JSON.stringify(pathToFileURL(join(PROCESS_PLUGIN_DIR, "index.js")).href)};`,
+      "const watched = (c) => new Proxy(c, { get(t, k) {",
+      '  if (k === "start") return async () => {',
+      "    await t.start();",
+      "    const { pid } = await t.state();",
+      // A watchdog on a pipe from the process that started the service: when that process
+      // dies, the pipe closes, `read` returns, and the service's process group is killed.
+      "    if (!pid) return;",
+      "    const w = spawn(\"sh\", [\"-c\", `read x; kill -9 -${pid} 2>/dev/null`], { stdio: [\"pipe\", \"ignore\", \"ignore\"], cwd: \"/\" });",
+      "    w.stdin.unref(); w.unref();",
+      "  };",
+      "  const v = t[k]; return typeof v === \"function\" ? v.bind(t) : v;",
+      "} });",
+      "export default { name: \"vmctl-plugin-dies-with-daemon\", targets: [{ target: \"process\", init: async (env) => {",
+      "  const f = await base.targets[0].init(env);",
+      "  return { target: f.target, capabilities: f.capabilities, validate: (s) => f.validate(s), create: async (...a) => watched(await f.create(...a)), adopt: (...a) => f.adopt(...a), close: () => f.close?.() };",
+      "} }] };",
+    ].join("\n"),
+  );
+  return dir;
+}
+
+test.serial("a plugin whose services die with the orchestrator process fails adopt/running: the kit restarts in a fresh process", async (t) => {
+  const report = await runConformance({ pluginPath: diesWithDaemonPlugin(), fixtures, options: { tmpDir: scratch, only: /^adopt\/(running|exited)$/ } });
+  const fails = failed(report);
+  t.deepEqual([...fails.keys()], ["adopt/running"], JSON.stringify(report.checks, null, 2));
+  t.regex(
+    fails.get("adopt/running")?.reason ?? "",
+    /the adopted controller says "exited" .* for a service that ran when the orchestrator process that started it was killed \(SIGKILL\): a service must outlive the orchestrator/,
+  );
 });
 
 test.serial("a plugin that cannot be loaded is one failing check, not a throw", async (t) => {

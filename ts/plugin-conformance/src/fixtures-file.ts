@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { ConformanceFixtures, FixtureSpec, InvalidFixture, RunningFixtureSpec } from "./types.js";
+import type { ConformanceFixtures, FixtureSpec, FromRunFixture, InvalidFixture, RunningFixtureSpec } from "./types.js";
 
 /** File names looked for in the plugin directory when --fixtures is not given. */
 export const DEFAULT_FIXTURE_FILES = ["vmctl-conformance.fixtures.mjs", "vmctl-conformance.fixtures.js", "vmctl-conformance.fixtures.json"];
@@ -16,6 +16,7 @@ export interface FixturesJson {
     readonly runsUntilStopped: RunningFixtureSpec;
     readonly ignoresPoliteStop: RunningFixtureSpec;
     readonly invalid: readonly InvalidFixture[];
+    readonly fromRun?: FromRunFixture;
   };
   readonly exec?: ConformanceFixtures["exec"];
   readonly timeouts?: ConformanceFixtures["timeouts"];
@@ -54,6 +55,7 @@ function fromJson(json: FixturesJson, file: string): ConformanceFixtures {
       runsUntilStopped: () => json.specs.runsUntilStopped,
       ignoresPoliteStop: () => json.specs.ignoresPoliteStop,
       invalid: json.specs.invalid,
+      ...(json.specs.fromRun === undefined ? {} : { fromRun: () => json.specs.fromRun! }),
     },
     ...(json.exec ? { exec: json.exec } : {}),
     ...(json.timeouts ? { timeouts: json.timeouts } : {}),

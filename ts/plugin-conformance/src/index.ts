@@ -19,6 +19,7 @@ export type {
   ConformanceTimeouts,
   FactoryInit,
   FixtureSpec,
+  FromRunFixture,
   InvalidFixture,
   PluginSource,
   RunningFixtureSpec,

@@ -2,7 +2,7 @@
 // into one init function for one target. A path is loaded by @vmctl/core's own loader,
 // so the kit checks the package exactly as `vmctld --plugin PATH` would.
 import { resolve } from "node:path";
-import { loadPluginFromDir } from "@vmctl/core";
+import { loadPluginFromDir } from "@vmctl/core/loader";
 import type { PluginRegistration } from "@vmctl/core/contract";
 import type { FactoryInit, PluginSource } from "./types.js";
 

@@ -1,5 +1,6 @@
 // Runs the checks against one target: one harness (temp state dir, one factory as the
 // running orchestrator), each check in turn within its budget, each torn down after.
+import { resolve } from "node:path";
 import type { Check } from "./checks/check.js";
 import { CheckSession } from "./checks/check-env.js";
 import { CheckFailure, NotClaimed, describe, within } from "./checks/budget.js";
@@ -36,7 +37,14 @@ export class ConformanceRun {
 
   async run(check: Check): Promise<CheckResult> {
     const t = this.#timeouts;
-    const session = new CheckSession(this.harness, this.config.fixtures, t, this.config.options?.exitCodes ?? DEFAULT_EXIT_CODES, this.config.options?.concurrency ?? 4);
+    const session = new CheckSession(
+      this.harness,
+      this.config.fixtures,
+      t,
+      this.config.options?.exitCodes ?? DEFAULT_EXIT_CODES,
+      this.config.options?.concurrency ?? 4,
+      this.config.pluginPath === undefined ? undefined : resolve(this.config.pluginPath),
+    );
     const start = Date.now();
     let status: CheckResult["status"] = "pass";
     let reason: string | undefined;

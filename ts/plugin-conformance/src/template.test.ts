@@ -65,11 +65,20 @@ test.serial("the template, built outside the workspace, passes every check of vm
   const failed = report.checks.filter((c) => c.status === "fail");
   t.deepEqual(failed, []);
   // Every check ran, and only unclaimed capabilities were not exercised.
-  t.is(report.checks.length, 17);
+  t.is(report.checks.length, 19);
   t.deepEqual(
     report.checks.filter((c) => c.status === "skip-not-claimed").map((c) => c.name),
     ["capabilities/pause", "capabilities/exec", "capabilities/network", "capabilities/volumes"],
   );
+  // The restart checks ran the first orchestrator in a fresh process, and the interrupted start was resumed, not lost.
+  const interrupted = report.checks.find((c) => c.name === "adopt/interrupted-start");
+  t.regex(interrupted?.reason ?? "", /killed inside start\(\) right after intend\(process main\)/);
+  t.notRegex(interrupted?.reason ?? "", /lost/);
+  t.is(report.checks.find((c) => c.name === "run/spec-from-run")?.status, "pass");
+  t.log(`kit against the template: ${report.durationMs} ms`);
+  // The target is 5 s (about 2.5 s here); the bound leaves room for a loaded machine and still
+  // catches a destroy that waits for zombies (about 24 s).
+  t.true(report.durationMs <= 15_000, `the kit took ${report.durationMs} ms against the template (target: 5 s)`);
 });
 
 test.serial("vmctl-conformance prints each failing check with its reason and exits 1", (t) => {

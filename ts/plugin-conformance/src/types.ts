@@ -14,6 +14,13 @@ export interface RunningFixtureSpec {
   readonly line?: string;
 }
 
+/** The `vmctl run` shorthand of a workload, for the run/spec-from-run check. */
+export interface FromRunFixture {
+  readonly run: { readonly image?: string; readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+  readonly line: string;
+  readonly code?: number;
+}
+
 /** A spec validate() must refuse, and the field path its ValidationError must name. */
 export interface InvalidFixture {
   readonly spec: unknown;
@@ -39,6 +46,11 @@ export interface ConformanceFixtures {
      * contents of `hostDir/<file>` (the kit writes a token there), then exits 0.
      */
     readsVolume?(hostDir: string, file: string): RunningFixtureSpec;
+    /**
+     * Optional, for targets with `specFromRun`: the `vmctl run` shorthand (IMAGE, -e K=V,
+     * -- COMMAND) of a workload that prints `line` and exits with `code` (default 0).
+     */
+    fromRun?(): FromRunFixture;
   };
   /** For targets claiming `exec`: a command for exec() and text its stdout must contain. */
   readonly exec?: { readonly args: readonly string[]; readonly stdout: string };

@@ -20,12 +20,22 @@ test("target options come from the config file, by --config or $VMCTL_CONFIG", (
   t.deepEqual(none !== "help" ? none.targetOptions : undefined, {});
 });
 
+test("plugins come from the config file too, a relative path relative to the file, before --plugin", (t) => {
+  const file = join(dir, "plugins.json");
+  writeFileSync(file, JSON.stringify({ plugins: ["./mine/vmctl-plugin-x", "/opt/vmctl-plugin-y", "vmctl-plugin-z"] }));
+  const options = parseDaemonArgs(["--config", file, "--plugin", "/srv/vmctl-plugin-w"], {});
+  t.deepEqual(options !== "help" ? options.plugins : undefined, [join(dir, "mine/vmctl-plugin-x"), "/opt/vmctl-plugin-y", "vmctl-plugin-z", "/srv/vmctl-plugin-w"]);
+  t.deepEqual(options !== "help" ? options.targetOptions : undefined, {});
+});
+
 test("a bad config file is refused naming the file and the field", (t) => {
   const cases: [unknown, RegExp][] = [
     [[], /must be a JSON object/],
     [{ target: {} }, /target: unknown field/],
     [{ targets: [] }, /targets: must be an object/],
     [{ targets: { docker: "unix:///x" } }, /targets\.docker: must be an object/],
+    [{ plugins: "vmctl-plugin-x" }, /plugins: must be an array/],
+    [{ plugins: ["vmctl-plugin-x", 3] }, /plugins\[1\]: must be a package name or a path/],
   ];
   for (const [value, message] of cases) {
     const err = t.throws(() => parseConfig(value, "cfg.json"), { instanceOf: ConfigError });

@@ -1,10 +1,18 @@
 // vmctld's config file: per-target options (`targets.<name>`, handed to the target's init
-// as PluginEnvironment.options), e.g. the aws-ec2 region, endpoint and log bucket.
+// as PluginEnvironment.options), e.g. the aws-ec2 region, endpoint and log bucket, and
+// more plugins to load (`plugins`: package names or paths, as `--plugin` takes them; a
+// relative path is relative to the config file).
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { isPathReference } from "@vmctl/core/loader";
 
 export interface DaemonConfig {
   readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Plugins loaded besides the built-ins and `--plugin`: package names, or absolute paths. */
+  readonly plugins: readonly string[];
 }
+
+const KNOWN = ["plugins", "targets"];
 
 /** A config file that cannot be used: the message names the file and the field. */
 export class ConfigError extends Error {
@@ -17,14 +25,19 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 export function parseConfig(value: unknown, source: string): DaemonConfig {
   if (!isObject(value)) throw new ConfigError(`${source}: must be a JSON object`);
   for (const key of Object.keys(value)) {
-    if (key !== "targets") throw new ConfigError(`${source}: ${key}: unknown field (known: targets)`);
+    if (!KNOWN.includes(key)) throw new ConfigError(`${source}: ${key}: unknown field (known: ${KNOWN.join(", ")})`);
+  }
+  const plugins = value.plugins ?? [];
+  if (!Array.isArray(plugins)) throw new ConfigError(`${source}: plugins: must be an array of plugin package names or paths`);
+  for (const [i, plugin] of plugins.entries()) {
+    if (typeof plugin !== "string" || plugin === "") throw new ConfigError(`${source}: plugins[${i}]: must be a package name or a path`);
   }
   const targets = value.targets ?? {};
   if (!isObject(targets)) throw new ConfigError(`${source}: targets: must be an object of target name → options`);
   for (const [name, options] of Object.entries(targets)) {
     if (!isObject(options)) throw new ConfigError(`${source}: targets.${name}: must be an object`);
   }
-  return { targets: targets as DaemonConfig["targets"] };
+  return { targets: targets as DaemonConfig["targets"], plugins: plugins as string[] };
 }
 
 export function readConfig(path: string): DaemonConfig {
@@ -40,5 +53,7 @@ export function readConfig(path: string): DaemonConfig {
   } catch (err) {
     throw new ConfigError(`${path}: not valid JSON: ${(err as Error).message}`);
   }
-  return parseConfig(value, path);
+  const config = parseConfig(value, path);
+  // A relative plugin path means the same wherever the daemon was started from: relative to the file.
+  return { ...config, plugins: config.plugins.map((p) => (isPathReference(p) ? resolve(dirname(path), p) : p)) };
 }

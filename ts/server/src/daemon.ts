@@ -13,7 +13,8 @@ export const DAEMON_USAGE = `usage: vmctld [options]
   --socket PATH       the API socket (default $VMCTL_SOCKET or ${DEFAULT_SOCKET})
   --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets load too
   --no-builtins       load only the --plugin targets (tests, minimal daemons)
-  --config FILE       JSON config: {"targets": {"<target>": {options}}} (default $VMCTL_CONFIG)
+  --config FILE       JSON config: {"targets": {"<target>": {options}}, "plugins": [NAME|PATH...]}
+                      (default $VMCTL_CONFIG)
   --log-level LEVEL   debug, info, warn or error (default info)
   -h, --help          this text
 `;
@@ -50,13 +51,14 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (!LEVELS.includes(level as LogLevel)) throw new DaemonUsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
   const configPath = v.config ?? (env.VMCTL_CONFIG || undefined);
   let targetOptions: VmctldOptions["targetOptions"] = {};
+  let configPlugins: readonly string[] = [];
   // A bad config file is a ConfigError (one line, no usage text), not a usage error.
-  if (configPath !== undefined) targetOptions = readConfig(configPath).targets;
+  if (configPath !== undefined) ({ targets: targetOptions, plugins: configPlugins } = readConfig(configPath));
   return {
     targetOptions,
     stateDir: v["state-dir"] ?? (env.VMCTL_STATE_DIR || DEFAULT_STATE_DIR),
     socketPath: v.socket ?? (env.VMCTL_SOCKET || DEFAULT_SOCKET),
-    plugins: v.plugin ?? [],
+    plugins: [...configPlugins, ...(v.plugin ?? [])],
     ...(v["no-builtins"] ? { builtins: false } : {}),
     logLevel: level as LogLevel,
   };

@@ -13,8 +13,24 @@ export interface PluginRegistration {
 
 export interface TargetRegistration {
   readonly target: string;
-  /** Makes the factory. Returning undefined means "not applicable on this host" (skipped, not failed). */
+  /**
+   * Makes the factory. When the host cannot run the target, throw `SkipTarget(reason)` (or
+   * any error with `skip: true`): the target is *skipped*, and `vmctl targets` shows the
+   * reason. Returning undefined skips it too, but only as "not applicable on this host".
+   * Any other error means *failed*. Neither affects other targets.
+   */
   readonly init: (env: PluginEnvironment) => Promise<ServiceFactory | undefined> | ServiceFactory | undefined;
+}
+
+/**
+ * Thrown by a target's `init` when the host cannot run the target (a missing binary, no
+ * /dev/kvm): the target is skipped, not failed, and its message is shown as the reason
+ * (`vmctl targets`: "skipped: <message>"). Recognised by `skip: true`, not by class, so
+ * it works across module copies.
+ */
+export class SkipTarget extends Error {
+  override readonly name = "SkipTarget";
+  readonly skip = true;
 }
 
 /** What the orchestrator offers a plugin at start-up. */
@@ -23,6 +39,11 @@ export interface PluginEnvironment {
   readonly stateDir: string;
   /** Options for this target from the orchestrator config (`targets.<name>`). */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The target's logger: the daemon's log, every line labelled with the plugin and the
+   * target (`"plugin": "...", "target": "..."`). Per-service lines go to `ctx.log`,
+   * which adds the service id.
+   */
   readonly log: Logger;
 }
 

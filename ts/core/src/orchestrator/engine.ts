@@ -7,7 +7,7 @@ import type { PluginRegistration } from "../contract/plugin.js";
 import type { ExecResult, Logger, ServiceController, ServiceFactory, TargetContext } from "../contract/target.js";
 import type { ExitInfo, JsonValue, LogChunk } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
-import { jsonLogger } from "../log/logger.js";
+import { childLogger, jsonLogger } from "../log/logger.js";
 import { loadRegistry } from "../plugins/load-registry.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import { publicRecord, type StoredService } from "../state/service-row.js";
@@ -115,10 +115,11 @@ export class Orchestrator implements OrchestratorApi {
     try {
       await mkdir(servicesDir(stateDir), { recursive: true, mode: 0o700 });
       const registry = await loadRegistry(options, log);
-      await registry.init((target) => ({
+      await registry.init((target, plugin) => ({
         stateDir: join(stateDir, "targets", target),
         options: options.targetOptions?.[target] ?? {},
-        log: log,
+        // The plugin's lines are labelled as its own, not as the daemon's.
+        log: childLogger(log, { component: "plugin", plugin, target }),
       }));
       for (const t of registry.targets()) {
         if (t.status !== "ready") log.warn("target not usable", { target: t.name, plugin: t.plugin, status: t.status });

@@ -1,6 +1,7 @@
 // Which copy of @vmctl/core a directory resolves, compared with the host's own. A plugin
 // with its own copy would hand the orchestrator objects from a different module graph
-// (different error classes, a different contract version), so it is refused.
+// (different error classes, a different contract version), so the loader makes its
+// imports resolve to the host's (core-redirect.ts).
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join, parse } from "node:path";
 import { fileURLToPath } from "node:url";

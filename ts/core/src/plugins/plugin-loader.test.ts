@@ -49,17 +49,37 @@ test("a plugin whose engines.vmctl excludes this contract version is refused, na
   await t.throwsAsync(loadPlugin(missing), { message: /engines\.vmctl" must be a semver range/ });
 });
 
-test("a plugin that resolves its own copy of @vmctl/core is refused with a clear error", async (t) => {
-  const dir = copyFixture((pkg) => {
-    pkg.name = "vmctl-plugin-bundler";
+test("a plugin with its own copy of @vmctl/core, or none, imports the host's copy", async (t) => {
+  // Its entry re-exports what it imports from @vmctl/core/contract: the host's, not its own.
+  const entry = [
+    'import { CONTRACT_VERSION, ValidationError } from "@vmctl/core/contract";',
+    'import base from "./index.js";',
+    "export default { ...base, contract: CONTRACT_VERSION, ValidationError };",
+  ].join("\n");
+  const withOwn = copyFixture((pkg) => {
+    pkg.name = "vmctl-plugin-own-core";
+    (pkg.vmctl as { entry: string }).entry = "./probe.js";
   });
-  const own = join(dir, "node_modules", "@vmctl", "core");
-  mkdirSync(own, { recursive: true });
-  writeFileSync(join(own, "package.json"), JSON.stringify({ name: "@vmctl/core", version: "0.0.9" }));
-  const err = await t.throwsAsync(loadPluginFromDir(dir), { instanceOf: VmctlError });
-  t.regex(err?.message ?? "", /^plugin vmctl-plugin-bundler \(.*\): resolves its own copy of @vmctl\/core at /);
-  t.true(err?.message.includes(realpathSync(own)));
-  t.true(err?.message.includes("peerDependency"));
+  writeFileSync(join(withOwn, "probe.js"), entry);
+  const own = join(withOwn, "node_modules", "@vmctl", "core");
+  mkdirSync(join(own, "dist"), { recursive: true });
+  writeFileSync(
+    join(own, "package.json"),
+    JSON.stringify({ name: "@vmctl/core", version: "0.0.9", type: "module", exports: { "./contract": "./dist/contract.js" } }),
+  );
+  writeFileSync(join(own, "dist", "contract.js"), 'export const CONTRACT_VERSION = "0.0.9"; export class ValidationError extends Error {}');
+  const bare = copyFixture((pkg) => {
+    pkg.name = "vmctl-plugin-no-core";
+    (pkg.vmctl as { entry: string }).entry = "./probe.js";
+  });
+  writeFileSync(join(bare, "probe.js"), entry);
+
+  for (const dir of [withOwn, bare]) {
+    const plugin = await loadPluginFromDir(dir);
+    const registration = plugin.registration as unknown as { contract: string; ValidationError: new (f: string, p: string) => Error };
+    t.is(registration.contract, CONTRACT_VERSION, dir);
+    t.is(new registration.ValidationError("args", "bad").message, "args: bad");
+  }
 });
 
 test("a plugin that resolves the host's @vmctl/core (a symlink to it) is accepted", async (t) => {
@@ -101,4 +121,9 @@ test("loadPlugins reports a bad plugin with its declared targets and still loads
   t.is(failed.length, 1);
   t.deepEqual(failed[0]?.targets, ["process", "extra"]);
   t.regex(failed[0]?.error.message ?? "", /declares targets \[extra, process\] but the entry registers \[process\]/);
+});
+
+test("the contract version plugins' engines.vmctl is checked against is @vmctl/core's package version", async (t) => {
+  const pkg = (await import(join(hostCoreRoot(), "package.json"), { with: { type: "json" } })).default as { version: string };
+  t.is(CONTRACT_VERSION, pkg.version, "bump CONTRACT_VERSION (src/contract/plugin.ts) with the package version, or the packed SDK lies about what it implements");
 });

@@ -6,7 +6,8 @@ import { readdir, realpath } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PluginRegistration } from "../contract/plugin.js";
-import { CORE_PACKAGE, hostCoreRoot, resolvedCoreRoot } from "./core-identity.js";
+import { hostCoreRoot, resolvedCoreRoot } from "./core-identity.js";
+import { redirectCoreImports } from "./core-redirect.js";
 import { pluginError, readPluginPackage, type PluginPackage } from "./plugin-manifest.js";
 
 export const PLUGIN_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?vmctl-plugin-[a-z0-9._~-]+$/;
@@ -54,20 +55,16 @@ export async function discoverPlugins(nodeModules: readonly string[]): Promise<s
   return [...found.values()];
 }
 
-/** Loads the plugin package in `dir`: manifest, engines.vmctl, @vmctl/core identity, entry. */
+/** Loads the plugin package in `dir`: manifest, engines.vmctl, its @vmctl/core made the host's, entry. */
 export async function loadPluginFromDir(dir: string, source: string = dir): Promise<LoadedPlugin> {
   const pkg = await readPluginPackage(dir);
   const label = `${pkg.name} (${dir})`;
 
-  const own = resolvedCoreRoot(await realpath(dir));
+  // The plugin's @vmctl/core is the orchestrator's: a copy of its own (its devDependency)
+  // or none (deployed without its peers) is bypassed, never loaded beside the host's.
+  const real = await realpath(dir);
   const host = hostCoreRoot();
-  if (own !== undefined && own !== host) {
-    throw pluginError(
-      label,
-      `resolves its own copy of ${CORE_PACKAGE} at ${own}, not the orchestrator's at ${host}; ` +
-        `declare ${CORE_PACKAGE} as a peerDependency and do not install or bundle it with the plugin`,
-    );
-  }
+  if (resolvedCoreRoot(real) !== host) redirectCoreImports(real, host);
 
   const entry = resolve(dir, pkg.manifest.entry);
   const inside = relative(dir, entry);

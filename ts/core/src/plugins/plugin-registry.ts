@@ -39,14 +39,14 @@ export class PluginRegistry {
   }
 
   /** Initialises every pending target. Targets are independent, so they init concurrently. */
-  async init(environment: (target: string) => PluginEnvironment): Promise<void> {
+  async init(environment: (target: string, plugin: string) => PluginEnvironment): Promise<void> {
     const pending = [...this.#targets].filter(([, e]) => e.state === "pending");
     await Promise.all(
       pending.map(async ([target, entry]) => {
         if (entry.state !== "pending") return;
         const { plugin } = entry;
         try {
-          const factory = await entry.init(environment(target));
+          const factory = await entry.init(environment(target, plugin));
           if (factory === undefined) {
             this.#targets.set(target, { state: "skipped", plugin, reason: "not applicable on this host" });
           } else if (factory.target !== target) {
@@ -59,7 +59,7 @@ export class PluginRegistry {
             this.#targets.set(target, { state: "ready", plugin, factory });
           }
         } catch (err) {
-          // A thrown SkipTarget (or any error carrying skip: true) means "not applicable".
+          // A thrown SkipTarget (or any error carrying skip: true) means "not applicable", and says why.
           const reason = err instanceof Error ? err.message : String(err);
           const skipped = (err as { skip?: unknown } | null)?.skip === true;
           this.#targets.set(target, { state: skipped ? "skipped" : "failed", plugin, reason });

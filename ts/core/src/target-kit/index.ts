@@ -6,7 +6,17 @@ export { defaultSearchDirs, findBinary } from "./binaries.js";
 export { changeIn } from "./dir-change.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
-export { isAlive, pidAlive, pidFileOwner, startedAtMs, startTimeOf, type ProcessRef } from "./process.js";
+export {
+  isAlive,
+  pidAlive,
+  pidFileOwner,
+  processGroupGone,
+  processGroupMembers,
+  startedAtMs,
+  startTimeOf,
+  type GroupWaitOptions,
+  type ProcessRef,
+} from "./process.js";
 export { execStartCode, signalName, signalOfStatus } from "./signals.js";
 export {
   bool,

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 
 /** A process as a ledger records it. `startTime` is field 22 of /proc/PID/stat (clock ticks since boot). */
 export interface ProcessRef {
@@ -64,5 +64,57 @@ export function pidFileOwner(path: string): number | undefined {
     return pid;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Live (not zombie) members of process group `pgid`, from /proc (field 5 of
+ * /proc/PID/stat). `kill(-pgid, 0)` is not enough: it succeeds while a killed member
+ * is a zombie nobody has reaped yet (a child of a dead wrapper waits for init), which
+ * can take seconds.
+ */
+export function processGroupMembers(pgid: number): number[] {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    // No process at all in the group (zombies included): nothing to scan for.
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return [];
+  }
+  const members: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (entry.charCodeAt(0) > 57) continue; // not a pid ("self", "sys"...)
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // fields[0] is field 3 (state), fields[2] field 5 (the process group).
+      if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") members.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return members;
+}
+
+export interface GroupWaitOptions {
+  /** Give up after this long (default 5000 ms); the result then says the group still lives. */
+  readonly timeoutMs?: number;
+  /** Poll interval (default 25 ms). */
+  readonly pollMs?: number;
+}
+
+/**
+ * Resolves true once no live process is left in process group `pgid` (zombies do not
+ * count: they have released everything but their pid), false if some still run after
+ * `timeoutMs`. For a target that runs its workload as a group leader (`spawn` with
+ * `detached: true`) and kills it with `kill(-pgid, ...)`: the leader can be reaped
+ * before the rest of its group has died, so destroy waits for the whole group.
+ */
+export async function processGroupGone(pgid: number, options: GroupWaitOptions = {}): Promise<boolean> {
+  const deadline = Date.now() + (options.timeoutMs ?? 5000);
+  const pollMs = options.pollMs ?? 25;
+  for (;;) {
+    if (processGroupMembers(pgid).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

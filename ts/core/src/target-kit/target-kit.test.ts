@@ -3,7 +3,19 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { findBinary, isAlive, isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, startTimeOf, writeAtomic } from "./index.js";
+import {
+  findBinary,
+  isAlive,
+  isDirectory,
+  mtimeOf,
+  processGroupGone,
+  processGroupMembers,
+  readFrom,
+  readIntFile,
+  readJsonFile,
+  startTimeOf,
+  writeAtomic,
+} from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-target-kit-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -90,4 +102,42 @@ test("a process is alive by pid and start time; once reaped (or with another sta
   await new Promise((resolve) => child.once("exit", resolve));
   t.false(isAlive({ pid, startTime: startTime as string }));
   t.is(startTimeOf(pid), undefined);
+});
+
+test("processGroupGone waits for the live members of a process group, not for its zombies", async (t) => {
+  // The leader (exec'd sleep) never reaps the inner sh: a zombie stays in the group while it lives.
+  const child = spawn("sh", ["-c", 'sh -c "exit 0" & exec sleep 30'], { stdio: "ignore", detached: true });
+  await new Promise((resolve) => child.once("spawn", resolve));
+  const pgid = child.pid as number;
+  t.teardown(() => {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  });
+  const zombie = async (): Promise<number | undefined> => {
+    for (let i = 0; i < 200; i++) {
+      for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const fields = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+          if (fields[0] === "Z" && Number(fields[2]) === pgid) return Number(entry);
+        } catch {
+          // gone
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return undefined;
+  };
+  const z = await zombie();
+  t.truthy(z, "the group holds a zombie");
+  t.deepEqual(processGroupMembers(pgid), [pgid], "the zombie is not a member that runs");
+  t.false(await processGroupGone(pgid, { timeoutMs: 100 }), "a live member: not gone within the timeout");
+  process.kill(pgid, "SIGKILL");
+  const started = Date.now();
+  t.true(await processGroupGone(pgid, { timeoutMs: 5000 }));
+  t.true(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  t.deepEqual(processGroupMembers(pgid), []);
 });

@@ -22,6 +22,12 @@ export interface CheckEnv {
   readonly timeouts: ConformanceTimeouts;
   readonly exitCodes: readonly number[];
   readonly concurrency: number;
+  /**
+   * The plugin's package directory when the kit was given one (the CLI always is): the
+   * restart checks then run the first orchestrator in a fresh process. Undefined for a
+   * registration or factory given in-process, whose restart is simulated in-process.
+   */
+  readonly pluginPath: string | undefined;
   /** Budgets a step: fails with "<what> did not finish within N ms" instead of hanging. */
   step<T>(what: string, work: () => Promise<T> | T, ms?: number): Promise<T>;
   /** validate → create (with a fresh context) on `factory` (default the harness's), tracked for teardown. */
@@ -42,6 +48,7 @@ export class CheckSession implements CheckEnv {
     readonly timeouts: ConformanceTimeouts,
     readonly exitCodes: readonly number[],
     readonly concurrency: number,
+    readonly pluginPath: string | undefined = undefined,
   ) {}
 
   step<T>(what: string, work: () => Promise<T> | T, ms = this.timeouts.stepMs): Promise<T> {

@@ -1,10 +1,11 @@
 // Every check, in the order the kit runs them.
-import { adoptExited, adoptRunning } from "./adopt.js";
+import { adoptExited, adoptInterruptedStart, adoptRunning } from "./adopt.js";
 import { capabilityExec, capabilityLogsFollow, capabilityNetwork, capabilityPause, capabilityVolumes } from "./capabilities.js";
 import type { Check } from "./check.js";
 import { concurrentLifecycles } from "./concurrency.js";
 import { destroyCreated, destroyExited, destroyRunning } from "./destroy.js";
 import { exitCodeCheck } from "./lifecycle.js";
+import { specFromRunCheck } from "./spec-from-run.js";
 import { stopForced, stopGraceful } from "./stop.js";
 import { validateAcceptsValid, validateRejectsInvalid } from "./validate.js";
 
@@ -17,6 +18,7 @@ export function allChecks(exitCodes: readonly number[] = DEFAULT_EXIT_CODES): Ch
   return [
     validateRejectsInvalid,
     validateAcceptsValid,
+    specFromRunCheck,
     ...exitCodes.map(exitCodeCheck),
     stopGraceful,
     stopForced,
@@ -25,6 +27,7 @@ export function allChecks(exitCodes: readonly number[] = DEFAULT_EXIT_CODES): Ch
     destroyCreated,
     adoptRunning,
     adoptExited,
+    adoptInterruptedStart,
     concurrentLifecycles,
     capabilityLogsFollow,
     capabilityPause,

@@ -86,6 +86,26 @@ export class ConformanceHarness {
     return factory;
   }
 
+  /** The target under test. */
+  get target(): string {
+    return this.#options.target;
+  }
+
+  /** `PluginEnvironment.options` every factory gets. */
+  get targetOptions(): Readonly<Record<string, unknown>> {
+    return this.#options.targetOptions ?? {};
+  }
+
+  /** The owner labels of a service, as the engine sets them. */
+  ownerLabels(serviceId: string): Readonly<Record<string, string>> {
+    return { [OWNER_LABEL]: this.owner, [SERVICE_LABEL]: serviceId };
+  }
+
+  /** The serviceDir of a service (not made). */
+  serviceDirOf(serviceId: string): string {
+    return join(this.dir, "services", serviceId);
+  }
+
   /** A fresh service id, unique within the harness. */
   serviceId(prefix = "svc"): string {
     this.#serial += 1;
@@ -94,12 +114,12 @@ export class ConformanceHarness {
 
   /** A TargetContext for `serviceId`, its serviceDir made, its ledger seeded with `resources`. */
   context(serviceId: string, resources: readonly OwnedResource[] = []): HarnessContext {
-    const serviceDir = join(this.dir, "services", serviceId);
+    const serviceDir = this.serviceDirOf(serviceId);
     mkdirSync(serviceDir, { recursive: true });
     const ctx: HarnessContext = {
       serviceId,
       serviceDir,
-      ownerLabels: { [OWNER_LABEL]: this.owner, [SERVICE_LABEL]: serviceId },
+      ownerLabels: this.ownerLabels(serviceId),
       resources: new MemoryLedger(resources),
       log: new MemoryLogger(),
     };

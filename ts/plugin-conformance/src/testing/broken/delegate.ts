@@ -1,6 +1,6 @@
 // Builds deliberately broken targets on top of the repo's working "process" target: the
 // base does the real work, an override breaks one promise of the contract.
-import { loadPluginFromDir } from "@vmctl/core";
+import { loadPluginFromDir } from "@vmctl/core/loader";
 import type { Capabilities, ServiceController, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import type { FactoryInit } from "../../types.js";
 import { PROCESS_PLUGIN_DIR } from "../process-fixtures.js";
