@@ -66,7 +66,7 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  * ValidationError naming the field path.
  */
 export function parseEc2Spec(input: unknown): Ec2Spec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS);
   const spec: Ec2Spec = { args: commandArgs(obj.args) };
   if (obj.imageId !== undefined) spec.imageId = imageId(obj.imageId, "imageId");

@@ -57,7 +57,7 @@ const MIN_MEMORY_MIB = 6;
  * the field path.
  */
 export function parseDockerSpec(input: unknown): DockerSpec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS, "");
   const spec: DockerSpec = {};
   if (obj.image !== undefined && obj.imageArchive !== undefined) {

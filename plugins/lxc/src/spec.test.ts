@@ -46,8 +46,8 @@ test("a template spec is accepted; defaults are not filled in", (t) => {
 
 test("every bad field is refused by its path", (t) => {
   const cases: [unknown, string][] = [
-    [null, "spec"],
-    [[], "spec"],
+    [null, ""],
+    [[], ""],
     [{ args: ["true"] }, "rootfs"],
     [{ rootfs, template: "busybox", args: ["true"] }, "template"],
     [{ rootfs: "relative", args: ["true"] }, "rootfs"],

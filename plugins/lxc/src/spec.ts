@@ -74,7 +74,7 @@ const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
  * applies them. Whether a template is installed is host state, checked at create.
  */
 export function parseLxcSpec(input: unknown): LxcSpec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS, "");
 
   if (obj.rootfs !== undefined && obj.template !== undefined) {

@@ -60,7 +60,7 @@ export interface ParseOptions {
  * naming `kernel`, saying to run `vmctl kernel build`.
  */
 export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): MicrovmSpec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS, "");
   const kernel = obj.kernel === undefined ? requireDefaultKernel(options.kernelCache ?? kernelCacheDir()) : hostFile(obj.kernel, "kernel");
   const spec: MicrovmSpec = { kernel };

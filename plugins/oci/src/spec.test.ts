@@ -38,8 +38,8 @@ test("a full spec validates", (t) => {
 });
 
 test("the spec must be an object", (t) => {
-  t.is(fieldOf(t, null), "spec");
-  t.is(fieldOf(t, ["x"]), "spec");
+  t.is(fieldOf(t, null), "");
+  t.is(fieldOf(t, ["x"]), "");
 });
 
 test("unknown fields are refused at every level", (t) => {

@@ -61,7 +61,7 @@ const MAX_ID = 0xfffffffe;
  * generator applies them. Throws ValidationError naming the field path.
  */
 export function parseOciSpec(input: unknown): OciSpec {
-  const obj = record(input, "spec");
+  const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS, "");
 
   const spec: OciSpec = {

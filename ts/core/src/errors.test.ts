@@ -29,4 +29,9 @@ test("ValidationError names its field and nests under a prefix", (t) => {
   t.is(err.message, "memoryMib: must be positive");
   t.is(err.within("spec").message, "spec.memoryMib: must be positive");
   t.is(err.within("spec").details.field, "spec.memoryMib");
+  // The value as a whole (field ""): no "spec.spec", no leading ": ".
+  const whole = new ValidationError("", "must be an object");
+  t.is(whole.message, "must be an object");
+  t.is(whole.within("spec").message, "spec: must be an object");
+  t.is(new ValidationError("[2]", "must be a string").within("args").message, "args[2]: must be a string");
 });

@@ -95,15 +95,17 @@ export class VmctlError extends Error {
 export class ValidationError extends VmctlError {
   override readonly name = "ValidationError";
 
+  /** `field` is a path ("spec.memoryMib", "args[1]"), or "" for the value as a whole. */
   constructor(
     readonly field: string,
-    problem: string,
+    readonly problem: string,
   ) {
-    super("INVALID_ARGUMENT", `${field}: ${problem}`, { details: { field } });
+    super("INVALID_ARGUMENT", field === "" ? problem : `${field}: ${problem}`, { details: { field } });
   }
 
   /** The same problem, with the field path nested under `prefix` (e.g. "spec"). */
   within(prefix: string): ValidationError {
-    return new ValidationError(`${prefix}.${this.field}`, this.message.slice(this.field.length + 2));
+    const field = this.field === "" ? prefix : this.field.startsWith("[") ? `${prefix}${this.field}` : `${prefix}.${this.field}`;
+    return new ValidationError(field, this.problem);
   }
 }
