@@ -1,5 +1,5 @@
 import test from "ava";
-import { exitFromVm, lostExit, parseExit, PVM_HINT, serializeExit } from "./exit.js";
+import { exitFromVm, lostExit, PANIC_PREFIX, parseExit, PVM_HINT, serializeExit } from "./exit.js";
 
 const at = new Date("2025-01-01T00:00:00Z");
 const plain = { stopRequested: false, at };
@@ -47,4 +47,13 @@ test("exits round-trip through their file form", (t) => {
   }
   t.is(parseExit("garbage"), undefined);
   t.is(parseExit("{}"), undefined);
+});
+
+test("a reset after a kernel panic is a failure with the panic line, also during a stop", (t) => {
+  const detail = `${PANIC_PREFIX} Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100; i8042 reset`;
+  for (const ctx of [plain, { ...plain, stopRequested: true }]) {
+    const e = exitFromVm({ reason: "reset", code: 0, detail }, ctx);
+    t.deepEqual(e, { code: null, reason: "failed", detail, at });
+  }
+  t.is(exitFromVm({ reason: "reset", code: 0, detail: "i8042 reset" }, plain).code, 0);
 });

@@ -11,6 +11,9 @@ export interface ExitContext {
   readonly pvmHost?: boolean;
 }
 
+/** How the VMM's exit detail starts when a kernel panic came before a reset or halt. */
+export const PANIC_PREFIX = "guest kernel panic:";
+
 /** Why a KVM error on a PVM host is most likely not the guest's fault. */
 export const PVM_HINT =
   "this host's KVM is PVM (no hardware virtualization): it runs vmctl's test guests, not a stock Linux kernel; `vmctl doctor` says more";
@@ -21,6 +24,7 @@ export const PVM_HINT =
  *   during a stop — the guest chose its code;
  * - `reset` (i8042 reset, triple fault) and `shutdown` (HLT reached the VMM): the machine
  *   ended cleanly without an exit code — `{ code: 0, reason: "reset" | "shutdown" }`,
+ *   unless the VMM saw a kernel panic first (`{ code: null, reason: "failed" }`),
  *   the way a guest's `reboot`/`poweroff` is a clean end. After stop()'s Ctrl-Alt-Del
  *   this is the graceful stop; the detail says so;
  * - `forced` (the grace ran out, or destroy): `{ code: null, reason: "stopped" }`;
@@ -35,6 +39,8 @@ export function exitFromVm(exit: VmExit, ctx: ExitContext): ExitInfo {
       return { code: exit.code, reason: "exited", at };
     case "reset":
     case "shutdown": {
+      // The VMM names a kernel panic that came before the reset: a failure, not a clean end.
+      if (detail.startsWith(PANIC_PREFIX)) return { code: null, reason: "failed", detail, at };
       const why = ctx.stopRequested
         ? `the guest ${exit.reason === "reset" ? "reset" : "shut down"} after stop() sent Ctrl-Alt-Del`
         : undefined;

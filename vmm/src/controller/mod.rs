@@ -171,8 +171,9 @@ impl Controller {
         })?;
         self.ctx.metrics.mark_start(Instant::now());
         let state = self.state.clone();
+        let console = self.ctx.console.clone();
         let on_exit = Box::new(move |exit: VmExit| {
-            state.send_replace(VmState::exited(exit));
+            state.send_replace(VmState::exited(with_panic_line(exit, &console)));
         });
         let vmm = builder::build_and_start(&kvm, &inner.resources, &self.ctx, on_exit)?;
         self.ctx.metrics.mark_running();
@@ -301,9 +302,48 @@ impl Controller {
     }
 }
 
+/// What Linux prints when it panics; with `panic=N` it then resets the machine.
+const KERNEL_PANIC: &str = "Kernel panic - not syncing";
+
+/// A reset or halt that followed a kernel panic on the console says so in its detail
+/// ("guest kernel panic: ..."), so a client does not take a panic for a clean reboot.
+fn with_panic_line(exit: VmExit, console: &ConsoleBuffer) -> VmExit {
+    if !matches!(exit.reason, ExitReason::Reset | ExitReason::Shutdown) {
+        return exit;
+    }
+    match console.last_line_containing(KERNEL_PANIC) {
+        Some(line) => {
+            let line = line.get(line.find(KERNEL_PANIC).unwrap_or(0)..).unwrap_or(&line);
+            let detail = format!("guest kernel panic: {}; {}", line.trim(), exit.detail);
+            VmExit { detail, ..exit }
+        }
+        None => exit,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_after_a_kernel_panic_names_the_panic() {
+        let console = ConsoleBuffer::default();
+        console.push(b"[    1.0] VFS: cannot open root device\r\n[    1.1] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n[    2.1] Rebooting in 1 seconds..\r\n");
+        let exit = with_panic_line(VmExit::new(ExitReason::Reset, "i8042 reset"), &console);
+        assert_eq!(exit.reason, ExitReason::Reset);
+        assert_eq!(
+            exit.detail,
+            "guest kernel panic: Kernel panic - not syncing: VFS: Unable to mount root fs; i8042 reset"
+        );
+        // Other ends keep their detail; a clean reset says nothing about panics.
+        let forced = with_panic_line(VmExit::new(ExitReason::Forced, "timeout"), &console);
+        assert_eq!(forced.detail, "timeout");
+        let clean = with_panic_line(
+            VmExit::new(ExitReason::Reset, "i8042 reset"),
+            &ConsoleBuffer::default(),
+        );
+        assert_eq!(clean.detail, "i8042 reset");
+    }
 
     fn controller() -> Controller {
         Controller::new(HostLimits {

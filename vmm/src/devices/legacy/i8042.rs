@@ -29,8 +29,12 @@ const STATUS_NOT_INHIBITED: u8 = 0x10;
 const CTR_KBD_INT: u8 = 0x01;
 const CTR_KBD_DISABLED: u8 = 0x10;
 const CTR_AUX_DISABLED: u8 = 0x20;
-/// What a BIOS leaves: keyboard interrupt on, system flag, scancode translation.
-const CTR_DEFAULT: u8 = 0x45;
+/// The controller translates the keyboard's set-2 scancodes to set 1.
+const CTR_XLATE: u8 = 0x40;
+/// What the VMM leaves as firmware: keyboard interrupt on, system flag, no translation,
+/// so a guest (Linux's atkbd: "AT Set 2 keyboard") reads the keyboard's own set 2.
+/// Firecracker leaves the same. A guest may turn translation on; keys follow the CTR.
+const CTR_DEFAULT: u8 = 0x05;
 
 const CMD_READ_CTR: u8 = 0x20;
 const CMD_WRITE_CTR: u8 = 0x60;
@@ -51,9 +55,19 @@ const KBD_SELF_TEST_OK: u8 = 0xaa;
 /// AUX interface test result "clock line stuck low": no device on the AUX port.
 const AUX_TEST_NO_DEVICE: u8 = 0x01;
 
-/// Scancodes (set 2) for pressing Right-Ctrl, Alt, Delete.
-pub const CTRL_ALT_DEL: [u8; 5] = [0xe0, 0x14, 0x11, 0xe0, 0x71];
-const BUFFER_SIZE: usize = 16;
+/// Right-Ctrl, Alt and Delete pressed, then released, in scancode set 2 (what the
+/// keyboard sends)...
+const CTRL_ALT_DEL_SET2: [u8; 13] = [
+    0xe0, 0x14, 0x11, 0xe0, 0x71, // press
+    0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xe0, 0xf0, 0x14, // release
+];
+/// ...and in set 1 (what the controller hands on while translating). Sent as set 2 to a
+/// translating controller, Linux saw unknown keys and Ctrl-Alt-Del never reached init.
+const CTRL_ALT_DEL_SET1: [u8; 10] = [
+    0xe0, 0x1d, 0x38, 0xe0, 0x53, // press
+    0xe0, 0xd3, 0xb8, 0xe0, 0x9d, // release
+];
+const BUFFER_SIZE: usize = 32;
 
 /// Why Ctrl-Alt-Del could not be injected.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +124,11 @@ impl I8042 {
 
     /// Presses Ctrl-Alt-Del: the guest reads the scancodes and decides what to do.
     pub fn ctrl_alt_del(&mut self) -> Result<(), I8042Error> {
-        self.push(&CTRL_ALT_DEL)
+        if self.ctr & CTR_XLATE != 0 {
+            self.push(&CTRL_ALT_DEL_SET1)
+        } else {
+            self.push(&CTRL_ALT_DEL_SET2)
+        }
     }
 
     fn status(&self) -> u8 {
@@ -247,16 +265,43 @@ mod tests {
         assert_eq!(latch.get().unwrap().reason, ExitReason::Reset);
     }
 
+    fn drain(dev: &mut I8042) -> Vec<u8> {
+        let mut got = vec![];
+        while read(dev, COMMAND_OFFSET) & STATUS_OUTPUT_FULL != 0 {
+            got.push(read(dev, DATA_OFFSET));
+        }
+        got
+    }
+
     #[test]
     fn ctrl_alt_del_is_readable_and_raises_irq1() {
         let (mut dev, _) = device();
         dev.ctrl_alt_del().unwrap();
         assert!(dev.irq.0.read().unwrap() >= 1);
-        let mut got = vec![];
-        while read(&mut dev, COMMAND_OFFSET) & STATUS_OUTPUT_FULL != 0 {
-            got.push(read(&mut dev, DATA_OFFSET));
-        }
-        assert_eq!(got, CTRL_ALT_DEL);
+        // No translation by default: set 2, as the keyboard sends it.
+        assert_eq!(drain(&mut dev), CTRL_ALT_DEL_SET2);
+        assert_eq!(&CTRL_ALT_DEL_SET2[..5], &[0xe0, 0x14, 0x11, 0xe0, 0x71]);
+    }
+
+    #[test]
+    fn ctrl_alt_del_follows_the_guests_translation_bit() {
+        let (mut dev, _) = device();
+        // Linux keeps what the firmware left; a guest that turns translation on reads set 1.
+        command(&mut dev, CMD_WRITE_CTR, Some(CTR_DEFAULT | CTR_XLATE));
+        dev.ctrl_alt_del().unwrap();
+        assert_eq!(drain(&mut dev), CTRL_ALT_DEL_SET1);
+        // Set 1: press Ctrl (E0 1D), Alt (38), Del (E0 53); releases have bit 7 set.
+        assert_eq!(&CTRL_ALT_DEL_SET1[..5], &[0xe0, 0x1d, 0x38, 0xe0, 0x53]);
+        command(&mut dev, CMD_WRITE_CTR, Some(CTR_DEFAULT));
+        dev.ctrl_alt_del().unwrap();
+        assert_eq!(drain(&mut dev), CTRL_ALT_DEL_SET2);
+    }
+
+    #[test]
+    fn the_firmware_leaves_translation_off() {
+        let (mut dev, _) = device();
+        assert_eq!(command(&mut dev, CMD_READ_CTR, None), vec![CTR_DEFAULT]);
+        assert_eq!(CTR_DEFAULT & CTR_XLATE, 0);
     }
 
     /// Sends a controller command and, optionally, its data byte; returns what the
@@ -305,6 +350,7 @@ mod tests {
         dev.write(DATA_OFFSET, &[0x44]);
         dev.write(COMMAND_OFFSET, &[CMD_READ_CTR]);
         assert_eq!(read(&mut dev, DATA_OFFSET), 0x44);
+        // Translating (0x44): ten bytes each, so three fit in 32 and the fourth does not.
         for _ in 0..3 {
             dev.ctrl_alt_del().unwrap();
         }

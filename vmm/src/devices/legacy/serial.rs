@@ -70,6 +70,16 @@ impl ConsoleBuffer {
         (past, inner.tx.subscribe())
     }
 
+    /// The last line kept that contains `needle` (lossy UTF-8, without its line end).
+    pub fn last_line_containing(&self, needle: &str) -> Option<String> {
+        let kept: Vec<u8> = self.lock().ring.iter().copied().collect();
+        let text = String::from_utf8_lossy(&kept);
+        text.lines()
+            .rev()
+            .find(|line| line.contains(needle))
+            .map(|line| line.trim_end_matches('\r').to_owned())
+    }
+
     /// Everything kept so far.
     #[cfg(test)]
     pub fn snapshot(&self) -> Vec<u8> {
