@@ -114,6 +114,19 @@ test("int3: the VM fails with the KVM detail", async (t) => {
   t.is((exit.detail ?? "").includes(PVM_HINT), existsSync("/sys/module/kvm_pvm"), exit.detail);
 });
 
+test("an initrd reaches the VMM: one larger than guest memory fails the start with the VMM's reason", async (t) => {
+  const initrd = join(s.dir, `initrd-${seq}.cpio`);
+  writeFileSync(initrd, Buffer.alloc(24 << 20));
+  const { c, ctx } = await make(t, { ...s.guestSpec("hello"), memoryMib: 16, initrd });
+  const err = await t.throwsAsync(c.start());
+  t.regex(err?.message ?? "", /initrd/);
+  const exit = (await c.state()).exit;
+  t.is(exit?.reason, "failed");
+  t.regex(exit?.detail ?? "", /initrd_path/);
+  await c.destroy();
+  assertGone(t, c, ctx);
+});
+
 test("a virtio drive: the guest's writes reach the file", async (t) => {
   const disk = join(s.dir, `disk-${seq}.img`);
   const before = Buffer.from(Array.from({ length: 128 * 512 }, (_, i) => i % 251));

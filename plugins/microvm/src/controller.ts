@@ -103,7 +103,12 @@ export class MicrovmController implements ServiceController {
     this.#assertUsable();
     // Nothing to build for a kernel on the host: check what start needs is still there and
     // write down the VM as it will be configured (so adopt knows the service was made).
-    for (const [field, path] of [["kernel", this.#spec.kernel], ...(this.#spec.drives ?? []).map((d, i) => [`drives[${i}].path`, d.path])]) {
+    const files = [
+      ["kernel", this.#spec.kernel],
+      ...(this.#spec.initrd === undefined ? [] : [["initrd", this.#spec.initrd]]),
+      ...(this.#spec.drives ?? []).map((d, i) => [`drives[${i}].path`, d.path]),
+    ];
+    for (const [field, path] of files) {
       if (!isFile(path as string)) {
         throw new VmctlError("FAILED_PRECONDITION", `${field}: ${path} is not a file any more`, {
           details: { serviceId: this.id, target: "microvm" },
@@ -406,7 +411,7 @@ export class MicrovmController implements ServiceController {
       this.#client = client;
       await this.#whenReady(client, ref, READY_TIMEOUT_MS);
       await client.putMachineConfig({ vcpuCount: vm.vcpus, memSizeMib: vm.memoryMib }, RPC);
-      await client.putBootSource({ kernelImagePath: vm.kernel, bootArgs: vm.bootArgs }, RPC);
+      await client.putBootSource({ kernelImagePath: vm.kernel, bootArgs: vm.bootArgs, ...(vm.initrd === undefined ? {} : { initrdPath: vm.initrd }) }, RPC);
       for (const d of vm.drives) {
         await client.putDrive({ driveId: d.id, pathOnHost: d.path, isReadOnly: d.readOnly ?? false, isRootDevice: d.root ?? false }, RPC);
       }

@@ -46,6 +46,9 @@ test("each bad field is named by its path", (t) => {
   t.is(fieldOf(t, { kernel, image: "x" }), "image");
   t.is(fieldOf(t, { kernel, bootArgs: 3 }), "bootArgs");
   t.is(fieldOf(t, { kernel, bootArgs: "a\nb" }), "bootArgs");
+  t.is(fieldOf(t, { kernel, initrd: "initrd.cpio" }), "initrd");
+  t.is(fieldOf(t, { kernel, initrd: join(dir, "missing") }), "initrd");
+  t.is(fieldOf(t, { kernel, initrd: 7 }), "initrd");
   t.is(fieldOf(t, { kernel, vcpus: 0 }), "vcpus");
   t.is(fieldOf(t, { kernel, vcpus: 33 }), "vcpus");
   t.is(fieldOf(t, { kernel, vcpus: 1.5 }), "vcpus");
@@ -90,4 +93,11 @@ test("without a kernel, the cache's default kernel, by its key path; none built:
   t.deepEqual(parseMicrovmSpec({ kernel }, { kernelCache: cache }), { kernel });
   t.is(t.throws(() => parseMicrovmSpec({ kernel: join(dir, "missing") }, { kernelCache: cache }), { instanceOf: ValidationError })?.field, "kernel");
   t.is(t.throws(() => parseMicrovmSpec({ kernel: null }, { kernelCache: cache }), { instanceOf: ValidationError })?.field, "kernel");
+});
+
+test("an initrd is kept as given and reaches effective()", (t) => {
+  const spec = parseMicrovmSpec({ kernel, initrd: kernel });
+  t.deepEqual(spec, { kernel, initrd: kernel });
+  t.is(effective(spec).initrd, kernel);
+  t.false("initrd" in effective(parseMicrovmSpec({ kernel })));
 });

@@ -26,6 +26,8 @@ export type MicrovmSpec = {
   kernel: string;
   /** Kernel command line; the VMM appends the virtio_mmio.device= declarations. */
   bootArgs?: string;
+  /** Absolute path of an initramfs (newc cpio, compressed or not) the kernel unpacks as its root. */
+  initrd?: string;
   /** 1..32 (default 1). */
   vcpus?: number;
   /** Guest memory in MiB, a positive integer (default 128). */
@@ -39,7 +41,7 @@ export const MAX_VCPUS = 32;
 /** The VMM refuses more (18 virtio-mmio slots: GSI 8 is the RTC's); refused here first, naming the field. */
 export const MAX_DRIVES = 18;
 
-const SPEC_FIELDS = ["kernel", "bootArgs", "vcpus", "memoryMib", "drives"];
+const SPEC_FIELDS = ["kernel", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
 const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -68,6 +70,7 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
     spec.bootArgs = str(obj.bootArgs, "bootArgs");
     if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");
   }
+  if (obj.initrd !== undefined) spec.initrd = hostFile(obj.initrd, "initrd");
   if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, MAX_VCPUS);
   if (obj.memoryMib !== undefined) spec.memoryMib = positiveInt(obj.memoryMib, "memoryMib");
   if (obj.drives !== undefined) spec.drives = drives(obj.drives);
@@ -75,10 +78,11 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
 }
 
 /** Applies the defaults: what the VM is actually configured with. */
-export function effective(spec: MicrovmSpec): Required<Omit<MicrovmSpec, "bootArgs">> & { bootArgs: string } {
+export function effective(spec: MicrovmSpec): Required<Omit<MicrovmSpec, "bootArgs" | "initrd">> & { bootArgs: string; initrd?: string } {
   return {
     kernel: spec.kernel,
     bootArgs: spec.bootArgs ?? "",
+    ...(spec.initrd === undefined ? {} : { initrd: spec.initrd }),
     vcpus: spec.vcpus ?? DEFAULT_VCPUS,
     memoryMib: spec.memoryMib ?? DEFAULT_MEMORY_MIB,
     drives: spec.drives ?? [],
