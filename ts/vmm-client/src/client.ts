@@ -31,6 +31,16 @@ export interface ConsoleSession extends AsyncIterable<Buffer> {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
+ * A local socket that is not there yet (a VMM just spawned) is retried within tens of
+ * milliseconds: grpc-js's default first backoff is 1 s, which showed up as a VMM that
+ * took 1.1 s instead of 0.1 s to answer its first call in 2 of 7 nested boots.
+ */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.initial_reconnect_backoff_ms": 10,
+  "grpc.max_reconnect_backoff_ms": 100,
+};
+
+/**
  * Promise-based client for one `vmctl-vmm` process, over its unix API socket.
  * Every failure is a {@link VmmError} carrying the gRPC status name.
  */
@@ -38,7 +48,7 @@ export class VmmClient {
   readonly #raw: GeneratedClient;
 
   constructor(readonly socketPath: string) {
-    this.#raw = new GeneratedClient(`unix://${socketPath}`, grpc.credentials.createInsecure());
+    this.#raw = new GeneratedClient(`unix://${socketPath}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   #call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options?: CallOptions): Promise<Res> {
