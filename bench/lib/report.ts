@@ -14,6 +14,8 @@ export interface BenchResult {
   readonly runs: number;
   /** The target this issue set, for comparison; not enforced. */
   readonly target?: string;
+  /** What the figure was measured under (kernel, peer command line, "under nesting"…). */
+  readonly conditions?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export function median(values: readonly number[]): number {

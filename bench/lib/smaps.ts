@@ -21,7 +21,10 @@ export function rssExcludingGuestMib(
     if (range) {
       const size = Number.parseInt(range[2] as string, 16) - Number.parseInt(range[1] as string, 16);
       const fields = line.trim().split(/\s+/);
-      currentIsGuest = size === guestBytes && fields.length === 5; // no path: anonymous
+      // Anonymous (no path) and guestBytes long, or a little longer: the kernel merges an
+      // adjacent anonymous mapping with the same protection (e.g. a malloc arena's
+      // 132 KiB heap next to vmctl-vmm's guest memory) into one.
+      currentIsGuest = size >= guestBytes && size - guestBytes <= 4 * 1024 * 1024 && fields.length === 5;
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB$/.exec(line);

@@ -6,3 +6,6 @@ export { L1BootError, L1TimeoutError, NestedHostMissingError, type L1Diagnostics
 export { requireL1Kernel, requireQemu, nestedCacheDir, type L1Kernel } from "./paths.js";
 export { ensureInitramfs, L1_MODULES, type L1Initramfs } from "./initramfs.js";
 export { liveTiedChildren } from "./reaper.js";
+export { hostRunner, nestedRunner, runOnHost, selectedRunner, requireLinuxCapableKvm, PVM_REFUSAL, type LinuxRunner } from "./runner.js";
+export { requireGuestKernel, GuestKernelMissingError, type GuestKernel } from "./guest-kernel.js";
+export { busyboxTree, packInitramfs, makeExt4, type GuestFiles } from "./guest-files.js";

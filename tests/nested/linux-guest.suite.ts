@@ -5,12 +5,11 @@
 // `noapic`), the CMOS RTC (the guest's clock, `rtc_cmos` without spinning) and the
 // i8042. Serial: one QEMU at a time on these 2-core machines.
 import test, { type ExecutionContext } from "ava";
-import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { requireL1Kernel, runInL1 } from "./index.js";
+import { busyboxTree, packInitramfs, requireL1Kernel, runInL1 } from "./index.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EXIT_CODE = 42;
@@ -52,18 +51,7 @@ echo "vmctl-linux: still running after the exit port"
 
 /** Builds the initramfs (busybox-static, the outb helper, /init) into `dir`. */
 function buildInitramfs(dir: string): string {
-  const root = join(dir, "root");
-  mkdirSync(join(root, "bin"), { recursive: true });
-  copyFileSync("/bin/busybox", join(root, "bin/busybox"));
-  execFileSync("gcc", [
-    "-O2", "-static", "-nostdlib", "-fno-stack-protector", "-fno-pie", "-no-pie",
-    "-o", join(root, "bin/outb"), join(REPO_ROOT, "tests/nested/linux/outb.c"),
-  ]);
-  writeFileSync(join(root, "init"), INIT);
-  chmodSync(join(root, "init"), 0o755);
-  const out = join(dir, "initramfs.cpio");
-  execFileSync("sh", ["-c", `cd '${root}' && find . | cpio -o -H newc --quiet > '${out}'`]);
-  return out;
+  return packInitramfs(busyboxTree(join(dir, "root"), { init: INIT }), join(dir, "initramfs.cpio"));
 }
 
 interface L2Run {

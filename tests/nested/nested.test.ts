@@ -3,3 +3,4 @@
 // each other past their timeouts. The suites register their tests on import.
 import "./host.suite.js";
 import "./linux-guest.suite.js";
+import "./built-kernel.suite.js";

@@ -3,8 +3,15 @@
  * guest agent will signal the VMM (tests/guests/ABI.md: 0x600 boot done, 0x604 exit
  * code). busybox has no outb. Freestanding (raw syscalls, no libc) so it links
  * statically without libc.a and stays a few KiB in the initramfs.
+ *
+ * Before the write it waits for stdout to drain when stdout is a terminal (tcdrain:
+ * TCSBRK with 1): the serial tty sends its buffer to the UART by interrupts after
+ * `echo` returns, and the exit port stops the VM at once, so without it the last
+ * console lines would be lost.
  */
 #define SYS_write 1
+#define SYS_ioctl 16
+#define TCSBRK 0x5409
 #define SYS_ioperm 173
 #define SYS_exit 60
 
@@ -40,6 +47,7 @@ __attribute__((used)) static void start_c(long *sp) {
   unsigned long port = parse(argv[1]);
   unsigned char value = (unsigned char)parse(argv[2]);
   if (sys3(SYS_ioperm, (long)port, 1, 1) != 0) fail("outb: ioperm failed\n", 20);
+  sys3(SYS_ioctl, 1, TCSBRK, 1); /* tcdrain(1); ENOTTY when stdout is no terminal */
   __asm__ volatile("outb %0, %w1" : : "a"(value), "Nd"((unsigned short)port));
   sys3(SYS_exit, 0, 0, 0);
 }

@@ -1,0 +1,82 @@
+// Run inside L1 (or on a hardware-KVM host by `npm run test:linux`), by
+// built-kernel.suite.ts: the whole orchestrator as a user runs it — the built CLI
+// (ts/cli/dist/bin.cjs), the vmctld it starts on demand, the microvm plugin and the
+// release vmctl-vmm — one `vmctl` command per case, in turn, against a vmctld this script
+// starts first (`vmctl daemon`) and stops last (SIGTERM). Each case is one JSON line on
+// stdout and RESULTS_DIR/<name>.json: exit code, stdout, stderr, wall time, and the
+// vmctl-vmm processes alive afterwards; so are the daemon's start ("daemon-started") and
+// stop ("daemon-stopped").
+//
+//   node tests/nested/l1/linux-cli.mjs PLAN.json
+//
+// A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs }] }.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { commandLineOf, liveVmms } from "./vmm-processes.mjs";
+
+const [planPath] = process.argv.slice(2);
+if (!planPath) {
+  console.error("usage: linux-cli.mjs PLAN.json");
+  process.exit(2);
+}
+const plan = JSON.parse(readFileSync(planPath, "utf8"));
+const cli = new URL("../../../ts/cli/dist/bin.cjs", import.meta.url).pathname;
+const env = { ...process.env, VMCTL_STATE_DIR: plan.stateDir, VMCTL_SOCKET: plan.socket };
+
+/** vmctl-vmm processes serving VMs of this run's daemon (their socket lives under its state dir). */
+const daemonVmms = () => liveVmms((pid) => commandLineOf(pid).includes(plan.stateDir));
+
+function write(result) {
+  const line = JSON.stringify(result);
+  console.log(line);
+  const out = join(plan.resultsDir, `${result.name}.json`);
+  writeFileSync(`${out}.tmp`, line);
+  renameSync(`${out}.tmp`, out);
+}
+
+async function runCli(c) {
+  const started = performance.now();
+  const child = spawn(process.execPath, [cli, ...c.args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, c.timeoutMs ?? 60_000);
+  const code = await new Promise((resolve) => child.once("close", (code, signal) => resolve(code ?? signal)));
+  clearTimeout(timer);
+  return { name: c.name, args: c.args, code, timedOut, stdout, stderr, ms: Math.round(performance.now() - started), leftoverVmms: daemonVmms() };
+}
+
+// vmctld, started the way `vmctl daemon` runs it (in the foreground, here in the
+// background of this script): the CLI finds it serving and does not start its own, so a
+// slow start under nesting does not count against `vmctl run`'s 30 s start timeout.
+const daemonStarted = performance.now();
+const daemon = spawn(process.execPath, [cli, "daemon"], { env, stdio: ["ignore", "pipe", "pipe"] });
+let daemonLog = "";
+const onLog = (d) => (daemonLog = (daemonLog + d).slice(-20_000));
+daemon.stdout.setEncoding("utf8").on("data", onLog);
+daemon.stderr.setEncoding("utf8").on("data", onLog);
+const daemonExit = new Promise((resolve) => daemon.once("exit", (code, signal) => resolve(code ?? signal)));
+let ready = false;
+for (const deadline = Date.now() + (plan.daemonTimeoutMs ?? 90_000); Date.now() < deadline && !ready; await sleep(100)) {
+  ready = daemonLog.includes("orchestrator ready") && existsSync(plan.socket);
+  if (daemon.exitCode !== null || daemon.signalCode !== null) break;
+}
+write({ name: "daemon-started", ready, ms: Math.round(performance.now() - daemonStarted), logTail: daemonLog.slice(-3000), leftoverVmms: daemonVmms() });
+
+if (ready) for (const c of plan.cases) write(await runCli(c));
+
+const stopAt = performance.now();
+daemon.kill("SIGTERM");
+const daemonCode = await Promise.race([daemonExit, sleep(10_000).then(() => "still running")]);
+if (daemonCode === "still running") daemon.kill("SIGKILL");
+write({ name: "daemon-stopped", ms: Math.round(performance.now() - stopAt), daemonExit: daemonCode, daemonGone: daemonCode !== "still running", logTail: daemonLog.slice(-3000), leftoverVmms: daemonVmms() });
+// Pending timers (the races above) must not keep L1 up.
+process.exit(0);
