@@ -10,12 +10,12 @@ import { CLI_BIN, Daemon, processesMentioning, sandbox, teardown, type CliResult
 
 /**
  * The CLI where nobody can read it: the checkout may sit under a directory closed to
- * other users (/root...). The command is one self-contained bundle (bin.cjs + cli.cjs).
+ * other users (/root...). The command is self-contained bundles (bin.cjs, cli.cjs, client.cjs for the gRPC verbs).
  */
 function cliForEveryone(): { bin: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "vmctl-cli-"));
   chmodSync(dir, 0o755);
-  for (const file of ["bin.cjs", "cli.cjs"]) copyFileSync(join(dirname(CLI_BIN), file), join(dir, file));
+  for (const file of ["bin.cjs", "cli.cjs", "client.cjs"]) copyFileSync(join(dirname(CLI_BIN), file), join(dir, file));
   return { bin: join(dir, "bin.cjs"), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

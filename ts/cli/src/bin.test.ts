@@ -1,6 +1,8 @@
-// The bin's code cache (src/bin.ts): written on the first run into the user's cache dir,
-// used afterwards (not rewritten), and the verbs that import ESM packages on demand
-// (doctor, daemon) still work from the cache; a cache dir others can write is ignored.
+// The bin's code cache (src/bin.ts): one per bundle (cli.cjs; client.cjs, loaded by the
+// verbs that need gRPC and by doctor), written by the first run that loads it into the
+// user's cache dir, used afterwards (not rewritten), and the verbs that import ESM
+// packages on demand (doctor, daemon) still work from the cache; a cache dir others can
+// write is ignored.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +19,7 @@ function sandbox(t: { teardown(fn: () => void): void }) {
   return { vmctl, cacheDir: join(home, "vmctl", "compile-cache") };
 }
 
-test("the first run writes one code cache; later runs use it without rewriting it, doctor's on-demand import included", (t) => {
+test("the first run writes one code cache per bundle it loads; later runs use them without rewriting, doctor's on-demand import included", (t) => {
   const { vmctl, cacheDir } = sandbox(t);
   const first = vmctl("--version");
   t.is(first.status, 0, first.stderr);
@@ -29,15 +31,25 @@ test("the first run writes one code cache; later runs use it without rewriting i
   const file = join(cacheDir, written[0] as string);
   const before = statSync(file);
 
-  for (let i = 0; i < 2; i++) {
+  const doctorRun = () => {
     const doctor = vmctl("doctor", "--json");
     t.is(doctor.status, 0, doctor.stderr);
     t.is(doctor.stderr, "", "no warnings");
     t.is(typeof (JSON.parse(doctor.stdout) as { kvm: { available: boolean } }).kvm.available, "boolean");
-  }
+  };
+  // --version never loads the gRPC bundle; doctor does, and writes its cache once.
+  doctorRun();
+  const both = readdirSync(cacheDir).sort();
+  t.is(both.length, 2, both.join(", "));
+  t.true(both.includes(written[0] as string));
+  const client = both.find((name) => name.startsWith("client-")) ?? "";
+  t.regex(client, /^client-\d+-\d+-\d+-.+\.bin$/);
+  const clientBefore = statSync(join(cacheDir, client));
+  doctorRun();
   // A rejected cache would be rewritten at exit (new inode): the same file means it was used.
-  t.deepEqual(readdirSync(cacheDir), written);
+  t.deepEqual(readdirSync(cacheDir).sort(), both);
   t.is(statSync(file).ino, before.ino, "the cache was accepted, not rewritten");
+  t.is(statSync(join(cacheDir, client)).ino, clientBefore.ino, "the client bundle's cache too");
 
   // A damaged cache is rejected by V8, the bundle is compiled afresh and the cache rewritten.
   writeFileSync(file, "not a code cache");

@@ -2,19 +2,13 @@
 // built in, run with bash, its progress passed through to the user as it comes.
 import { execFile, spawn } from "node:child_process";
 import { statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CliError } from "./errors.js";
+import { kernelBuildScriptPath } from "./kernel-script.js";
 
 const run = promisify(execFile);
 
-/**
- * The build script of this CLI's checkout. This file sits at ts/cli/src/ and is bundled
- * into ts/cli/dist/: both three levels below the repository root.
- */
-export function kernelBuildScriptPath(): string {
-  return fileURLToPath(new URL("../../../images/kernel/build", import.meta.url));
-}
+export { kernelBuildScriptPath } from "./kernel-script.js";
 
 /** The build script, or a CliError saying where it was looked for. */
 export function requireKernelBuildScript(): string {

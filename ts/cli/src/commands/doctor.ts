@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { KvmInfo } from "@vmctl/native";
 import type { GuestKernelStatus } from "../doctor/guests.js";
-import { hostReport, type HostReport } from "../doctor/host-report.js";
+import type { HostReport } from "../doctor/host-report.js";
+import { loadHeavy } from "../load-heavy.js";
 import { formatTable } from "../output/table.js";
 
 const yesNo = (v: boolean | undefined) => (v ? "yes" : "no");
@@ -42,6 +43,7 @@ export function registerDoctor(program: Command): void {
     .description("report what this host offers: KVM, the guests it can run, the guest kernel and each target's dependencies")
     .option("--json", "print the report as JSON")
     .action(async (options: { json?: boolean }) => {
+      const { hostReport } = await loadHeavy();
       const report = await hostReport();
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderHostReport(report)}\n`);
     });

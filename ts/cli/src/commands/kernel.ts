@@ -5,7 +5,7 @@ import { basename, dirname } from "node:path";
 import type { Command } from "commander";
 import { findKernel, kernelCacheDir, listKernels, type CachedKernel, type KernelCacheListing } from "vmctl-plugin-microvm/kernel-cache";
 import { CliError, cliError } from "../errors.js";
-import { currentKernelKey, kernelBuildScriptPath, requireKernelBuildScript, runKernelBuild } from "../kernel-build.js";
+import { kernelBuildScriptPath } from "../kernel-script.js";
 import { formatTable } from "../output/table.js";
 
 /** The environment images/kernel/build runs in: the cache made absolute, so script and CLI mean one directory. */
@@ -26,7 +26,11 @@ const mib = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} Mi
 /** "2026-12-06 06:30 UTC": minutes are enough to tell builds apart. */
 const when = (iso: string): string => `${iso.slice(0, 16).replace("T", " ")} UTC`;
 
+/** Loaded on demand: it brings child_process, which no other verb needs at start (README.md, "Start-up time"). */
+const kernelBuild = (): Promise<typeof import("../kernel-build.js")> => import("../kernel-build.js");
+
 async function build(options: { json?: boolean }): Promise<void> {
+  const { requireKernelBuildScript, runKernelBuild } = await kernelBuild();
   const script = requireKernelBuildScript();
   const cache = kernelCacheDir();
   const printed = await runKernelBuild(script, buildEnv(cache));
@@ -48,6 +52,7 @@ async function build(options: { json?: boolean }): Promise<void> {
 type ListedKernel = CachedKernel & { readonly current: boolean | null };
 
 async function ls(options: { json?: boolean }): Promise<void> {
+  const { currentKernelKey, requireKernelBuildScript } = await kernelBuild();
   const cache = kernelCacheDir();
   const found = listing(cache);
   // Which kernel this checkout builds: only known with the checkout's script and the

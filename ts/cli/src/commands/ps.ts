@@ -1,6 +1,6 @@
 // vmctl ps: services as a table or JSON.
 import type { Command } from "commander";
-import type { ServiceFilter, ServicePhase } from "@vmctl/client";
+import type { ServiceFilter, ServicePhase, ServiceRecord } from "@vmctl/client";
 import { withClient } from "../connection/with-client.js";
 import { CliError } from "../errors.js";
 import { age, exitSummary, serviceJson } from "../output/format.js";
@@ -29,6 +29,8 @@ export function parseFilters(items: readonly string[]): ServiceFilter {
   return { labels, ...(target === undefined ? {} : { target }), phases };
 }
 
+const newestFirst = (a: ServiceRecord, b: ServiceRecord): number => b.createdAt.getTime() - a.createdAt.getTime();
+
 export function registerPs(program: Command): void {
   program
     .command("ps")
@@ -39,8 +41,9 @@ export function registerPs(program: Command): void {
     .action(async (options: { all?: boolean; json?: boolean; filter: string[] }, command: Command) => {
       const filter = parseFilters(options.filter);
       const phases = filter.phases?.length || options.all ? filter.phases : PHASES.filter((p) => p !== "exited");
-      const services = await withClient(command, (client) => client.list({ ...filter, ...(phases ? { phases } : {}) }));
-      services.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+      const request = { ...filter, ...(phases ? { phases } : {}) };
+      const services = await withClient(command, (client) => client.list(request));
+      services.sort(newestFirst);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(services.map(serviceJson), null, 2)}\n`);
         return;

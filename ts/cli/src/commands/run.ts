@@ -1,11 +1,9 @@
 // vmctl run: create + start + attach to the output; exits with the workload's code.
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import type { CreateServiceInput, ExitInfo, JsonValue, VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
-import { connectOrStart } from "../connection/daemon-launcher.js";
 import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
@@ -87,6 +85,8 @@ export function registerRun(program: Command, trailing: () => readonly string[],
       const labels = keyValues(options.label, "--label");
       const cmd = [...positional, ...trailing()];
       const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0;
+      // Loaded on demand (see README.md, "Start-up time").
+      const { connectOrStart } = await import("../connection/daemon-launcher.js");
       let client: VmctlClient;
       try {
         client = await connectOrStart(globalsOf(command));
@@ -103,7 +103,8 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         dependsOn: options.dependsOn,
         ...(readiness === undefined ? {} : { readiness }),
         start: true,
-        requestId: randomUUID(),
+        // Web Crypto's: node:crypto would load with the bundle (a real import() cannot run in it, see import-esm.ts).
+        requestId: globalThis.crypto.randomUUID(),
         ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
       };
       /** `call`, and once more on a fresh connection (the daemon restarted if need be) when the daemon went away. */

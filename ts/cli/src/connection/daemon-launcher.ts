@@ -5,9 +5,10 @@ import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type VmctlClient } from "@vmctl/client";
+import type { VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
 import { CliError } from "../errors.js";
+import { loadHeavy } from "../load-heavy.js";
 import type { Globals } from "./globals.js";
 import { permissionDenied, probeSocket } from "./socket-probe.js";
 import { daemonStarting, startLockHeld, tryStartLock } from "./start-lock.js";
@@ -41,11 +42,16 @@ function lastLine(path: string): string {
 
 /** A client for the daemon on `globals.socket`, started in the background if needed. */
 export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
-  const client = connect(globals.socket);
-  if (await answers(client)) return client;
-  client.close();
-  // A daemon may well be running, only not for us: say so rather than start another.
-  if ((await probeSocket(globals.socket)) === "denied") throw new CliError(permissionDenied(globals.socket));
+  // A plain connect() first (a fraction of a millisecond), before loading the gRPC client:
+  // a daemon may well be running, only not for us: say so rather than start another.
+  const probe = await probeSocket(globals.socket);
+  if (probe === "denied") throw new CliError(permissionDenied(globals.socket));
+  const { connect } = await loadHeavy();
+  if (probe === "answers") {
+    const client = connect(globals.socket);
+    if (await answers(client)) return client;
+    client.close();
+  }
 
   mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(globals.stateDir, "vmctld.log");
@@ -71,7 +77,7 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
         ? () => !daemonStarting(globals.stateDir) && !startLockHeld(globals.stateDir, START_TIMEOUT_MS)
         : undefined;
     try {
-      return await waitForDaemon(globals, logPath, () => exited, abandoned);
+      return await waitForDaemon(connect, globals, logPath, () => exited, abandoned);
     } catch (err) {
       if (err instanceof StartAbandoned) continue;
       throw err;
@@ -86,6 +92,7 @@ class StartAbandoned extends Error {}
 
 /** Polls the socket until the daemon answers; a clear error when it does not within START_TIMEOUT_MS. */
 async function waitForDaemon(
+  connect: (socket: string) => VmctlClient,
   globals: Globals,
   logPath: string,
   exited: () => { code: number | null; at: number } | undefined,

@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import type { VmctlClient } from "@vmctl/client";
 import { cliError } from "../errors.js";
-import { connectOrStart } from "./daemon-launcher.js";
 import { globalsOf } from "./globals.js";
 
 /** Runs `fn` with a client for the daemon (started if needed); failures become one CLI line. */
 export async function withClient<T>(command: Command, fn: (client: VmctlClient) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: the gRPC client is most of the bundle, and --help,
+  // --version and usage errors never need it (see README.md, "Start-up time").
+  const { connectOrStart } = await import("./daemon-launcher.js");
   const client = await connectOrStart(globalsOf(command)).catch((err: unknown) => {
     throw cliError(err);
   });
