@@ -34,6 +34,9 @@ export function connect(socketPath: string = DEFAULT_SOCKET): VmctlClient {
  * vmctl.v1.Orchestrator as promises and async iterables of plain objects. Every failure
  * is a VmctlError (from @vmctl/core/contract) with the code and details the engine gave.
  */
+/** ListServices' largest page (larger counts as this). */
+const MAX_PAGE_SIZE = 1000;
+
 export class VmctlClient {
   readonly #raw: OrchestratorClient;
 
@@ -114,7 +117,8 @@ export class VmctlClient {
     const seen = new Set<string>();
     for (let pageToken = ""; ; ) {
       const remaining = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
-      const response = await this.#call(this.#raw.listServices, { ...request, pageToken }, { ...options, ...(remaining === undefined ? {} : { timeoutMs: remaining }) });
+      // The largest page the server gives (docs/api-limits.md): fewest round trips.
+      const response = await this.#call(this.#raw.listServices, { ...request, pageSize: MAX_PAGE_SIZE, pageToken }, { ...options, ...(remaining === undefined ? {} : { timeoutMs: remaining }) });
       services.push(...(response.services ?? []).map(serviceFromProto));
       pageToken = response.nextPageToken ?? "";
       if (pageToken === "") return services;
