@@ -496,7 +496,7 @@ test.serial(`Ctrl-Alt-Del reaches busybox init ${where}, which shuts down cleanl
   const c = r.console ?? "";
   const token = (JSON.parse(readFileSync(join(b.dir, "plan-0.json"), "utf8")) as { token: string }).token;
   t.is(line(c, "pid1"), "init", c);
-  t.true(r.ctrlAltDelAtMs !== undefined, `never got to send Ctrl-Alt-Del: ${r.waitForMissed}\n${c}`);
+  t.true(r.ctrlAltDelAtMs !== undefined, `never got to send Ctrl-Alt-Del: ${r.waitForMissed} (${JSON.stringify(r.state)})\n${c}`);
   t.falsy(r.timedOut, `the VM did not end within the grace after Ctrl-Alt-Del\n${c}`);
   // Linux without ACPI ends a reboot through the i8042 reset line: the VMM reports
   // `reset` (what the microvm target maps to a clean exit, code 0).

@@ -101,10 +101,13 @@ function checkBoot(t: ExecutionContext, run: L2Run, vcpus: number): void {
   const cmdline = line(c, "cmdline") ?? "";
   t.true(cmdline.includes("console=ttyS0"), c);
   t.false(/\bnoapic\b|initcall_blacklist/.test(cmdline));
-  // The IOAPIC path: Linux routed its interrupts through the IOAPIC and the timer
-  // check passed (the MP table's ISA IRQ 0 → pin 2 wiring).
-  t.true(Number(line(c, "ioapic-irqs") ?? 0) > 0, c);
+  // The IOAPIC path: Linux routed its interrupts through the IOAPIC (the MP table's
+  // ISA IRQ n → pin n wiring): the keyboard, the UART and the RTC below.
+  t.true(Number(line(c, "ioapic-irqs") ?? 0) >= 3, c);
+  // The timer check passed: the PIT's IRQ 0 on IOAPIC pin 0.
   t.regex(c, /^vmctl-irq:\s+0:.*IO-APIC\s+0-edge\s+timer/m, "the PIT's IRQ 0 on IOAPIC pin 0");
+  t.regex(c, /^vmctl-irq:\s+1:.*IO-APIC\s+1-edge\s+i8042/m, c);
+  t.regex(c, /^vmctl-irq:\s+4:.*IO-APIC\s+4-edge\s+ttyS0/m, c);
   t.false(/ExtINT not setup|BUG:|Kernel panic|MP-BIOS bug|timer doesn't work/.test(c), c);
   t.is(line(c, "online"), vcpus === 1 ? "0" : `0-${vcpus - 1}`, c);
   t.is(Number(line(c, "cpus")), vcpus, c);

@@ -7,7 +7,6 @@ use kvm_bindings::KVM_MAX_CPUID_ENTRIES;
 use kvm_ioctls::Kvm;
 
 use crate::arch::x86_64::boot_params::{self, BootParamsError};
-use crate::arch::x86_64::cpuid;
 use crate::arch::x86_64::gdt::{self, GdtError};
 use crate::arch::x86_64::mptable::{self, MptableError};
 use crate::arch::x86_64::paging::{self, PagingError};
@@ -112,12 +111,9 @@ pub fn build_and_start(
     mptable::write(&memory, vcpu_count)?;
     gdt::write(&memory)?;
     paging::write(&memory)?;
-    let mut cpuid = kvm
+    let cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
         .map_err(StartError::Cpuid)?;
-    if kvm.check_extension(kvm_ioctls::Cap::TscDeadlineTimer) {
-        cpuid::offer_tsc_deadline(&mut cpuid);
-    }
     for vcpu in &vcpus {
         vcpu.configure(&cpuid, vcpu_count, kernel.entry)?;
     }

@@ -11,22 +11,6 @@ const ECX_HYPERVISOR: u32 = 1 << 31;
 /// EDX bit 28 of leaf 1: more than one logical processor per package field is valid.
 const EDX_HTT: u32 = 1 << 28;
 
-/// ECX bit 24 of leaf 1: the local APIC timer has TSC-deadline mode. KVM emulates it
-/// (KVM_CAP_TSC_DEADLINE_TIMER) but leaves the bit out of KVM_GET_SUPPORTED_CPUID for the
-/// VMM to set. Without it Linux drives the LAPIC timer through MMIO writes KVM has to
-/// emulate and calibrates it against the PIT: measured under nesting, Start → userspace
-/// took about 1.3 s longer than QEMU's with the bit.
-const ECX_TSC_DEADLINE: u32 = 1 << 24;
-
-/// Offers the TSC-deadline timer (call when KVM has KVM_CAP_TSC_DEADLINE_TIMER).
-pub fn offer_tsc_deadline(cpuid: &mut CpuId) {
-    for entry in cpuid.as_mut_slice() {
-        if entry.function == LEAF_FEATURES {
-            entry.ecx |= ECX_TSC_DEADLINE;
-        }
-    }
-}
-
 /// Adjusts `cpuid` for vCPU `index` of `count`: its APIC id, the logical-processor
 /// count and the hypervisor bit.
 pub fn for_vcpu(cpuid: &mut CpuId, index: u8, count: u8) {
@@ -71,25 +55,5 @@ mod tests {
         assert_ne!(e[0].ecx & ECX_HYPERVISOR, 0);
         assert_ne!(e[0].edx & EDX_HTT, 0);
         assert_eq!(e[1].edx, 3);
-    }
-
-    #[test]
-    fn offers_the_tsc_deadline_timer_in_leaf_1_only() {
-        let mut cpuid = CpuId::from_entries(&[
-            kvm_cpuid_entry2 {
-                function: 1,
-                ecx: 0x1,
-                ..Default::default()
-            },
-            kvm_cpuid_entry2 {
-                function: 7,
-                ..Default::default()
-            },
-        ])
-        .unwrap();
-        offer_tsc_deadline(&mut cpuid);
-        let e = cpuid.as_slice();
-        assert_eq!(e[0].ecx, 0x1 | ECX_TSC_DEADLINE);
-        assert_eq!(e[1].ecx, 0);
     }
 }
