@@ -4,9 +4,8 @@
 // and boots exactly that kernel, so a stale `default` link never passes for the one the
 // checkout describes. Missing: a loud error saying how to build it, never a skip.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { findKernel, kernelCacheDir } from "vmctl-plugin-microvm/kernel-cache";
 
 const BUILD = fileURLToPath(new URL("../../images/kernel/build", import.meta.url));
 
@@ -23,10 +22,6 @@ export class GuestKernelMissingError extends Error {
   override readonly name = "GuestKernelMissingError";
 }
 
-export function kernelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VMCTL_KERNEL_CACHE ?? "/var/cache/vmctl/kernel";
-}
-
 export function requireGuestKernel(env: NodeJS.ProcessEnv = process.env): GuestKernel {
   let key: string;
   try {
@@ -35,15 +30,15 @@ export function requireGuestKernel(env: NodeJS.ProcessEnv = process.env): GuestK
     const stderr = (err as { stderr?: string }).stderr?.trim();
     throw new GuestKernelMissingError(`vmctl's guest kernel: images/kernel/build --key failed: ${stderr || (err as Error).message}`);
   }
-  const dir = join(kernelCacheDir(env), key);
-  const vmlinux = join(dir, "vmlinux");
-  if (!existsSync(vmlinux)) {
+  // The cache is read the way the microvm target and `vmctl kernel ls` read it.
+  const kernel = findKernel(key, kernelCacheDir(env));
+  if (kernel === undefined) {
     throw new GuestKernelMissingError(
-      `vmctl's guest kernel for this checkout (key ${key}) is not built: ${vmlinux} is missing. ` +
+      `vmctl's guest kernel for this checkout (key ${key}) is not built in ${kernelCacheDir(env)}. ` +
         "Run images/kernel/build (about 10 minutes on 2 cores; npm test's prepare step runs it).",
     );
   }
-  const releaseFile = join(dir, "release");
-  const release = existsSync(releaseFile) ? readFileSync(releaseFile, "utf8").trim() : "unknown";
+  const { vmlinux } = kernel;
+  const release = kernel.release ?? "unknown";
   return { vmlinux, release, key };
 }
