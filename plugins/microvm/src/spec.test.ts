@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
+import fc from "fast-check";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
 import { effective, parseMicrovmSpec } from "./spec.js";
 
@@ -100,4 +101,43 @@ test("an initrd is kept as given and reaches effective()", (t) => {
   t.deepEqual(spec, { kernel, initrd: kernel });
   t.is(effective(spec).initrd, kernel);
   t.false("initrd" in effective(parseMicrovmSpec({ kernel })));
+});
+
+test("property: any JSON as a spec either parses to known, valid fields or is refused naming one", (t) => {
+  const emptyCache = join(dir, "no-kernels");
+  const fields = ["", "kernel", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
+  const hostile = fc.oneof(
+    fc.string({ unit: "binary" }),
+    fc.constantFrom(kernel, disk, dir, "", "\0", `${kernel}\0`, "relative", "/nonexistent/é", "x".repeat(70_000)),
+  );
+  const value = fc.oneof(hostile, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.jsonValue());
+  const drive = fc.dictionary(fc.constantFrom("id", "path", "readOnly", "root", "extra"), fc.oneof(value, fc.constant(disk)));
+  const spec = fc.oneof(
+    fc.dictionary(fc.constantFrom(...fields.slice(1), "image", "__proto__"), fc.oneof(value, fc.array(drive, { maxLength: 20 }))),
+    fc.jsonValue(),
+  );
+  fc.assert(
+    fc.property(spec, (input) => {
+      let parsed;
+      try {
+        parsed = parseMicrovmSpec(input, { kernelCache: emptyCache });
+      } catch (err) {
+        // Refused: one of our errors, naming a field of the spec (or the spec itself).
+        if (!(err instanceof VmctlError)) throw err;
+        const field = err instanceof ValidationError ? err.field : err.details.field;
+        if (typeof field !== "string") return false;
+        // A known field, a drive's, or an unknown key of the input named as itself.
+        const keys = input !== null && typeof input === "object" && !Array.isArray(input) ? Object.keys(input) : [];
+        return fields.includes(field) || /^drives(\[\d+\](\.\w+)?)?$/.test(field) || keys.includes(field);
+      }
+      // Accepted: only known fields, the kernel and initrd are the host's files.
+      return (
+        Object.keys(parsed).every((k) => fields.includes(k)) &&
+        parsed.kernel === kernel &&
+        (parsed.initrd === undefined || parsed.initrd === kernel || parsed.initrd === disk)
+      );
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass();
 });
