@@ -7,15 +7,10 @@ import type { ServiceController } from "../contract/target.js";
 import { VmctlError } from "../errors.js";
 import { collectText, freePort, markedProcesses, openEngine, tempDir, waitForText } from "../testing/fixtures.js";
 import type { ServiceEvent } from "./api.js";
+import { pidRunning } from "../target-kit/process.js";
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Still running: a killed workload that init has not reaped yet (a zombie) runs no more. */
+const isAlive = pidRunning;
 
 test("lifecycle: create, start, logs, wait with the exit code, delete frees everything", async (t) => {
   const stateDir = tempDir();

@@ -9,6 +9,7 @@ export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export {
   isAlive,
   pidAlive,
+  pidRunning,
   pidFileOwner,
   processGroupGone,
   processGroupMembers,

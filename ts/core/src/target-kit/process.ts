@@ -35,6 +35,22 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * True while `pid` exists and is not a zombie: a killed process nobody has reaped yet
+ * (its parent died, and init reaps it, which can take seconds on a busy host) runs no
+ * more, though `kill(pid, 0)` still finds it.
+ */
+export function pidRunning(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
 /** USER_HZ: the unit of /proc/PID/stat's start time on every Linux architecture vmctl runs on. */
 const TICKS_PER_SECOND = 100;
 

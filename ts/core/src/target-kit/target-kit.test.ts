@@ -141,3 +141,20 @@ test("processGroupGone waits for the live members of a process group, not for it
   t.true(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
   t.deepEqual(processGroupMembers(pgid), []);
 });
+
+test("pidRunning: a live process runs, a zombie does not, a reaped one does not", async (t) => {
+  const { pidRunning } = await import("./process.js");
+  // sh starts a child and execs sleep without waiting for it: the child, once killed,
+  // stays a zombie of the sleeping process.
+  const parent = spawn("sh", ["-c", "sleep 300 & echo $!; exec sleep 300"], { stdio: ["ignore", "pipe", "ignore"] });
+  t.teardown(() => parent.kill("SIGKILL"));
+  const child = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(d.toString().trim()))));
+  t.true(pidRunning(child));
+  process.kill(child, "SIGKILL");
+  for (let i = 0; i < 200 && !/\) Z /.test(readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
+  t.notThrows(() => process.kill(child, 0), "the zombie still has its pid");
+  t.false(pidRunning(child));
+  parent.kill("SIGKILL");
+  await new Promise((r) => parent.once("exit", r));
+  t.false(pidRunning(parent.pid as number));
+});
