@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerExec, registerPause } from "./commands/exec.js";
+import { registerImages } from "./commands/images.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerKernel } from "./commands/kernel.js";
 import { registerLogs } from "./commands/logs.js";
@@ -47,6 +48,7 @@ export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }
   registerRm(program);
   registerInspect(program);
   registerTargets(program);
+  registerImages(program);
   registerDaemon(program, setExit);
   registerDoctor(program);
   registerKernel(program);

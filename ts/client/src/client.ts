@@ -1,18 +1,34 @@
 // A typed promise client for vmctld over its unix socket.
 import * as grpc from "@grpc/grpc-js";
-import { OrchestratorClient, type UnaryMethod } from "@vmctl/proto";
+import { OrchestratorClient, type UnaryMethod, type vmctl } from "@vmctl/proto";
 import {
   createRequestToProto,
   eventFromProto,
   exitFromProto,
   filterToProto,
+  imageFromProto,
+  prunedFromProto,
   logChunkFromProto,
+  progressFromProto,
   serviceFromProto,
   targetFromProto,
 } from "./convert.js";
 import { errorFromGrpc } from "./errors.js";
 import { DEFAULT_SOCKET, VmctlError } from "@vmctl/core/contract";
-import type { CreateServiceInput, ExecResult, ExitInfo, LogChunk, ServiceEvent, ServiceFilter, ServiceRecord, TargetInfo } from "./types.js";
+import type {
+  CreateServiceInput,
+  ExecResult,
+  ExitInfo,
+  Image,
+  LogChunk,
+  ProgressEvent,
+  PrunedImages,
+  RemovedImage,
+  ServiceEvent,
+  ServiceFilter,
+  ServiceRecord,
+  TargetInfo,
+} from "./types.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -20,6 +36,12 @@ export interface CallOptions {
   readonly timeoutMs?: number;
   /** Cancels the call (the promise rejects with CANCELLED). */
   readonly signal?: AbortSignal;
+}
+
+/** Options of a call that reports progress. */
+export interface ProgressCallOptions extends CallOptions {
+  /** Called with each progress event, in order, before the call resolves. A throw cancels the call (it rejects with what was thrown). */
+  readonly onProgress?: (event: ProgressEvent) => void;
 }
 
 /** Where vmctld listens unless told otherwise. */
@@ -81,9 +103,79 @@ export class VmctlClient {
     })();
   }
 
-  /** Records the service durably and prepares it (with `start`, starts it too). */
-  async create(input: CreateServiceInput, options?: CallOptions): Promise<ServiceRecord> {
-    return serviceFromProto(await this.#call(this.#raw.createService, createRequestToProto(input), options));
+  /**
+   * A server-streaming call of progress events and one final message: each progress goes
+   * to `onProgress`, the final one resolves the promise.
+   */
+  #progressCall<Event, Out>(
+    open: (metadata: grpc.Metadata, callOptions: Partial<grpc.CallOptions>) => grpc.ClientReadableStream<Event>,
+    read: (event: Event) => { progress: ProgressEvent } | { final: Out } | undefined,
+    what: string,
+    options: ProgressCallOptions,
+  ): Promise<Out> {
+    const callOptions: Partial<grpc.CallOptions> = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
+    return new Promise<Out>((resolve, reject) => {
+      const stream = open(new grpc.Metadata(), callOptions);
+      let final: { value: Out } | undefined;
+      let thrown: { err: unknown } | undefined;
+      const onAbort = (): void => stream.cancel();
+      const finish = (): void => options.signal?.removeEventListener("abort", onAbort);
+      if (options.signal?.aborted) stream.cancel();
+      else options.signal?.addEventListener("abort", onAbort, { once: true });
+      stream.on("data", (event: Event) => {
+        const got = read(event);
+        if (got === undefined || thrown !== undefined) return;
+        if ("final" in got) final = { value: got.final };
+        else {
+          try {
+            options.onProgress?.(got.progress);
+          } catch (err) {
+            thrown = { err };
+            stream.cancel();
+          }
+        }
+      });
+      stream.on("error", (err) => {
+        finish();
+        reject(thrown !== undefined ? thrown.err : errorFromGrpc(err, this.socketPath));
+      });
+      stream.on("end", () => {
+        finish();
+        if (thrown !== undefined) reject(thrown.err);
+        else if (final !== undefined) resolve(final.value);
+        else reject(new VmctlError("INTERNAL", `${what}: the stream ended without its result`));
+      });
+    });
+  }
+
+  /**
+   * Records the service durably and prepares it (with `start`, starts it too). With
+   * `onProgress`, the target's progress while it prepares (an image pull, say) is
+   * reported as it comes (CreateServiceWithProgress; a daemon without it gets a plain
+   * CreateService and reports none).
+   */
+  async create(input: CreateServiceInput, options: ProgressCallOptions = {}): Promise<ServiceRecord> {
+    const request = createRequestToProto(input);
+    if (options.onProgress === undefined) return serviceFromProto(await this.#call(this.#raw.createService, request, options));
+    let sawAnything = false;
+    try {
+      return await this.#progressCall<vmctl.v1.CreateServiceEvent, ServiceRecord>(
+        (metadata, callOptions) => this.#raw.createServiceWithProgress(request, metadata, callOptions),
+        (event: vmctl.v1.CreateServiceEvent) => {
+          sawAnything = true;
+          if (event.service) return { final: serviceFromProto(event.service) };
+          return event.progress ? { progress: progressFromProto(event.progress) } : undefined;
+        },
+        "CreateServiceWithProgress",
+        options,
+      );
+    } catch (err) {
+      // An older daemon: the same request (and request_id) without progress.
+      if (err instanceof VmctlError && err.code === "UNIMPLEMENTED" && !sawAnything) {
+        return serviceFromProto(await this.#call(this.#raw.createService, request, options));
+      }
+      throw err;
+    }
   }
 
   async start(ref: string, options?: CallOptions): Promise<ServiceRecord> {
@@ -165,6 +257,40 @@ export class VmctlClient {
   async targets(options?: CallOptions): Promise<TargetInfo[]> {
     const response = await this.#call(this.#raw.listTargets, {}, options);
     return (response.targets ?? []).map(targetFromProto);
+  }
+
+  /** Pulls `reference` into the daemon's image store (at once when it is there); `onProgress` gets each layer's progress. */
+  pullImage(reference: string, options: ProgressCallOptions = {}): Promise<Image> {
+    return this.#progressCall<vmctl.v1.PullImageEvent, Image>(
+      (metadata, callOptions) => this.#raw.pullImage({ reference }, metadata, callOptions),
+      (event: vmctl.v1.PullImageEvent) => {
+        if (event.image) return { final: imageFromProto(event.image) };
+        return event.progress ? { progress: progressFromProto(event.progress) } : undefined;
+      },
+      "PullImage",
+      options,
+    );
+  }
+
+  async listImages(options?: CallOptions): Promise<Image[]> {
+    const response = await this.#call(this.#raw.listImages, {}, options);
+    return (response.images ?? []).map(imageFromProto);
+  }
+
+  /** The image `reference` (or digest) names; NOT_FOUND when the store has none. */
+  async inspectImage(reference: string, options?: CallOptions): Promise<Image> {
+    return imageFromProto(await this.#call(this.#raw.inspectImage, { reference }, options));
+  }
+
+  /** Untags `reference`, deleting the image once no reference is left; an image services use needs `force`. */
+  async removeImage(reference: string, options: CallOptions & { force?: boolean } = {}): Promise<RemovedImage> {
+    const response = await this.#call(this.#raw.removeImage, { reference, force: options.force === true }, options);
+    return { untagged: [...(response.untagged ?? [])], deleted: [...(response.deleted ?? [])] };
+  }
+
+  /** Removes dangling images (with `all`, every image no service uses). */
+  async pruneImages(options: CallOptions & { all?: boolean } = {}): Promise<PrunedImages> {
+    return prunedFromProto(await this.#call(this.#raw.pruneImages, { all: options.all === true }, options));
   }
 
   /** Resolves once vmctld answers (within `timeoutMs`); rejects with UNAVAILABLE or DEADLINE_EXCEEDED otherwise. */

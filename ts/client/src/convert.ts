@@ -1,6 +1,6 @@
 // vmctl.v1 messages ↔ the client's plain types.
 import { vmctl } from "@vmctl/proto";
-import type { CreateServiceInput, ExitInfo, LogChunk, Readiness, ServiceEvent, ServiceFilter, ServicePhase, ServiceRecord, TargetInfo } from "./types.js";
+import type { CreateServiceInput, ExitInfo, Image, LogChunk, ProgressEvent, PrunedImages, Readiness, ServiceEvent, ServiceFilter, ServicePhase, ServiceRecord, TargetInfo } from "./types.js";
 import { jsonFromStruct, structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
@@ -142,4 +142,40 @@ export function filterToProto(filter: ServiceFilter): vmctl.v1.IListServicesRequ
     target: filter.target ?? "",
     phases: (filter.phases ?? []).map((p) => PHASES[p] ?? pb.Phase.PHASE_UNSPECIFIED),
   };
+}
+
+export function progressFromProto(p: vmctl.v1.IProgress): ProgressEvent {
+  return {
+    phase: p.phase ?? "",
+    ...(p.item ? { item: p.item } : {}),
+    ...(p.message ? { message: p.message } : {}),
+    ...(p.current == null ? {} : { current: toNumber(p.current) }),
+    ...(p.total == null ? {} : { total: toNumber(p.total) }),
+  };
+}
+
+export function imageFromProto(i: vmctl.v1.IImage): Image {
+  const c = i.config ?? {};
+  return {
+    digest: i.digest ?? "",
+    references: [...(i.references ?? [])],
+    configDigest: i.configDigest ?? "",
+    config: {
+      entrypoint: [...(c.entrypoint ?? [])],
+      cmd: [...(c.cmd ?? [])],
+      env: [...(c.env ?? [])],
+      workingDir: c.workingDir ?? "",
+      user: c.user ?? "",
+      labels: { ...(c.labels ?? {}) },
+    },
+    layers: (i.layers ?? []).map((l) => ({ digest: l.digest ?? "", size: toNumber(l.size), mediaType: l.mediaType ?? "" })),
+    diskBytes: toNumber(i.diskBytes),
+    pulledAt: new Date(toNumber(i.pulledAtUnixMs)),
+    usedBy: [...(i.usedBy ?? [])],
+    ...(i.createdUnixMs == null ? {} : { created: new Date(toNumber(i.createdUnixMs)) }),
+  };
+}
+
+export function prunedFromProto(p: vmctl.v1.IPruneImagesResponse): PrunedImages {
+  return { removed: [...(p.removed ?? [])], reclaimedBytes: toNumber(p.reclaimedBytes) };
 }

@@ -1,6 +1,6 @@
 // @vmctl/client: a typed Node client for vmctld.
 export { connect, DEFAULT_SOCKET, VmctlClient } from "./client.js";
-export type { CallOptions } from "./client.js";
+export type { CallOptions, ProgressCallOptions } from "./client.js";
 export { errorFromGrpc } from "./errors.js";
 export { VmctlError } from "@vmctl/core/contract";
 export type { ErrorCode, ErrorDetails } from "@vmctl/core/contract";
@@ -9,12 +9,18 @@ export type {
   CreateServiceInput,
   ExecResult,
   ExitInfo,
+  Image,
+  ImageConfig,
+  ImageLayer,
   JsonValue,
   LogChunk,
   LogStream,
   Phase,
+  ProgressEvent,
+  PrunedImages,
   Readiness,
   ReadinessCheck,
+  RemovedImage,
   RunShorthand,
   ServiceEvent,
   ServiceFilter,

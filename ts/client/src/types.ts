@@ -24,3 +24,56 @@ export type {
 export interface CreateServiceInput extends Omit<EngineCreateInput, "spec"> {
   readonly spec?: { readonly [key: string]: JsonValue };
 }
+
+import type { ProgressEvent as ContractProgressEvent } from "@vmctl/core/contract";
+
+/** How far a pull or a target's prepare has got; `item` is a layer's digest for per-layer phases. */
+export interface ProgressEvent extends ContractProgressEvent {
+  readonly item?: string;
+}
+
+/** The OCI image config fields a workload is run with. */
+export interface ImageConfig {
+  readonly entrypoint: readonly string[];
+  readonly cmd: readonly string[];
+  /** `NAME=value`, in the image's order. */
+  readonly env: readonly string[];
+  readonly workingDir: string;
+  readonly user: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ImageLayer {
+  readonly digest: string;
+  /** Compressed size in bytes. */
+  readonly size: number;
+  readonly mediaType: string;
+}
+
+/** An image in the daemon's store. */
+export interface Image {
+  /** The manifest's digest (`sha256:…`): the image's identity. */
+  readonly digest: string;
+  /** Every reference naming it; empty when dangling. */
+  readonly references: readonly string[];
+  readonly configDigest: string;
+  readonly config: ImageConfig;
+  readonly layers: readonly ImageLayer[];
+  /** Size of its read-only base disk. */
+  readonly diskBytes: number;
+  readonly pulledAt: Date;
+  /** Ids of the services using it. */
+  readonly usedBy: readonly string[];
+  /** When the image says it was built. */
+  readonly created?: Date;
+}
+
+export interface RemovedImage {
+  readonly untagged: readonly string[];
+  readonly deleted: readonly string[];
+}
+
+export interface PrunedImages {
+  readonly removed: readonly string[];
+  readonly reclaimedBytes: number;
+}

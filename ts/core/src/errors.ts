@@ -13,6 +13,8 @@ export type ErrorCode =
   | "UNIMPLEMENTED"
   | "CANCELLED"
   | "PERMISSION_DENIED"
+  | "UNAUTHENTICATED"
+  | "DATA_LOSS"
   | "INTERNAL";
 
 export interface ErrorDetails {
@@ -48,6 +50,8 @@ const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "UNIMPLEMENTED",
   "CANCELLED",
   "PERMISSION_DENIED",
+  "UNAUTHENTICATED",
+  "DATA_LOSS",
   "INTERNAL",
 ]);
 

@@ -4,7 +4,11 @@ export * from "./contract/index.js";
 
 // The engine and its parts.
 export { Orchestrator, DEFAULT_STOP_TIMEOUT_MS } from "./orchestrator/engine.js";
-export type { OrchestratorOptions } from "./orchestrator/engine.js";
+export type { CreateOptions, OrchestratorOptions } from "./orchestrator/engine.js";
+export { ImageStore, NO_IMAGE_ENGINE } from "./images/image-store.js";
+export type { ImageStoreOptions, PruneOptions, PruneResult, RemoveImageOptions, RemoveImageResult } from "./images/image-store.js";
+export type { ImageRecoveryReport } from "./images/store-recovery.js";
+export { checkReference, normaliseReference } from "./images/reference.js";
 export type { AdoptedService, ReconcileReport } from "./orchestrator/reconciler.js";
 export { OWNER_LABEL, SERVICE_LABEL } from "./orchestrator/target-context.js";
 export { parseSelectors, matchesSelectors } from "./orchestrator/label-selector.js";

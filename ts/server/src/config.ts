@@ -10,9 +10,12 @@ export interface DaemonConfig {
   readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Plugins loaded besides the built-ins and `--plugin`: package names, or absolute paths. */
   readonly plugins: readonly string[];
+  /** `images.insecureRegistries`: registries (`host:port`) spoken to over plain HTTP besides loopback ones. */
+  readonly insecureRegistries: readonly string[];
 }
 
-const KNOWN = ["plugins", "targets"];
+const KNOWN = ["images", "plugins", "targets"];
+const IMAGE_FIELDS = ["insecureRegistries"];
 
 /** A config file that cannot be used: the message names the file and the field. */
 export class ConfigError extends Error {
@@ -37,7 +40,19 @@ export function parseConfig(value: unknown, source: string): DaemonConfig {
   for (const [name, options] of Object.entries(targets)) {
     if (!isObject(options)) throw new ConfigError(`${source}: targets.${name}: must be an object`);
   }
-  return { targets: targets as DaemonConfig["targets"], plugins: plugins as string[] };
+  const images = value.images ?? {};
+  if (!isObject(images)) throw new ConfigError(`${source}: images: must be an object`);
+  for (const key of Object.keys(images)) {
+    if (!IMAGE_FIELDS.includes(key)) throw new ConfigError(`${source}: images.${key}: unknown field (known: ${IMAGE_FIELDS.join(", ")})`);
+  }
+  const insecure = images.insecureRegistries ?? [];
+  if (!Array.isArray(insecure)) throw new ConfigError(`${source}: images.insecureRegistries: must be an array of "host:port" strings`);
+  for (const [i, registry] of insecure.entries()) {
+    if (typeof registry !== "string" || !/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(registry)) {
+      throw new ConfigError(`${source}: images.insecureRegistries[${i}]: must be "host" or "host:port"`);
+    }
+  }
+  return { targets: targets as DaemonConfig["targets"], plugins: plugins as string[], insecureRegistries: insecure as string[] };
 }
 
 export function readConfig(path: string): DaemonConfig {

@@ -1,7 +1,8 @@
 import test from "ava";
 import { google, vmctl } from "@vmctl/proto";
 import { ValidationError, type ServiceRecord } from "@vmctl/core";
-import { createInputFromProto, filterFromProto, serviceToProto } from "./convert.js";
+import { createInputFromProto, filterFromProto, imageToProto, progressToProto, serviceToProto } from "./convert.js";
+import type { ImageRecordView } from "./image-store-api.js";
 import { structFromJson } from "@vmctl/proto";
 
 const pb = vmctl.v1;
@@ -80,4 +81,42 @@ test("a spec nested past what JSON conversion takes is INVALID_ARGUMENT naming t
   const err = t.throws(() => createInputFromProto({ target: "oci", spec: { fields: { a: value } } }), { instanceOf: ValidationError });
   t.regex(err.field, /^spec(\.a)+$/);
   t.regex(err.message, /nested more than 100 levels deep$/);
+});
+
+test("an image record goes onto the wire and decodes with every field; an unknown or absent creation time is left unset", (t) => {
+  const image: ImageRecordView = {
+    digest: `sha256:${"a".repeat(64)}`,
+    references: ["docker.io/library/node:20", "node:lts"],
+    configDigest: `sha256:${"c".repeat(64)}`,
+    layers: [{ digest: `sha256:${"1".repeat(64)}`, size: 50_100_000, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" }],
+    diskBytes: 2 ** 40,
+    config: { entrypoint: ["/bin/sh", "-c"], cmd: ["node", "ключ"], env: ["A=1", "B="], workingDir: "/app", user: "1000:1000", labels: { "org.opencontainers.image.title": "node" } },
+    created: "1970-01-01T00:00:00Z",
+    pulledAt: new Date(1_700_000_000_123),
+    usedBy: ["0123456789abcdef"],
+  };
+  const wire = pb.Image.toObject(pb.Image.decode(pb.Image.encode(imageToProto(image)).finish()), { longs: Number, defaults: true });
+  t.deepEqual(wire, {
+    digest: image.digest,
+    references: ["docker.io/library/node:20", "node:lts"],
+    configDigest: image.configDigest,
+    config: { entrypoint: ["/bin/sh", "-c"], cmd: ["node", "ключ"], env: ["A=1", "B="], workingDir: "/app", user: "1000:1000", labels: { "org.opencontainers.image.title": "node" } },
+    layers: [{ digest: `sha256:${"1".repeat(64)}`, size: 50_100_000, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" }],
+    diskBytes: 2 ** 40,
+    pulledAtUnixMs: 1_700_000_000_123,
+    usedBy: ["0123456789abcdef"],
+    // 1970 is a time (reproducible builds give it), not "unknown".
+    createdUnixMs: 0,
+  });
+  for (const created of [undefined, "", "yesterday"]) {
+    const decoded = pb.Image.decode(pb.Image.encode(imageToProto({ ...image, created })).finish());
+    t.false(Object.prototype.hasOwnProperty.call(pb.Image.toObject(decoded), "createdUnixMs"), String(created));
+  }
+});
+
+test("progress events: item and message default to empty, counts only when whole and not negative", (t) => {
+  t.deepEqual(progressToProto({ phase: "download", item: "sha256:1", current: 5, total: 10 }), { phase: "download", item: "sha256:1", current: 5, total: 10, message: "" });
+  t.deepEqual(progressToProto({ phase: "mkfs", message: "disk" }), { phase: "mkfs", item: "", message: "disk" });
+  t.deepEqual(progressToProto({ phase: "x", current: -1, total: Number.NaN }), { phase: "x", item: "", message: "" });
+  t.deepEqual(progressToProto({ phase: "x", current: 1.5, total: Infinity }), { phase: "x", item: "", message: "" });
 });

@@ -15,6 +15,7 @@ import type {
 import { ValidationError } from "@vmctl/core";
 import { vmctl } from "@vmctl/proto";
 import { jsonFromStruct, StructDepthError, structFromJson } from "@vmctl/proto";
+import type { ImageRecordView, ItemProgressEvent } from "./image-store-api.js";
 
 const pb = vmctl.v1;
 
@@ -160,5 +161,48 @@ export function filterFromProto(req: vmctl.v1.IListServicesRequest): ServiceFilt
     labels: [...(req.labels ?? [])],
     ...(req.target ? { target: req.target } : {}),
     phases: (req.phases ?? []).map((p, i) => phaseFromProto(p, `phases[${i}]`)),
+  };
+}
+
+/** A progress event on the wire; numbers that are not whole, finite and non-negative are left out. */
+export function progressToProto(e: ItemProgressEvent): vmctl.v1.IProgress {
+  const count = (n: number | undefined): number | undefined => (typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
+  const current = count(e.current);
+  const total = count(e.total);
+  return {
+    phase: e.phase,
+    item: e.item ?? "",
+    ...(current === undefined ? {} : { current }),
+    ...(total === undefined ? {} : { total }),
+    message: e.message ?? "",
+  };
+}
+
+/** An RFC 3339 time as Unix ms, or undefined when it is absent or not a time. */
+function unixMsOf(rfc3339: string | undefined): number | undefined {
+  if (rfc3339 === undefined || rfc3339 === "") return undefined;
+  const ms = Date.parse(rfc3339);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+export function imageToProto(image: ImageRecordView): vmctl.v1.IImage {
+  const created = unixMsOf(image.created);
+  return {
+    digest: image.digest,
+    references: [...image.references],
+    configDigest: image.configDigest,
+    config: {
+      entrypoint: [...image.config.entrypoint],
+      cmd: [...image.config.cmd],
+      env: [...image.config.env],
+      workingDir: image.config.workingDir,
+      user: image.config.user,
+      labels: { ...image.config.labels },
+    },
+    layers: image.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+    diskBytes: image.diskBytes,
+    pulledAtUnixMs: image.pulledAt.getTime(),
+    usedBy: [...image.usedBy],
+    ...(created === undefined ? {} : { createdUnixMs: created }),
   };
 }

@@ -13,7 +13,8 @@ export const DAEMON_USAGE = `usage: vmctld [options]
   --socket PATH       the API socket (default $VMCTL_SOCKET or ${DEFAULT_SOCKET})
   --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets load too
   --no-builtins       load only the --plugin targets (tests, minimal daemons)
-  --config FILE       JSON config: {"targets": {"<target>": {options}}, "plugins": [NAME|PATH...]}
+  --config FILE       JSON config: {"targets": {"<target>": {options}}, "plugins": [NAME|PATH...],
+                      "images": {"insecureRegistries": ["host:port"...]}}
                       (default $VMCTL_CONFIG)
   --log-level LEVEL   debug, info, warn or error (default info)
   -h, --help          this text
@@ -52,10 +53,12 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   const configPath = v.config ?? (env.VMCTL_CONFIG || undefined);
   let targetOptions: VmctldOptions["targetOptions"] = {};
   let configPlugins: readonly string[] = [];
+  let insecureRegistries: readonly string[] = [];
   // A bad config file is a ConfigError (one line, no usage text), not a usage error.
-  if (configPath !== undefined) ({ targets: targetOptions, plugins: configPlugins } = readConfig(configPath));
+  if (configPath !== undefined) ({ targets: targetOptions, plugins: configPlugins, insecureRegistries } = readConfig(configPath));
   return {
     targetOptions,
+    insecureRegistries,
     stateDir: v["state-dir"] ?? (env.VMCTL_STATE_DIR || DEFAULT_STATE_DIR),
     socketPath: v.socket ?? (env.VMCTL_SOCKET || DEFAULT_SOCKET),
     plugins: [...configPlugins, ...(v.plugin ?? [])],

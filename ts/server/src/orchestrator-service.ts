@@ -1,19 +1,37 @@
-// vmctl.v1.Orchestrator handlers over an OrchestratorApi. Each handler converts the
+// vmctl.v1.Orchestrator handlers over the engine (OrchestratorApi and its image store,
+// see image-store-api.ts). Each handler converts the
 // request, calls the engine, converts the answer; the shared plumbing (malformed
 // requests, cancellation, errors through grpc-status.ts) is in rpc-handlers.ts.
 import type * as grpc from "@grpc/grpc-js";
-import type { Logger, OrchestratorApi } from "@vmctl/core";
+import { VmctlError, type Logger } from "@vmctl/core";
 import type { vmctl } from "@vmctl/proto";
-import { createInputFromProto, eventToProto, exitToProto, filterFromProto, logChunkToProto, serviceToProto, targetToProto } from "./convert.js";
+import {
+  createInputFromProto,
+  eventToProto,
+  exitToProto,
+  filterFromProto,
+  imageToProto,
+  logChunkToProto,
+  progressToProto,
+  serviceToProto,
+  targetToProto,
+} from "./convert.js";
+import { checkImageReference } from "./image-requests.js";
+import type { ImageStoreApi, ServedEngine } from "./image-store-api.js";
 import { pageOf } from "./list-pages.js";
+import { progressStream } from "./progress-stream.js";
 import { CallTracker, RpcHandlers, type Streaming, type Unary } from "./rpc-handlers.js";
 
 export { CallTracker };
 
-export function orchestratorHandlers(engine: OrchestratorApi, log: Logger, calls: CallTracker): grpc.UntypedServiceImplementation {
+export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: CallTracker): grpc.UntypedServiceImplementation {
   const rpc = new RpcHandlers(log, calls);
   const unary = <Req, Res>(method: string, fn: Unary<Req, Res>) => rpc.unary(method, fn);
   const streaming = <Req, Res>(method: string, fn: Streaming<Req, Res>) => rpc.streaming(method, fn);
+  const images = (): ImageStoreApi => {
+    if (engine.images === undefined) throw new VmctlError("UNIMPLEMENTED", "this vmctld has no image store");
+    return engine.images;
+  };
 
   return {
     createService: unary<vmctl.v1.CreateServiceRequest, vmctl.v1.IService>("CreateService", async (req) =>
@@ -50,6 +68,36 @@ export function orchestratorHandlers(engine: OrchestratorApi, log: Logger, calls
     execService: unary<vmctl.v1.ExecServiceRequest, vmctl.v1.IExecServiceResponse>("ExecService", async (req) => {
       const result = await engine.exec(req.id, req.args ?? []);
       return { ...(result.code === null ? {} : { code: result.code }), stdout: result.stdout, stderr: result.stderr };
+    }),
+    // A client that goes away ends its stream; the create goes on (as CreateService's does).
+    createServiceWithProgress: streaming<vmctl.v1.CreateServiceRequest, vmctl.v1.ICreateServiceEvent>("CreateServiceWithProgress", async function* (req, signal) {
+      const input = createInputFromProto(req);
+      for await (const event of progressStream((progress) => engine.create(input, { progress }), signal)) {
+        yield "progress" in event ? { progress: progressToProto(event.progress) } : { service: serviceToProto(event.result) };
+      }
+    }),
+    // A client that goes away ends its stream; the pull goes on in the background, so the
+    // next pull or run of the image finds it (or joins it).
+    pullImage: streaming<vmctl.v1.PullImageRequest, vmctl.v1.IPullImageEvent>("PullImage", async function* (req, signal) {
+      const reference = checkImageReference(req.reference, "reference");
+      const store = images();
+      for await (const event of progressStream((progress) => store.pull(reference, { progress }), signal)) {
+        yield "progress" in event ? { progress: progressToProto(event.progress) } : { image: imageToProto(event.result) };
+      }
+    }),
+    listImages: unary<vmctl.v1.ListImagesRequest, vmctl.v1.IListImagesResponse>("ListImages", () => ({ images: images().list().map(imageToProto) })),
+    inspectImage: unary<vmctl.v1.ImageRef, vmctl.v1.IImage>("InspectImage", (req) => {
+      const reference = checkImageReference(req.reference, "reference");
+      return imageToProto(images().inspect(reference));
+    }),
+    removeImage: unary<vmctl.v1.RemoveImageRequest, vmctl.v1.IRemoveImageResponse>("RemoveImage", async (req) => {
+      const reference = checkImageReference(req.reference, "reference");
+      const removed = await images().remove(reference, { force: req.force === true });
+      return { untagged: [...removed.untagged], deleted: [...removed.deleted] };
+    }),
+    pruneImages: unary<vmctl.v1.PruneImagesRequest, vmctl.v1.IPruneImagesResponse>("PruneImages", async (req) => {
+      const pruned = await images().prune({ all: req.all === true });
+      return { removed: [...pruned.removed], reclaimedBytes: pruned.reclaimedBytes };
     }),
   };
 }

@@ -11,6 +11,7 @@ import { CallTracker, orchestratorHandlers } from "./orchestrator-service.js";
 import { addReflection } from "./reflection.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";
+import { nativeImageEngine } from "./image-engine.js";
 
 export { DEFAULT_SOCKET } from "@vmctl/core/contract";
 /** Targets loaded unless told otherwise (each only when its package is installed). */
@@ -37,6 +38,10 @@ export interface VmctldOptions {
   readonly log?: Logger;
   /** Per-target options (`targets.<name>` of the config file), handed to each target's init. */
   readonly targetOptions?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Registries (`host:port`) pulled from over plain HTTP besides loopback ones (`images.insecureRegistries`). */
+  readonly insecureRegistries?: readonly string[];
+  /** Start without the native image engine (image calls answer FAILED_PRECONDITION). */
+  readonly noImageEngine?: boolean;
 }
 
 /** A running daemon. */
@@ -118,7 +123,14 @@ export async function startVmctld(options: VmctldOptions = {}): Promise<Vmctld> 
   const pidFile = writePidFile(stateDir);
   try {
     await prepareSocketPath(socketPath);
-    const engine = await Orchestrator.open({ stateDir, plugins, nodeModules, log, targetOptions: options.targetOptions ?? {} });
+    const engine = await Orchestrator.open({
+      stateDir,
+      plugins,
+      nodeModules,
+      log,
+      targetOptions: options.targetOptions ?? {},
+      ...(options.noImageEngine ? {} : { images: { native: nativeImageEngine(), insecureRegistries: options.insecureRegistries ?? [] } }),
+    });
     // Options for a target no plugin registered are a typo, not something to ignore.
     const known = new Set(engine.targets().map((t) => t.name));
     const unknown = Object.keys(options.targetOptions ?? {}).filter((name) => !known.has(name));

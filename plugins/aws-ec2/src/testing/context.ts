@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
 import { initAwsEc2 } from "../index.js";
 import type { Ec2Factory } from "../factory.js";
@@ -93,6 +94,7 @@ export async function ec2TestBed(prefix: string): Promise<Ec2TestBed> {
         ownerLabels: { "vmctl.io/owner": TEST_OWNER, "vmctl.io/service": serviceId },
         resources: new MemoryLedger(resources),
         log: new MemoryLogger(),
+        images: unavailableImages(),
       };
     },
     async liveInstances(serviceId) {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import Docker from "dockerode";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
 import { ensureDocker, type DockerDaemon } from "../../../../tests/support/dockerd.js";
 import type { DockerFactory } from "../factory.js";
@@ -138,6 +139,7 @@ export async function scratch(prefix = "vmctl-docker-"): Promise<Scratch> {
         ownerLabels: { [OWNER_LABEL]: owner, [SERVICE_LABEL]: serviceId },
         resources: new MemoryLedger(resources),
         log: new MemoryLogger(),
+        images: unavailableImages(),
       };
     },
     leftovers: () => containersOwnedBy(socket, owner),

@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
-import { findBinary } from "@vmctl/core/target-kit";
+import { findBinary, unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
 import type { LxcFactory } from "../factory.js";
 import { initLxc } from "../index.js";
@@ -26,6 +26,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
     ownerLabels: { "vmctl.io/owner": "lxc-tests" },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
+    images: unavailableImages(),
   };
 }
 

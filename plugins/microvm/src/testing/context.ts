@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import { requireVmmBinary } from "@vmctl/vmm-client";
 import { initMicrovm, kvmUnusable } from "../index.js";
 import type { MicrovmFactory } from "../factory.js";
@@ -32,6 +33,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
     ownerLabels: { "vmctl.io/owner": "microvm-tests", "vmctl.io/service": serviceId },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
+    images: unavailableImages(),
   };
 }
 

@@ -2,6 +2,7 @@
 // prints its ledger and record as one JSON line, then idles until the test kill -9s it.
 // argv: stateDir serviceDir serviceId specJson
 import { initMicrovm } from "../index.js";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger } from "@vmctl/plugin-conformance";
 import { MemoryLogger } from "./context.js";
 
@@ -10,7 +11,7 @@ const log = new MemoryLogger();
 const factory = initMicrovm({ stateDir, options: {}, log });
 if (!factory) throw new Error(`microvm target unavailable: ${JSON.stringify(log.lines)}`);
 const resources = new MemoryLedger();
-const ctx = { serviceId, serviceDir, ownerLabels: {}, resources, log };
+const ctx = { serviceId, serviceDir, ownerLabels: {}, resources, log, images: unavailableImages() };
 const c = await factory.create(serviceId, factory.validate(JSON.parse(specJson)), ctx);
 await c.prepare();
 await c.start();

@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
 import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
@@ -27,6 +28,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
     ownerLabels: { "org.vmctl.owner": "oci-tests" },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
+    images: unavailableImages(),
   };
 }
 

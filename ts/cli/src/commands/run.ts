@@ -2,11 +2,12 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
-import type { CreateServiceInput, ExitInfo, JsonValue, VmctlClient } from "@vmctl/client";
+import type { CreateServiceInput, ExitInfo, JsonValue, ProgressEvent, VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
 import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
+import { stderrProgress, type PullProgress } from "../output/progress-bars.js";
 import { collect, keyValues } from "./parse.js";
 import { readinessFromFlags, type ReadinessFlags } from "./readiness-flags.js";
 
@@ -118,13 +119,28 @@ export function registerRun(program: Command, trailing: () => readonly string[],
           return call(client);
         }
       };
+      // What the target's prepare reports (an image pull, say), drawn as `vmctl pull` does
+      // from its first event on; the spinner gives way to it.
+      let progress: PullProgress | undefined;
+      const spinnerOff = new AbortController();
+      const onProgress = (event: ProgressEvent): void => {
+        if (progress === undefined) {
+          spinnerOff.abort();
+          progress = stderrProgress();
+        }
+        progress.update(event);
+      };
       try {
         const service = await withProgress(
           `creating ${options.name ?? "service"} on ${options.target}`,
-          again((c) => c.create(request)),
-        ).catch((err: unknown) => {
-          throw cliError(err, RUN_FAILED);
-        });
+          again((c) => c.create(request, { onProgress })),
+          300,
+          spinnerOff.signal,
+        )
+          .catch((err: unknown) => {
+            throw cliError(err, RUN_FAILED);
+          })
+          .finally(() => progress?.end());
         if (options.detach) {
           process.stdout.write(`${service.id}\n`);
           return;

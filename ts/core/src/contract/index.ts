@@ -32,6 +32,17 @@ export type {
   ServiceState,
 } from "./types.js";
 export type {
+  ImageAccess,
+  ImageLayer,
+  ImageRecord,
+  ImageRunConfig,
+  NativeImageApi,
+  NativeImageProgress,
+  PreparedImage,
+  PrepareImageRequest,
+  PullOptions,
+} from "../images/types.js";
+export type {
   CreateServiceInput,
   OrchestratorApi,
   Readiness,

@@ -8,6 +8,7 @@ import type {
   ProgressSink,
   ServiceState,
 } from "./types.js";
+import type { ImageAccess } from "../images/types.js";
 
 /**
  * A durable ledger of what one service owns. `intend` is written to disk before it
@@ -41,6 +42,12 @@ export interface TargetContext {
   readonly ownerLabels: Readonly<Record<string, string>>;
   readonly resources: ResourceLedger;
   readonly log: Logger;
+  /**
+   * The orchestrator's image store, for this service: `use` pulls (or finds) an image and
+   * pins it for as long as the service exists. Fails with FAILED_PRECONDITION on a vmctld
+   * without an image engine.
+   */
+  readonly images: ImageAccess;
 }
 
 export interface StopOptions {

@@ -71,6 +71,11 @@ export interface ProgressEvent {
   /** Units done and total, when known (bytes, layers, ...). */
   readonly current?: number;
   readonly total?: number;
+  /**
+   * The part of the work this event is about, when the work has parts: for an image
+   * pull, the layer's digest (one progress bar per item). Absent for the work as a whole.
+   */
+  readonly item?: string;
 }
 
 export type ProgressSink = (event: ProgressEvent) => void;

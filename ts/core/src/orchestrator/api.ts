@@ -1,7 +1,7 @@
 // The engine's interface: what the gRPC server (and tests) call. The server maps these
 // types to proto/vmctl/v1 and VmctlError codes to gRPC statuses; nothing else.
 import type { ExecResult } from "../contract/target.js";
-import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase } from "../contract/types.js";
+import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase, ProgressSink } from "../contract/types.js";
 
 /** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
 export type ServicePhase = Phase | "waiting";
@@ -104,7 +104,8 @@ export interface TargetInfo {
 export type ServiceRef = string;
 
 export interface OrchestratorApi {
-  create(input: CreateServiceInput): Promise<ServiceRecord>;
+  /** `options.progress` hears the target's prepare (image pulls, unpacking...). */
+  create(input: CreateServiceInput, options?: { progress?: ProgressSink }): Promise<ServiceRecord>;
   start(ref: ServiceRef): Promise<ServiceRecord>;
   /** `signal` ends the call's wait; the stop itself goes on (a later stop may hurry it). */
   stop(ref: ServiceRef, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<ServiceRecord>;

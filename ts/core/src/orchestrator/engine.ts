@@ -5,8 +5,11 @@ import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { PluginRegistration } from "../contract/plugin.js";
 import type { ExecResult, Logger, ServiceController, ServiceFactory, TargetContext } from "../contract/target.js";
-import type { ExitInfo, JsonValue, LogChunk } from "../contract/types.js";
+import type { ExitInfo, JsonValue, LogChunk, ProgressSink } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
+import { ImageStore } from "../images/image-store.js";
+import type { ImageRecoveryReport } from "../images/store-recovery.js";
+import type { NativeImageApi } from "../images/types.js";
 import { childLogger, jsonLogger } from "../log/logger.js";
 import { loadRegistry } from "../plugins/load-registry.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
@@ -33,7 +36,7 @@ import { waitForExit, watchServices } from "./service-watchers.js";
 import { waitUntilReady } from "./readiness/wait-until-ready.js";
 import { controllerRecord, reconcile, type ReconcileReport } from "./reconciler.js";
 import { patchFromState } from "./service-state.js";
-import { serviceContext, servicesDir } from "./target-context.js";
+import { imagesDir, serviceContext, servicesDir } from "./target-context.js";
 
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
@@ -55,6 +58,21 @@ export interface OrchestratorOptions {
   readonly log?: Logger;
   /** Events a watcher may fall behind before its watch is ended with RESOURCE_EXHAUSTED (default 10,000). */
   readonly watchQueueLimit?: number;
+  /**
+   * The image engine (@vmctl/native) behind `ctx.images` and `orchestrator.images`.
+   * Without it, images already held can be listed and removed, but nothing is pulled:
+   * `ctx.images.use` of an absent image fails with FAILED_PRECONDITION.
+   */
+  readonly images?: {
+    readonly native: NativeImageApi;
+    /** Registries (`host:port`) spoken to over plain HTTP. */
+    readonly insecureRegistries?: readonly string[];
+  };
+}
+
+export interface CreateOptions {
+  /** Progress of the target's prepare (image pulls, unpacking...). */
+  readonly progress?: ProgressSink;
 }
 
 const DEFAULT_WATCH_QUEUE_LIMIT = 10_000;
@@ -91,6 +109,10 @@ export class Orchestrator implements OrchestratorApi {
   readonly #watchQueueLimit: number;
   /** What start-up recovery found and did. */
   readonly recovery: ReconcileReport;
+  /** What start-up recovery of the image store cleaned. */
+  readonly imageRecovery: ImageRecoveryReport;
+  /** The image store (`<stateDir>/images`): pull, list, inspect, remove, prune. */
+  readonly images: ImageStore;
 
   private constructor(
     readonly stateDir: string,
@@ -99,7 +121,11 @@ export class Orchestrator implements OrchestratorApi {
     log: Logger,
     recovery: ReconcileReport,
     watchQueueLimit: number,
+    images: ImageStore,
+    imageRecovery: ImageRecoveryReport,
   ) {
+    this.images = images;
+    this.imageRecovery = imageRecovery;
     this.#watchQueueLimit = watchQueueLimit;
     this.#store = store;
     this.#registry = registry;
@@ -114,6 +140,15 @@ export class Orchestrator implements OrchestratorApi {
     const store = StateStore.open(stateDir);
     try {
       await mkdir(servicesDir(stateDir), { recursive: true, mode: 0o700 });
+      const images = new ImageStore({
+        storeDir: imagesDir(stateDir),
+        db: store.database,
+        ...(options.images === undefined ? {} : { native: options.images.native }),
+        ...(options.images?.insecureRegistries === undefined ? {} : { insecureRegistries: options.images.insecureRegistries }),
+        log: childLogger(log, { component: "images" }),
+      });
+      // Before any service is adopted: a target may ask for its image while adopting.
+      const imageRecovery = await images.recover();
       const registry = await loadRegistry(options, log);
       await registry.init((target, plugin) => ({
         stateDir: join(stateDir, "targets", target),
@@ -128,10 +163,10 @@ export class Orchestrator implements OrchestratorApi {
         store,
         registry,
         servicesDir: servicesDir(stateDir),
-        context: (s) => serviceContext(store, stateDir, s.id, s.target, log),
+        context: (s) => serviceContext(store, images, stateDir, s.id, s.target, log),
         log,
       });
-      const engine = new Orchestrator(stateDir, store, registry, log, recovery, options.watchQueueLimit ?? DEFAULT_WATCH_QUEUE_LIMIT);
+      const engine = new Orchestrator(stateDir, store, registry, log, recovery, options.watchQueueLimit ?? DEFAULT_WATCH_QUEUE_LIMIT, images, imageRecovery);
       for (const { service, factory, controller, context } of recovery.adopted) {
         engine.#live.set(service.id, { factory, controller, context });
         engine.#followAdopted(service, controller, recovery.interruptedStarts.includes(service.id));
@@ -152,11 +187,13 @@ export class Orchestrator implements OrchestratorApi {
 
   // ---- create ---------------------------------------------------------------------
 
-  async create(input: CreateServiceInput): Promise<ServiceRecord> {
+  /** `options.progress` hears the target's prepare (image pulls...); a retry that joins a create in flight hears nothing. */
+  async create(input: CreateServiceInput, options: CreateOptions = {}): Promise<ServiceRecord> {
     this.#assertOpen();
     const request = checkCreateInput(input);
     if (input.spec !== undefined && input.spec !== null) checkJsonShape(input.spec, "spec");
-    if (request.requestId === undefined) return this.#create(request, input);
+    const progress = options.progress;
+    if (request.requestId === undefined) return this.#create(request, input, undefined, progress);
 
     // Idempotent create: a retry of a request already seen gets its answer, not a twin.
     const requestId = request.requestId;
@@ -180,7 +217,7 @@ export class Orchestrator implements OrchestratorApi {
       if (request.start && existing.phase === "created") return this.#startOrDiscard(existing.id);
       return publicRecord(existing);
     }
-    const done = this.#create(request, input, hash);
+    const done = this.#create(request, input, hash, progress);
     this.#creates.set(requestId, { hash, done });
     void done.then(
       () => this.#creates.delete(requestId),
@@ -189,7 +226,7 @@ export class Orchestrator implements OrchestratorApi {
     return done;
   }
 
-  async #create(request: CheckedCreateInput, input: CreateServiceInput, requestHash?: string): Promise<ServiceRecord> {
+  async #create(request: CheckedCreateInput, input: CreateServiceInput, requestHash?: string, progress?: ProgressSink): Promise<ServiceRecord> {
     const factory = this.#factory(request.target);
     const untrusted = input.run === undefined ? input.spec : specFromRun(factory, input.run, input.spec);
     // The shorthand and the spec were bounded apart; what the target made of them is bounded as a whole.
@@ -223,13 +260,13 @@ export class Orchestrator implements OrchestratorApi {
       ...(request.readiness === undefined ? {} : { readiness: request.readiness }),
       ...(request.requestId === undefined ? {} : { requestId: request.requestId, requestHash }),
     });
-    const context = serviceContext(this.#store, this.stateDir, id, request.target, this.#log);
+    const context = serviceContext(this.#store, this.images, this.stateDir, id, request.target, this.#log);
     let controller: ServiceController | undefined;
     let created: StoredService;
     try {
       await mkdir(context.serviceDir, { recursive: true, mode: 0o700 });
       controller = await factory.create(id, spec, context);
-      await controller.prepare();
+      await (progress === undefined ? controller.prepare() : controller.prepare(guardedSink(progress)));
       this.#store.saveControllerData(id, controller.record());
       const state = await controller.state();
       this.#live.set(id, { factory, controller, context });
@@ -581,6 +618,9 @@ export class Orchestrator implements OrchestratorApi {
       });
     }
     await rm(join(servicesDir(this.stateDir), id), { recursive: true, force: true });
+    // Its images are no longer pinned by it (image_uses rows also go with the service row,
+    // which covers the other ways a service is forgotten: a failed create, recovery).
+    this.images.release(id);
     this.#store.remove(id);
     this.#live.delete(id);
     this.#monitored.delete(id);
@@ -785,3 +825,13 @@ export class Orchestrator implements OrchestratorApi {
   }
 }
 
+/** A progress sink that never throws into the target (a watcher gone mid-create). */
+function guardedSink(progress: ProgressSink): ProgressSink {
+  return (event) => {
+    try {
+      progress(event);
+    } catch {
+      // the pull or build goes on without it
+    }
+  };
+}

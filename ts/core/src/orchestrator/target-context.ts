@@ -1,6 +1,8 @@
-// The per-service TargetContext: a private directory, owner labels, the durable ledger.
+// The per-service TargetContext: a private directory, owner labels, the durable ledger,
+// and the image store seen as this service.
 import { join } from "node:path";
 import type { Logger, TargetContext } from "../contract/target.js";
+import type { ImageStore } from "../images/image-store.js";
 import { childLogger } from "../log/logger.js";
 import type { StateStore } from "../state/state-store.js";
 
@@ -12,12 +14,18 @@ export function servicesDir(stateDir: string): string {
   return join(stateDir, "services");
 }
 
-export function serviceContext(store: StateStore, stateDir: string, id: string, target: string, log: Logger): TargetContext {
+/** Where the image store lives: `<stateDir>/images`. */
+export function imagesDir(stateDir: string): string {
+  return join(stateDir, "images");
+}
+
+export function serviceContext(store: StateStore, images: ImageStore, stateDir: string, id: string, target: string, log: Logger): TargetContext {
   return {
     serviceId: id,
     serviceDir: join(servicesDir(stateDir), id),
     ownerLabels: { [OWNER_LABEL]: store.instanceId, [SERVICE_LABEL]: id },
     resources: store.ledger(id),
     log: childLogger(log, { service: id, target }),
+    images: images.access(id),
   };
 }

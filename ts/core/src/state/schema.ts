@@ -64,6 +64,47 @@ export const MIGRATIONS: readonly string[] = [
   -- orchestrator finishes the stop it finds here.
   ALTER TABLE services ADD COLUMN stop_deadline INTEGER;
   `,
+  `
+  -- The image store's index (images/image-index.ts). A row is written only after the
+  -- native engine has made the image's files, in one transaction with its blobs and
+  -- references, so a half-made image is never visible; start-up recovery deletes files
+  -- no row accounts for.
+  CREATE TABLE images (
+    digest        TEXT PRIMARY KEY,
+    names         TEXT NOT NULL,
+    config_digest TEXT NOT NULL,
+    layers        TEXT NOT NULL,
+    disk          TEXT NOT NULL,
+    disk_bytes    INTEGER NOT NULL,
+    config        TEXT NOT NULL,
+    created       TEXT,
+    pulled_at     INTEGER NOT NULL
+  ) STRICT;
+
+  -- Names (normalised references) → image. A re-pull that moves a tag moves its row.
+  CREATE TABLE image_refs (
+    reference TEXT PRIMARY KEY,
+    digest    TEXT NOT NULL REFERENCES images (digest) ON DELETE CASCADE
+  ) STRICT;
+  CREATE INDEX image_refs_digest ON image_refs (digest);
+
+  -- The blob files (sha256:…) each image holds in the store; a blob no row names is garbage.
+  CREATE TABLE image_blobs (
+    digest TEXT NOT NULL REFERENCES images (digest) ON DELETE CASCADE,
+    blob   TEXT NOT NULL,
+    PRIMARY KEY (digest, blob)
+  ) STRICT;
+  CREATE INDEX image_blobs_blob ON image_blobs (blob);
+
+  -- Services using an image: they pin it (a used image's row cannot be deleted), and a
+  -- service forgotten releases its uses with it.
+  CREATE TABLE image_uses (
+    service_id TEXT NOT NULL REFERENCES services (id) ON DELETE CASCADE,
+    digest     TEXT NOT NULL REFERENCES images (digest) ON DELETE RESTRICT,
+    PRIMARY KEY (service_id, digest)
+  ) STRICT;
+  CREATE INDEX image_uses_digest ON image_uses (digest);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

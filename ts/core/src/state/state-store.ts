@@ -242,6 +242,14 @@ export class StateStore {
     return row === undefined ? undefined : (JSON.parse(row.data) as JsonValue);
   }
 
+  /**
+   * The connection itself, for stores that keep their tables in the same database and
+   * commit in its transactions (the image index). Its settings are this store's.
+   */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
   /** The durable resource ledger of one service. */
   ledger(id: string): SqliteResourceLedger {
     return new SqliteResourceLedger(this.#db, id);

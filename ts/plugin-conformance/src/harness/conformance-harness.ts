@@ -5,7 +5,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { OwnedResource, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { VmctlError, type ImageAccess, type OwnedResource, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
+import { unavailableImages } from "@vmctl/core/target-kit";
 import type { FactoryInit } from "../types.js";
 import { isAlive, killHard, recordedProcesses } from "./host-processes.js";
 import { MemoryLedger } from "./memory-ledger.js";
@@ -15,6 +16,12 @@ export interface HarnessContext extends TargetContext {
   readonly resources: MemoryLedger;
   readonly log: MemoryLogger;
 }
+
+/**
+ * The harness has no image engine: a target asking for an image is told so, as a vmctld
+ * without one tells it (FAILED_PRECONDITION).
+ */
+export const NO_IMAGES: ImageAccess = unavailableImages();
 
 export interface HarnessOptions {
   /** The target name (state dir `targets/<target>`). */
@@ -122,6 +129,7 @@ export class ConformanceHarness {
       ownerLabels: this.ownerLabels(serviceId),
       resources: new MemoryLedger(resources),
       log: new MemoryLogger(),
+      images: NO_IMAGES,
     };
     this.#contexts.push(ctx);
     return ctx;

@@ -10,6 +10,7 @@
 import { appendFileSync, readFileSync } from "node:fs";
 import type { Logger, OwnedResource, ResourceLedger, ServiceController, TargetContext } from "@vmctl/core/contract";
 import { loadPluginFromDir } from "@vmctl/core/loader";
+import { NO_IMAGES } from "../harness/conformance-harness.js";
 import type { FirstOrchestratorEvent, FirstOrchestratorJob } from "./job.js";
 
 const say = (event: FirstOrchestratorEvent): void => {
@@ -77,6 +78,7 @@ async function main(jobFile: string): Promise<void> {
       ownerLabels: job.ownerLabels,
       resources: ledger,
       log: stderrLogger({ target: job.target, service: job.serviceId }),
+      images: NO_IMAGES,
     };
     step = "create";
     const c = await factory.create(job.serviceId, spec, ctx);

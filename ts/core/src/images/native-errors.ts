@@ -1,0 +1,31 @@
+// Errors of the native image engine, turned into VmctlErrors once, here. The engine
+// reports a kind as a `code` property ("NOT_FOUND", "DATA_LOSS"...) or, from code paths
+// that can only throw a plain Error, as a "CODE: " prefix of the message; both are read.
+import { isErrorCode, VmctlError, type ErrorCode } from "../errors.js";
+import { IMAGE_FIELD } from "./reference.js";
+
+const PREFIX = /^([A-Z][A-Z_]*):\s*([\s\S]*)$/;
+
+/**
+ * `err` from the native engine as a VmctlError whose message starts with `action`
+ * (`pulling node:20`), then the kind, then the engine's words:
+ * `pulling node:20: NOT_FOUND: manifest unknown`. A kind the engine did not give comes
+ * from the Node errno (ENOSPC → RESOURCE_EXHAUSTED), else INTERNAL.
+ */
+export function nativeImageError(err: unknown, action: string): VmctlError {
+  if (err instanceof VmctlError) return new VmctlError(err.code, `${action}: ${err.message}`, { cause: err, details: err.details });
+  let text = err instanceof Error ? err.message : String(err);
+  const property = (err as { code?: unknown } | null)?.code;
+  let code: ErrorCode | undefined = typeof property === "string" && isErrorCode(property) ? property : undefined;
+  const prefixed = PREFIX.exec(text);
+  if (prefixed !== null && isErrorCode(prefixed[1] as string) && (code === undefined || code === prefixed[1])) {
+    code = prefixed[1] as ErrorCode;
+    text = prefixed[2] as string;
+  }
+  code ??= VmctlError.from(err).code;
+  return new VmctlError(code, `${action}: ${code}: ${text}`, {
+    cause: err,
+    // A bad reference, a bad archive: the user's image argument is what to fix.
+    details: code === "INVALID_ARGUMENT" ? { field: IMAGE_FIELD } : {},
+  });
+}

@@ -1,0 +1,108 @@
+// Image references as users type them: checked before anything else, and normalised the
+// way the native engine (and docker) names them, so that `node:20` finds the image the
+// engine recorded as `docker.io/library/node:20`.
+import { echo, LIMITS } from "../contract/limits.js";
+import { ValidationError } from "../errors.js";
+import { hasControlCharacter, utf8Bytes } from "../orchestrator/request-checks.js";
+
+/** The request field a bad reference is reported against. */
+export const IMAGE_FIELD = "image";
+/** Longest reference accepted, in UTF-8 bytes. */
+export const MAX_REFERENCE_BYTES = 4096;
+/** Shortest digest prefix (hex digits) that names an image. */
+export const MIN_DIGEST_PREFIX = 12;
+
+/** A full image digest, the store's identity of an image. */
+export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
+const DIGEST_PREFIX_PATTERN = new RegExp(`^(sha256:)?([0-9a-f]{${MIN_DIGEST_PREFIX},64})$`);
+/** Sources that are files to import, not names to look up (see PrepareImageRequest.source). */
+const ARCHIVE_TRANSPORTS = ["docker-archive:", "oci:"] as const;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// The grammar of github.com/distribution/reference.
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN = /^(?:localhost|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+
+/**
+ * A reference from a user, checked before it goes anywhere: a non-empty string of at
+ * most MAX_REFERENCE_BYTES, well-formed Unicode, no control characters (NUL, newline,
+ * escape...). Anything else is INVALID_ARGUMENT naming `field`. Whether it names a real
+ * image is the engine's to say.
+ */
+export function checkReference(reference: unknown, field: string = IMAGE_FIELD): string {
+  if (typeof reference !== "string") throw new ValidationError(field, "must be a string: an image reference");
+  if (reference === "") throw new ValidationError(field, "is required: an image reference (name:tag, name@sha256:…, or a digest)");
+  // Every UTF-16 unit is at least one UTF-8 byte: a long string is refused before it is measured.
+  if (reference.length > MAX_REFERENCE_BYTES || utf8Bytes(reference) > MAX_REFERENCE_BYTES) {
+    throw new ValidationError(field, `is too long (${echo(reference)}); at most ${MAX_REFERENCE_BYTES} bytes`);
+  }
+  if (hasControlCharacter(reference)) throw new ValidationError(field, `${echo(reference)} contains a control character`);
+  if (LONE_SURROGATE.test(reference)) throw new ValidationError(field, `${echo(reference)} is not well-formed Unicode`);
+  return reference;
+}
+
+/** A checked reference as it may appear in a message: itself when short, else quoted and cut. */
+export function shown(reference: string): string {
+  return reference.length <= LIMITS.echoLength && !/\s/.test(reference) ? reference : echo(reference);
+}
+
+/** True for `docker-archive:PATH[:NAME]` and `oci:PATH[:TAG]`: imported from files, never looked up by name. */
+export function isArchiveSource(reference: string): boolean {
+  return ARCHIVE_TRANSPORTS.some((prefix) => reference.startsWith(prefix));
+}
+
+/** The hex digits of a digest or a digest prefix (`sha256:abc…` or `abc…`, ≥ 12 digits), else undefined. */
+export function digestPrefix(reference: string): { readonly hex: string; readonly explicit: boolean } | undefined {
+  const match = DIGEST_PREFIX_PATTERN.exec(reference);
+  return match === null ? undefined : { hex: match[2] as string, explicit: match[1] !== undefined };
+}
+
+/**
+ * A registry reference in its normalised form, as docker and the native engine name it:
+ * `node:20` → `docker.io/library/node:20`, `alpine` → `docker.io/library/alpine:latest`,
+ * `127.0.0.1:5000/app` → `127.0.0.1:5000/app:latest`; a `docker://` prefix is dropped, a
+ * digest kept (`name@sha256:…`). Undefined for archives and for what is not a reference
+ * (the engine then says what is wrong with it).
+ */
+export function normaliseReference(reference: string): string | undefined {
+  if (isArchiveSource(reference)) return undefined;
+  let rest = reference.startsWith("docker://") ? reference.slice("docker://".length) : reference;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST_PATTERN.test(digest)) return undefined;
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(":");
+  if (colon > rest.lastIndexOf("/")) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) return undefined;
+  }
+  let domain = "docker.io";
+  let path = rest;
+  const slash = rest.indexOf("/");
+  if (slash >= 0) {
+    const first = rest.slice(0, slash);
+    if (first.includes(".") || first.includes(":") || first === "localhost" || first !== first.toLowerCase()) {
+      domain = first === "index.docker.io" ? "docker.io" : first;
+      path = rest.slice(slash + 1);
+    }
+  }
+  if (!DOMAIN.test(domain)) return undefined;
+  if (domain === "docker.io" && !path.includes("/")) path = `library/${path}`;
+  if (path.length === 0 || domain.length + 1 + path.length > 255 || !path.split("/").every((c) => PATH_COMPONENT.test(c))) return undefined;
+  if (tag === undefined && digest === undefined) tag = "latest";
+  return `${domain}/${path}${tag === undefined ? "" : `:${tag}`}${digest === undefined ? "" : `@${digest}`}`;
+}
+
+/** The `sha256:…` digest a reference pins (`name@sha256:…`), if it pins one. */
+export function pinnedDigest(reference: string): string | undefined {
+  const at = reference.lastIndexOf("@");
+  if (at < 0) return undefined;
+  const digest = reference.slice(at + 1);
+  return DIGEST_PATTERN.test(digest) ? digest : undefined;
+}

@@ -1,0 +1,52 @@
+// What vmctld needs of the engine beyond OrchestratorApi: the image store
+// (`orchestrator.images`) and a create that reports its target's progress. Written
+// against the ImageStore API of @vmctl/core (src/images/), described here structurally
+// so the server compiles before that store lands and whatever implements it (the real
+// store, a test's fake) fits. Only the fields the server sends on the wire are named.
+import type { CreateServiceInput, OrchestratorApi, ProgressEvent, ServiceRecord } from "@vmctl/core";
+
+/** ProgressEvent with `item` (a layer's digest for per-layer phases), as the contract now has it. */
+export interface ItemProgressEvent extends ProgressEvent {
+  readonly item?: string;
+}
+
+export type ItemProgressSink = (event: ItemProgressEvent) => void;
+
+/** The image fields vmctld sends (ImageRecord of @vmctl/core has these and more). */
+export interface ImageRecordView {
+  readonly digest: string;
+  readonly references: readonly string[];
+  readonly configDigest: string;
+  readonly layers: readonly { readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  readonly diskBytes: number;
+  readonly config: {
+    readonly entrypoint: readonly string[];
+    readonly cmd: readonly string[];
+    readonly env: readonly string[];
+    readonly workingDir: string;
+    readonly user: string;
+    readonly labels: Readonly<Record<string, string>>;
+  };
+  /** RFC 3339, when the image config says. */
+  readonly created?: string;
+  readonly pulledAt: Date;
+  readonly usedBy: readonly string[];
+}
+
+/** The image store's methods vmctld calls (ImageStore of @vmctl/core). */
+export interface ImageStoreApi {
+  pull(reference: string, options?: { progress?: ItemProgressSink }): Promise<ImageRecordView>;
+  resolve(reference: string, progress?: ItemProgressSink): Promise<ImageRecordView>;
+  list(): readonly ImageRecordView[];
+  /** VmctlError NOT_FOUND when the store has no such image. */
+  inspect(reference: string): ImageRecordView;
+  remove(reference: string, options?: { force?: boolean }): Promise<{ readonly untagged: readonly string[]; readonly deleted: readonly string[] }>;
+  prune(options?: { all?: boolean }): Promise<{ readonly removed: readonly string[]; readonly reclaimedBytes: number }>;
+}
+
+/** The engine as vmctld serves it: the Orchestrator of @vmctl/core fits. */
+export interface ServedEngine extends Omit<OrchestratorApi, "create"> {
+  create(input: CreateServiceInput, options?: { progress?: ItemProgressSink }): Promise<ServiceRecord>;
+  /** Absent on an engine without an image store: the image methods answer UNIMPLEMENTED. */
+  readonly images?: ImageStoreApi;
+}
