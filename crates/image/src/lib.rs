@@ -6,6 +6,7 @@
 //! for its writes in a few milliseconds. Every file becomes visible by a rename, so an
 //! interrupted prepare leaves only `tmp/` scratch behind, which the caller clears at start.
 
+mod builtin;
 mod digest;
 mod error;
 mod ext4;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
+pub use builtin::DEFAULT_IMAGE_NAME;
 pub use digest::Digest;
 pub use error::{ErrorCode, ImageError, Result};
 pub use ext4::{build_base_disk, measure_tree};
@@ -42,6 +44,8 @@ pub struct PrepareRequest {
     /// Docker client config with credentials; `None` reads `~/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
     pub timeout: Duration,
+    /// The static busybox the built-in default image is made of (default `/bin/busybox`).
+    pub busybox: Option<PathBuf>,
 }
 
 /// An image whose base disk exists.
@@ -74,6 +78,22 @@ pub async fn prepare(request: PrepareRequest, progress: ProgressFn) -> Result<Pr
         Source::OciLayout { path, tag } => {
             let (store, progress) = (store.clone(), progress.clone());
             blocking(move || local_import::import_layout(&store, &path, tag.as_deref(), &progress)).await?
+        }
+        Source::BuiltinDefault => {
+            let (store, progress) = (store.clone(), progress.clone());
+            let busybox = request
+                .busybox
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(builtin::DEFAULT_BUSYBOX));
+            blocking(move || {
+                let scratch = store.scratch("default-image")?;
+                builtin::write_default_layout(scratch.path(), &busybox)?;
+                let mut fetched =
+                    local_import::import_layout(&store, scratch.path(), Some("latest"), &progress)?;
+                fetched.names = vec![builtin::DEFAULT_IMAGE_NAME.to_owned()];
+                Ok(fetched)
+            })
+            .await?
         }
     };
     let disk = store.disk_path(&fetched.digest);

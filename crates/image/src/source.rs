@@ -1,6 +1,7 @@
 //! Where an image comes from, as a user writes it: a registry reference
 //! (`node:20`, `docker://host:5000/app@sha256:…`), `docker-archive:PATH[:NAME]` or
-//! `oci:PATH[:TAG]` (skopeo's transport names, so the same strings work in both).
+//! `oci:PATH[:TAG]` (skopeo's transport names, so the same strings work in both), or
+//! `builtin:default` (see `builtin`).
 
 use std::path::PathBuf;
 
@@ -11,8 +12,16 @@ use crate::error::{ImageError, Result};
 #[derive(Debug, Clone)]
 pub enum Source {
     Registry(Reference),
-    DockerArchive { path: PathBuf, name: Option<String> },
-    OciLayout { path: PathBuf, tag: Option<String> },
+    DockerArchive {
+        path: PathBuf,
+        name: Option<String>,
+    },
+    OciLayout {
+        path: PathBuf,
+        tag: Option<String>,
+    },
+    /// `builtin:default`: the image built here from Debian's static busybox.
+    BuiltinDefault,
 }
 
 const MAX_SOURCE_LEN: usize = 4096;
@@ -31,6 +40,14 @@ impl Source {
             return Err(ImageError::invalid(
                 "image: reference contains control characters",
             ));
+        }
+        if let Some(name) = text.strip_prefix("builtin:") {
+            return match name {
+                "default" => Ok(Source::BuiltinDefault),
+                other => Err(ImageError::not_found(format!(
+                    "image: no built-in image {other:?} (there is builtin:default)"
+                ))),
+            };
         }
         if let Some(rest) = text.strip_prefix("docker-archive:") {
             let (path, name) = split_path(rest);

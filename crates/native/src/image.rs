@@ -18,7 +18,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct PrepareImageRequest {
     /// The image store's root directory.
     pub store_dir: String,
-    /// A registry reference, `docker-archive:PATH[:NAME]` or `oci:PATH[:TAG]`.
+    /// A registry reference, `docker-archive:PATH[:NAME]`, `oci:PATH[:TAG]` or `builtin:default`.
     pub source: String,
     /// Registries (`host:port`) spoken to over plain HTTP; loopback ones always are.
     pub insecure_registries: Option<Vec<String>>,
@@ -91,6 +91,7 @@ pub async fn prepare_image(
         timeout: request
             .timeout_ms
             .map_or(DEFAULT_TIMEOUT, |ms| Duration::from_millis(u64::from(ms))),
+        busybox: None,
     };
     let prepared = vmctl_image::prepare(request, sink).await.map_err(to_js)?;
     let image = prepared.fetched;

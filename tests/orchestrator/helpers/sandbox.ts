@@ -199,14 +199,17 @@ export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs
 }
 
 /** A running `vmctl ...` whose output can be awaited piece by piece. */
-export function vmctlLive(sb: Sandbox, args: readonly string[]): { child: ChildProcess; output: () => string; done: Promise<CliResult> } {
+export function vmctlLive(
+  sb: Sandbox,
+  args: readonly string[],
+): { child: ChildProcess; output: () => string; errors: () => string; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [CLI_BIN, ...args], { env: sb.env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const done = new Promise<CliResult>((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
-  return { child, output: () => stdout, done };
+  return { child, output: () => stdout, errors: () => stderr, done };
 }
 
 /** Polls `check` until it returns true (bounded: fails after `timeoutMs`). */

@@ -68,7 +68,7 @@ test("vmctl images: a row per reference, Docker Hub's prefixes dropped, dangling
   t.deepEqual(splitReference("localhost:5000/app"), { repository: "localhost:5000/app", tag: "<none>" });
   t.deepEqual(splitReference("docker.io/bitnami/redis:7.2"), { repository: "bitnami/redis", tag: "7.2" });
   t.is(pullHeader("node:20"), "20: Pulling from library/node");
-  t.is(pullHeader("ghcr.io/o/app@sha256:ab"), "sha256:ab: Pulling from ghcr.io/o/app");
+  t.is(pullHeader("ghcr.io/o/app@sha256:ab"), "sha256:ab: Pulling from o/app");
   t.is(timeAgo(new Date(now - 3 * 365 * 86400_000), now), "3 years ago");
   t.is(timeAgo(new Date(now - 30_000), now), "30 seconds ago");
 });

@@ -12,7 +12,11 @@ import { formatTable } from "../output/table.js";
 /** Docker's first line of a pull: "20: Pulling from library/node". */
 export function pullHeader(reference: string): string {
   const { repository, tag } = splitReference(reference);
-  const qualified = repository.includes("/") ? repository : `library/${repository}`;
+  // Docker names the repository without its registry: "v1: Pulling from team/app".
+  const first = repository.split("/")[0] ?? "";
+  const registry = repository.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  const path = registry ? repository.slice(first.length + 1) : repository;
+  const qualified = path.includes("/") ? path : `library/${path}`;
   const at = reference.indexOf("@");
   return `${tag === "<none>" && at >= 0 ? reference.slice(at + 1) : tag}: Pulling from ${qualified}`;
 }

@@ -85,7 +85,7 @@ export class PullProgress {
   update(event: ProgressEvent): void {
     if (this.#ended) return;
     if (event.item) this.#updateLayer(event.item, event);
-    else if (event.phase === "done") {
+    else if (event.phase === "done" || event.phase === "ready") {
       for (const layer of this.#layers.values()) this.#set(layer, layer.status === "Already exists" ? layer.status : "Pull complete", false);
       this.#setWhole("");
     } else this.#setWhole(event.message || WHOLE_PHASES[event.phase] || event.phase);
@@ -125,6 +125,12 @@ export class PullProgress {
       case "download":
         this.#downloaded = true;
         return this.#set(layer, complete ? "Download complete" : "Downloading", !complete);
+      case "downloaded":
+        this.#downloaded = true;
+        return this.#set(layer, "Download complete", false);
+      case "copy":
+        this.#downloaded = true;
+        return this.#set(layer, complete ? "Copy complete" : "Copying", !complete);
       case "verify":
         return this.#set(layer, "Verifying Checksum", false);
       case "unpack":

@@ -20,6 +20,7 @@ import {
   checkReference,
   digestPrefix,
   DIGEST_PATTERN,
+  engineSource,
   IMAGE_FIELD,
   isArchiveSource,
   normaliseReference,
@@ -274,7 +275,7 @@ export class ImageStore {
       prepared = await native.prepareImage(
         {
           storeDir: this.storeDir,
-          source: reference,
+          source: engineSource(reference),
           ...(this.#insecureRegistries === undefined ? {} : { insecureRegistries: this.#insecureRegistries }),
         },
         (event) => report(progress, event),

@@ -12,6 +12,15 @@ export const MAX_REFERENCE_BYTES = 4096;
 /** Shortest digest prefix (hex digits) that names an image. */
 export const MIN_DIGEST_PREFIX = 12;
 
+/** The built-in image (Debian's static busybox, built locally), and the names that mean it. */
+export const DEFAULT_IMAGE = "localhost/vmctl/default:latest";
+const DEFAULT_ALIASES: ReadonlySet<string> = new Set(["default", "default:latest", "builtin:default", DEFAULT_IMAGE]);
+
+/** What the native engine is asked to prepare for a reference: the built-in source for the default image's names. */
+export function engineSource(reference: string): string {
+  return DEFAULT_ALIASES.has(reference) ? "builtin:default" : reference;
+}
+
 /** A full image digest, the store's identity of an image. */
 export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 const DIGEST_PREFIX_PATTERN = new RegExp(`^(sha256:)?([0-9a-f]{${MIN_DIGEST_PREFIX},64})$`);
@@ -62,10 +71,11 @@ export function digestPrefix(reference: string): { readonly hex: string; readonl
  * A registry reference in its normalised form, as docker and the native engine name it:
  * `node:20` → `docker.io/library/node:20`, `alpine` → `docker.io/library/alpine:latest`,
  * `127.0.0.1:5000/app` → `127.0.0.1:5000/app:latest`; a `docker://` prefix is dropped, a
- * digest kept (`name@sha256:…`). Undefined for archives and for what is not a reference
+ * digest kept (`name@sha256:…`); `default` is the built-in image's name. Undefined for archives and for what is not a reference
  * (the engine then says what is wrong with it).
  */
 export function normaliseReference(reference: string): string | undefined {
+  if (DEFAULT_ALIASES.has(reference)) return DEFAULT_IMAGE;
   if (isArchiveSource(reference)) return undefined;
   let rest = reference.startsWith("docker://") ? reference.slice("docker://".length) : reference;
   let digest: string | undefined;
