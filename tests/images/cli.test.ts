@@ -151,7 +151,7 @@ test("a corrupted layer, a missing image and a dead registry: one line each, not
   const pushed = await push(layout.layoutDir, layout.tag, reg);
   const victim = reg.blobPath(layout.layers[0]?.digest ?? "");
   const bytes = readFileSync(victim);
-  bytes[10] ^= 0xff;
+  bytes.writeUInt8((bytes.readUInt8(10) ^ 0xff) & 0xff, 10);
   writeFileSync(victim, bytes);
 
   const cases: Array<[string[], RegExp]> = [

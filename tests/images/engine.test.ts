@@ -127,8 +127,8 @@ test("a multi-arch index resolves to linux/amd64; an index without it is refused
   const pushed = await push(multi.layoutDir, "multi", reg, { all: true });
   const store = tempDir(t, "vmctl-test-store-");
   const { image } = await prepare(store, pushed.reference);
-  t.is(image.digest, multi.images[1]?.manifest.digest);
-  t.true(image.blobs.includes(multi.index.digest), "the index is kept with the image");
+  t.is(image.digest, multi.images[1]?.manifest.digest ?? "(no amd64 image)");
+  t.true(image.blobs.includes(multi.index.digest as string), "the index is kept with the image");
   t.is(debugfs(image.disk, "cat /arch"), "amd64\n");
 
   const arm = await push(multi.layoutDir, "arm-only", reg, { all: true });
@@ -164,7 +164,7 @@ test("a corrupted blob is refused by its digest and nothing of the image becomes
   if (victim === undefined) throw new Error("the test image has three layers");
   const stored = reg.blobPath(victim.digest);
   const bytes = readFileSync(stored);
-  bytes[bytes.length >> 1] ^= 0xff;
+  bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
   writeFileSync(stored, bytes);
   const store = tempDir(t, "vmctl-test-store-");
   const err = await t.throwsAsync(prepare(store, pushed.reference));

@@ -3,7 +3,10 @@
 // a real vmctld child process. After every case: vmctld alive and answering ListTargets,
 // the status in the method's documented set (never UNKNOWN or INTERNAL for client
 // input), INVALID_ARGUMENT naming its field, an answer before the deadline, and nothing
-// half-made (services listed == services acknowledged, no stray service directory).
+// half-made (services listed == services acknowledged, no stray service directory; no
+// image listed and no file in the image store, since nothing the suite sends can be pulled).
+// The daemon is kept off the network: PullImage sends only references that cannot leave
+// the host, and every registry request goes to a proxy where nothing listens (OFFLINE_ENV).
 //
 // VMCTL_SOAK_CASES sets the number of cases (default 5000; `npm run soak` runs a
 // million); VMCTL_FUZZ_SEED replays a run (the seed is printed when a case fails).
@@ -19,11 +22,11 @@ import test from "ava";
 import fc from "fast-check";
 import { VmctlError } from "@vmctl/client";
 import { alive, Daemon, PROCESS_PLUGIN_FIXTURE, sandbox, teardown, type Sandbox } from "./helpers/sandbox.js";
-import { RawOrchestrator, type RawOutcome } from "./helpers/raw-client.js";
+import { METHODS, RawOrchestrator, type RawOutcome } from "./helpers/raw-client.js";
 import { acceptedWrongly } from "./adversarial/accepted.js";
 import { violation, WAITING } from "./adversarial/invariants.js";
-import { hostileRequest, type HostileRequest } from "./adversarial/requests.js";
-import { ServiceModel } from "./adversarial/service-model.js";
+import { hostileRequest, OFFLINE_ENV, type HostileRequest } from "./adversarial/requests.js";
+import { MODEL_METHODS, ServiceModel } from "./adversarial/service-model.js";
 
 const CASES = Number(process.env.VMCTL_SOAK_CASES ?? 5000);
 const BATCH = Number(process.env.VMCTL_SOAK_BATCH ?? 1);
@@ -31,8 +34,6 @@ const BATCH = Number(process.env.VMCTL_SOAK_BATCH ?? 1);
 const LANES = 64;
 const REPORT = process.env.VMCTL_SOAK_REPORT !== undefined;
 const PROGRESS_EVERY = 50_000;
-/** The methods that change which services exist (kept in order within a batch). */
-const MODEL_METHODS: ReadonlySet<string> = new Set(["createService", "deleteService"]);
 const SEED = process.env.VMCTL_FUZZ_SEED === undefined ? undefined : Number(process.env.VMCTL_FUZZ_SEED);
 /** Deadline of a call that must answer by itself; of a call that may wait (a watch, logs -f, a wait). */
 const ANSWER_MS = 10_000;
@@ -50,7 +51,8 @@ test.before(async () => {
     plugins: [PROCESS_PLUGIN_FIXTURE],
     extraArgs: ["--no-builtins", "--log-level", "warn"],
     // No command name resolves: whatever a hostile spec names, nothing on the host runs.
-    env: { ...process.env, PATH: "/nonexistent-vmctl-adversarial" },
+    // No registry request leaves the host (see requests.ts, "Image references").
+    env: { ...process.env, PATH: "/nonexistent-vmctl-adversarial", ...OFFLINE_ENV },
   });
   raw = new RawOrchestrator(sb.socket);
 });
@@ -113,6 +115,10 @@ test.serial("vmctld answers any request to any method with a documented status, 
     }
     const dirs = model.serviceDirs();
     if (JSON.stringify(dirs) !== JSON.stringify(listed)) throw new Error(`service dirs ${JSON.stringify(dirs)} != services ${JSON.stringify(listed)} ${after()}`);
+    const images = (await daemon.client.listImages()).map((i) => i.digest);
+    if (images.length > 0) throw new Error(`images listed ${JSON.stringify(images)}, yet nothing can be pulled ${after()}`);
+    const files = model.imageFiles();
+    if (files.length > 0) throw new Error(`files left in the image store ${JSON.stringify(files.slice(0, 5))} ${after()}`);
     if (model.size > KEEP_SERVICES) await deleteAll(model);
   };
 
@@ -148,7 +154,7 @@ test.serial("vmctld answers any request to any method with a documented status, 
   t.log(summary);
   if (REPORT) console.log(`${summary}\nby method and status ${JSON.stringify(counts.detail, null, 1)}`);
   // every method and a spread of answers were exercised
-  t.is(Object.keys(counts.byMethod).length, 13);
+  t.is(Object.keys(counts.byMethod).length, METHODS.length);
   t.true((counts.byStatus.INVALID_ARGUMENT ?? 0) > 0 && (counts.byStatus.OK ?? 0) > 0 && (counts.byStatus.NOT_FOUND ?? 0) > 0, JSON.stringify(counts.byStatus));
   t.true(alive(daemon.pid));
 });

@@ -126,7 +126,17 @@ pub fn create_writable_layer(store: &Store, path: &Path, size_bytes: u64) -> Res
     if !template.is_file() {
         make_template(store, &template, size_bytes)?;
     }
+    // The same name every time: a partial file is only ever left by a crash in here, and
+    // the next attempt at this path clears it.
     let scratch_name = path.with_extension("partial");
+    match fs::remove_file(&scratch_name) {
+        Ok(()) => log::info!(
+            "removed {} left by an interrupted attempt",
+            scratch_name.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ImageError::io(format!("removing {}", scratch_name.display()), e)),
+    }
     if fs::symlink_metadata(path).is_ok() {
         return Err(ImageError::invalid(format!("{} already exists", path.display())));
     }

@@ -16,6 +16,7 @@ mod local_import;
 mod manifest;
 mod progress;
 mod registry;
+mod scratch_tree;
 mod source;
 mod store;
 pub mod unpack;
@@ -31,6 +32,7 @@ pub use ext4::{build_base_disk, measure_tree};
 pub use fetched::{Fetched, LayerRef};
 pub use manifest::RunConfig;
 pub use progress::{Progress, ProgressFn};
+pub use scratch_tree::default_memory_dir;
 pub use source::Source;
 pub use store::Store;
 
@@ -46,6 +48,8 @@ pub struct PrepareRequest {
     pub timeout: Duration,
     /// The static busybox the built-in default image is made of (default `/bin/busybox`).
     pub busybox: Option<PathBuf>,
+    /// A tmpfs to unpack layers in when the tree fits (see `scratch_tree`); `None`: on disk.
+    pub memory_scratch: Option<PathBuf>,
 }
 
 /// An image whose base disk exists.
@@ -112,7 +116,8 @@ pub async fn prepare(request: PrepareRequest, progress: ProgressFn) -> Result<Pr
         }
         Err(_) => {
             let (store, fetched, progress) = (store.clone(), fetched.clone(), progress.clone());
-            blocking(move || build_disk(&store, &fetched, &progress)).await?
+            let memory_dir = request.memory_scratch.clone();
+            blocking(move || build_disk(&store, &fetched, memory_dir.as_deref(), &progress)).await?
         }
     };
     progress::report(&progress, "ready", "", disk_bytes, disk_bytes);
@@ -124,14 +129,31 @@ pub async fn prepare(request: PrepareRequest, progress: ProgressFn) -> Result<Pr
 }
 
 /// Unpacks every layer into a scratch tree and makes the base disk from it.
-fn build_disk(store: &Store, image: &Fetched, progress: &ProgressFn) -> Result<u64> {
-    let scratch = store.scratch("unpack")?;
-    let tree = scratch.path().join("rootfs");
-    std::fs::create_dir(&tree).map_err(|e| ImageError::io("creating the unpack directory", e))?;
+fn build_disk(
+    store: &Store,
+    image: &Fetched,
+    memory_dir: Option<&Path>,
+    progress: &ProgressFn,
+) -> Result<u64> {
     let layers: Vec<(Digest, u64)> = image.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
-    apply_layers(store, &layers, &tree, Some(progress))?;
+    let compressed: u64 = layers.iter().map(|(_, size)| size).sum();
+    let mut tree_dir = scratch_tree::tree_scratch(store, compressed, memory_dir)?;
+    let tree = loop {
+        let tree = tree_dir.path().join("rootfs");
+        std::fs::create_dir(&tree).map_err(|e| ImageError::io("creating the unpack directory", e))?;
+        match apply_layers(store, &layers, &tree, Some(progress)) {
+            Ok(()) => break tree,
+            // The tmpfs filled up after all (the tree grew more than expected): again on disk.
+            Err(err) if err.code == ErrorCode::ResourceExhausted && tree_dir.in_memory() => {
+                log::info!("unpacking in memory ran out of room ({err}); unpacking on disk");
+                tree_dir = store.scratch("unpack")?;
+            }
+            Err(err) => return Err(err),
+        }
+    };
     progress::report(progress, "mkfs", "", 0, 0);
-    let disk = scratch.path().join("base.ext4");
+    let disk_dir = store.scratch("disk")?;
+    let disk = disk_dir.path().join("base.ext4");
     let size = build_base_disk(&tree, &disk)?;
     std::fs::set_permissions(&disk, std::os::unix::fs::PermissionsExt::from_mode(0o444))
         .map_err(|e| ImageError::io("making the base disk read-only", e))?;

@@ -77,7 +77,10 @@ impl Store {
         );
         let path = self.tmp_dir().join(name);
         fs::create_dir(&path).map_err(|e| ImageError::io(format!("creating {}", path.display()), e))?;
-        Ok(Scratch { path })
+        Ok(Scratch {
+            path,
+            in_memory: false,
+        })
     }
 
     /// Stores `bytes` (small: manifests, configs) as a blob, checking them against `expected`.
@@ -119,11 +122,22 @@ impl Store {
 #[derive(Debug)]
 pub struct Scratch {
     path: PathBuf,
+    in_memory: bool,
 }
 
 impl Scratch {
+    /// Takes charge of a directory made elsewhere (removed on drop like any scratch).
+    pub fn adopt(path: PathBuf, in_memory: bool) -> Self {
+        Self { path, in_memory }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True when it lives in memory (a tmpfs), not in the store.
+    pub fn in_memory(&self) -> bool {
+        self.in_memory
     }
 }
 

@@ -92,6 +92,7 @@ pub async fn prepare_image(
             .timeout_ms
             .map_or(DEFAULT_TIMEOUT, |ms| Duration::from_millis(u64::from(ms))),
         busybox: None,
+        memory_scratch: vmctl_image::default_memory_dir(),
     };
     let prepared = vmctl_image::prepare(request, sink).await.map_err(to_js)?;
     let image = prepared.fetched;

@@ -15,6 +15,7 @@ import type {
   JsonValue,
   LogChunk,
   LogOptions,
+  ProgressSink,
   ServiceController,
   ServiceState,
   StopOptions,
@@ -24,7 +25,8 @@ import { VmmClient, VmmError, type VmState } from "@vmctl/vmm-client";
 import { ConsolePump } from "./console-log.js";
 import { exitFromVm, lostExit, parseExit, serializeExit } from "./exit.js";
 import { ledger, perVmFiles, recordedVmm, type RecordedVmm, type ServiceLayout } from "./layout.js";
-import { effective, type MicrovmSpec } from "./spec.js";
+import { DEFAULT_DISK_SIZE_MIB, type MicrovmSpec } from "./spec.js";
+import { MIB, parseVmConfig, vmConfig, type VmConfig, type VmImage, type VmScratch } from "./vm-config.js";
 import { isAlive, spawnDetached, terminate, vmmsServing, type ProcessRef } from "./vmm-process.js";
 
 /** How often logs({ follow }) looks at the console file again. */
@@ -68,6 +70,8 @@ export class MicrovmController implements ServiceController {
   /** start() is between spawning the VMM and the VM running. */
   #startPending = false;
   #exit: ExitInfo | undefined;
+  /** vm.json, once written or read. */
+  #vm: VmConfig | undefined;
   /** The VMM's KVM is PVM (from its GetInfo): a KVM error then most likely means "not here". */
   #pvmHost = false;
   #destroyed = false;
@@ -99,25 +103,44 @@ export class MicrovmController implements ServiceController {
     return this.#vmm;
   }
 
-  async prepare(): Promise<void> {
+  /**
+   * Checks that the host files start needs are there and writes down the VM as it will be
+   * configured (vm.json, so adopt knows the service was made). With an image: the image
+   * store resolves (pulling if needed, with `progress`) and pins it, and the VM's writable
+   * layer is made — recorded in the ledger first. Idempotent: once vm.json exists it is the
+   * VM, and nothing is resolved again (a restart boots the digest prepared here).
+   */
+  async prepare(progress?: ProgressSink): Promise<void> {
     this.#assertUsable();
-    // Nothing to build for a kernel on the host: check what start needs is still there and
-    // write down the VM as it will be configured (so adopt knows the service was made).
     const files = [
       ["kernel", this.#spec.kernel],
       ...(this.#spec.initrd === undefined ? [] : [["initrd", this.#spec.initrd]]),
       ...(this.#spec.drives ?? []).map((d, i) => [`drives[${i}].path`, d.path]),
     ];
     for (const [field, path] of files) {
-      if (!isFile(path as string)) {
-        throw new VmctlError("FAILED_PRECONDITION", `${field}: ${path} is not a file any more`, {
-          details: { serviceId: this.id, target: "microvm" },
-        });
-      }
+      if (!isFile(path as string)) throw this.#gone(field as string, path as string);
     }
-    if (existsSync(this.#l.vmFile)) return;
+    const prepared = this.#readVm();
+    if (prepared !== undefined) {
+      if (prepared.image !== undefined && prepared.scratch !== undefined) {
+        if (!isFile(prepared.image.disk)) throw this.#gone("image", `${prepared.image.disk} (the base disk of ${prepared.image.digest})`);
+        await this.#makeScratch(prepared.scratch);
+      }
+      return;
+    }
+    let resolved: { image: VmImage; scratch: VmScratch } | undefined;
+    if (this.#spec.image !== undefined) {
+      const record = await this.#ctx.images.use(this.#spec.image, progress);
+      const image: VmImage = { reference: this.#spec.image, digest: record.digest, disk: record.disk, diskBytes: record.diskBytes };
+      const scratch: VmScratch = { path: this.#l.scratchFile, sizeBytes: (this.#spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB) * MIB };
+      await this.#makeScratch(scratch);
+      resolved = { image, scratch };
+      this.#ctx.log.debug("microvm image prepared", { image: image.reference, digest: image.digest, disk: image.disk });
+    }
+    const vm = vmConfig(this.#vmId, this.#spec, resolved);
     this.#ctx.resources.intend(ledger.file(this.#l.vmFile));
-    writeAtomic(this.#l.vmFile, `${JSON.stringify({ vmId: this.#vmId, ...effective(this.#spec) }, null, 2)}\n`);
+    writeAtomic(this.#l.vmFile, `${JSON.stringify(vm, null, 2)}\n`);
+    this.#vm = vm;
   }
 
   async start(): Promise<void> {
@@ -309,10 +332,17 @@ export class MicrovmController implements ServiceController {
   }
 
   record(): JsonValue {
+    let image: VmImage | undefined;
+    try {
+      image = this.#readVm()?.image;
+    } catch {
+      // A broken vm.json is start()'s to report.
+    }
     return {
       vmId: this.#vmId,
       socket: this.#l.socketPath,
       vmm: this.#vmm ? { pid: this.#vmm.pid, startTime: this.#vmm.startTime } : null,
+      ...(image === undefined ? {} : { image: { digest: image.digest, disk: image.disk } }),
     };
   }
 
@@ -382,7 +412,8 @@ export class MicrovmController implements ServiceController {
 
   async #start(): Promise<void> {
     await this.prepare();
-    const vm = effective(this.#spec);
+    const vm = this.#readVm();
+    if (vm === undefined) throw new VmctlError("INTERNAL", `${this.#l.vmFile} vanished after prepare()`, { details: { serviceId: this.id } });
     const l = this.#l;
     const res = this.#ctx.resources;
     if (dirname(l.socketPath) !== l.serviceDir) mkdirSync(dirname(l.socketPath), { recursive: true, mode: 0o700 });
@@ -412,6 +443,7 @@ export class MicrovmController implements ServiceController {
       await this.#whenReady(client, ref, READY_TIMEOUT_MS);
       await client.putMachineConfig({ vcpuCount: vm.vcpus, memSizeMib: vm.memoryMib }, RPC);
       await client.putBootSource({ kernelImagePath: vm.kernel, bootArgs: vm.bootArgs, ...(vm.initrd === undefined ? {} : { initrdPath: vm.initrd }) }, RPC);
+      // In vm.json's order: with an image, rootfs (/dev/vda) and scratch (/dev/vdb) first.
       for (const d of vm.drives) {
         await client.putDrive({ driveId: d.id, pathOnHost: d.path, isReadOnly: d.readOnly ?? false, isRootDevice: d.root ?? false }, RPC);
       }
@@ -425,6 +457,35 @@ export class MicrovmController implements ServiceController {
       if (ref) await terminate(ref);
       throw e;
     }
+  }
+
+  /**
+   * The VM's writable layer, unless it exists: ledger first, then made (a few ms: sparse,
+   * pre-formatted; the engine clears a partial file an interrupted attempt left).
+   */
+  async #makeScratch(scratch: VmScratch): Promise<void> {
+    if (existsSync(scratch.path)) return;
+    this.#ctx.resources.intend(ledger.file(scratch.path));
+    await this.#ctx.images.createWritableLayer(scratch.path, scratch.sizeBytes);
+  }
+
+  /** vm.json as prepare() wrote it; undefined before that. */
+  #readVm(): VmConfig | undefined {
+    if (this.#vm) return this.#vm;
+    let text: string;
+    try {
+      text = readFileSync(this.#l.vmFile, "utf8");
+    } catch {
+      return undefined;
+    }
+    this.#vm = parseVmConfig(text, this.#l.vmFile);
+    return this.#vm;
+  }
+
+  #gone(field: string, path: string): VmctlError {
+    return new VmctlError("FAILED_PRECONDITION", `${field}: ${path} is not a file any more`, {
+      details: { serviceId: this.id, target: "microvm" },
+    });
   }
 
   /** Follows the running VM: the console into its file, and the exit (then retires the VMM). */

@@ -56,7 +56,9 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
   }
 
   /**
-   * `vmctl run --target microvm KERNEL -- WORDS...`: the image is the kernel, the command
+   * `vmctl run --target microvm IMAGE -- WORDS...`: an IMAGE that is an absolute path is
+   * the kernel (as before images existed); anything else is an image reference
+   * (`spec.image`, booted with the default kernel unless the spec names one). The command
    * words (and env as KEY=VALUE words, which Linux hands to init's environment) are
    * appended to the boot arguments. Explicit spec fields win; spec.bootArgs replaces the
    * default the words are appended to.
@@ -68,8 +70,9 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
     });
     const words = [...env, ...input.command];
     const base = typeof input.spec.bootArgs === "string" ? input.spec.bootArgs : DEFAULT_BOOT_ARGS;
+    const from = input.image === undefined ? {} : input.image.startsWith("/") ? { kernel: input.image } : { image: input.image };
     return {
-      ...(input.image === undefined ? {} : { kernel: input.image }),
+      ...from,
       ...input.spec,
       ...(words.length > 0 || input.spec.bootArgs === undefined ? { bootArgs: [base, ...words].filter(Boolean).join(" ") } : {}),
     };

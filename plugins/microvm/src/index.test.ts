@@ -51,6 +51,29 @@ test("specFromRun: the image is the kernel, the command words go on the command 
   t.throws(() => factory.specFromRun({ image: kernel, command: [], env: { A: "b c" }, spec: {} }), { message: /env\.A/ });
 });
 
+test("specFromRun: an image that is not an absolute path is an image reference, booted with the default kernel unless the spec names one", (t) => {
+  const kernel = join(dir, "vmlinux");
+  writeFileSync(kernel, "x");
+  const factory = new MicrovmFactory({ binary: "/bin/false", stateDir: dir, log: new MemoryLogger() });
+  t.deepEqual(factory.specFromRun({ image: "node:20", command: ["init=/bin/sh"], env: {}, spec: {} }), {
+    image: "node:20",
+    bootArgs: `${DEFAULT_BOOT_ARGS} init=/bin/sh`,
+  });
+  t.deepEqual(factory.specFromRun({ image: "oci:/srv/layout:v1", command: [], env: {}, spec: { kernel, diskSizeMib: 64 } }), {
+    image: "oci:/srv/layout:v1",
+    kernel,
+    diskSizeMib: 64,
+    bootArgs: DEFAULT_BOOT_ARGS,
+  });
+  t.deepEqual(factory.validate(factory.specFromRun({ image: "relative/vmlinux", command: [], env: {}, spec: { kernel } })), {
+    kernel,
+    image: "relative/vmlinux",
+    bootArgs: DEFAULT_BOOT_ARGS,
+  });
+  // An explicit spec.image wins over the shorthand's.
+  t.is((factory.specFromRun({ image: "a:1", command: [], env: {}, spec: { image: "b:2" } }) as { image: string }).image, "b:2");
+});
+
 test("vmctl run --target microvm without an image: the factory's kernel cache gives the default, or a precondition error", (t) => {
   const kernelCache = join(dir, "kernels");
   const factory = new MicrovmFactory({ binary: "/bin/false", stateDir: dir, log: new MemoryLogger(), kernelCache });

@@ -26,9 +26,16 @@ export interface ServiceLayout {
   readonly exitFile: string;
   /** stop() was called (JSON), so the exit reads as "stopped" even after a restart. */
   readonly stopFile: string;
+  /** With an image: the VM's writable layer (drive scratch), made by prepare(). */
+  readonly scratchFile: string;
+  /**
+   * Where the image engine builds scratchFile before renaming it into place: left behind
+   * only by a crash mid-create, it must go before the next create (which refuses to
+   * overwrite it) and at destroy.
+   */
 }
 
-const FILES = { vm: "vm.json", console: "console.log", vmmLog: "vmm.log", vmm: "vmm.json", exit: "exit.json", stop: "stop.json" };
+const FILES = { vm: "vm.json", console: "console.log", vmmLog: "vmm.log", vmm: "vmm.json", exit: "exit.json", stop: "stop.json", scratch: "scratch.ext4" };
 
 export function serviceLayout(serviceDir: string, socketPath: string): ServiceLayout {
   return {
@@ -40,12 +47,16 @@ export function serviceLayout(serviceDir: string, socketPath: string): ServiceLa
     vmmFile: join(serviceDir, FILES.vmm),
     exitFile: join(serviceDir, FILES.exit),
     stopFile: join(serviceDir, FILES.stop),
+    scratchFile: join(serviceDir, FILES.scratch),
   };
 }
 
-/** Every per-VM file destroy() removes (the socket separately: it may live elsewhere). */
+/**
+ * Every per-VM file destroy() removes (the socket separately: it may live elsewhere).
+ * Never the image's base disk: that belongs to the image store, shared by every VM of the image.
+ */
 export function perVmFiles(l: ServiceLayout): string[] {
-  return [l.vmFile, l.consoleFile, l.vmmLogFile, l.vmmFile, l.exitFile, l.stopFile];
+  return [l.vmFile, l.consoleFile, l.vmmLogFile, l.vmmFile, l.exitFile, l.stopFile, l.scratchFile];
 }
 
 /**

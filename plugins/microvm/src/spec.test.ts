@@ -4,7 +4,7 @@ import { join } from "node:path";
 import test from "ava";
 import fc from "fast-check";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
-import { effective, parseMicrovmSpec } from "./spec.js";
+import { DEFAULT_DISK_SIZE_MIB, effective, MAX_DRIVES, parseMicrovmSpec } from "./spec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-mvm-spec-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,7 +44,7 @@ test("each bad field is named by its path", (t) => {
   t.is(fieldOf(t, { kernel: "vmlinux" }), "kernel");
   t.is(fieldOf(t, { kernel: join(dir, "missing") }), "kernel");
   t.is(fieldOf(t, { kernel: dir }), "kernel");
-  t.is(fieldOf(t, { kernel, image: "x" }), "image");
+  t.is(fieldOf(t, { kernel, imag: "x" }), "imag");
   t.is(fieldOf(t, { kernel, bootArgs: 3 }), "bootArgs");
   t.is(fieldOf(t, { kernel, bootArgs: "a\nb" }), "bootArgs");
   t.is(fieldOf(t, { kernel, initrd: "initrd.cpio" }), "initrd");
@@ -105,7 +105,7 @@ test("an initrd is kept as given and reaches effective()", (t) => {
 
 test("property: any JSON as a spec either parses to known, valid fields or is refused naming one", (t) => {
   const emptyCache = join(dir, "no-kernels");
-  const fields = ["", "kernel", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
+  const fields = ["", "kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
   const hostile = fc.oneof(
     fc.string({ unit: "binary" }),
     fc.constantFrom(kernel, disk, dir, "", "\0", `${kernel}\0`, "relative", "/nonexistent/é", "x".repeat(70_000)),
@@ -113,7 +113,7 @@ test("property: any JSON as a spec either parses to known, valid fields or is re
   const value = fc.oneof(hostile, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.jsonValue());
   const drive = fc.dictionary(fc.constantFrom("id", "path", "readOnly", "root", "extra"), fc.oneof(value, fc.constant(disk)));
   const spec = fc.oneof(
-    fc.dictionary(fc.constantFrom(...fields.slice(1), "image", "__proto__"), fc.oneof(value, fc.array(drive, { maxLength: 20 }))),
+    fc.dictionary(fc.constantFrom(...fields.slice(1), "imag", "__proto__"), fc.oneof(value, fc.array(drive, { maxLength: 20 }))),
     fc.jsonValue(),
   );
   fc.assert(
@@ -130,14 +130,84 @@ test("property: any JSON as a spec either parses to known, valid fields or is re
         const keys = input !== null && typeof input === "object" && !Array.isArray(input) ? Object.keys(input) : [];
         return fields.includes(field) || /^drives(\[\d+\](\.\w+)?)?$/.test(field) || keys.includes(field);
       }
-      // Accepted: only known fields, the kernel and initrd are the host's files.
+      // Accepted: only known fields, the kernel and initrd are the host's files; a size only with an image.
       return (
         Object.keys(parsed).every((k) => fields.includes(k)) &&
+        (parsed.diskSizeMib === undefined || parsed.image !== undefined) &&
         parsed.kernel === kernel &&
         (parsed.initrd === undefined || parsed.initrd === kernel || parsed.initrd === disk)
       );
     }),
     { numRuns: 2000 },
+  );
+  t.pass();
+});
+
+// ---- image, diskSizeMib ----------------------------------------------------------------
+
+test("an image and its writable layer's size are kept as given; effective() defaults the size to 10 GiB", (t) => {
+  const spec = parseMicrovmSpec({ kernel, image: "node:20" });
+  t.deepEqual(spec, { kernel, image: "node:20" });
+  t.is(effective(spec).diskSizeMib, DEFAULT_DISK_SIZE_MIB);
+  t.is(DEFAULT_DISK_SIZE_MIB, 10 * 1024);
+  t.deepEqual(parseMicrovmSpec({ kernel, image: "oci:/srv/layout:v1", diskSizeMib: 16 }), { kernel, image: "oci:/srv/layout:v1", diskSizeMib: 16 });
+  t.is(parseMicrovmSpec({ kernel, image: "a", diskSizeMib: 1_048_576 }).diskSizeMib, 1_048_576);
+  // Without an image nothing changes, and effective() says nothing about one.
+  t.false("image" in effective(parseMicrovmSpec({ kernel })));
+  t.false("diskSizeMib" in effective(parseMicrovmSpec({ kernel })));
+});
+
+test("diskSizeMib: an integer from 16 to 1048576, only with an image", (t) => {
+  for (const bad of [15, 0, -1, 1_048_577, 16.5, "64", null, Number.NaN, 2 ** 53]) {
+    t.is(fieldOf(t, { kernel, image: "a", diskSizeMib: bad }), "diskSizeMib", `diskSizeMib ${String(bad)}`);
+  }
+  const without = t.throws(() => parseMicrovmSpec({ kernel, diskSizeMib: 64 }), { instanceOf: ValidationError });
+  t.is(without?.field, "diskSizeMib");
+  t.regex(without?.message ?? "", /only allowed with `image`/);
+});
+
+test("with an image, drive ids rootfs and scratch are reserved and no user drive is root", (t) => {
+  t.is(fieldOf(t, { kernel, image: "a", drives: [{ id: "rootfs", path: disk }] }), "drives[0].id");
+  t.is(fieldOf(t, { kernel, image: "a", drives: [{ id: "data", path: disk }, { id: "scratch", path: disk }] }), "drives[1].id");
+  t.is(fieldOf(t, { kernel, image: "a", drives: [{ id: "data", path: disk, root: true }] }), "drives[0].root");
+  // Two slots are the image's: at most MAX_DRIVES - 2 of the user's.
+  const many = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `d${i}`, path: disk }));
+  t.notThrows(() => parseMicrovmSpec({ kernel, image: "a", drives: many(MAX_DRIVES - 2) }));
+  t.is(fieldOf(t, { kernel, image: "a", drives: many(MAX_DRIVES - 1) }), "drives");
+  // Without an image the ids are the user's, as before.
+  t.notThrows(() => parseMicrovmSpec({ kernel, drives: [{ id: "rootfs", path: disk, root: true }, { id: "scratch", path: disk }] }));
+  t.notThrows(() => parseMicrovmSpec({ kernel, drives: many(MAX_DRIVES) }));
+  t.notThrows(() => parseMicrovmSpec({ kernel, image: "a", drives: [{ id: "data", path: disk, root: false, readOnly: true }] }));
+});
+
+test("bad image strings are refused naming image", (t) => {
+  for (const bad of ["", "a\nb", "node:20\0", "\u001b[31m", "x\u007f", "\u0085", "\uD800", "x".repeat(4097), "é".repeat(2049), 7, null, true, ["node"], {}]) {
+    t.is(fieldOf(t, { kernel, image: bad }), "image", `image ${JSON.stringify(bad)?.slice(0, 40)}`);
+  }
+  t.notThrows(() => parseMicrovmSpec({ kernel, image: "x".repeat(4096) }));
+  t.notThrows(() => parseMicrovmSpec({ kernel, image: "é".repeat(2048) }));
+});
+
+test("property: any string as image is kept exactly when the store could take it, else refused naming image", (t) => {
+  const control = /[\u0000-\u001f\u007f-\u009f]/;
+  const wellFormed = (s: string): boolean => Buffer.from(s, "utf8").toString("utf8") === s;
+  const image = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 80 }),
+    fc.string({ unit: "grapheme", minLength: 4000, maxLength: 4200 }),
+    fc.constantFrom("node:20", "127.0.0.1:5000/app@sha256:" + "a".repeat(64), "oci:/x:y", "docker-archive:/a.tar", " ", "\t"),
+    fc.string({ unit: fc.constantFrom("a", "é", "\u{1F600}", "\n", "\u0000", "\uDC00"), maxLength: 2100 }),
+  );
+  fc.assert(
+    fc.property(image, (value) => {
+      const acceptable = value.length > 0 && Buffer.byteLength(value, "utf8") <= 4096 && !control.test(value) && wellFormed(value);
+      try {
+        const spec = parseMicrovmSpec({ kernel, image: value });
+        return acceptable && spec.image === value;
+      } catch (err) {
+        return !acceptable && err instanceof ValidationError && err.field === "image";
+      }
+    }),
+    { numRuns: 1000 },
   );
   t.pass();
 });

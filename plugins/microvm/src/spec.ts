@@ -1,6 +1,7 @@
 // The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
 // are refused so a typo never silently means "default". Pure apart from stat() of the
 // host paths it names and, for a spec without a kernel, a look at the kernel cache.
+// An `image` is only checked as a reference here: pulling it is prepare()'s work.
 import { ValidationError } from "@vmctl/core/contract";
 import { bool, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
@@ -24,6 +25,14 @@ export type MicrovmSpec = {
    * Optional in the input: without it, the kernel cache's default (`vmctl kernel build`).
    */
   kernel: string;
+  /**
+   * An OCI image reference (`node:20`, `oci:/path/to/layout:tag`, `docker-archive:FILE`):
+   * its read-only base disk becomes drive `rootfs` (/dev/vda) and a fresh sparse ext4
+   * writable layer drive `scratch` (/dev/vdb). Resolved and pinned by prepare().
+   */
+  image?: string;
+  /** Size of the writable layer in MiB (default {@link DEFAULT_DISK_SIZE_MIB}); only with `image`. */
+  diskSizeMib?: number;
   /** Kernel command line; the VMM appends the virtio_mmio.device= declarations. */
   bootArgs?: string;
   /** Absolute path of an initramfs (newc cpio, compressed or not) the kernel unpacks as its root. */
@@ -41,7 +50,22 @@ export const MAX_VCPUS = 32;
 /** The VMM refuses more (18 virtio-mmio slots: GSI 8 is the RTC's); refused here first, naming the field. */
 export const MAX_DRIVES = 18;
 
-const SPEC_FIELDS = ["kernel", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
+/**
+ * The writable layer's default size: 10 GiB. It is sparse (blocks cost disk only once the
+ * guest writes them), so it can be generous enough for `npm install` and costs nothing idle.
+ */
+export const DEFAULT_DISK_SIZE_MIB = 10_240;
+/** The image engine's smallest writable layer. */
+export const MIN_DISK_SIZE_MIB = 16;
+/** 1 TiB. */
+export const MAX_DISK_SIZE_MIB = 1_048_576;
+/** Longest image reference, in UTF-8 bytes (the image store's limit). */
+export const MAX_IMAGE_REFERENCE_BYTES = 4096;
+/** The drives a spec with an image gets, first on the bus: their ids are the target's. */
+export const IMAGE_DRIVE_IDS = { rootfs: "rootfs", scratch: "scratch" } as const;
+const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
+
+const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
 const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -66,6 +90,11 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
   refuseUnknown(obj, SPEC_FIELDS, "");
   const kernel = obj.kernel === undefined ? requireDefaultKernel(options.kernelCache ?? kernelCacheDir()) : hostFile(obj.kernel, "kernel");
   const spec: MicrovmSpec = { kernel };
+  if (obj.image !== undefined) spec.image = imageReference(obj.image, "image");
+  if (obj.diskSizeMib !== undefined) {
+    if (spec.image === undefined) throw new ValidationError("diskSizeMib", "is the size of an image's writable layer: only allowed with `image`");
+    spec.diskSizeMib = intIn(obj.diskSizeMib, "diskSizeMib", MIN_DISK_SIZE_MIB, MAX_DISK_SIZE_MIB);
+  }
   if (obj.bootArgs !== undefined) {
     spec.bootArgs = str(obj.bootArgs, "bootArgs");
     if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");
@@ -73,12 +102,24 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
   if (obj.initrd !== undefined) spec.initrd = hostFile(obj.initrd, "initrd");
   if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, MAX_VCPUS);
   if (obj.memoryMib !== undefined) spec.memoryMib = positiveInt(obj.memoryMib, "memoryMib");
-  if (obj.drives !== undefined) spec.drives = drives(obj.drives);
+  if (obj.drives !== undefined) spec.drives = drives(obj.drives, spec.image !== undefined);
   return spec;
 }
 
-/** Applies the defaults: what the VM is actually configured with. */
-export function effective(spec: MicrovmSpec): Required<Omit<MicrovmSpec, "bootArgs" | "initrd">> & { bootArgs: string; initrd?: string } {
+/** A spec with its defaults applied (the image, when there is one, still unresolved). */
+export type EffectiveSpec = {
+  kernel: string;
+  bootArgs: string;
+  initrd?: string;
+  vcpus: number;
+  memoryMib: number;
+  drives: MicrovmDrive[];
+  image?: string;
+  diskSizeMib?: number;
+};
+
+/** Applies the defaults: what the VM is configured with, apart from the image's drives (vm-config.ts). */
+export function effective(spec: MicrovmSpec): EffectiveSpec {
   return {
     kernel: spec.kernel,
     bootArgs: spec.bootArgs ?? "",
@@ -86,12 +127,33 @@ export function effective(spec: MicrovmSpec): Required<Omit<MicrovmSpec, "bootAr
     vcpus: spec.vcpus ?? DEFAULT_VCPUS,
     memoryMib: spec.memoryMib ?? DEFAULT_MEMORY_MIB,
     drives: spec.drives ?? [],
+    ...(spec.image === undefined ? {} : { image: spec.image, diskSizeMib: spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB }),
   };
 }
 
-function drives(value: unknown): MicrovmDrive[] {
+/**
+ * An image reference as the image store accepts one: a non-empty string of at most
+ * MAX_IMAGE_REFERENCE_BYTES, well-formed Unicode, no control characters. Whether it
+ * names an image is for the store to say, at prepare().
+ */
+function imageReference(value: unknown, field: string): string {
+  if (typeof value !== "string") throw new ValidationError(field, "must be a string: an image reference");
+  if (value === "") throw new ValidationError(field, "must not be empty: an image reference (name:tag, name@sha256:…, oci:DIR:TAG, docker-archive:FILE)");
+  if (value.length > MAX_IMAGE_REFERENCE_BYTES || Buffer.byteLength(value, "utf8") > MAX_IMAGE_REFERENCE_BYTES) {
+    throw new ValidationError(field, `is too long; at most ${MAX_IMAGE_REFERENCE_BYTES} bytes`);
+  }
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw new ValidationError(field, "must not contain control characters");
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value)) {
+    throw new ValidationError(field, "is not well-formed Unicode");
+  }
+  return value;
+}
+
+function drives(value: unknown, withImage: boolean): MicrovmDrive[] {
   if (!Array.isArray(value)) throw new ValidationError("drives", "must be an array");
-  if (value.length > MAX_DRIVES) throw new ValidationError("drives", `at most ${MAX_DRIVES} drives`);
+  // An image takes two of the bus's slots (rootfs, scratch).
+  const max = withImage ? MAX_DRIVES - RESERVED_DRIVE_IDS.length : MAX_DRIVES;
+  if (value.length > max) throw new ValidationError("drives", `at most ${max} drives${withImage ? " with an image (it has rootfs and scratch)" : ""}`);
   const ids = new Set<string>();
   let root: number | undefined;
   return value.map((item, i) => {
@@ -101,12 +163,16 @@ function drives(value: unknown): MicrovmDrive[] {
     const id = str(obj.id, `${prefix}.id`);
     if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
     if (ids.has(id)) throw new ValidationError(`${prefix}.id`, `"${id}" is used by another drive`);
+    if (withImage && RESERVED_DRIVE_IDS.includes(id)) {
+      throw new ValidationError(`${prefix}.id`, `"${id}" is reserved: with an image, rootfs is its base disk and scratch its writable layer`);
+    }
     ids.add(id);
     const drive: MicrovmDrive = { id, path: hostFile(obj.path, `${prefix}.path`) };
     if (obj.readOnly !== undefined) drive.readOnly = bool(obj.readOnly, `${prefix}.readOnly`);
     if (obj.root !== undefined) {
       drive.root = bool(obj.root, `${prefix}.root`);
       if (drive.root) {
+        if (withImage) throw new ValidationError(`${prefix}.root`, "the image's base disk (drive rootfs) is the root device");
         if (root !== undefined) throw new ValidationError(`${prefix}.root`, `drives[${root}] is already the root device`);
         root = i;
       }

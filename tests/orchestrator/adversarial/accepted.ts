@@ -3,6 +3,9 @@
 // every limit (name, labels, dependsOn, readiness ranges, spec depth) and drops nothing
 // it was sent (a "__proto__" key once vanished); a listing's label selectors are valid;
 // a reference that cannot be a service id or name is INVALID_ARGUMENT, not NOT_FOUND.
+// Images: nothing the suite sends can be pulled (requests.ts, "Image references"), so the
+// store stays empty — a pull, inspect or remove that succeeds, a listing with an image, or
+// a prune that finds anything to reclaim (files a failed pull left behind) is wrong.
 import * as grpc from "@grpc/grpc-js";
 import { LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "@vmctl/core/contract";
 import { jsonFromStruct, vmctl, type JsonValue } from "@vmctl/proto";
@@ -18,9 +21,16 @@ function depthOf(value: JsonValue): number {
   return 0;
 }
 
+/** The service an acknowledged create answered: CreateService's message, or CreateServiceWithProgress's last event. */
+export function acknowledgedService(request: HostileRequest, outcome: RawOutcome): vmctl.v1.Service {
+  const last = outcome.responses.at(-1) ?? Buffer.alloc(0);
+  if (request.method === "createServiceWithProgress") return pb.CreateServiceEvent.decode(last).service as vmctl.v1.Service;
+  return pb.Service.decode(last);
+}
+
 function createAccepted(request: HostileRequest, outcome: RawOutcome): string | undefined {
   const sent = pb.CreateServiceRequest.decode(request.bytes);
-  const made = pb.Service.decode(outcome.responses[0] ?? Buffer.alloc(0));
+  const made = acknowledgedService(request, outcome);
   if (!SERVICE_ID_PATTERN.test(made.id)) return `acknowledged with id ${JSON.stringify(made.id)}`;
   if (!NAME_PATTERN.test(made.name) || SERVICE_ID_PATTERN.test(made.name)) return `acknowledged with name ${JSON.stringify(made.name)}`;
   const labels = Object.entries(sent.labels);
@@ -68,11 +78,36 @@ export function acceptedWrongly(request: HostileRequest, outcome: RawOutcome): s
     return `NOT_FOUND for ${JSON.stringify(outcome.details.serviceId.slice(0, 40))}, which cannot be a service id or name (INVALID_ARGUMENT expected)`;
   }
   if (outcome.code !== grpc.status.OK) return undefined;
-  if (request.method === "createService") return createAccepted(request, outcome);
+  if (request.method === "createService" || request.method === "createServiceWithProgress") return createAccepted(request, outcome);
   if (request.method === "listServices") return selectorsAccepted(request);
   if (request.method === "stopService") {
     const timeout = pb.StopServiceRequest.decode(request.bytes).timeoutMs;
     if (timeout != null && timeout > LIMITS.stopTimeoutMs) return `accepted a stop timeout of ${timeout} ms`;
   }
-  return undefined;
+  return imageAccepted(request, outcome);
+}
+
+/** An OK answer of an image method from the store that must stay empty. */
+function imageAccepted(request: HostileRequest, outcome: RawOutcome): string | undefined {
+  const last = outcome.responses.at(-1) ?? Buffer.alloc(0);
+  switch (request.method) {
+    case "pullImage":
+      return `pulled ${JSON.stringify(pb.PullImageRequest.decode(request.bytes).reference.slice(0, 80))}, which can name nothing pullable`;
+    case "inspectImage":
+      return `found ${JSON.stringify(pb.ImageRef.decode(request.bytes).reference.slice(0, 80))} in a store nothing was pulled into`;
+    case "removeImage":
+      return `removed ${JSON.stringify(pb.RemoveImageRequest.decode(request.bytes).reference.slice(0, 80))} from a store nothing was pulled into`;
+    case "listImages": {
+      const images = pb.ListImagesResponse.decode(last).images;
+      return images.length === 0 ? undefined : `listed ${images.length} images in a store nothing was pulled into`;
+    }
+    case "pruneImages": {
+      const pruned = pb.PruneImagesResponse.decode(last);
+      const reclaimed = Number(pruned.reclaimedBytes);
+      if (pruned.removed.length > 0 || reclaimed > 0) return `pruned ${pruned.removed.length} images and ${reclaimed} bytes from a store nothing was pulled into (left by a failed pull?)`;
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
 }

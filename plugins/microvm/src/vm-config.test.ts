@@ -1,0 +1,51 @@
+import test from "ava";
+import { VmctlError } from "@vmctl/core/contract";
+import { IMAGE_ROOT_ARGS, parseVmConfig, vmConfig, withImageRoot, type VmImage, type VmScratch } from "./vm-config.js";
+
+const image: VmImage = { reference: "node:20", digest: `sha256:${"a".repeat(64)}`, disk: "/state/images/disks/a.ext4", diskBytes: 17_825_792 };
+const scratch: VmScratch = { path: "/state/services/s1/scratch.ext4", sizeBytes: 64 * 1024 * 1024 };
+
+test("without an image, the VM is the spec with its defaults (vm.json as before images)", (t) => {
+  t.deepEqual(vmConfig("vmctl-s1", { kernel: "/k", bootArgs: "console=ttyS0", drives: [{ id: "d", path: "/d" }] }), {
+    vmId: "vmctl-s1",
+    kernel: "/k",
+    bootArgs: "console=ttyS0",
+    vcpus: 1,
+    memoryMib: 128,
+    drives: [{ id: "d", path: "/d" }],
+  });
+});
+
+test("with an image: rootfs (read-only root) then scratch, ahead of the user's drives; root= added", (t) => {
+  const vm = vmConfig("vmctl-s1", { kernel: "/k", image: "node:20", bootArgs: "console=ttyS0", drives: [{ id: "data", path: "/d", readOnly: true }] }, { image, scratch });
+  t.deepEqual(vm.drives, [
+    { id: "rootfs", path: image.disk, readOnly: true, root: true },
+    { id: "scratch", path: scratch.path, readOnly: false },
+    { id: "data", path: "/d", readOnly: true },
+  ]);
+  t.is(vm.bootArgs, `console=ttyS0 ${IMAGE_ROOT_ARGS}`);
+  t.deepEqual(vm.image, image);
+  t.deepEqual(vm.scratch, scratch);
+  t.throws(() => vmConfig("vmctl-s1", { kernel: "/k", image: "node:20" }), { message: /needs the resolved image/ });
+});
+
+test("root= is added unless the kernel's part of the command line names one, and never after --", (t) => {
+  t.is(withImageRoot(""), IMAGE_ROOT_ARGS);
+  t.is(withImageRoot("console=ttyS0 reboot=k panic=1"), `console=ttyS0 reboot=k panic=1 ${IMAGE_ROOT_ARGS}`);
+  t.is(withImageRoot("console=ttyS0 root=/dev/vdb rw"), "console=ttyS0 root=/dev/vdb rw");
+  t.is(withImageRoot("console=ttyS0 -- init-arg"), `console=ttyS0 ${IMAGE_ROOT_ARGS} -- init-arg`);
+  t.is(withImageRoot("console=ttyS0 -- root=/x"), `console=ttyS0 ${IMAGE_ROOT_ARGS} -- root=/x`, "a root= after -- is init's");
+  t.is(withImageRoot("rootwait quiet"), `rootwait quiet ${IMAGE_ROOT_ARGS}`, "rootwait is not root=");
+});
+
+test("vm.json reads back; old files (no image) too; a broken one is INTERNAL naming the file", (t) => {
+  const vm = vmConfig("vmctl-s1", { kernel: "/k", image: "node:20" }, { image, scratch });
+  t.deepEqual(parseVmConfig(JSON.stringify(vm), "/f/vm.json"), vm);
+  const old = { vmId: "vmctl-s1", kernel: "/k", bootArgs: "", vcpus: 1, memoryMib: 128, drives: [] };
+  t.deepEqual(parseVmConfig(JSON.stringify(old), "/f/vm.json"), old);
+  for (const bad of ["{", "[]", "null", JSON.stringify({ ...old, drives: [{ id: 1 }] }), JSON.stringify({ ...vm, scratch: undefined }), JSON.stringify({ ...vm, image: { digest: "x" } })]) {
+    const err = t.throws(() => parseVmConfig(bad, "/f/vm.json"), { instanceOf: VmctlError });
+    t.is(err?.code, "INTERNAL");
+    t.regex(err?.message ?? "", /^\/f\/vm\.json: /);
+  }
+});

@@ -1,0 +1,117 @@
+// The VM as configured: the spec with its defaults, its image resolved to one digest and
+// base disk, and the drives in bus order. prepare() writes it to vm.json and start()
+// configures the VMM from that file alone, so a start after a restart or adopt boots what
+// was prepared — the same image digest, even if the tag has moved to another image since.
+import { VmctlError } from "@vmctl/core/contract";
+import { effective, IMAGE_DRIVE_IDS, type MicrovmDrive, type MicrovmSpec } from "./spec.js";
+
+export const MIB = 1024 * 1024;
+
+/** The image a VM boots, as the image store resolved it at prepare(). */
+export type VmImage = {
+  /** The reference the spec gave. */
+  reference: string;
+  /** The manifest digest it resolved to: the image the VM boots from now on. */
+  digest: string;
+  /** The image's read-only ext4 base disk (the store's; never deleted by this target). */
+  disk: string;
+  diskBytes: number;
+};
+
+/** The VM's own writable layer: a sparse, pre-formatted ext4 disk in its service dir. */
+export type VmScratch = {
+  path: string;
+  sizeBytes: number;
+};
+
+export type VmConfig = {
+  vmId: string;
+  kernel: string;
+  bootArgs: string;
+  initrd?: string;
+  vcpus: number;
+  memoryMib: number;
+  /** In bus order: with an image, rootfs (/dev/vda) and scratch (/dev/vdb) come first. */
+  drives: MicrovmDrive[];
+  image?: VmImage;
+  scratch?: VmScratch;
+};
+
+/** What `root=` the guest kernel gets with an image when the boot args name none. */
+export const IMAGE_ROOT_ARGS = "root=/dev/vda ro";
+
+/**
+ * The VM of `spec` (defaults applied). With an image, `image` and `scratch` must be given:
+ * the base disk becomes drive rootfs (read-only, the root device), the writable layer
+ * drive scratch, both ahead of the user's drives; the boot args get {@link IMAGE_ROOT_ARGS}.
+ */
+export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: VmImage; scratch: VmScratch }): VmConfig {
+  const e = effective(spec);
+  const base = {
+    vmId,
+    kernel: e.kernel,
+    bootArgs: e.bootArgs,
+    ...(e.initrd === undefined ? {} : { initrd: e.initrd }),
+    vcpus: e.vcpus,
+    memoryMib: e.memoryMib,
+  };
+  if (e.image === undefined) return { ...base, drives: e.drives };
+  if (resolved === undefined) throw new Error("vmConfig: a spec with an image needs the resolved image and its writable layer");
+  const { image, scratch } = resolved;
+  return {
+    ...base,
+    bootArgs: withImageRoot(e.bootArgs),
+    drives: [
+      { id: IMAGE_DRIVE_IDS.rootfs, path: image.disk, readOnly: true, root: true },
+      { id: IMAGE_DRIVE_IDS.scratch, path: scratch.path, readOnly: false },
+      ...e.drives,
+    ],
+    image,
+    scratch,
+  };
+}
+
+/**
+ * `bootArgs` with {@link IMAGE_ROOT_ARGS} added, unless its kernel part already says
+ * `root=`. Added before a `--` (what follows it is init's, not the kernel's).
+ */
+export function withImageRoot(bootArgs: string): string {
+  const words = bootArgs.split(/\s+/).filter(Boolean);
+  const end = words.indexOf("--");
+  const kernelWords = end < 0 ? words : words.slice(0, end);
+  if (kernelWords.some((w) => w.startsWith("root="))) return bootArgs;
+  return [...kernelWords, IMAGE_ROOT_ARGS, ...(end < 0 ? [] : words.slice(end))].join(" ");
+}
+
+/**
+ * Reads vm.json back (written by this or an earlier version: one without an image has
+ * neither `image` nor `scratch`). Anything else is INTERNAL naming the file.
+ */
+export function parseVmConfig(text: string, file: string): VmConfig {
+  const bad = (why: string): VmctlError => new VmctlError("INTERNAL", `${file}: ${why}`);
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new VmctlError("INTERNAL", `${file}: not JSON`, { cause: err });
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad("not an object");
+  const isStr = (x: unknown): x is string => typeof x === "string";
+  const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  if (!isStr(v.vmId) || !isStr(v.kernel) || !isStr(v.bootArgs) || !isInt(v.vcpus) || !isInt(v.memoryMib) || !Array.isArray(v.drives)) {
+    throw bad("missing or mistyped vmId, kernel, bootArgs, vcpus, memoryMib or drives");
+  }
+  if (v.initrd !== undefined && !isStr(v.initrd)) throw bad("initrd is not a string");
+  for (const d of v.drives as unknown[]) {
+    const drive = d as Partial<MicrovmDrive> | null;
+    if (drive === null || typeof drive !== "object" || !isStr(drive.id) || !isStr(drive.path)) throw bad("a drive without id or path");
+  }
+  const image = v.image as Partial<VmImage> | undefined;
+  if (image !== undefined && (!isStr(image.reference) || !isStr(image.digest) || !isStr(image.disk) || !isInt(image.diskBytes))) {
+    throw bad("image is not { reference, digest, disk, diskBytes }");
+  }
+  const scratch = v.scratch as Partial<VmScratch> | undefined;
+  if (scratch !== undefined && (!isStr(scratch.path) || !isInt(scratch.sizeBytes))) throw bad("scratch is not { path, sizeBytes }");
+  if ((image === undefined) !== (scratch === undefined)) throw bad("image and scratch go together");
+  return v as VmConfig;
+}
