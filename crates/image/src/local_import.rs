@@ -19,6 +19,31 @@ use crate::store::Store;
 
 const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
+fn is_bad_path(code: i32) -> bool {
+    use rustix::io::Errno;
+    [Errno::NAMETOOLONG, Errno::NOTDIR, Errno::ISDIR, Errno::LOOP]
+        .iter()
+        .any(|e| e.raw_os_error() == code)
+}
+
+/// Why a source path named by the user cannot be read: it is not there (NOT_FOUND), or
+/// it is not what it should be — a directory for a file, a name too long (INVALID_ARGUMENT).
+fn source_error(what: &str, err: Option<io::Error>) -> ImageError {
+    match err {
+        None => ImageError::invalid(format!(
+            "{what}: not the kind of file expected (an archive is a file, a layout a directory)"
+        )),
+        Some(e) if e.kind() == io::ErrorKind::NotFound => {
+            ImageError::not_found(format!("{what}: no such file or directory"))
+        }
+        Some(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            ImageError::new(crate::ErrorCode::PermissionDenied, format!("{what}: {e}"))
+        }
+        Some(e) if e.raw_os_error().is_some_and(is_bad_path) => ImageError::invalid(format!("{what}: {e}")),
+        Some(e) => ImageError::io(what, e),
+    }
+}
+
 /// Copies `reader` into the store as a blob, reporting progress as phase "copy".
 fn copy_blob(
     store: &Store,
@@ -55,12 +80,14 @@ pub fn import_layout(store: &Store, dir: &Path, tag: Option<&str>, progress: &Pr
         std::fs::read(dir.join("blobs/sha256").join(digest.hex()))
             .map_err(|e| ImageError::invalid(format!("{what}: blob {digest}: {e}")))
     };
-    let index_bytes = std::fs::read(dir.join("index.json")).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
+    if !dir.is_dir() {
+        return Err(source_error(&what, dir.symlink_metadata().err()));
+    }
+    let index_bytes = std::fs::read(dir.join("index.json")).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
             ImageError::not_found(format!("{what}: no index.json (not an OCI image layout)"))
-        } else {
-            ImageError::io(format!("reading {what}"), e)
         }
+        _ => source_error(&what, Some(e)),
     })?;
     let index: OciImageIndex = serde_json::from_slice(&index_bytes)
         .map_err(|e| ImageError::invalid(format!("{what}: index.json: {e}")))?;
@@ -183,21 +210,21 @@ struct ArchiveFiles {
 impl ArchiveFiles {
     fn index(path: &Path) -> Result<Self> {
         let what = format!("archive {}", path.display());
-        let file = File::open(path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                ImageError::not_found(format!("{what}: no such file"))
-            } else {
-                ImageError::io(format!("opening {what}"), e)
-            }
-        })?;
+        if !path.is_file() {
+            return Err(source_error(&what, path.symlink_metadata().err()));
+        }
+        let file = File::open(path).map_err(|e| source_error(&what, Some(e)))?;
         let mut entries = HashMap::new();
         let mut archive = tar::Archive::new(&file);
         for entry in archive
             .entries()
             .map_err(|e| ImageError::invalid(format!("{what}: not a tar archive: {e}")))?
         {
-            let entry =
-                entry.map_err(|e| ImageError::data_loss(format!("{what}: {e} (truncated or corrupt)")))?;
+            let entry = entry.map_err(|e| {
+                ImageError::invalid(format!(
+                    "{what}: not a docker save archive, or a truncated one ({e})"
+                ))
+            })?;
             if entry.header().entry_type().is_file() {
                 let name = crate::unpack::clean_path(&entry.path_bytes())?;
                 entries.insert(name, (entry.raw_file_position(), entry.size()));

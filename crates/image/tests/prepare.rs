@@ -163,3 +163,45 @@ async fn a_tree_that_outgrows_the_memory_area_is_unpacked_on_disk() {
     );
     assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
 }
+
+/// Sources that are not what they claim: each one clear error of the right kind.
+#[tokio::test]
+async fn bad_local_sources_are_named_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let file = work.path().join("a-file");
+    fs::write(&file, "not an archive").unwrap();
+    let long = format!("/{}", "x".repeat(300));
+    let cases = [
+        (format!("oci:{long}"), vmctl_image::ErrorCode::InvalidArgument),
+        (
+            format!("docker-archive:{long}"),
+            vmctl_image::ErrorCode::InvalidArgument,
+        ),
+        (
+            format!("docker-archive:{}", work.path().display()),
+            vmctl_image::ErrorCode::InvalidArgument,
+        ),
+        (
+            format!("oci:{}", file.display()),
+            vmctl_image::ErrorCode::InvalidArgument,
+        ),
+        (
+            format!("docker-archive:{}", file.display()),
+            vmctl_image::ErrorCode::InvalidArgument,
+        ),
+        (
+            format!("oci:{}/missing", work.path().display()),
+            vmctl_image::ErrorCode::NotFound,
+        ),
+        ("builtin:nothing".to_owned(), vmctl_image::ErrorCode::NotFound),
+    ];
+    for (source, code) in cases {
+        let err = prepare(request(&store, source.clone(), None), no_progress())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, code, "{source}: {err}");
+        assert!(!err.message.contains('\n'), "{source}: one line");
+    }
+    assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
+}

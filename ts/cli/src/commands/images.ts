@@ -2,15 +2,17 @@
 // image prune. Progress goes to stderr; stdout holds only what a script reads.
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import type { Image } from "@vmctl/client";
+import type { Image, ProgressEvent } from "@vmctl/client";
 import { eachRef, withClient } from "../connection/with-client.js";
 import { CliError } from "../errors.js";
 import { humanSize, shortDigest, splitReference, timeAgo } from "../output/format.js";
 import { stderrProgress } from "../output/progress-bars.js";
 import { formatTable } from "../output/table.js";
 
-/** Docker's first line of a pull: "20: Pulling from library/node". */
+/** Docker's first line of a pull ("20: Pulling from library/node"); an import says what it reads. */
 export function pullHeader(reference: string): string {
+  if (/^(oci|docker-archive|builtin):/.test(reference)) return `Importing ${reference}`;
+  if (reference === "default" || reference === "default:latest") return "default: Building from Debian's busybox-static";
   const { repository, tag } = splitReference(reference);
   // Docker names the repository without its registry: "v1: Pulling from team/app".
   const first = repository.split("/")[0] ?? "";
@@ -53,9 +55,17 @@ export function imageJson(image: Image): unknown {
 
 async function pull(reference: string, options: { quiet?: boolean }, command: Command): Promise<void> {
   const progress = options.quiet ? undefined : stderrProgress();
-  progress?.header(pullHeader(reference));
+  // The header once vmctld has accepted the reference (its first progress event): a
+  // refused one gets its one error line and nothing before it.
+  let started = false;
+  const onProgress = (event: ProgressEvent): void => {
+    if (!started) progress?.header(pullHeader(reference));
+    started = true;
+    progress?.update(event);
+  };
   try {
-    const image = await withClient(command, (client) => client.pullImage(reference, progress === undefined ? {} : { onProgress: (e) => progress.update(e) }));
+    const image = await withClient(command, (client) => client.pullImage(reference, progress === undefined ? {} : { onProgress }));
+    if (!started) progress?.header(pullHeader(reference));
     progress?.finish({ digest: image.digest, reference });
     // As docker: the image's name on stdout, for scripts.
     process.stdout.write(`${image.references[0] ?? image.digest}\n`);
