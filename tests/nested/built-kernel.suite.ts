@@ -19,6 +19,8 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { createWritableLayer, prepareImage } from "@vmctl/native";
+import { fileSha256, layoutFromTree } from "../images/fixtures/tree-image.js";
 import { busyboxTree, debugfsCat, fsckReadOnly, makeExt4, packInitramfs } from "./guest-files.js";
 import { requireGuestKernel, type GuestKernel } from "./guest-kernel.js";
 import { liveTiedChildren, type L1Result } from "./index.js";
@@ -90,6 +92,29 @@ umount /mnt
 out=$(dd if=/dev/zero of=/dev/vdb bs=4096 count=1 conv=fsync 2>&1 | tr '\\n' ' '); echo "vmctl-linux: vdb-dd $out"
 out=$(mount -o remount,ro / 2>&1); echo "vmctl-linux: root-remount-ro rc=$? $out"
 outb 0x604 7
+`;
+
+/**
+ * init= of the image case, on the image's read-only base disk (/dev/vda): the VM's
+ * writable layer (/dev/vdb) over it with overlayfs, as a guest agent does; writes through
+ * the overlay (a new file, a deleted one, a changed one), then both disks put back clean.
+ */
+const TEST_IMAGE_OVERLAY = `#!/bin/busybox sh
+${ROOT_FACTS}
+mount -t devtmpfs dev /dev
+echo "vmctl-linux: vda-ro $(cat /sys/block/vda/ro)"
+out=$(mount -t ext4 /dev/vdb /scratch 2>&1); echo "vmctl-linux: scratch-mount rc=$? $out"
+mkdir -p /scratch/upper /scratch/work
+out=$(mount -t overlay overlay -o lowerdir=/,upperdir=/scratch/upper,workdir=/scratch/work /merged 2>&1); echo "vmctl-linux: overlay rc=$? $out"
+echo "written in the VM: $token" > /merged/etc/from-vm.txt
+rm /merged/etc/doomed
+echo "changed in the VM" >> /merged/etc/changed
+echo "vmctl-linux: merged $(cat /merged/etc/from-vm.txt) | $(cat /merged/etc/changed | tr '\\n' ' ')| doomed $(ls /merged/etc/doomed 2>&1 | grep -c 'No such')"
+out=$(touch /etc/on-base 2>&1); echo "vmctl-linux: base-touch rc=$? $out"
+sync
+umount /merged
+out=$(umount /scratch 2>&1); echo "vmctl-linux: scratch-umount rc=$? $out"
+outb 0x604 9
 `;
 
 /** busybox init for the Ctrl-Alt-Del case: C-A-D → reboot → the shutdown action → reboot(2). */
@@ -184,7 +209,7 @@ interface Batch {
 /** One script of a batch, with the plan it is given (written to the batch's directory). */
 interface Step {
   readonly script: string;
-  readonly prepare: (dir: string, kernel: GuestKernel) => Record<string, unknown>;
+  readonly prepare: (dir: string, kernel: GuestKernel) => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 let batchDir: string | undefined;
@@ -199,19 +224,23 @@ function startBatch(label: string, steps: readonly Step[], timeoutMs: number): B
   batchDir = dir;
   const resultsDir = join(dir, "results");
   mkdirSync(resultsDir);
-  const commands = steps.map((step, i) => {
-    const planPath = join(dir, `plan-${i}.json`);
-    writeFileSync(planPath, JSON.stringify({ resultsDir, ...step.prepare(dir, kernel) }));
-    return `node ${step.script} ${planPath} || failed=1`;
-  });
+  const plans = Promise.all(
+    steps.map(async (step, i) => {
+      const planPath = join(dir, `plan-${i}.json`);
+      writeFileSync(planPath, JSON.stringify({ resultsDir, ...(await step.prepare(dir, kernel)) }));
+      return `node ${step.script} ${planPath} || failed=1`;
+    }),
+  );
   const consoleLines: string[] = [];
-  const run = runner.run({
-    command: { script: ["failed=0", ...commands, "exit $failed"].join("\n") },
-    cwd: REPO_ROOT,
-    timeoutMs,
-    shareDirs: [dir],
-    onConsole: (l) => consoleLines.push(l),
-  });
+  const run = plans.then((commands) =>
+    runner.run({
+      command: { script: ["failed=0", ...commands, "exit $failed"].join("\n") },
+      cwd: REPO_ROOT,
+      timeoutMs,
+      shareDirs: [dir],
+      onConsole: (l) => consoleLines.push(l),
+    }),
+  );
   let settled: { ok: true; value: L1Result } | { ok: false; error: unknown } | undefined;
   run.then(
     (value) => (settled = { ok: true, value }),
@@ -249,8 +278,29 @@ function startBatch(label: string, steps: readonly Step[], timeoutMs: number): B
 
 const sha256 = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
 
+/**
+ * An image as users' images become disks: a busybox tree packed as an OCI layout, through
+ * the native image engine (its read-only ext4 base) and a 64 MiB writable layer.
+ */
+async function prepareImageDisks(dir: string): Promise<{ base: string; baseHash: string; scratch: string }> {
+  const tree = busyboxTree(join(dir, "image-root"), {
+    "etc/test-overlay": TEST_IMAGE_OVERLAY,
+    "etc/doomed": "deleted through the overlay\n",
+    "etc/changed": "from the image\n",
+  });
+  for (const mount of ["scratch", "merged"]) mkdirSync(join(tree, mount));
+  const layout = join(dir, "image-layout");
+  await layoutFromTree(tree, layout, "overlay");
+  const storeDir = join(dir, "images");
+  const image = await prepareImage({ storeDir, source: `oci:${layout}:overlay` }, () => {});
+  const scratch = join(dir, "scratch.ext4");
+  await createWritableLayer({ storeDir, path: scratch, sizeBytes: 64 * 1024 * 1024 });
+  return { base: image.disk, baseHash: fileSha256(image.disk), scratch };
+}
+
 /** The VMM API batch's guests and plan. */
-function prepareApiPlan(dir: string, kernel: GuestKernel): Record<string, unknown> {
+async function prepareApiPlan(dir: string, kernel: GuestKernel): Promise<Record<string, unknown>> {
+  const disks = await prepareImageDisks(dir);
   const initrd = packInitramfs(busyboxTree(join(dir, "initramfs-root"), { init: INITRAMFS_INIT }), join(dir, "initramfs.cpio"));
   const rootTree = busyboxTree(join(dir, "rootfs-root"), ROOT_FILES);
   const rootRw = makeExt4(rootTree, join(dir, "root-rw.ext4"), 32, "vmctl-root");
@@ -269,6 +319,7 @@ function prepareApiPlan(dir: string, kernel: GuestKernel): Record<string, unknow
   return {
     token,
     dataHash: sha256(data),
+    image: disks,
     cases: [
       { name: "initramfs", kernel: k, initrd, vcpus: 1, memMib: 256, bootArgs: `${BASE_ARGS} vmctl.echo`, waitFor: "vmctl-linux: ready for input", send: `${ECHO_TEXT}\n`, timeoutMs: 30_000 },
       { name: "smp", kernel: k, initrd, vcpus: 2, memMib: 256, bootArgs: BASE_ARGS, timeoutMs: 30_000 },
@@ -296,6 +347,18 @@ function prepareApiPlan(dir: string, kernel: GuestKernel): Record<string, unknow
         timeoutMs: 30_000,
         // The orchestrator's default stop grace (10 s): what `vmctl stop` gives a guest.
         graceMs: 10_000,
+      },
+      {
+        name: "image-overlay",
+        kernel: k,
+        vcpus: 1,
+        memMib: 256,
+        bootArgs: `${BASE_ARGS} root=/dev/vda ro init=/etc/test-overlay vmctl.token=${token}`,
+        drives: [
+          { driveId: "rootfs", pathOnHost: disks.base, isReadOnly: true, isRootDevice: true },
+          { driveId: "scratch", pathOnHost: disks.scratch },
+        ],
+        timeoutMs: 30_000,
       },
       { name: "not-a-kernel", kernel: notKernel, initrd, vcpus: 1, memMib: 256, bootArgs: BASE_ARGS },
       { name: "big-initrd", kernel: k, initrd: bigInitrd, vcpus: 1, memMib: 128, bootArgs: BASE_ARGS },
@@ -460,6 +523,40 @@ test.serial(`vmctl's kernel mounts an ext4 root drive read-write ${where}; the g
   t.is(fsck.code, 0, `e2fsck -fn: ${fsck.output}`);
   const root = r.block?.find((d) => d.driveId === "root");
   t.true((root?.writeRequests ?? 0) > 0, JSON.stringify(r.block));
+  noVmmLeft(t, r);
+  done();
+});
+
+test.serial(`an image's disks ${where}: the writable layer over the read-only base with overlayfs; the VM's writes land in the layer only`, async (t) => {
+  const deadline = budget(t, 45_000);
+  const done = timed(t);
+  const b = linux();
+  const r = await b.result<CaseResult>("image-overlay", deadline);
+  if (!ended(t, r)) return;
+  logBoot(t, b, r);
+  const c = r.console ?? "";
+  const plan = JSON.parse(readFileSync(join(b.dir, "plan-0.json"), "utf8")) as { token: string; image: { base: string; baseHash: string; scratch: string } };
+  t.is(r.state.exit?.code, 9, `${r.state.exit?.detail}\n${c}`);
+  t.regex(line(c, "root") ?? "", /^\/dev\/root \/ ext4 ro[, ]/, c);
+  t.is(line(c, "vda-ro"), "1", c);
+  t.regex(line(c, "scratch-mount") ?? "", /^rc=0/, c);
+  t.regex(line(c, "overlay") ?? "", /^rc=0/, c);
+  t.is(line(c, "merged"), `written in the VM: ${plan.token} | from the image changed in the VM | doomed 1`, c);
+  t.regex(line(c, "base-touch") ?? "", /^rc=1 .*Read-only file system/, c);
+  t.regex(line(c, "scratch-umount") ?? "", /^rc=0/, c);
+  // On the host: the base disk is byte for byte what the engine built; the layer holds
+  // the VM's writes as overlayfs left them (a new file, a copied-up file, a whiteout).
+  t.is(sha256(plan.image.base), plan.image.baseHash, "the base disk changed");
+  t.is(debugfsCat(plan.image.scratch, "/upper/etc/from-vm.txt"), `written in the VM: ${plan.token}\n`);
+  t.is(debugfsCat(plan.image.scratch, "/upper/etc/changed"), "from the image\nchanged in the VM\n");
+  const whiteout = execFileSync("debugfs", ["-R", "stat /upper/etc/doomed", plan.image.scratch], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  t.regex(whiteout, /Type: character special/, "overlayfs records the deletion as a 0/0 character device");
+  const fsck = fsckReadOnly(plan.image.scratch);
+  t.is(fsck.code, 0, `e2fsck -fn of the writable layer: ${fsck.output}`);
+  const scratch = r.block?.find((d) => d.driveId === "scratch");
+  const rootfs = r.block?.find((d) => d.driveId === "rootfs");
+  t.true((scratch?.writeRequests ?? 0) > 0, JSON.stringify(r.block));
+  t.is(rootfs?.writeRequests ?? 0, 0, JSON.stringify(r.block));
   noVmmLeft(t, r);
   done();
 });

@@ -8,6 +8,7 @@ import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
 import { stderrProgress, type PullProgress } from "../output/progress-bars.js";
+import { parseDiskSize } from "./disk-size.js";
 import { collect, keyValues } from "./parse.js";
 import { readinessFromFlags, type ReadinessFlags } from "./readiness-flags.js";
 
@@ -23,6 +24,7 @@ interface RunOptions extends ReadinessFlags {
   env: string[];
   label: string[];
   spec?: string;
+  diskSize?: string;
 }
 
 /** `--spec '{...}'` or `--spec @file.json`: a JSON object. */
@@ -43,6 +45,13 @@ export function parseSpec(text: string): { [key: string]: JsonValue } {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new CliError("--spec must be a JSON object", 2);
   return value as { [key: string]: JsonValue };
+}
+
+/** `--disk-size` folded into the spec (as microvm's diskSizeMib); given twice is a usage error. */
+function withDiskSize(spec: { [key: string]: JsonValue } | undefined, diskSize: string | undefined): { [key: string]: JsonValue } | undefined {
+  if (diskSize === undefined) return spec;
+  if (spec?.diskSizeMib !== undefined) throw new CliError("--disk-size and --spec's diskSizeMib both set the disk size: give one", 2);
+  return { ...spec, diskSizeMib: parseDiskSize(diskSize) };
 }
 
 /** The workload's exit as a process exit code: its code, or 128 + signal number (like a shell and docker). */
@@ -73,6 +82,7 @@ export function registerRun(program: Command, trailing: () => readonly string[],
     .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
     .option("--label <k=v>", "label (repeatable)", collect, [])
     .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
+    .option("--disk-size <size>", "writable disk over the image, e.g. 20G (microvm; default 10G, sparse)")
     .option("--depends-on <service>", "a service that must be ready before this one starts (repeatable; started if need be)", collect, [])
     .option("--ready-tcp <[host:]port>", "ready once this TCP port accepts a connection (host: the service's address, else 127.0.0.1)")
     .option("--ready-http <url>", "ready once this URL answers 2xx")
@@ -80,7 +90,7 @@ export function registerRun(program: Command, trailing: () => readonly string[],
     .option("--ready-interval <ms>", "time between readiness checks (default 200)")
     .option("--ready-timeout <ms>", "give up being ready after this long (default 60000)")
     .action(async (image: string | undefined, positional: string[], options: RunOptions, command: Command) => {
-      const spec = options.spec === undefined ? undefined : parseSpec(options.spec);
+      const spec = withDiskSize(options.spec === undefined ? undefined : parseSpec(options.spec), options.diskSize);
       const readiness = readinessFromFlags(options);
       const env = keyValues(options.env, "-e");
       const labels = keyValues(options.label, "--label");
