@@ -5,8 +5,9 @@
 import test, { type ExecutionContext } from "ava";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { requireGuestElf } from "../guests/harness.js";
 import { Daemon, sandbox, teardown, until, vmctl, vmctlLive, type Sandbox } from "../orchestrator/helpers/sandbox.js";
 import { buildBenchImage, buildImage, push, type BuiltImage } from "./fixtures/image-builder.js";
 import { startRegistry, type Registry } from "./fixtures/registry.js";
@@ -170,5 +171,31 @@ test("a corrupted layer, a missing image and a dead registry: one line each, not
     t.regex(errorLines[0] ?? "", message);
   }
   t.deepEqual(JSON.parse((await vmctl(sb, ["images", "--json"])).stdout), []);
+  assertStoreConsistent(t, store);
+});
+
+test("vmctl run --target microvm IMAGE pulls with progress; the VM gets the image's disks; an image in use is not removed", async (t) => {
+  t.timeout(90_000);
+  const [{ sb, store }, layout, reg] = await Promise.all([setup(t), testImage(t), registry(t)]);
+  const pushed = await push(layout.layoutDir, layout.tag, reg);
+  const spec = JSON.stringify({ kernel: requireGuestElf(), bootArgs: "console=ttyS0 vmctl.test=ticker", memoryMib: 16 });
+  const run = await vmctl(sb, ["run", "-d", "--name", "vm", "--target", "microvm", "--disk-size", "1G", "--spec", spec, pushed.reference], { timeoutMs: 60_000 });
+  t.is(run.code, 0, run.stderr);
+  for (const layer of layout.layers) t.true(run.stderr.includes(`${short(layer.digest)}: Pull complete`), run.stderr);
+  const id = run.stdout.trim();
+  const scratch = join(sb.stateDir, "services", id, "scratch.ext4");
+  t.is(statSync(scratch).size, 1024 ** 3, "--disk-size sized the writable layer");
+  const [image] = JSON.parse((await vmctl(sb, ["image", "inspect", pushed.reference])).stdout) as Array<{ usedBy: string[]; digest: string }>;
+  t.deepEqual(image?.usedBy, [id]);
+
+  const inUse = await vmctl(sb, ["rmi", pushed.reference]);
+  t.not(inUse.code, 0);
+  t.regex(inUse.stderr, /vm|in use|used/);
+  t.is((await vmctl(sb, ["rm", "-f", "vm"])).code, 0);
+  t.false(existsSync(scratch), "the writable layer went with the service");
+  const base = join(store, "disks", `${layout.manifest.digest.slice(7)}.ext4`);
+  t.true(existsSync(base), "the base disk stays with the image");
+  t.is((await vmctl(sb, ["rmi", pushed.reference])).code, 0);
+  t.false(existsSync(base));
   assertStoreConsistent(t, store);
 });

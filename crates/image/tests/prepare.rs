@@ -205,3 +205,85 @@ async fn bad_local_sources_are_named_errors() {
     }
     assert_eq!(fs::read_dir(store.join("tmp")).unwrap().count(), 0);
 }
+
+/// A tmpfs of `size` mounted at `dir` for one test (the tests run as root), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "vmctl-test"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs for the test failed (the tests run as root)"
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk, while a blob is stored and while the tree is unpacked: RESOURCE_EXHAUSTED
+/// in one line, and the store holds no part of the image.
+#[tokio::test]
+async fn a_full_disk_is_resource_exhausted_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    // Incompressible: its blob alone does not fit a 1 MiB store.
+    let mut noise = vec![0u8; 3 * 1024 * 1024];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for byte in noise.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(noise.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    builder
+        .append_data(&mut header, "noise.bin", noise.as_slice())
+        .unwrap();
+    let big_blob = work.path().join("big-blob");
+    write_layout(&big_blob, &builder.into_inner().unwrap());
+    let expands = work.path().join("expands");
+    write_layout(&expands, &zeros_tar(200 * 1024 * 1024));
+
+    for (layout, size) in [(&big_blob, "1m"), (&expands, "16m")] {
+        let store = work.path().join(format!("store-{size}"));
+        let _tmpfs = Tmpfs::mount(&store, size);
+        let err = prepare(
+            request(&store, format!("oci:{}:t", layout.display()), None),
+            no_progress(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.code,
+            vmctl_image::ErrorCode::ResourceExhausted,
+            "{size}: {err}"
+        );
+        assert!(!err.message.contains('\n'));
+        assert_eq!(
+            fs::read_dir(store.join("tmp")).unwrap().count(),
+            0,
+            "{size}: scratch left"
+        );
+        assert_eq!(
+            fs::read_dir(store.join("disks")).unwrap().count(),
+            0,
+            "{size}: a disk"
+        );
+    }
+}
