@@ -1,9 +1,10 @@
 // The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
 // are refused so a typo never silently means "default". Pure apart from stat() of the
 // host paths it names and, for a spec without a kernel, a look at the kernel cache.
-// An `image` is only checked as a reference here: pulling it is prepare()'s work.
+// An `image` is only checked as a reference here (the target kit's checkReference, the
+// rule the image store applies too): pulling it is prepare()'s work.
 import { ValidationError } from "@vmctl/core/contract";
-import { bool, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
+import { bool, checkReference, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
 
 /** A block device backed by a host file (virtio-blk behind virtio-mmio). */
@@ -59,8 +60,6 @@ export const DEFAULT_DISK_SIZE_MIB = 10_240;
 export const MIN_DISK_SIZE_MIB = 16;
 /** 1 TiB. */
 export const MAX_DISK_SIZE_MIB = 1_048_576;
-/** Longest image reference, in UTF-8 bytes (the image store's limit). */
-export const MAX_IMAGE_REFERENCE_BYTES = 4096;
 /** The drives a spec with an image gets, first on the bus: their ids are the target's. */
 export const IMAGE_DRIVE_IDS = { rootfs: "rootfs", scratch: "scratch" } as const;
 const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
@@ -90,7 +89,7 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
   refuseUnknown(obj, SPEC_FIELDS, "");
   const kernel = obj.kernel === undefined ? requireDefaultKernel(options.kernelCache ?? kernelCacheDir()) : hostFile(obj.kernel, "kernel");
   const spec: MicrovmSpec = { kernel };
-  if (obj.image !== undefined) spec.image = imageReference(obj.image, "image");
+  if (obj.image !== undefined) spec.image = checkReference(obj.image, "image");
   if (obj.diskSizeMib !== undefined) {
     if (spec.image === undefined) throw new ValidationError("diskSizeMib", "is the size of an image's writable layer: only allowed with `image`");
     spec.diskSizeMib = intIn(obj.diskSizeMib, "diskSizeMib", MIN_DISK_SIZE_MIB, MAX_DISK_SIZE_MIB);
@@ -129,24 +128,6 @@ export function effective(spec: MicrovmSpec): EffectiveSpec {
     drives: spec.drives ?? [],
     ...(spec.image === undefined ? {} : { image: spec.image, diskSizeMib: spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB }),
   };
-}
-
-/**
- * An image reference as the image store accepts one: a non-empty string of at most
- * MAX_IMAGE_REFERENCE_BYTES, well-formed Unicode, no control characters. Whether it
- * names an image is for the store to say, at prepare().
- */
-function imageReference(value: unknown, field: string): string {
-  if (typeof value !== "string") throw new ValidationError(field, "must be a string: an image reference");
-  if (value === "") throw new ValidationError(field, "must not be empty: an image reference (name:tag, name@sha256:…, oci:DIR:TAG, docker-archive:FILE)");
-  if (value.length > MAX_IMAGE_REFERENCE_BYTES || Buffer.byteLength(value, "utf8") > MAX_IMAGE_REFERENCE_BYTES) {
-    throw new ValidationError(field, `is too long; at most ${MAX_IMAGE_REFERENCE_BYTES} bytes`);
-  }
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw new ValidationError(field, "must not contain control characters");
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value)) {
-    throw new ValidationError(field, "is not well-formed Unicode");
-  }
-  return value;
 }
 
 function drives(value: unknown, withImage: boolean): MicrovmDrive[] {

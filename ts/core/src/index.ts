@@ -8,7 +8,8 @@ export type { CreateOptions, OrchestratorOptions } from "./orchestrator/engine.j
 export { ImageStore, NO_IMAGE_ENGINE } from "./images/image-store.js";
 export type { ImageStoreOptions, PruneOptions, PruneResult, RemoveImageOptions, RemoveImageResult } from "./images/image-store.js";
 export type { ImageRecoveryReport } from "./images/store-recovery.js";
-export { checkReference, normaliseReference } from "./images/reference.js";
+export { checkReference, IMAGE_FIELD, MAX_REFERENCE_BYTES, normaliseReference } from "./images/reference.js";
+export type { ReferenceOptions } from "./images/reference.js";
 export type { AdoptedService, ReconcileReport } from "./orchestrator/reconciler.js";
 export { OWNER_LABEL, SERVICE_LABEL } from "./orchestrator/target-context.js";
 export { parseSelectors, matchesSelectors } from "./orchestrator/label-selector.js";

@@ -33,14 +33,17 @@ export interface ImageRecordView {
   readonly usedBy: readonly string[];
 }
 
-/** The image store's methods vmctld calls (ImageStore of @vmctl/core). */
+/**
+ * The image store's methods vmctld calls (ImageStore of @vmctl/core). `field` is the
+ * request field the reference came in: the store's errors about it name that field.
+ */
 export interface ImageStoreApi {
-  pull(reference: string, options?: { progress?: ItemProgressSink }): Promise<ImageRecordView>;
-  resolve(reference: string, progress?: ItemProgressSink): Promise<ImageRecordView>;
+  pull(reference: string, options?: { progress?: ItemProgressSink; field?: string }): Promise<ImageRecordView>;
+  resolve(reference: string, progress?: ItemProgressSink, options?: { field?: string }): Promise<ImageRecordView>;
   list(): readonly ImageRecordView[];
   /** VmctlError NOT_FOUND when the store has no such image. */
-  inspect(reference: string): ImageRecordView;
-  remove(reference: string, options?: { force?: boolean }): Promise<{ readonly untagged: readonly string[]; readonly deleted: readonly string[] }>;
+  inspect(reference: string, options?: { field?: string }): ImageRecordView;
+  remove(reference: string, options?: { force?: boolean; field?: string }): Promise<{ readonly untagged: readonly string[]; readonly deleted: readonly string[] }>;
   prune(options?: { all?: boolean }): Promise<{ readonly removed: readonly string[]; readonly reclaimedBytes: number }>;
 }
 

@@ -1,15 +1,15 @@
-// The image methods and CreateServiceWithProgress over a real gRPC socket, against a small
-// in-test image store: the real one (@vmctl/core, src/images/) is being written alongside
-// and is not ready; this one implements the same ImageStoreApi so the server is tested on
-// its own (validation, conversion, streams, cancellation). End-to-end tests against the
-// real image engine come later, in tests/.
+// The image methods and CreateServiceWithProgress over a real gRPC socket, mostly against a
+// small in-test image store implementing ImageStoreApi, so the server is tested on its own
+// (validation, conversion, streams, cancellation); one test puts the real ImageStore of
+// @vmctl/core (with an engine that refuses everything) behind the socket, to show its
+// errors name the request's field. End-to-end tests against the real engine are in tests/.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import test from "ava";
 import fc from "fast-check";
-import { silentLogger, VmctlError, type CreateServiceInput, type OrchestratorApi, type ServiceRecord } from "@vmctl/core";
+import { ImageStore, silentLogger, StateStore, VmctlError, type CreateServiceInput, type NativeImageApi, type OrchestratorApi, type ServiceRecord } from "@vmctl/core";
 import { decodeRichStatus, OrchestratorClient, OrchestratorService, STATUS_DETAILS_KEY, type vmctl } from "@vmctl/proto";
 import type { ImageRecordView, ImageStoreApi, ItemProgressSink, ServedEngine } from "./image-store-api.js";
 import { MAX_IMAGE_REFERENCE_BYTES } from "./image-requests.js";
@@ -33,12 +33,12 @@ const NODE: ImageRecordView = {
 
 /** An image store in memory: records what it was asked, and a pull can be held until released. */
 class FakeImageStore implements ImageStoreApi {
-  readonly calls: { method: string; reference?: string }[] = [];
+  readonly calls: { method: string; reference?: string; field?: string }[] = [];
   hold: Promise<void> | undefined;
   failPullWith: unknown;
 
-  async pull(reference: string, options: { progress?: ItemProgressSink } = {}): Promise<ImageRecordView> {
-    this.calls.push({ method: "pull", reference });
+  async pull(reference: string, options: { progress?: ItemProgressSink; field?: string } = {}): Promise<ImageRecordView> {
+    this.calls.push({ method: "pull", reference, ...(options.field === undefined ? {} : { field: options.field }) });
     options.progress?.({ phase: "resolve" });
     for (const layer of NODE.layers) {
       options.progress?.({ phase: "download", item: layer.digest, current: 0, total: layer.size });
@@ -59,14 +59,14 @@ class FakeImageStore implements ImageStoreApi {
     return [NODE, { ...NODE, digest: `sha256:${"b".repeat(64)}`, references: [], created: undefined, usedBy: ["0123456789abcdef"] }];
   }
 
-  inspect(reference: string): ImageRecordView {
-    this.calls.push({ method: "inspect", reference });
+  inspect(reference: string, options: { field?: string } = {}): ImageRecordView {
+    this.calls.push({ method: "inspect", reference, ...(options.field === undefined ? {} : { field: options.field }) });
     if (reference === "node:20" || reference === NODE.digest) return NODE;
     throw new VmctlError("NOT_FOUND", `no image ${reference}`);
   }
 
-  async remove(reference: string, options: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
-    this.calls.push({ method: "remove", reference });
+  async remove(reference: string, options: { force?: boolean; field?: string } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+    this.calls.push({ method: "remove", reference, ...(options.field === undefined ? {} : { field: options.field }) });
     if (reference === "in-use" && !options.force) throw new VmctlError("FAILED_PRECONDITION", "image in-use is used by service web");
     if (reference !== "node:20" && reference !== "in-use") throw new VmctlError("NOT_FOUND", `no image ${reference}`);
     return { untagged: [NODE.references[0] as string], deleted: [NODE.digest] };
@@ -88,7 +88,7 @@ interface Harness {
   close(): void;
 }
 
-async function serve(options: { images?: boolean } = {}): Promise<Harness> {
+async function serve(options: { images?: boolean | ImageStoreApi } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), "vmctld-images-test-"));
   const store = new FakeImageStore();
   const creates: CreateServiceInput[] = [];
@@ -100,7 +100,7 @@ async function serve(options: { images?: boolean } = {}): Promise<Harness> {
       opts?.progress?.({ phase: "mkfs", message: "making the disk" });
       return RECORD;
     },
-    ...(options.images === false ? {} : { images: store }),
+    ...(options.images === false ? {} : { images: typeof options.images === "object" ? options.images : store }),
   };
   const server = new grpc.Server();
   server.addService(OrchestratorService, orchestratorHandlers(engine, silentLogger, new CallTracker()));
@@ -218,6 +218,7 @@ test("any reference is either refused naming reference or handed to the store as
         // The fake store answers OK or NOT_FOUND; what it was asked is exactly what was sent.
         t.true([grpc.status.OK, grpc.status.NOT_FOUND].includes(outcome.code), `${grpc.status[outcome.code]}: ${outcome.message}`);
         t.is(h.store.calls.at(-1)?.reference, reference);
+        t.is(h.store.calls.at(-1)?.field, "reference", "the store is told the request's field");
       }),
       { numRuns: 200 },
     );
@@ -245,6 +246,41 @@ test("a reference that is not valid UTF-8 is INVALID_ARGUMENT naming reference",
   }
 });
 
+test("the real image store's errors name the gRPC field reference, never image: not held, a digest alone, the engine refusing, a bad reference", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "vmctld-images-store-"));
+  const state = StateStore.open(stateDir);
+  // An engine that refuses every source, as it does a reference or archive it cannot read.
+  const native: NativeImageApi = {
+    prepareImage: async (request) => {
+      throw Object.assign(new Error(`INVALID_ARGUMENT: no linux/amd64 image in ${request.source}`), { code: "INVALID_ARGUMENT" });
+    },
+    createWritableLayer: async () => undefined,
+  };
+  const images = new ImageStore({ storeDir: join(stateDir, "images"), db: state.database, native, log: silentLogger });
+  const h = await serve({ images });
+  try {
+    const cases: [RefMethod, string, grpc.status, RegExp][] = [
+      ["inspectImage", "nope:1", grpc.status.NOT_FOUND, /^no image nope:1$/],
+      ["removeImage", "nope:1", grpc.status.NOT_FOUND, /^no image nope:1$/],
+      ["pullImage", `sha256:${"1".repeat(64)}`, grpc.status.NOT_FOUND, /a digest alone cannot be pulled/],
+      ["pullImage", "127.0.0.1:9/app:1", grpc.status.INVALID_ARGUMENT, /^pulling 127\.0\.0\.1:9\/app:1: INVALID_ARGUMENT: no linux\/amd64/],
+      ["pullImage", "oci:/srv/café:v1", grpc.status.INVALID_ARGUMENT, /^pulling oci:\/srv\/café:v1: INVALID_ARGUMENT/],
+      ["inspectImage", "nöde:20", grpc.status.INVALID_ARGUMENT, /^reference: "nöde:20" is not an image reference/],
+      ["removeImage", "node 20", grpc.status.INVALID_ARGUMENT, /^reference: "node 20" must not contain white space/],
+    ];
+    for (const [method, reference, code, message] of cases) {
+      const outcome = await callWithReference(h, method, reference);
+      t.is(outcome.code, code, `${method} ${reference}: ${outcome.message}`);
+      t.regex(outcome.message, message, `${method} ${reference}`);
+      t.is(outcome.field, "reference", `${method} ${reference}`);
+    }
+  } finally {
+    h.close();
+    state.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
 test("PullImage streams progress (with each layer's digest) and ends with the Image", async (t) => {
   const h = await serve();
   try {
@@ -263,7 +299,7 @@ test("PullImage streams progress (with each layer's digest) and ends with the Im
       ],
     );
     t.is(events.at(-1)?.image?.digest, NODE.digest);
-    t.deepEqual(h.store.calls, [{ method: "pull", reference: "node:20" }]);
+    t.deepEqual(h.store.calls, [{ method: "pull", reference: "node:20", field: "reference" }]);
   } finally {
     h.close();
   }

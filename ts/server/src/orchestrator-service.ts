@@ -16,7 +16,7 @@ import {
   serviceToProto,
   targetToProto,
 } from "./convert.js";
-import { checkImageReference } from "./image-requests.js";
+import { checkImageReference, REFERENCE_FIELD } from "./image-requests.js";
 import type { ImageStoreApi, ServedEngine } from "./image-store-api.js";
 import { pageOf } from "./list-pages.js";
 import { progressStream } from "./progress-stream.js";
@@ -79,20 +79,20 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     // A client that goes away ends its stream; the pull goes on in the background, so the
     // next pull or run of the image finds it (or joins it).
     pullImage: streaming<vmctl.v1.PullImageRequest, vmctl.v1.IPullImageEvent>("PullImage", async function* (req, signal) {
-      const reference = checkImageReference(req.reference, "reference");
+      const reference = checkImageReference(req.reference);
       const store = images();
-      for await (const event of progressStream((progress) => store.pull(reference, { progress }), signal)) {
+      for await (const event of progressStream((progress) => store.pull(reference, { progress, field: REFERENCE_FIELD }), signal)) {
         yield "progress" in event ? { progress: progressToProto(event.progress) } : { image: imageToProto(event.result) };
       }
     }),
     listImages: unary<vmctl.v1.ListImagesRequest, vmctl.v1.IListImagesResponse>("ListImages", () => ({ images: images().list().map(imageToProto) })),
     inspectImage: unary<vmctl.v1.ImageRef, vmctl.v1.IImage>("InspectImage", (req) => {
-      const reference = checkImageReference(req.reference, "reference");
-      return imageToProto(images().inspect(reference));
+      const reference = checkImageReference(req.reference);
+      return imageToProto(images().inspect(reference, { field: REFERENCE_FIELD }));
     }),
     removeImage: unary<vmctl.v1.RemoveImageRequest, vmctl.v1.IRemoveImageResponse>("RemoveImage", async (req) => {
-      const reference = checkImageReference(req.reference, "reference");
-      const removed = await images().remove(reference, { force: req.force === true });
+      const reference = checkImageReference(req.reference);
+      const removed = await images().remove(reference, { force: req.force === true, field: REFERENCE_FIELD });
       return { untagged: [...removed.untagged], deleted: [...removed.deleted] };
     }),
     pruneImages: unary<vmctl.v1.PruneImagesRequest, vmctl.v1.IPruneImagesResponse>("PruneImages", async (req) => {

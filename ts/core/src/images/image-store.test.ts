@@ -291,33 +291,88 @@ test("without an engine: pulls and use fail FAILED_PRECONDITION, the rest works"
   t.deepEqual(await images.prune(), { removed: [], reclaimedBytes: 0 });
 });
 
-test("property: hostile references reach no engine and fail as INVALID_ARGUMENT on image", async (t) => {
+type ReferenceMethod = "pull" | "resolve" | "use" | "access" | "find" | "inspect" | "remove";
+const REFERENCE_METHODS: readonly ReferenceMethod[] = ["pull", "resolve", "use", "access", "find", "inspect", "remove"];
+
+/** Calls `method` of the store with `reference`, reporting errors against `field` (the default when undefined). */
+function callWith(images: ImageStore, serviceId: string, method: ReferenceMethod, reference: string, field: string | undefined): Promise<unknown> {
+  const options = field === undefined ? {} : { field };
+  return (async () => {
+    if (method === "pull") return images.pull(reference, options);
+    if (method === "resolve") return images.resolve(reference, undefined, options);
+    if (method === "use") return images.use(serviceId, reference, undefined, options);
+    if (method === "access") return images.access(serviceId, options).use(reference);
+    if (method === "find") return images.find(reference, options);
+    if (method === "inspect") return images.inspect(reference, options);
+    return images.remove(reference, options);
+  })();
+}
+
+test("property: hostile references reach no engine and fail as INVALID_ARGUMENT on the caller's field (image by default)", async (t) => {
   const { images, engine, service } = setup();
   const id = service("dddddddddddddddd");
   const hostile = fc.oneof(
     fc.string({ unit: fc.constantFrom("\0", "\u0001", "\n", "\u009b", "\uDC00", "a", ":"), minLength: 1, maxLength: 30 }).filter((s) => /[\u0000-\u001f\u007f-\u009f\uD800-\uDFFF]/.test(s)),
+    fc.string({ unit: fc.constantFrom(" ", "\u00a0", "é", "a", ":", "/"), minLength: 1, maxLength: 30 }).filter((s) => /[^\x21-\x7e]/.test(s)),
     fc.constant(""),
     fc.integer({ min: 4097, max: 100_000 }).map((n) => "n".repeat(n)),
   );
   await fc.assert(
-    fc.asyncProperty(hostile, fc.constantFrom("pull", "resolve", "use", "inspect", "remove"), async (reference, method) => {
-      const call = async () => {
-        if (method === "pull") return images.pull(reference);
-        if (method === "resolve") return images.resolve(reference);
-        if (method === "use") return images.use(id, reference);
-        if (method === "inspect") return images.inspect(reference);
-        return images.remove(reference);
-      };
+    fc.asyncProperty(hostile, fc.constantFrom(...REFERENCE_METHODS), fc.constantFrom(undefined, "reference", "run.image"), async (reference, method, field) => {
       try {
-        await call();
+        await callWith(images, id, method, reference, field);
         return false;
       } catch (err) {
-        return err instanceof VmctlError && err.code === "INVALID_ARGUMENT" && err.details.field === "image" && err.message.length < 300;
+        return err instanceof VmctlError && err.code === "INVALID_ARGUMENT" && err.details.field === (field ?? "image") && err.message.length < 300;
       }
     }),
     { numRuns: 300 },
   );
   t.is(engine.requests.length, 0);
+});
+
+test("the store's own errors about a reference name the caller's field too: not held, a digest alone, in use, the engine's INVALID_ARGUMENT", async (t) => {
+  const { images, engine, service } = setup();
+  const id = service("eeeeeeeeeeeeeeee");
+  engine.publish("node:20", NODE20);
+  const image = await images.use(id, "node:20");
+  const failure = async (call: () => unknown): Promise<VmctlError | undefined> => t.throwsAsync(async () => call(), { instanceOf: VmctlError });
+
+  for (const field of ["reference", undefined]) {
+    const named = field ?? "image";
+    const options = field === undefined ? {} : { field };
+    // Not held: NOT_FOUND saying the reference, naming the field.
+    for (const method of ["inspect", "remove"] as const) {
+      const err = await failure(() => callWith(images, id, method, "node:18", field));
+      t.is(err?.code, "NOT_FOUND");
+      t.is(err?.message, "no image node:18");
+      t.is(err?.details.field, named, `${method} ${named}`);
+    }
+    // A digest alone is never pulled.
+    for (const method of ["pull", "resolve", "use", "access"] as const) {
+      const err = await failure(() => callWith(images, id, method, `sha256:${"1".repeat(64)}`, field));
+      t.is(err?.code, "NOT_FOUND");
+      t.regex(err?.message ?? "", /sha256:1111/);
+      t.is(err?.details.field, named, `${method} ${named}`);
+    }
+    // The engine refusing the reference (or the archive it names).
+    for (const method of ["pull", "resolve", "use", "access"] as const) {
+      engine.failNext("bad:ref", Object.assign(new Error("no linux/amd64 image in the index"), { code: "INVALID_ARGUMENT" }));
+      const err = await failure(() => callWith(images, id, method, "bad:ref", field));
+      t.is(err?.code, "INVALID_ARGUMENT");
+      t.is(err?.details.field, named, `${method} ${named}`);
+    }
+    // A VmctlError from the engine keeps its details, but the field is the caller's.
+    engine.failNext("bad:ref", new VmctlError("INVALID_ARGUMENT", "tar entry escapes", { details: { field: "image", target: "microvm" } }));
+    const kept = await failure(() => images.pull("bad:ref", options));
+    t.deepEqual(kept?.details, { field: named, target: "microvm" });
+    // In use by a service: FAILED_PRECONDITION on the field.
+    const inUse = await failure(() => images.remove("node:20", options));
+    t.is(inUse?.code, "FAILED_PRECONDITION");
+    t.is(inUse?.details.field, named);
+  }
+  t.is(images.inspect("node:20", { field: "reference" }).digest, image.digest);
+  t.is(images.find("docker.io/library/node:20", { field: "reference" })?.digest, image.digest);
 });
 
 test("createWritableLayer goes to the engine; a bad path or size is refused first", async (t) => {

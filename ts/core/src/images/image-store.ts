@@ -26,6 +26,7 @@ import {
   normaliseReference,
   pinnedDigest,
   shown,
+  type ReferenceOptions,
 } from "./reference.js";
 import { SharedExclusiveLock } from "./shared-exclusive-lock.js";
 import { blobDigest, blobPath, exists, makeStoreDir, removePath, storeLayout, type StoreLayout } from "./store-files.js";
@@ -44,7 +45,7 @@ export interface ImageStoreOptions {
   readonly insecureRegistries?: readonly string[];
 }
 
-export interface RemoveImageOptions {
+export interface RemoveImageOptions extends ReferenceOptions {
   /** Remove the name even from an image a service uses (the image and its disk stay). */
   readonly force?: boolean;
 }
@@ -116,12 +117,13 @@ export class ImageStore {
    * Fetches (or imports) `reference` through the engine and records it, whatever the
    * index holds already: a tag that now names another digest moves to it (the image it
    * named before stays, dangling if it has no names left). Progress is per layer
-   * (`item` = the layer's digest).
+   * (`item` = the layer's digest). Errors about the reference name `options.field`.
    */
   async pull(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
-    checkReference(reference);
-    this.#pullable(reference);
-    return this.#pulls.run(this.#key(reference), () => this.#lock.shared(async () => this.#recordPull(reference, options.progress)));
+    const field = options.field ?? IMAGE_FIELD;
+    checkReference(reference, field);
+    this.#pullable(reference, field);
+    return this.#pulls.run(this.#key(reference), () => this.#lock.shared(async () => this.#recordPull(reference, options.progress, field)));
   }
 
   /**
@@ -129,14 +131,15 @@ export class ImageStore {
    * (`sha256:…`), a unique digest prefix of ≥ 12 hex digits, or `name@sha256:…` of an
    * image held — else pulled now.
    */
-  async resolve(reference: string, progress?: ProgressSink): Promise<ImageRecord> {
-    return this.#obtain(reference, progress);
+  async resolve(reference: string, progress?: ProgressSink, options: ReferenceOptions = {}): Promise<ImageRecord> {
+    return this.#obtain(reference, progress, options.field ?? IMAGE_FIELD);
   }
 
   /** The image `reference` names in the index, without pulling; undefined when none. */
-  find(reference: string): ImageRecord | undefined {
-    checkReference(reference);
-    const found = this.#find(reference);
+  find(reference: string, options: ReferenceOptions = {}): ImageRecord | undefined {
+    const field = options.field ?? IMAGE_FIELD;
+    checkReference(reference, field);
+    const found = this.#find(reference, field);
     return found === undefined ? undefined : this.#index.get(found.digest);
   }
 
@@ -145,10 +148,10 @@ export class ImageStore {
     return this.#index.list();
   }
 
-  /** The image `reference` names; NOT_FOUND naming the reference when there is none. */
-  inspect(reference: string): ImageRecord {
-    const record = this.find(reference);
-    if (record === undefined) throw this.#notFound(reference);
+  /** The image `reference` names; NOT_FOUND naming the reference (and `options.field`) when there is none. */
+  inspect(reference: string, options: ReferenceOptions = {}): ImageRecord {
+    const record = this.find(reference, options);
+    if (record === undefined) throw this.#notFound(reference, options.field ?? IMAGE_FIELD);
     return record;
   }
 
@@ -159,10 +162,11 @@ export class ImageStore {
    * nameless and pinned: its disk is never deleted while used).
    */
   async remove(reference: string, options: RemoveImageOptions = {}): Promise<RemoveImageResult> {
-    checkReference(reference);
+    const field = options.field ?? IMAGE_FIELD;
+    checkReference(reference, field);
     return this.#lock.exclusive(async () => {
-      const found = this.#find(reference);
-      if (found === undefined) throw this.#notFound(reference);
+      const found = this.#find(reference, field);
+      if (found === undefined) throw this.#notFound(reference, field);
       const names = found.name === undefined ? this.#index.references(found.digest) : [found.name];
       const { untagged, deleted, refused } = this.#index.untag(found.digest, names, { refuseIfPinned: options.force !== true });
       if (refused !== undefined) {
@@ -171,7 +175,7 @@ export class ImageStore {
           `image ${shown(reference)} (${refused.digest}) is used by service${refused.services.length === 1 ? "" : "s"} ` +
             `${refused.services.join(", ")}; delete ${refused.services.length === 1 ? "it" : "them"} first, or remove with force ` +
             `(the name goes, the image stays while used)`,
-          { details: { field: IMAGE_FIELD } },
+          { details: { field } },
         );
       }
       let reclaimedBytes = 0;
@@ -198,8 +202,8 @@ export class ImageStore {
   }
 
   /** `resolve`, then records the image as used by the service (it pins it against remove and prune). */
-  async use(serviceId: string, reference: string, progress?: ProgressSink): Promise<ImageRecord> {
-    return this.#obtain(reference, progress, serviceId);
+  async use(serviceId: string, reference: string, progress?: ProgressSink, options: ReferenceOptions = {}): Promise<ImageRecord> {
+    return this.#obtain(reference, progress, options.field ?? IMAGE_FIELD, serviceId);
   }
 
   /** Forgets every image use of the service (its images stay; they are just no longer pinned). */
@@ -207,10 +211,13 @@ export class ImageStore {
     this.#index.releaseUses(serviceId);
   }
 
-  /** The ImageAccess of one service (TargetContext.images). */
-  access(serviceId: string): ImageAccess {
+  /**
+   * The ImageAccess of one service (TargetContext.images). Its errors about a reference
+   * name `options.field`, by default `image`: the spec field a target takes it from.
+   */
+  access(serviceId: string, options: ReferenceOptions = {}): ImageAccess {
     return {
-      use: (reference, progress) => this.use(serviceId, reference, progress),
+      use: (reference, progress) => this.use(serviceId, reference, progress, options),
       createWritableLayer: (path, sizeBytes) => this.createWritableLayer(path, sizeBytes),
     };
   }
@@ -225,25 +232,27 @@ export class ImageStore {
     try {
       await native.createWritableLayer({ storeDir: this.storeDir, path, sizeBytes });
     } catch (err) {
-      throw nativeImageError(err, `creating a writable layer at ${path}`);
+      // The engine refuses a size (not whole MiB, under 16 MiB) or a path (already there).
+      const field = /disk size|sizeBytes/.test(err instanceof Error ? err.message : String(err)) ? "sizeBytes" : "path";
+      throw nativeImageError(err, `creating a writable layer at ${path}`, field);
     }
   }
 
   // ---- internals ------------------------------------------------------------------
 
   /** The image for `reference`, from the index or pulled; pinned for `serviceId` when given. */
-  async #obtain(reference: string, progress: ProgressSink | undefined, serviceId?: string): Promise<ImageRecord> {
-    checkReference(reference);
+  async #obtain(reference: string, progress: ProgressSink | undefined, field: string, serviceId?: string): Promise<ImageRecord> {
+    checkReference(reference, field);
     // A local hit is pinned in the same tick it is found: no removal can come between.
-    const local = this.#find(reference);
+    const local = this.#find(reference, field);
     if (local !== undefined) return this.#pinned(local.digest, serviceId);
-    this.#pullable(reference);
+    this.#pullable(reference, field);
     return this.#pulls.run(this.#key(reference), () =>
       this.#lock.shared(async () => {
         // A pull of the same reference that finished while this one waited answers it.
-        const again = this.#find(reference);
+        const again = this.#find(reference, field);
         if (again !== undefined) return this.#pinned(again.digest, serviceId);
-        const pulled = await this.#recordPull(reference, progress);
+        const pulled = await this.#recordPull(reference, progress, field);
         // Still under the shared lock: nothing can have removed it since it was recorded.
         return this.#pinned(pulled.digest, serviceId);
       }),
@@ -267,7 +276,7 @@ export class ImageStore {
   }
 
   /** Runs the engine for `reference` and records what it made. Call under the shared lock. */
-  async #recordPull(reference: string, progress: ProgressSink | undefined): Promise<ImageRecord> {
+  async #recordPull(reference: string, progress: ProgressSink | undefined, field: string): Promise<ImageRecord> {
     const native = this.#engine();
     const action = `pulling ${shown(reference)}`;
     let prepared: PreparedImage;
@@ -281,7 +290,7 @@ export class ImageStore {
         (event) => report(progress, event),
       );
     } catch (err) {
-      throw nativeImageError(err, action);
+      throw nativeImageError(err, action, field);
     }
     const blobs = await this.#checkPrepared(prepared, action);
     const typed = normaliseReference(reference);
@@ -321,15 +330,15 @@ export class ImageStore {
     }
   }
 
-  /** Looks a reference up in the index (see resolve). */
-  #find(reference: string): Found | undefined {
+  /** Looks a reference up in the index (see resolve); an ambiguous digest prefix is INVALID_ARGUMENT naming `field`. */
+  #find(reference: string, field: string): Found | undefined {
     if (DIGEST_PATTERN.test(reference)) return this.#index.has(reference) ? { digest: reference } : undefined;
     const prefix = digestPrefix(reference);
     if (prefix !== undefined) {
       const matches = this.#index.digestsWithPrefix(`sha256:${prefix.hex}`);
       if (matches.length > 1) {
-        throw new VmctlError("INVALID_ARGUMENT", `image: ${shown(reference)} matches several images; give more of the digest`, {
-          details: { field: IMAGE_FIELD },
+        throw new VmctlError("INVALID_ARGUMENT", `${field}: ${shown(reference)} matches several images; give more of the digest`, {
+          details: { field },
         });
       }
       if (matches.length === 1) return { digest: matches[0] as string };
@@ -348,10 +357,10 @@ export class ImageStore {
   }
 
   /** Refuses what cannot be pulled: without an engine anything; a bare digest always. */
-  #pullable(reference: string): void {
+  #pullable(reference: string, field: string): void {
     if (digestPrefix(reference)?.explicit) {
       throw new VmctlError("NOT_FOUND", `no image ${shown(reference)} here, and a digest alone cannot be pulled: name the repository (name@sha256:…)`, {
-        details: { field: IMAGE_FIELD },
+        details: { field },
       });
     }
     this.#engine();
@@ -367,8 +376,8 @@ export class ImageStore {
     return normaliseReference(reference) ?? reference;
   }
 
-  #notFound(reference: string): VmctlError {
-    return new VmctlError("NOT_FOUND", `no image ${shown(reference)}`, { details: { field: IMAGE_FIELD } });
+  #notFound(reference: string, field: string): VmctlError {
+    return new VmctlError("NOT_FOUND", `no image ${shown(reference)}`, { details: { field } });
   }
 
   /** Deletes a deleted image's disk and the blobs it held that no other image holds. */

@@ -10,10 +10,14 @@ const PREFIX = /^([A-Z][A-Z_]*):\s*([\s\S]*)$/;
  * `err` from the native engine as a VmctlError whose message starts with `action`
  * (`pulling node:20`), then the kind, then the engine's words:
  * `pulling node:20: NOT_FOUND: manifest unknown`. A kind the engine did not give comes
- * from the Node errno (ENOSPC → RESOURCE_EXHAUSTED), else INTERNAL.
+ * from the Node errno (ENOSPC → RESOURCE_EXHAUSTED), else INTERNAL. An INVALID_ARGUMENT
+ * names `field` in its details: the request field the caller took the reference from.
  */
-export function nativeImageError(err: unknown, action: string): VmctlError {
-  if (err instanceof VmctlError) return new VmctlError(err.code, `${action}: ${err.message}`, { cause: err, details: err.details });
+export function nativeImageError(err: unknown, action: string, field: string = IMAGE_FIELD): VmctlError {
+  if (err instanceof VmctlError) {
+    const details = err.code === "INVALID_ARGUMENT" ? { ...err.details, field } : err.details;
+    return new VmctlError(err.code, `${action}: ${err.message}`, { cause: err, details });
+  }
   let text = err instanceof Error ? err.message : String(err);
   const property = (err as { code?: unknown } | null)?.code;
   let code: ErrorCode | undefined = typeof property === "string" && isErrorCode(property) ? property : undefined;
@@ -26,6 +30,6 @@ export function nativeImageError(err: unknown, action: string): VmctlError {
   return new VmctlError(code, `${action}: ${code}: ${text}`, {
     cause: err,
     // A bad reference, a bad archive: the user's image argument is what to fix.
-    details: code === "INVALID_ARGUMENT" ? { field: IMAGE_FIELD } : {},
+    details: code === "INVALID_ARGUMENT" ? { field } : {},
   });
 }

@@ -27,27 +27,47 @@ const DIGEST_PREFIX_PATTERN = new RegExp(`^(sha256:)?([0-9a-f]{${MIN_DIGEST_PREF
 /** Sources that are files to import, not names to look up (see PrepareImageRequest.source). */
 const ARCHIVE_TRANSPORTS = ["docker-archive:", "oci:"] as const;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Any Unicode white space (space, no-break space, line separator, ideographic space...). */
+const WHITE_SPACE = /\s/u;
+const NON_ASCII = /[^\x00-\x7f]/;
 
 // The grammar of github.com/distribution/reference.
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const DOMAIN = /^(?:localhost|(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 
+/** Which request field a reference arrived in, so that its errors name what the caller sent. */
+export interface ReferenceOptions {
+  /** Default IMAGE_FIELD (the spec field `image`); the image RPCs pass "reference". */
+  readonly field?: string;
+}
+
 /**
- * A reference from a user, checked before it goes anywhere: a non-empty string of at
- * most MAX_REFERENCE_BYTES, well-formed Unicode, no control characters (NUL, newline,
- * escape...). Anything else is INVALID_ARGUMENT naming `field`. Whether it names a real
- * image is the engine's to say.
+ * A reference from a user, checked before it goes anywhere — the one rule for image
+ * references, whoever receives them (the image RPCs, a target's spec, the image store):
+ * - a non-empty string of at most MAX_REFERENCE_BYTES bytes of UTF-8;
+ * - no control characters (C0, DEL, C1: NUL, newline, escape...) and no white space;
+ * - well-formed Unicode (no lone surrogate);
+ * - ASCII, unless it is a `docker-archive:` or `oci:` source, whose path is a file on the
+ *   daemon's host and may hold any Unicode (a registry reference is ASCII by grammar).
+ * Anything else is INVALID_ARGUMENT naming `field`. Whether it names a real image is the
+ * engine's to say.
  */
 export function checkReference(reference: unknown, field: string = IMAGE_FIELD): string {
+  if (reference === undefined || reference === null || reference === "") {
+    throw new ValidationError(field, "is required: an image reference (name:tag, name@sha256:…, a digest, oci:DIR[:TAG] or docker-archive:FILE)");
+  }
   if (typeof reference !== "string") throw new ValidationError(field, "must be a string: an image reference");
-  if (reference === "") throw new ValidationError(field, "is required: an image reference (name:tag, name@sha256:…, or a digest)");
   // Every UTF-16 unit is at least one UTF-8 byte: a long string is refused before it is measured.
   if (reference.length > MAX_REFERENCE_BYTES || utf8Bytes(reference) > MAX_REFERENCE_BYTES) {
-    throw new ValidationError(field, `is too long (${echo(reference)}); at most ${MAX_REFERENCE_BYTES} bytes`);
+    throw new ValidationError(field, `is too long (${utf8Bytes(reference)} bytes); at most ${MAX_REFERENCE_BYTES}`);
   }
-  if (hasControlCharacter(reference)) throw new ValidationError(field, `${echo(reference)} contains a control character`);
+  if (hasControlCharacter(reference)) throw new ValidationError(field, `${echo(reference)} must not contain control characters`);
+  if (WHITE_SPACE.test(reference)) throw new ValidationError(field, `${echo(reference)} must not contain white space`);
   if (LONE_SURROGATE.test(reference)) throw new ValidationError(field, `${echo(reference)} is not well-formed Unicode`);
+  if (NON_ASCII.test(reference) && !isArchiveSource(reference)) {
+    throw new ValidationError(field, `${echo(reference)} is not an image reference: a registry reference is ASCII (only an oci: or docker-archive: path may hold other characters)`);
+  }
   return reference;
 }
 

@@ -1,6 +1,7 @@
 // The image store's types: what the native image engine (@vmctl/native, Rust) does for
 // one image, and what the orchestrator keeps and shows of the images it holds.
 import type { ProgressSink } from "../contract/types.js";
+import type { ReferenceOptions } from "./reference.js";
 
 /** The OCI image config fields a workload is run with (`vmctl image inspect`). */
 export interface ImageRunConfig {
@@ -97,6 +98,6 @@ export interface ImageAccess {
   createWritableLayer(path: string, sizeBytes: number): Promise<void>;
 }
 
-export interface PullOptions {
+export interface PullOptions extends ReferenceOptions {
   readonly progress?: ProgressSink;
 }

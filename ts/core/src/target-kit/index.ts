@@ -1,10 +1,12 @@
 // @vmctl/core/target-kit: small host helpers every target that runs local processes
 // needs (finding binaries, process identity from /proc, log files, atomic state files,
-// exit statuses, spec field checks). Node built-ins only, like the contract entry, so a
-// third-party plugin can use it freely.
+// exit statuses, spec field checks, the image reference rule). Node built-ins only, like
+// the contract entry, so a third-party plugin can use it freely.
 export { defaultSearchDirs, findBinary } from "./binaries.js";
 export { changeIn } from "./dir-change.js";
 export { unavailableImages } from "./images.js";
+// The one rule for an image reference (the image store and the image RPCs apply it too).
+export { checkReference, MAX_REFERENCE_BYTES } from "../images/reference.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export {
