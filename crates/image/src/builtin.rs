@@ -54,11 +54,11 @@ pub fn write_default_layout(dir: &Path, busybox: &Path) -> Result<()> {
     let manifest = crate::manifest::synthesize_manifest(
         &Digest::of(&config),
         config.len() as u64,
-        &[(
-            layer_digest,
-            layer_gz.len() as u64,
-            "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
-        )],
+        &[crate::fetched::LayerRef {
+            digest: layer_digest,
+            size: layer_gz.len() as u64,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
+        }],
     );
     let index = serde_json::json!({
         "schemaVersion": 2,

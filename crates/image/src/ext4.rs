@@ -66,6 +66,31 @@ pub fn build_base_disk(tree: &Path, disk: &Path) -> Result<u64> {
     // Inode tables (256 bytes each), bitmaps, the superblock copies: 10% plus a floor.
     let bytes = usage.bytes + usage.bytes / 10 + inodes * 256 + 16 * MIB;
     let size = bytes.div_ceil(MIB) * MIB;
+    let inodes = inodes.to_string();
+    let tree = tree.as_os_str();
+    mkfs(
+        Mkfs {
+            label: "vmctl-base",
+            features: "^has_journal,^resize_inode",
+            extended: "lazy_itable_init=0,nodiscard,root_owner=0:0",
+        },
+        &["-N".as_ref(), inodes.as_ref(), "-d".as_ref(), tree],
+        disk,
+        size,
+    )?;
+    Ok(size)
+}
+
+/// How a disk is formatted: 4 KiB blocks, no reserved blocks, root-owned root directory.
+struct Mkfs {
+    label: &'static str,
+    features: &'static str,
+    extended: &'static str,
+}
+
+/// Runs `mkfs.ext4` making `disk` of `size` bytes (then synced); `extra` goes before the
+/// device (`-N`, `-d DIR`). A full disk is RESOURCE_EXHAUSTED.
+fn mkfs(how: Mkfs, extra: &[&std::ffi::OsStr], disk: &Path, size: u64) -> Result<()> {
     let output = Command::new("mkfs.ext4")
         .args([
             "-q",
@@ -77,18 +102,13 @@ pub fn build_base_disk(tree: &Path, disk: &Path) -> Result<u64> {
             "-m",
             "0",
             "-L",
-            "vmctl-base",
-        ])
-        .args([
+            how.label,
             "-O",
-            "^has_journal,^resize_inode",
+            how.features,
             "-E",
-            "lazy_itable_init=0,nodiscard,root_owner=0:0",
+            how.extended,
         ])
-        .arg("-N")
-        .arg(inodes.to_string())
-        .arg("-d")
-        .arg(tree)
+        .args(extra)
         .arg(disk)
         .arg(format!("{}k", size / 1024))
         .output()
@@ -102,13 +122,17 @@ pub fn build_base_disk(tree: &Path, disk: &Path) -> Result<u64> {
         };
         return Err(ImageError::new(
             code,
-            format!("mkfs.ext4 -d failed ({}): {}", output.status, stderr.trim()),
+            format!(
+                "mkfs.ext4 of {} failed ({}): {}",
+                how.label,
+                output.status,
+                stderr.trim()
+            ),
         ));
     }
     File::open(disk)
         .and_then(|f| f.sync_all())
-        .map_err(|e| ImageError::io("syncing the base disk", e))?;
-    Ok(size)
+        .map_err(|e| ImageError::io(format!("syncing {}", disk.display()), e))
 }
 
 /// Makes an empty, sparse ext4 disk of `size_bytes` at `path` for one VM's writes.
@@ -158,41 +182,16 @@ pub fn create_writable_layer(store: &Store, path: &Path, size_bytes: u64) -> Res
 fn make_template(store: &Store, template: &Path, size_bytes: u64) -> Result<()> {
     let scratch = store.scratch("template")?;
     let disk = scratch.path().join("upper.ext4");
-    let output = Command::new("mkfs.ext4")
-        .args([
-            "-q",
-            "-F",
-            "-t",
-            "ext4",
-            "-b",
-            "4096",
-            "-m",
-            "0",
-            "-L",
-            "vmctl-upper",
-        ])
-        .args([
-            "-O",
-            "^has_journal",
-            "-E",
-            "lazy_itable_init=1,nodiscard,root_owner=0:0",
-        ])
-        .arg(&disk)
-        .arg(format!("{}k", size_bytes / 1024))
-        .output()
-        .map_err(|e| ImageError::io("running mkfs.ext4 (is e2fsprogs installed?)", e))?;
-    if !output.status.success() {
-        return Err(ImageError::new(
-            crate::ErrorCode::Internal,
-            format!(
-                "mkfs.ext4 of the writable layer template failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
-    }
-    File::open(&disk)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| ImageError::io("syncing the template", e))?;
+    mkfs(
+        Mkfs {
+            label: "vmctl-upper",
+            features: "^has_journal",
+            extended: "lazy_itable_init=1,nodiscard,root_owner=0:0",
+        },
+        &[],
+        &disk,
+        size_bytes,
+    )?;
     store.publish(&disk, template)
 }
 

@@ -145,7 +145,10 @@ pub fn import_layout(store: &Store, dir: &Path, tag: Option<&str>, progress: &Pr
     store.put_bytes(&config_bytes, Some(&config_digest))?;
     let config = parse_config(&config_bytes, &what)?;
     blobs.push(config_digest.clone());
-    for (layer, size, _) in &layers {
+    for LayerRef {
+        digest: layer, size, ..
+    } in &layers
+    {
         if !store.has_blob(layer) {
             let path = dir.join("blobs/sha256").join(layer.hex());
             let file =
@@ -164,14 +167,7 @@ pub fn import_layout(store: &Store, dir: &Path, tag: Option<&str>, progress: &Pr
         names: local_name(&base, &tag).into_iter().collect(),
         config_digest,
         config,
-        layers: layers
-            .into_iter()
-            .map(|(digest, size, media_type)| LayerRef {
-                digest,
-                size,
-                media_type,
-            })
-            .collect(),
+        layers,
         blobs,
     })
 }
@@ -303,12 +299,16 @@ pub fn import_docker_archive(
         let (reader, size) = files.open(layer_name)?;
         let digest = copy_blob(store, reader, None, size, progress, layer_name)?;
         let media_type = sniff_layer_type(&store.blob_path(&digest))?;
-        layers.push((digest, size, media_type));
+        layers.push(LayerRef {
+            digest,
+            size,
+            media_type,
+        });
     }
     let manifest = synthesize_manifest(&config_digest, config_bytes.len() as u64, &layers);
     let digest = store.put_bytes(&manifest, None)?;
     let mut blobs = vec![digest.clone(), config_digest.clone()];
-    blobs.extend(layers.iter().map(|(d, _, _)| d.clone()));
+    blobs.extend(layers.iter().map(|l| l.digest.clone()));
     let names = match wanted {
         Some(wanted) => vec![wanted],
         None => image
@@ -323,14 +323,7 @@ pub fn import_docker_archive(
         names,
         config_digest,
         config,
-        layers: layers
-            .into_iter()
-            .map(|(digest, size, media_type)| LayerRef {
-                digest,
-                size,
-                media_type,
-            })
-            .collect(),
+        layers,
         blobs,
     })
 }

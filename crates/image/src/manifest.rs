@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
+use crate::fetched::LayerRef;
 
 /// Layer media types the unpacker reads (compression is sniffed from the bytes anyway).
 const LAYER_MEDIA_TYPES: &[&str] = &[
@@ -65,7 +66,7 @@ pub fn choose_platform(index: &OciImageIndex, what: &str) -> Result<Digest> {
 }
 
 /// Checks an image manifest's layers before anything is fetched.
-pub fn check_layers(manifest: &OciImageManifest, what: &str) -> Result<Vec<(Digest, u64, String)>> {
+pub fn check_layers(manifest: &OciImageManifest, what: &str) -> Result<Vec<LayerRef>> {
     manifest
         .layers
         .iter()
@@ -79,13 +80,17 @@ pub fn check_layers(manifest: &OciImageManifest, what: &str) -> Result<Vec<(Dige
             let size = u64::try_from(layer.size).map_err(|_| {
                 ImageError::invalid(format!("{what}: layer {} has a negative size", layer.digest))
             })?;
-            Ok((Digest::parse(&layer.digest)?, size, layer.media_type.clone()))
+            Ok(LayerRef {
+                digest: Digest::parse(&layer.digest)?,
+                size,
+                media_type: layer.media_type.clone(),
+            })
         })
         .collect()
 }
 
 /// An OCI image manifest for an image assembled locally (docker-archive import).
-pub fn synthesize_manifest(config: &Digest, config_size: u64, layers: &[(Digest, u64, String)]) -> Vec<u8> {
+pub fn synthesize_manifest(config: &Digest, config_size: u64, layers: &[LayerRef]) -> Vec<u8> {
     let descriptor = |media_type: &str, digest: &Digest, size: u64| OciDescriptor {
         media_type: media_type.to_owned(),
         digest: digest.to_string(),
@@ -98,7 +103,7 @@ pub fn synthesize_manifest(config: &Digest, config_size: u64, layers: &[(Digest,
         config: descriptor(IMAGE_CONFIG_MEDIA_TYPE, config, config_size),
         layers: layers
             .iter()
-            .map(|(d, size, mt)| descriptor(mt, d, *size))
+            .map(|l| descriptor(&l.media_type, &l.digest, l.size))
             .collect(),
         ..OciImageManifest::default()
     };

@@ -107,7 +107,7 @@ pub async fn fetch(
     blobs.push(config_digest.clone());
 
     stream::iter(layers.iter().cloned())
-        .map(|(digest, size, _)| {
+        .map(|LayerRef { digest, size, .. }| {
             let client = &client;
             let name = &name;
             async move {
@@ -124,7 +124,7 @@ pub async fn fetch(
         .try_collect::<()>()
         .await?;
 
-    blobs.extend(layers.iter().map(|(d, _, _)| d.clone()));
+    blobs.extend(layers.iter().map(|l| l.digest.clone()));
     Ok(Fetched {
         digest: manifest_digest,
         names: if reference.digest().is_some() && reference.tag().is_none() {
@@ -134,14 +134,7 @@ pub async fn fetch(
         },
         config_digest,
         config,
-        layers: layers
-            .into_iter()
-            .map(|(digest, size, media_type)| LayerRef {
-                digest,
-                size,
-                media_type,
-            })
-            .collect(),
+        layers,
         blobs,
     })
 }

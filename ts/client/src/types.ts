@@ -1,6 +1,6 @@
 // The client speaks the orchestrator API's own types (from @vmctl/core/contract, which
 // carries no runtime), so a client caller and the engine can never drift apart.
-import type { CreateServiceInput as EngineCreateInput, JsonValue } from "@vmctl/core/contract";
+import type { CreateServiceInput as EngineCreateInput, ImageLayer, ImageRunConfig, JsonValue } from "@vmctl/core/contract";
 
 export type {
   Capabilities,
@@ -18,6 +18,10 @@ export type {
   ServicePhase,
   ServiceRecord,
   TargetInfo,
+  // How far a pull or a target's prepare has got; `item` is a layer's digest for per-layer phases.
+  ProgressEvent,
+  ImageRunConfig as ImageConfig,
+  ImageLayer,
 } from "@vmctl/core/contract";
 
 /** What `create` takes: the engine's input, with the spec as JSON (it crosses the wire). */
@@ -25,30 +29,6 @@ export interface CreateServiceInput extends Omit<EngineCreateInput, "spec"> {
   readonly spec?: { readonly [key: string]: JsonValue };
 }
 
-import type { ProgressEvent as ContractProgressEvent } from "@vmctl/core/contract";
-
-/** How far a pull or a target's prepare has got; `item` is a layer's digest for per-layer phases. */
-export interface ProgressEvent extends ContractProgressEvent {
-  readonly item?: string;
-}
-
-/** The OCI image config fields a workload is run with. */
-export interface ImageConfig {
-  readonly entrypoint: readonly string[];
-  readonly cmd: readonly string[];
-  /** `NAME=value`, in the image's order. */
-  readonly env: readonly string[];
-  readonly workingDir: string;
-  readonly user: string;
-  readonly labels: Readonly<Record<string, string>>;
-}
-
-export interface ImageLayer {
-  readonly digest: string;
-  /** Compressed size in bytes. */
-  readonly size: number;
-  readonly mediaType: string;
-}
 
 /** An image in the daemon's store. */
 export interface Image {
@@ -57,7 +37,7 @@ export interface Image {
   /** Every reference naming it; empty when dangling. */
   readonly references: readonly string[];
   readonly configDigest: string;
-  readonly config: ImageConfig;
+  readonly config: ImageRunConfig;
   readonly layers: readonly ImageLayer[];
   /** Size of its read-only base disk. */
   readonly diskBytes: number;

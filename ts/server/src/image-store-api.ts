@@ -3,30 +3,19 @@
 // against the ImageStore API of @vmctl/core (src/images/), described here structurally
 // so the server compiles before that store lands and whatever implements it (the real
 // store, a test's fake) fits. Only the fields the server sends on the wire are named.
-import type { CreateServiceInput, OrchestratorApi, ProgressEvent, ServiceRecord } from "@vmctl/core";
+import type { CreateServiceInput, ImageLayer, ImageRunConfig, OrchestratorApi, ProgressEvent, ProgressSink, ServiceRecord } from "@vmctl/core";
 
-/** ProgressEvent with `item` (a layer's digest for per-layer phases), as the contract now has it. */
-export interface ItemProgressEvent extends ProgressEvent {
-  readonly item?: string;
-}
-
-export type ItemProgressSink = (event: ItemProgressEvent) => void;
+export type ItemProgressEvent = ProgressEvent;
+export type ItemProgressSink = ProgressSink;
 
 /** The image fields vmctld sends (ImageRecord of @vmctl/core has these and more). */
 export interface ImageRecordView {
   readonly digest: string;
   readonly references: readonly string[];
   readonly configDigest: string;
-  readonly layers: readonly { readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  readonly layers: readonly ImageLayer[];
   readonly diskBytes: number;
-  readonly config: {
-    readonly entrypoint: readonly string[];
-    readonly cmd: readonly string[];
-    readonly env: readonly string[];
-    readonly workingDir: string;
-    readonly user: string;
-    readonly labels: Readonly<Record<string, string>>;
-  };
+  readonly config: ImageRunConfig;
   /** RFC 3339, when the image config says. */
   readonly created?: string;
   readonly pulledAt: Date;
