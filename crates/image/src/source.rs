@@ -29,23 +29,23 @@ const MAX_SOURCE_LEN: usize = 4096;
 impl Source {
     pub fn parse(text: &str) -> Result<Self> {
         if text.is_empty() {
-            return Err(ImageError::invalid("image: empty reference"));
+            return Err(ImageError::invalid("empty reference"));
         }
         if text.len() > MAX_SOURCE_LEN {
             return Err(ImageError::invalid(format!(
-                "image: reference longer than {MAX_SOURCE_LEN} bytes"
+                "reference longer than {MAX_SOURCE_LEN} bytes"
             )));
         }
         if text.chars().any(char::is_control) {
             return Err(ImageError::invalid(
-                "image: reference contains control characters",
+                "reference contains control characters",
             ));
         }
         if let Some(name) = text.strip_prefix("builtin:") {
             return match name {
                 "default" => Ok(Source::BuiltinDefault),
                 other => Err(ImageError::not_found(format!(
-                    "image: no built-in image {other:?} (there is builtin:default)"
+                    "no built-in image {other:?} (there is builtin:default)"
                 ))),
             };
         }
@@ -60,7 +60,7 @@ impl Source {
         let reference = text.strip_prefix("docker://").unwrap_or(text);
         let parsed: Reference = reference.parse().map_err(|e| {
             ImageError::invalid(format!(
-                "image: {reference:?} is not a valid image reference ({e})"
+                "{reference:?} is not a valid image reference ({e})"
             ))
         })?;
         // The distribution spec's repository grammar: lowercase, as docker insists too.
@@ -70,7 +70,7 @@ impl Source {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b))
         {
             return Err(ImageError::invalid(format!(
-                "image: {reference:?}: repository names are lowercase letters, digits and . _ - /"
+                "{reference:?}: repository names are lowercase letters, digits and . _ - /"
             )));
         }
         Ok(Source::Registry(parsed))

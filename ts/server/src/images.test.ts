@@ -263,8 +263,8 @@ test("the real image store's errors name the gRPC field reference, never image: 
       ["inspectImage", "nope:1", grpc.status.NOT_FOUND, /^no image nope:1$/],
       ["removeImage", "nope:1", grpc.status.NOT_FOUND, /^no image nope:1$/],
       ["pullImage", `sha256:${"1".repeat(64)}`, grpc.status.NOT_FOUND, /a digest alone cannot be pulled/],
-      ["pullImage", "127.0.0.1:9/app:1", grpc.status.INVALID_ARGUMENT, /^pulling 127\.0\.0\.1:9\/app:1: INVALID_ARGUMENT: no linux\/amd64/],
-      ["pullImage", "oci:/srv/café:v1", grpc.status.INVALID_ARGUMENT, /^pulling oci:\/srv\/café:v1: INVALID_ARGUMENT/],
+      ["pullImage", "127.0.0.1:9/app:1", grpc.status.INVALID_ARGUMENT, /^reference: pulling 127\.0\.0\.1:9\/app:1: no linux\/amd64/],
+      ["pullImage", "oci:/srv/café:v1", grpc.status.INVALID_ARGUMENT, /^reference: pulling oci:\/srv\/café:v1: /],
       ["inspectImage", "nöde:20", grpc.status.INVALID_ARGUMENT, /^reference: "nöde:20" is not an image reference/],
       ["removeImage", "node 20", grpc.status.INVALID_ARGUMENT, /^reference: "node 20" must not contain white space/],
     ];

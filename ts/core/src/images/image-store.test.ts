@@ -269,7 +269,8 @@ test("a failed pull records nothing; engine errors keep their kind and name the 
     engine.failNext("node:20", error);
     const err = await t.throwsAsync(images.pull("node:20"), { instanceOf: VmctlError });
     t.is(err?.code, code, String(error));
-    t.true(err?.message.startsWith(`pulling node:20: ${code}: `), err?.message);
+    const prefix = code === "INVALID_ARGUMENT" ? "image: pulling node:20: " : `pulling node:20: ${code}: `;
+    t.true(err?.message.startsWith(prefix), err?.message);
     t.false(/: [A-Z_]+: [A-Z_]+:/.test(err?.message ?? ""), err?.message);
     if (code === "INVALID_ARGUMENT") t.is(err?.details.field, "image");
   }

@@ -15,8 +15,9 @@ const PREFIX = /^([A-Z][A-Z_]*):\s*([\s\S]*)$/;
  */
 export function nativeImageError(err: unknown, action: string, field: string = IMAGE_FIELD): VmctlError {
   if (err instanceof VmctlError) {
-    const details = err.code === "INVALID_ARGUMENT" ? { ...err.details, field } : err.details;
-    return new VmctlError(err.code, `${action}: ${err.message}`, { cause: err, details });
+    const invalid = err.code === "INVALID_ARGUMENT";
+    const details = invalid ? { ...err.details, field } : err.details;
+    return new VmctlError(err.code, `${invalid ? `${field}: ` : ""}${action}: ${err.message}`, { cause: err, details });
   }
   let text = err instanceof Error ? err.message : String(err);
   const property = (err as { code?: unknown } | null)?.code;
@@ -27,7 +28,9 @@ export function nativeImageError(err: unknown, action: string, field: string = I
     text = prefixed[2] as string;
   }
   code ??= VmctlError.from(err).code;
-  return new VmctlError(code, `${action}: ${code}: ${text}`, {
+  // A bad reference or archive is the user's field to fix: named first, as ValidationError does.
+  const message = code === "INVALID_ARGUMENT" ? `${field}: ${action}: ${text}` : `${action}: ${code}: ${text}`;
+  return new VmctlError(code, message, {
     cause: err,
     // A bad reference, a bad archive: the user's image argument is what to fix.
     details: code === "INVALID_ARGUMENT" ? { field } : {},
