@@ -80,6 +80,13 @@ try {
   banner("vmctl run on the microvm target: the same guest, through the orchestrator");
   failed ||= vmctl("run", "--rm", "--target", "microvm", requireGuestElf(), "--", "vmctl.test=exit_code", "vmctl.exit=7") !== 7;
 
+  banner("images: the built-in busybox image into vmctld's store, then a microVM with its disks");
+  failed ||= vmctl("pull", "default") !== 0;
+  vmctl("images");
+  const guestKernel = JSON.stringify({ kernel: requireGuestElf() });
+  failed ||= vmctl("run", "--rm", "--target", "microvm", "--disk-size", "1G", "--spec", guestKernel, "default", "--", "vmctl.test=exit_code", "vmctl.exit=6") !== 6;
+  failed ||= vmctl("rmi", "default") !== 0;
+
   banner("vmctl run on the oci target: a busybox container under runc");
   const rootfs = busyboxRootfs(join(scratch, "rootfs"));
   failed ||= vmctl("run", "--rm", rootfs, "--", "sh", "-c", "echo hello from an OCI container on $(uname -s); exit 3") !== 3;

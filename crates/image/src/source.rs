@@ -37,9 +37,7 @@ impl Source {
             )));
         }
         if text.chars().any(char::is_control) {
-            return Err(ImageError::invalid(
-                "reference contains control characters",
-            ));
+            return Err(ImageError::invalid("reference contains control characters"));
         }
         if let Some(name) = text.strip_prefix("builtin:") {
             return match name {
@@ -59,9 +57,7 @@ impl Source {
         }
         let reference = text.strip_prefix("docker://").unwrap_or(text);
         let parsed: Reference = reference.parse().map_err(|e| {
-            ImageError::invalid(format!(
-                "{reference:?} is not a valid image reference ({e})"
-            ))
+            ImageError::invalid(format!("{reference:?} is not a valid image reference ({e})"))
         })?;
         // The distribution spec's repository grammar: lowercase, as docker insists too.
         if !parsed
