@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Unavailable,
     DataLoss,
     ResourceExhausted,
+    /// The file system cannot hold what was asked (extended attributes on an old tmpfs).
+    Unsupported,
     Internal,
 }
 
@@ -26,6 +28,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::DataLoss => "DATA_LOSS",
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            ErrorCode::Unsupported => "FAILED_PRECONDITION",
             ErrorCode::Internal => "INTERNAL",
         }
     }

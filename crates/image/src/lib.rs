@@ -144,7 +144,11 @@ fn build_disk(
         match apply_layers(store, &layers, &tree, Some(progress)) {
             Ok(()) => break tree,
             // The tmpfs filled up after all (the tree grew more than expected): again on disk.
-            Err(err) if err.code == ErrorCode::ResourceExhausted && tree_dir.in_memory() => {
+            // (Or it cannot hold the layers' extended attributes: tmpfs before Linux 6.6.)
+            Err(err)
+                if matches!(err.code, ErrorCode::ResourceExhausted | ErrorCode::Unsupported)
+                    && tree_dir.in_memory() =>
+            {
                 log::info!("unpacking in memory ran out of room ({err}); unpacking on disk");
                 tree_dir = store.scratch("unpack")?;
             }

@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, Timestamps, Uid, XattrFlags};
 use tar::{Archive, EntryType, Header};
 
-use crate::error::{ImageError, Result};
+use crate::error::{ErrorCode, ImageError, Result};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -326,13 +326,23 @@ impl Unpacker {
                 .map_err(|e| ImageError::io("setting the mode", e.into()))?;
         }
         for (name, value) in &meta.xattrs {
+            // Linux keeps user.* attributes off symbolic links.
+            if is_symlink && name.starts_with(b"user.") {
+                continue;
+            }
             rustix::fs::lsetxattr(target, name.as_slice(), value, XattrFlags::empty()).map_err(|e| {
-                ImageError::io(
-                    format!("setting xattr {}", String::from_utf8_lossy(name)),
-                    e.into(),
-                )
+                let what = format!("setting xattr {}", String::from_utf8_lossy(name));
+                if e == rustix::io::Errno::NOTSUP {
+                    ImageError::new(
+                        ErrorCode::Unsupported,
+                        format!("{what}: the file system does not support it"),
+                    )
+                } else {
+                    ImageError::io(what, e.into())
+                }
             })?;
         }
+
         let time = rustix::fs::Timespec {
             tv_sec: meta.mtime,
             tv_nsec: 0,

@@ -69,7 +69,8 @@ export interface PrepareImageRequest {
  * Errors from the native engine carry `code`: "NOT_FOUND" (no such image or tag),
  * "INVALID_ARGUMENT" (bad reference, bad archive, tar entry escaping the tree, no
  * linux/amd64 in the index), "UNAUTHENTICATED" / "PERMISSION_DENIED" (registry 401/403),
- * "UNAVAILABLE" (registry unreachable, 5xx, timeout), "DATA_LOSS" (digest mismatch,
+ * "UNAVAILABLE" (registry unreachable, 5xx, timeout), "FAILED_PRECONDITION" (the host's file system
+ * cannot hold the image), "DATA_LOSS" (digest mismatch,
  * truncated or corrupt layer), "RESOURCE_EXHAUSTED" (disk full), "INTERNAL".
  */
 export interface NativeImageApi {
