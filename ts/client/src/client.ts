@@ -1,18 +1,22 @@
 // A typed promise client for vmctld over its unix socket.
 import * as grpc from "@grpc/grpc-js";
-import { OrchestratorClient, type UnaryMethod, type vmctl } from "@vmctl/proto";
 import {
   createRequestToProto,
   eventFromProto,
+  execResultFromProto,
   exitFromProto,
   filterToProto,
   imageFromProto,
-  prunedFromProto,
   logChunkFromProto,
+  OrchestratorClient,
   progressFromProto,
+  prunedFromProto,
+  removedFromProto,
   serviceFromProto,
   targetFromProto,
-} from "./convert.js";
+  type UnaryMethod,
+  type vmctl,
+} from "@vmctl/proto";
 import { errorFromGrpc } from "./errors.js";
 import { DEFAULT_SOCKET, VmctlError } from "@vmctl/core/contract";
 import type {
@@ -250,8 +254,7 @@ export class VmctlClient {
 
   /** Runs `args` inside a running service; its exit code (null when killed by a signal) and output. */
   async exec(ref: string, args: readonly string[], options?: CallOptions): Promise<ExecResult> {
-    const response = await this.#call(this.#raw.execService, { id: ref, args: [...args] }, options);
-    return { code: response.code ?? null, stdout: response.stdout ?? new Uint8Array(), stderr: response.stderr ?? new Uint8Array() };
+    return execResultFromProto(await this.#call(this.#raw.execService, { id: ref, args: [...args] }, options));
   }
 
   async targets(options?: CallOptions): Promise<TargetInfo[]> {
@@ -284,8 +287,7 @@ export class VmctlClient {
 
   /** Untags `reference`, deleting the image once no reference is left; an image services use needs `force`. */
   async removeImage(reference: string, options: CallOptions & { force?: boolean } = {}): Promise<RemovedImage> {
-    const response = await this.#call(this.#raw.removeImage, { reference, force: options.force === true }, options);
-    return { untagged: [...(response.untagged ?? [])], deleted: [...(response.deleted ?? [])] };
+    return removedFromProto(await this.#call(this.#raw.removeImage, { reference, force: options.force === true }, options));
   }
 
   /** Removes dangling images (with `all`, every image no service uses). */

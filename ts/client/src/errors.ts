@@ -1,31 +1,14 @@
 // The client's side of the error edge: a gRPC status (named like VmctlError codes) and
-// its rich error details (a google.rpc.Status in `grpc-status-details-bin`: ErrorInfo of
-// domain vmctl.io, BadRequest) back into the VmctlError the engine threw; Node and
-// connection failures into UNAVAILABLE.
+// its rich error details (decoded by @vmctl/proto's decodeErrorDetails) back into the
+// VmctlError the engine threw; Node and connection failures into UNAVAILABLE.
 import { Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { isErrorCode, VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
-import { decodeRichStatus, STATUS_DETAILS_KEY } from "@vmctl/proto";
-
-/** ErrorInfo.domain of vmctl's errors; metadata keys of ErrorInfo ↔ VmctlError.details. */
-const ERROR_DOMAIN = "vmctl.io";
-const DETAIL_METADATA_KEYS = { field: "field", serviceId: "service_id", target: "target" } as const satisfies Record<keyof ErrorDetails, string>;
+import { decodeErrorDetails, STATUS_DETAILS_KEY } from "@vmctl/proto";
 
 /** VmctlError.details from the status's rich details (empty when there are none, or they are another domain's). */
 export function detailsFromMetadata(metadata: Metadata | undefined): ErrorDetails {
   const raw = metadata?.get(STATUS_DETAILS_KEY)[0];
-  if (!(raw instanceof Uint8Array)) return {};
-  const rich = decodeRichStatus(raw);
-  const details: { -readonly [K in keyof ErrorDetails]: ErrorDetails[K] } = {};
-  if (rich?.errorInfo?.domain === ERROR_DOMAIN) {
-    for (const [key, wireKey] of Object.entries(DETAIL_METADATA_KEYS)) {
-      const value = rich.errorInfo.metadata[wireKey];
-      if (typeof value === "string" && value !== "") details[key as keyof ErrorDetails] = value;
-    }
-  }
-  // A BadRequest alone (another server's, say) still says which field.
-  const violation = rich?.fieldViolations?.[0];
-  if (details.field === undefined && violation !== undefined && violation.field !== "") details.field = violation.field;
-  return details;
+  return raw instanceof Uint8Array ? decodeErrorDetails(raw) : {};
 }
 
 function isServiceError(err: unknown): err is ServiceError {

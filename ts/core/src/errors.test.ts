@@ -35,3 +35,42 @@ test("ValidationError names its field and nests under a prefix", (t) => {
   t.is(whole.within("spec").message, "spec: must be an object");
   t.is(new ValidationError("[2]", "must be a string").within("args").message, "args[2]: must be a string");
 });
+
+test("instanceof knows the error classes of another copy of this module (a bundle's), and keeps them apart", async (t) => {
+  // A second copy: the same source under another module URL, so other class objects.
+  const copy = (await import(`./errors.ts?copy=${Date.now()}`)) as typeof import("./errors.js");
+  t.not(copy.VmctlError, VmctlError);
+  const theirs = new copy.VmctlError("NOT_FOUND", "x");
+  const theirValidation = new copy.ValidationError("spec.a", "is required");
+  t.false(Object.prototype.isPrototypeOf.call(VmctlError.prototype, theirs), "not on our prototype chain");
+  t.true(theirs instanceof VmctlError);
+  t.true(theirValidation instanceof VmctlError);
+  t.true(theirValidation instanceof ValidationError);
+  t.false(theirs instanceof ValidationError, "a VmctlError is not a ValidationError");
+  t.true(new ValidationError("a", "b") instanceof copy.ValidationError, "and the other way round");
+  t.true(new VmctlError("INTERNAL", "x") instanceof copy.VmctlError);
+
+  // Neither shape nor name is enough: only the brand (or the chain) says so.
+  t.false(Object.assign(new Error("x"), { name: "VmctlError", code: "NOT_FOUND", details: {} }) instanceof VmctlError);
+  for (const other of [null, undefined, "VmctlError", 3, {}, VmctlError, new Error("x")]) t.false(other instanceof VmctlError, String(other));
+
+  // A subclass without a brand of its own still works by its prototype chain.
+  class Local extends VmctlError {}
+  t.true(new Local("INTERNAL", "x") instanceof Local);
+  t.true(new Local("INTERNAL", "x") instanceof VmctlError);
+  t.false(new VmctlError("INTERNAL", "x") instanceof Local);
+  t.false(theirs instanceof Local);
+
+  // from() makes a foreign one ours, keeping code, details and adding the context.
+  const adopted = VmctlError.from(theirValidation, "creating");
+  t.true(Object.prototype.isPrototypeOf.call(VmctlError.prototype, adopted));
+  t.is(adopted.code, "INVALID_ARGUMENT");
+  t.is(adopted.message, "creating: spec.a: is required");
+  t.deepEqual(adopted.details, { field: "spec.a" });
+});
+
+test("instanceof narrows to the class on the right", (t) => {
+  const err: unknown = new ValidationError("f", "p");
+  if (err instanceof ValidationError) t.is(err.field, "f"); // compiles only if narrowed to ValidationError
+  else t.fail();
+});

@@ -55,12 +55,41 @@ const ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "INTERNAL",
 ]);
 
+/**
+ * Brand of the error classes, shared through the global symbol registry: each class's
+ * prototype carries its brand name, so `instanceof` knows an instance made by another
+ * copy of this module (a bundle of the CLI, a plugin's bundle, dist beside src), which
+ * the prototype chain alone cannot.
+ */
+const BRAND = Symbol.for("vmctl.error.brand");
+
+/** True when `value` is an instance of `cls`, of this copy or (by brand) of another. */
+function isBranded(cls: { readonly prototype: object }, value: unknown): boolean {
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  if (typeof value !== "object" || value === null || !Object.hasOwn(cls.prototype, BRAND)) return false;
+  // A subclass with no brand of its own is matched by its prototype chain only (above).
+  const brand = (cls.prototype as { [BRAND]?: unknown })[BRAND];
+  for (let proto = Object.getPrototypeOf(value) as object | null; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    if (Object.hasOwn(proto, BRAND) && (proto as { [BRAND]?: unknown })[BRAND] === brand) return true;
+  }
+  return false;
+}
+
 /** True when `value` names one of the error kinds (e.g. a gRPC status name that maps 1:1). */
 export function isErrorCode(value: string): value is ErrorCode {
   return (ERROR_CODES as ReadonlySet<string>).has(value);
 }
 
 export class VmctlError extends Error {
+  static {
+    Object.defineProperty(this.prototype, BRAND, { value: "vmctl.VmctlError" });
+  }
+
+  /** Instances of this class from any copy of this module (see BRAND); subclasses inherit this. */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    return isBranded(this, value);
+  }
+
   override readonly name: string = "VmctlError";
   readonly details: ErrorDetails;
 
@@ -75,13 +104,15 @@ export class VmctlError extends Error {
 
   /** Any thrown value as a VmctlError; Node errno codes become their kind here, at the edge. */
   static from(err: unknown, context?: string): VmctlError {
-    if (err instanceof VmctlError) return err;
+    if (Function.prototype[Symbol.hasInstance].call(VmctlError, err)) return err as VmctlError;
     // A VmctlError from another copy of this module (a plugin's bundle, dist vs src):
-    // recognised by shape so its code survives.
+    // recognised by brand, or by shape (a copy older than the brand), and made one of
+    // ours with its code, details and the context.
     const foreign = err as { name?: unknown; code?: unknown; message?: unknown; details?: unknown } | null;
     if (
+      foreign !== null &&
       err instanceof Error &&
-      (foreign?.name === "VmctlError" || foreign?.name === "ValidationError") &&
+      (err instanceof VmctlError || foreign.name === "VmctlError" || foreign.name === "ValidationError") &&
       typeof foreign.code === "string" &&
       ERROR_CODES.has(foreign.code as ErrorCode)
     ) {
@@ -97,6 +128,10 @@ export class VmctlError extends Error {
 
 /** A spec that does not validate: names the field and what is wrong with it. */
 export class ValidationError extends VmctlError {
+  static {
+    Object.defineProperty(this.prototype, BRAND, { value: "vmctl.ValidationError" });
+  }
+
   override readonly name = "ValidationError";
 
   /** `field` is a path ("spec.memoryMib", "args[1]"), or "" for the value as a whole. */

@@ -1,5 +1,6 @@
 // Public surface of @vmctl/proto: protobuf messages by package (with google.rpc's error
-// model), service definitions for servers, typed clients, and the compiled descriptors.
+// model), service definitions for servers, typed clients, the compiled descriptors, and
+// the codec (src/codec/): vmctl.v1 messages and error details ↔ the orchestrator API's types.
 export { google, vmctl, vmm } from "./gen/protos.js";
 export { OrchestratorClient, OrchestratorService, VmmClient, VmmService } from "./gen/services.js";
 export { jsonFromStruct, jsonFromValue, MAX_JSON_DEPTH, structFromJson, StructDepthError, valueFromJson } from "./struct.js";
@@ -17,3 +18,39 @@ export type {
 } from "./rpc-types.js";
 export { decodeRichStatus, encodeRichStatus, STATUS_DETAILS_KEY } from "./rich-status.js";
 export type { FieldViolation, RichStatus } from "./rich-status.js";
+export { eventKind, logStream, servicePhase } from "./codec/enums.js";
+export type { EnumCodec } from "./codec/enums.js";
+export {
+  createInputFromProto,
+  createRequestToProto,
+  eventFromProto,
+  eventToProto,
+  execResultFromProto,
+  execResultToProto,
+  exitFromProto,
+  exitToProto,
+  filterFromProto,
+  filterToProto,
+  logChunkFromProto,
+  logChunkToProto,
+  readinessFromProto,
+  readinessToProto,
+  serviceFromProto,
+  serviceToProto,
+  targetFromProto,
+  targetToProto,
+} from "./codec/services.js";
+export type { CreateServiceRequestInput } from "./codec/services.js";
+export {
+  imageFromProto,
+  imageToProto,
+  progressFromProto,
+  progressToProto,
+  prunedFromProto,
+  prunedToProto,
+  removedFromProto,
+  removedToProto,
+} from "./codec/images.js";
+export type { Image, ImageSource, PrunedImages, RemovedImage } from "./codec/images.js";
+export { boundedText, decodeErrorDetails, DETAIL_METADATA_KEYS, encodeErrorDetails, ERROR_DOMAIN } from "./codec/error-details.js";
+export type { ErrorDetailsSource } from "./codec/error-details.js";

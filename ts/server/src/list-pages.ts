@@ -11,8 +11,7 @@
 import { createHash } from "node:crypto";
 import { echo, LIMITS, ValidationError } from "@vmctl/core";
 import type { ServiceFilter, ServiceRecord } from "@vmctl/core";
-import { vmctl } from "@vmctl/proto";
-import { serviceToProto } from "./convert.js";
+import { serviceToProto, vmctl } from "@vmctl/proto";
 
 export interface PageRequest {
   /** 0 = the server's choice; above LIMITS.pageSizeMax counts as the maximum (AIP-158). */

@@ -1,21 +1,24 @@
 // vmctl.v1.Orchestrator handlers over the engine (OrchestratorApi and its image store,
-// see image-store-api.ts). Each handler converts the
-// request, calls the engine, converts the answer; the shared plumbing (malformed
+// see image-store-api.ts). Each handler converts the request, calls the engine, converts
+// the answer (the conversions are @vmctl/proto's codec); the shared plumbing (malformed
 // requests, cancellation, errors through grpc-status.ts) is in rpc-handlers.ts.
 import type * as grpc from "@grpc/grpc-js";
 import { VmctlError, type Logger } from "@vmctl/core";
-import type { vmctl } from "@vmctl/proto";
 import {
   createInputFromProto,
   eventToProto,
+  execResultToProto,
   exitToProto,
   filterFromProto,
   imageToProto,
   logChunkToProto,
   progressToProto,
+  prunedToProto,
+  removedToProto,
   serviceToProto,
   targetToProto,
-} from "./convert.js";
+  type vmctl,
+} from "@vmctl/proto";
 import { checkImageReference, REFERENCE_FIELD } from "./image-requests.js";
 import type { ImageStoreApi, ServedEngine } from "./image-store-api.js";
 import { pageOf } from "./list-pages.js";
@@ -66,8 +69,7 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     pauseService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("PauseService", async (req) => serviceToProto(await engine.pause(req.id))),
     resumeService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("ResumeService", async (req) => serviceToProto(await engine.resume(req.id))),
     execService: unary<vmctl.v1.ExecServiceRequest, vmctl.v1.IExecServiceResponse>("ExecService", async (req) => {
-      const result = await engine.exec(req.id, req.args ?? []);
-      return { ...(result.code === null ? {} : { code: result.code }), stdout: result.stdout, stderr: result.stderr };
+      return execResultToProto(await engine.exec(req.id, req.args ?? []));
     }),
     // A client that goes away ends its stream; the create goes on (as CreateService's does).
     createServiceWithProgress: streaming<vmctl.v1.CreateServiceRequest, vmctl.v1.ICreateServiceEvent>("CreateServiceWithProgress", async function* (req, signal) {
@@ -92,12 +94,10 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     }),
     removeImage: unary<vmctl.v1.RemoveImageRequest, vmctl.v1.IRemoveImageResponse>("RemoveImage", async (req) => {
       const reference = checkImageReference(req.reference);
-      const removed = await images().remove(reference, { force: req.force === true, field: REFERENCE_FIELD });
-      return { untagged: [...removed.untagged], deleted: [...removed.deleted] };
+      return removedToProto(await images().remove(reference, { force: req.force === true, field: REFERENCE_FIELD }));
     }),
     pruneImages: unary<vmctl.v1.PruneImagesRequest, vmctl.v1.IPruneImagesResponse>("PruneImages", async (req) => {
-      const pruned = await images().prune({ all: req.all === true });
-      return { removed: [...pruned.removed], reclaimedBytes: pruned.reclaimedBytes };
+      return prunedToProto(await images().prune({ all: req.all === true }));
     }),
   };
 }
