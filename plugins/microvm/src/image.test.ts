@@ -5,48 +5,20 @@
 // fixtures (GNU tar layers), referenced as `oci:DIR:TAG`.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import * as native from "@vmctl/native";
-import { Orchestrator, silentLogger, VmctlError, type ImageAccess, type ProgressEvent } from "@vmctl/core";
+import { Orchestrator, silentLogger, VmctlError, type ProgressEvent } from "@vmctl/core";
 import { VmmClient } from "@vmctl/vmm-client";
-import { buildImage, type BuiltImage } from "../../../tests/images/fixtures/image.js";
 import { DEFAULT_BOOT_ARGS } from "./factory.js";
 import registration from "./index.js";
 import { parseVmConfig, type VmConfig } from "./vm-config.js";
-import { scratch, testContext, vmmsUnder } from "./testing/context.js";
-import { untilConsole } from "./testing/helpers.js";
+import { scratch, vmmsUnder } from "./testing/context.js";
+import { imageFixtures } from "./testing/images.js";
 
 const s = scratch("vmctl-mvm-image-");
 test.after.always(() => s.cleanup());
 const MIB = 1024 * 1024;
-let seq = 0;
-
-/** A small image (one gzip'd layer) as an OCI layout under the scratch dir. */
-async function image(content = "v1", layoutDir = join(s.dir, `layout-${++seq}`)): Promise<BuiltImage & { ref: string }> {
-  const built = await buildImage(
-    {
-      layers: [
-        {
-          entries: [
-            { path: "etc", type: "dir" },
-            { path: "etc/os-release", type: "file", content: `ID=vmctl-test\nVERSION=${content}\n` },
-            { path: "bin", type: "dir" },
-            { path: "bin/app", type: "file", content: "#!/bin/sh\necho hi\n", mode: 0o755 },
-          ],
-        },
-      ],
-      config: { cmd: ["/bin/app"], env: ["PATH=/bin"] },
-    },
-    { tag: "t", layoutDir },
-  );
-  return Object.assign(built, { ref: `oci:${built.layoutDir}:t` });
-}
-
-async function open(t: ExecutionContext, stateDir = join(s.dir, `engine-${++seq}`)): Promise<Orchestrator> {
-  const engine = await Orchestrator.open({ stateDir, plugins: [registration], log: silentLogger, images: { native } });
-  t.teardown(() => engine.close());
-  return engine;
-}
+const { image, open, imageSpec } = imageFixtures(s);
 
 function serviceDir(engine: Orchestrator, id: string): string {
   return join(engine.stateDir, "services", id);
@@ -55,11 +27,6 @@ function serviceDir(engine: Orchestrator, id: string): string {
 function vmFile(engine: Orchestrator, id: string): VmConfig {
   const file = join(serviceDir(engine, id), "vm.json");
   return parseVmConfig(readFileSync(file, "utf8"), file);
-}
-
-/** The test guest running `test`, from the image. */
-function imageSpec(ref: string, test: string, extra: Record<string, unknown> = {}, ...words: string[]): Record<string, unknown> {
-  return { kernel: s.guest, image: ref, bootArgs: ["console=ttyS0", `vmctl.test=${test}`, ...words].join(" "), memoryMib: 16, ...extra };
 }
 
 /** The `key=value` facts a test guest printed. */
@@ -223,91 +190,4 @@ test("a create whose image cannot be had fails naming why and leaves nothing beh
   const bad = await t.throwsAsync(engine.create({ target: "microvm", spec: { kernel: s.guest, diskSizeMib: 64 } }), { instanceOf: VmctlError });
   t.is(bad?.code, "INVALID_ARGUMENT");
   t.regex(bad?.message ?? "", /diskSizeMib/);
-});
-
-/** The image store of an engine as one service's ImageAccess, watching what the target does with it. */
-function watchedAccess(engine: Orchestrator, seen: { layers: string[]; ledgerAtCreate: string[][] }, ledger: () => readonly { key: string }[]): ImageAccess {
-  return {
-    // resolve, not use: this context's service is not in the engine's database, so nothing to pin it to.
-    use: (reference, progress) => engine.images.resolve(reference, progress),
-    createWritableLayer: async (path, sizeBytes) => {
-      seen.layers.push(path);
-      seen.ledgerAtCreate.push(ledger().map((r) => r.key));
-      await engine.images.createWritableLayer(path, sizeBytes);
-    },
-  };
-}
-
-test("controller: the writable layer is in the ledger before it is made; prepare is idempotent; destroy removes it and releases it, never the base disk", async (t) => {
-  const img = await image();
-  const engine = await open(t);
-  const factory = s.factory();
-  const ctx0 = testContext(s.dir, "ctl-image");
-  const seen = { layers: [] as string[], ledgerAtCreate: [] as string[][] };
-  const ctx = { ...ctx0, images: watchedAccess(engine, seen, () => ctx0.resources.list()) };
-  const layer = join(ctx.serviceDir, "scratch.ext4");
-  // A partial file left by a crash inside the engine does not stop the next create.
-  writeFileSync(join(ctx.serviceDir, "scratch.partial"), "left over");
-
-  const c = await factory.create("ctl-image", factory.validate(imageSpec(img.ref, "ticker", { diskSizeMib: 16 })), ctx);
-  t.teardown(() => c.destroy());
-  const events: ProgressEvent[] = [];
-  await c.prepare((e) => events.push(e));
-  t.true(events.length > 0, "prepare hands its progress to the pull");
-  await c.prepare();
-  t.deepEqual(seen.layers, [layer], "made once");
-  t.true(seen.ledgerAtCreate[0]?.includes(layer), "recorded before it was made");
-  t.deepEqual(ctx.resources.list().map((r) => `${r.kind} ${r.key}`), [`file ${layer}`, `file ${join(ctx.serviceDir, "vm.json")}`]);
-  t.false(existsSync(join(ctx.serviceDir, "scratch.partial")));
-  const base = engine.images.inspect(img.manifest.digest);
-  t.deepEqual(c.record(), { vmId: "vmctl-ctl-image", socket: c.socketPath, vmm: null, image: { digest: base.digest, disk: base.disk } });
-
-  await c.start();
-  await untilConsole(c, /tick=/);
-  t.is((await c.state()).phase, "running");
-  t.deepEqual(seen.layers, [layer], "start makes nothing again");
-  await c.destroy();
-  t.false(existsSync(layer));
-  t.deepEqual(readdirSync(ctx.serviceDir), []);
-  t.deepEqual(ctx.resources.list(), []);
-  t.true(existsSync(base.disk));
-});
-
-test("controller: a prepare with an image on a vmctld without an image engine fails FAILED_PRECONDITION and makes nothing", async (t) => {
-  const factory = s.factory();
-  const ctx = testContext(s.dir, "ctl-no-engine");
-  const c = await factory.create("ctl-no-engine", factory.validate(imageSpec("node:20", "hello")), ctx);
-  t.teardown(() => c.destroy());
-  const err = await t.throwsAsync(c.prepare(), { instanceOf: VmctlError });
-  t.is(err?.code, "FAILED_PRECONDITION");
-  t.deepEqual(readdirSync(ctx.serviceDir), []);
-  t.deepEqual(ctx.resources.list(), []);
-});
-
-test("adopt after a crash between making the writable layer and writing vm.json: the controller is found, a start prepares again, destroy removes the layer", async (t) => {
-  const img = await image();
-  const engine = await open(t);
-  const id = "ctl-crashed";
-  const spec = s.factory().validate(imageSpec(img.ref, "hello", { diskSizeMib: 16 }));
-  // What the crashed process left: the ledger entry (intended first) and the layer, no vm.json.
-  const before = testContext(s.dir, id);
-  const layer = join(before.serviceDir, "scratch.ext4");
-  before.resources.intend({ kind: "file", key: layer });
-  await engine.images.createWritableLayer(layer, 16 * MIB);
-
-  const factory = s.factory();
-  const ctx0 = testContext(s.dir, id, before.resources.list());
-  const seen = { layers: [] as string[], ledgerAtCreate: [] as string[][] };
-  const ctx = { ...ctx0, images: watchedAccess(engine, seen, () => ctx0.resources.list()) };
-  const c = await factory.adopt({ id, target: "microvm", spec, resources: ctx.resources.list() }, ctx);
-  if (c === undefined) return t.fail("adopt found nothing, though the ledger names the layer");
-  t.teardown(() => c.destroy());
-  t.is((await c.state()).phase, "created");
-  await c.start();
-  t.is((await c.wait()).code, 0);
-  t.deepEqual(seen.layers, [], "the layer already there is kept, not made again");
-  t.is(parseVmConfig(readFileSync(join(ctx.serviceDir, "vm.json"), "utf8"), "vm.json").image?.digest, img.manifest.digest);
-  await c.destroy();
-  t.false(existsSync(layer));
-  t.deepEqual(ctx.resources.list(), []);
 });

@@ -1,10 +1,13 @@
 // Checks the target-independent part of a create request (name, labels, dependsOn,
 // readiness, request id, the spec's size and shape); the spec's content is the target's
-// to validate. Limits come from contract/limits.ts.
+// to validate (validatedSpec asks it, naming the field it refuses). Limits come from
+// contract/limits.ts.
 import { createHash, randomBytes } from "node:crypto";
 import { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "../contract/limits.js";
 import { isErrorCode, ValidationError, VmctlError } from "../errors.js";
 import type { ServiceFactory } from "../contract/target.js";
+import type { JsonValue } from "../contract/types.js";
+import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
 import { checkArgs, checkJsonShape, checkRef, hasControlCharacter, utf8Bytes } from "./request-checks.js";
 
@@ -233,6 +236,29 @@ export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: un
       env: { ...env },
       spec: (spec ?? {}) as Record<string, unknown>,
     });
+  } catch (err) {
+    throw specError(err);
+  }
+}
+
+/** The factory of a usable target; an unknown target names the "target" field. */
+export function factoryFor(registry: PluginRegistry, target: string): ServiceFactory {
+  try {
+    return registry.factory(target);
+  } catch (err) {
+    const e = VmctlError.from(err);
+    if (e.code !== "NOT_FOUND") throw e;
+    throw new VmctlError("NOT_FOUND", `target: ${e.message}`, { cause: err, details: { ...e.details, field: "target", target } });
+  }
+}
+
+/** The spec the target accepted, given as `spec` or made from the `run` shorthand. */
+export function validatedSpec(factory: ServiceFactory, input: CreateServiceInput): JsonValue {
+  const untrusted = input.run === undefined ? input.spec : specFromRun(factory, input.run, input.spec);
+  // The shorthand and the spec were bounded apart; what the target made of them is bounded as a whole.
+  if (input.run !== undefined) checkJsonShape(untrusted, "spec");
+  try {
+    return factory.validate(untrusted);
   } catch (err) {
     throw specError(err);
   }

@@ -5,8 +5,7 @@ import test from "ava";
 import type { PluginRegistration } from "../contract/plugin.js";
 import type { ServiceController } from "../contract/target.js";
 import { VmctlError } from "../errors.js";
-import { collectText, freePort, markedProcesses, openEngine, tempDir, waitForText } from "../testing/fixtures.js";
-import type { ServiceEvent } from "./api.js";
+import { collectText, markedProcesses, openEngine, tempDir, waitForText } from "../testing/fixtures.js";
 import { pidRunning } from "../target-kit/process.js";
 
 /** Still running: a killed workload that init has not reaped yet (a zombie) runs no more. */
@@ -173,6 +172,41 @@ test("a create that fails after the target made a resource destroys it (nothing 
   t.true(engine.integrityCheck().ok);
 });
 
+test("a target whose create() fails after making a resource: the engine adopts what is left and destroys it at once", async (t) => {
+  const stateDir = tempDir();
+  const made: string[] = [];
+  const fails: PluginRegistration = {
+    name: "fails-in-create-plugin",
+    targets: [
+      {
+        target: "fails-in-create",
+        init: () => ({
+          target: "fails-in-create",
+          capabilities: { exec: false, pause: false, network: false, volumes: false, logsFollow: false },
+          validate: (spec) => (spec ?? {}) as Record<string, never>,
+          create: async (id, _spec, ctx) => {
+            const file = join(stateDir, `made-${id}`);
+            ctx.resources.intend({ kind: "file", key: file });
+            writeFileSync(file, "x");
+            made.push(file);
+            throw new Error("out of quota");
+          },
+          adopt: async (record, ctx) => flakyController(record.id, ctx.resources, join(stateDir, `made-${record.id}`), made),
+        }),
+      },
+    ],
+  };
+  const engine = await openEngine(stateDir, { plugins: [fails] });
+  t.teardown(() => engine.close());
+  const err = await t.throwsAsync(engine.create({ name: "half", target: "fails-in-create", spec: {} }), { instanceOf: VmctlError });
+  t.regex(err?.message ?? "", /creating service half: out of quota/);
+  t.is(made.length, 1);
+  t.false(existsSync(made[0] as string), "the file the target made is gone now, not at the next start-up");
+  t.deepEqual(engine.list(), []);
+  t.deepEqual(readdirSync(join(stateDir, "services")), []);
+  t.true(engine.integrityCheck().ok);
+});
+
 function flakyController(
   id: string,
   ledger: import("../contract/target.js").ResourceLedger,
@@ -264,170 +298,6 @@ test("list filters by label selector, target and phase", async (t) => {
   t.is(engine.get(a.id).labels.env, "prod");
   const bad = t.throws(() => engine.list({ labels: ["=x"] }), { instanceOf: VmctlError });
   t.is(bad?.details.field, "labels[0]");
-});
-
-test("depends_on: the dependency is started first and its TCP readiness check passes before the dependent starts", async (t) => {
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir);
-  t.teardown(() => engine.close());
-  const port = await freePort();
-  // Listens only after a delay, so the dependent has to wait.
-  const listen = `setTimeout(() => require("net").createServer(s => s.end()).listen(${port}, "127.0.0.1"), 700)`;
-  const db = await engine.create({
-    name: "db",
-    target: "process",
-    spec: { args: [process.execPath, "-e", listen] },
-    readiness: { check: { kind: "tcp", port }, intervalMs: 50, timeoutMs: 20_000 },
-  });
-  const app = await engine.create({
-    name: "app",
-    target: "process",
-    spec: { args: ["sleep", "300"] },
-    dependsOn: ["db"],
-  });
-  t.deepEqual(app.dependsOn, [db.id]);
-
-  const abort = new AbortController();
-  const events: ServiceEvent[] = [];
-  const watching = (async () => {
-    for await (const event of engine.watch(["app", "db"], abort.signal)) events.push(event);
-  })();
-
-  const started = await engine.start("app");
-  t.is(started.phase, "running");
-  const dbNow = engine.get("db");
-  t.is(dbNow.phase, "running");
-  t.true(dbNow.ready, "the dependency's readiness check passed");
-  t.true(engine.get("app").ready);
-  abort.abort();
-  await watching;
-
-  const appPhases = events.filter((e) => e.service.id === app.id).map((e) => `${e.kind}:${e.service.phase}`);
-  t.deepEqual(appPhases.slice(0, 2), ["snapshot:created", "updated:waiting"]);
-  t.true(appPhases.includes("updated:running"), appPhases.join(" "));
-  // db became ready while app was waiting.
-  const dbReadyAt = events.findIndex((e) => e.service.id === db.id && e.service.ready);
-  const appStartingAt = events.findIndex((e) => e.service.id === app.id && e.service.phase === "starting");
-  t.true(dbReadyAt !== -1 && dbReadyAt < appStartingAt, `${dbReadyAt} < ${appStartingAt}`);
-
-  await engine.delete("app", { force: true });
-  await engine.delete("db", { force: true });
-  t.deepEqual([...markedProcesses(stateDir)], []);
-});
-
-test("a dependency that exits before it is ready fails the dependent's start, which goes back to created", async (t) => {
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir);
-  t.teardown(() => engine.close());
-  const port = await freePort();
-  await engine.create({
-    name: "dies",
-    target: "process",
-    spec: { args: ["sh", "-c", "sleep 0.2; exit 1"] },
-    readiness: { check: { kind: "tcp", port }, intervalMs: 50, timeoutMs: 30_000 },
-  });
-  await engine.create({ name: "needs-it", target: "process", spec: { args: ["sleep", "300"] }, dependsOn: ["dies"] });
-  const err = await t.throwsAsync(engine.start("needs-it"), { instanceOf: VmctlError });
-  t.is(err?.code, "FAILED_PRECONDITION");
-  t.regex(err?.message ?? "", /dies: exited before it was ready/);
-  t.is(engine.get("needs-it").phase, "created");
-  t.is(engine.get("dies").phase, "exited");
-});
-
-test("a dependency that is not ready in time fails the dependent's start with FAILED_PRECONDITION, not the client's DEADLINE_EXCEEDED", async (t) => {
-  // The adversarial soak found it: CreateService answered DEADLINE_EXCEEDED, which the API
-  // documents as the client's own deadline only.
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir);
-  t.teardown(() => engine.close());
-  const port = await freePort(); // nothing listens
-  await engine.create({
-    name: "never",
-    target: "process",
-    spec: { args: ["sleep", "300"] },
-    readiness: { check: { kind: "tcp", port }, intervalMs: 20, timeoutMs: 100 },
-  });
-  const err = await t.throwsAsync(
-    engine.create({ name: "after-it", target: "process", spec: { args: ["sleep", "300"] }, dependsOn: ["never"], start: true }),
-    { instanceOf: VmctlError },
-  );
-  t.is(err?.code, "FAILED_PRECONDITION");
-  t.regex(err?.message ?? "", /service never: tcp 127\.0\.0\.1:\d+ not ready after 100 ms .*; service after-it depends on it/);
-  t.throws(() => engine.get("after-it"), { message: /after-it/ }, "a create+start that failed leaves nothing");
-  await engine.delete("never", { force: true });
-});
-
-test("a service others depend on cannot be deleted, even with force, until they are gone", async (t) => {
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir);
-  t.teardown(() => engine.close());
-  await engine.create({ name: "db", target: "process", spec: { args: ["sleep", "300"] }, start: true });
-  await engine.create({ name: "api", target: "process", spec: { args: ["true"] }, dependsOn: ["db"] });
-  await engine.create({ name: "worker", target: "process", spec: { args: ["true"] }, dependsOn: ["db"] });
-  for (const force of [false, true]) {
-    const err = await t.throwsAsync(engine.delete("db", { force }), { instanceOf: VmctlError });
-    t.is(err?.code, "FAILED_PRECONDITION");
-    t.regex(err?.message ?? "", /db is a dependency of (api, worker|worker, api); delete them first/);
-  }
-  t.is(engine.get("db").phase, "running", "a refused delete stops nothing");
-  await engine.delete("api");
-  await t.throwsAsync(engine.delete("db", { force: true }), { message: /dependency of worker; delete it first/ });
-  await engine.delete("worker");
-  await engine.delete("db", { force: true });
-  t.deepEqual(engine.list(), []);
-});
-
-test("a watcher that falls too far behind is ended with RESOURCE_EXHAUSTED, not buffered without end", async (t) => {
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir, { watchQueueLimit: 5 });
-  t.teardown(() => engine.close());
-  const abort = new AbortController();
-  const iterator = engine.watch([], abort.signal)[Symbol.asyncIterator]();
-  // Subscribed (the first next() runs the generator up to the live part), then not read.
-  const first = iterator.next();
-  for (let i = 0; i < 8; i++) await engine.create({ name: `s${i}`, target: "process", spec: { args: ["true"] } });
-  const seen: string[] = [];
-  const err = await t.throwsAsync(async () => {
-    seen.push(((await first).value as ServiceEvent).service.name);
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      seen.push(next.value.service.name);
-    }
-  });
-  t.is((err as VmctlError).code, "RESOURCE_EXHAUSTED");
-  t.regex(err?.message ?? "", /fell more than 5 events behind/);
-  t.true(seen.length <= 6, seen.join(","));
-  // A new watch starts over from a snapshot of everything.
-  const again = engine.watch([], abort.signal)[Symbol.asyncIterator]();
-  const snapshot: string[] = [];
-  for (let i = 0; i < 8; i++) snapshot.push(((await again.next()).value as ServiceEvent).service.name);
-  t.deepEqual(snapshot.sort(), ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"]);
-  abort.abort();
-});
-
-test("watch sends a snapshot, then live changes, and ends on abort", async (t) => {
-  const stateDir = tempDir();
-  const engine = await openEngine(stateDir);
-  t.teardown(() => engine.close());
-  await engine.create({ name: "first", target: "process", spec: { args: ["true"] } });
-  const abort = new AbortController();
-  const events: string[] = [];
-  const done = (async () => {
-    for await (const e of engine.watch([], abort.signal)) {
-      events.push(`${e.kind}:${e.service.name}:${e.service.phase}`);
-      if (e.kind === "deleted") abort.abort();
-    }
-  })();
-  const second = await engine.create({ name: "second", target: "process", spec: { args: ["sh", "-c", "exit 0"] } });
-  await engine.start(second.id);
-  await engine.wait(second.id);
-  await engine.delete(second.id);
-  await done;
-  t.is(events[0], "snapshot:first:created");
-  t.is(events[1], "created:second:created");
-  t.true(events.includes("updated:second:exited"), events.join(" "));
-  t.is(events.at(-1), "deleted:second:exited");
 });
 
 test("logs follow streams output while the service runs and ends when it exits", async (t) => {

@@ -1,5 +1,5 @@
-// Serialises operations per key (service id): start, stop and delete of one service
-// never interleave; different services proceed concurrently.
+// Serialises operations per key (service id): start, stop, delete, pause and resume of
+// one service never interleave; different services proceed concurrently.
 export class KeyedLock {
   readonly #tails = new Map<string, Promise<unknown>>();
 

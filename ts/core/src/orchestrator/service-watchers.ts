@@ -1,24 +1,32 @@
 // Watching services and waiting for one to exit: subscribers of the engine's event hub.
+import { LIMITS } from "../contract/limits.js";
 import type { ExitInfo } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
 import { publicRecord, type StoredService } from "../state/service-row.js";
-import type { StateStore } from "../state/state-store.js";
-import type { ServiceEvent } from "./api.js";
+import type { ServiceEvent, ServiceRef } from "./api.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { EventHub } from "./event-hub.js";
+import type { ServiceTable } from "./service-table.js";
+
+/** Events a watcher may fall behind before its watch is ended (OrchestratorOptions.watchQueueLimit). */
+export const DEFAULT_WATCH_QUEUE_LIMIT = 10_000;
 
 /**
- * Snapshot events for the services in `ids` (all when undefined), then every change,
+ * Snapshot events for the services `refs` names (all when empty), then every change,
  * until `signal` aborts or the hub closes. A watcher more than `queueLimit` events
  * behind is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
  */
 export async function* watchServices(
-  hub: EventHub,
-  store: StateStore,
-  ids: ReadonlySet<string> | undefined,
+  services: ServiceTable,
+  refs: readonly ServiceRef[],
   signal: AbortSignal,
   queueLimit: number,
 ): AsyncGenerator<ServiceEvent> {
+  if (refs.length > LIMITS.selectorCount) {
+    throw new VmctlError("INVALID_ARGUMENT", `ids: at most ${LIMITS.selectorCount} services per watch`, { details: { field: "ids" } });
+  }
+  const ids = refs.length > 0 ? new Set(refs.map((ref, i) => services.require(ref, `ids[${i}]`).id)) : undefined;
+  const { hub, store } = services;
   if (signal.aborted) return;
   const queue = new AsyncQueue<ServiceEvent>({
     limit: queueLimit,

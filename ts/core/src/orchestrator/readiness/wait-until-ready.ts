@@ -13,7 +13,7 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
   /** Checked before each attempt: a string ends the wait with FAILED_PRECONDITION. */
   readonly gate?: () => string | undefined;
-  /** Prefix for messages ("dependency db"). */
+  /** Prefix for messages ("service db"). */
   readonly subject?: string;
 }
 

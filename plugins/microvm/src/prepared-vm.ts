@@ -1,0 +1,91 @@
+// prepare(): the VM as start() will boot it, written down once (vm.json) so adopt knows the
+// service was made and a restart boots what was prepared. With an image, the image store
+// resolves and pins it and the VM's writable layer is made; each file is recorded in the
+// ledger before it is made.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { VmctlError, type ProgressSink, type TargetContext } from "@vmctl/core/contract";
+import { writeAtomic } from "@vmctl/core/target-kit";
+import { errorDetails } from "./errors.js";
+import { ledger, type ServiceLayout } from "./layout.js";
+import { DEFAULT_DISK_SIZE_MIB, type MicrovmSpec } from "./spec.js";
+import { MIB, parseVmConfig, vmConfig, type VmConfig, type VmImage, type VmScratch } from "./vm-config.js";
+
+export interface VmToPrepare {
+  readonly serviceId: string;
+  readonly vmId: string;
+  readonly spec: MicrovmSpec;
+  readonly ctx: TargetContext;
+  readonly layout: ServiceLayout;
+}
+
+/**
+ * The VM to boot. Checks first that the host files the spec names are there. Once vm.json
+ * exists (`prepared`: made here or by an earlier process) it is the VM and nothing is
+ * resolved again: only its image's base disk is checked and a vanished writable layer
+ * remade. Otherwise the image is resolved (pulling if needed, with `progress`), the
+ * writable layer made and vm.json written.
+ */
+export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | undefined, progress?: ProgressSink): Promise<VmConfig> {
+  const files = [
+    ["kernel", vm.spec.kernel],
+    ...(vm.spec.initrd === undefined ? [] : [["initrd", vm.spec.initrd]]),
+    ...(vm.spec.drives ?? []).map((d, i) => [`drives[${i}].path`, d.path]),
+  ];
+  for (const [field, path] of files) {
+    if (!isFile(path as string)) throw gone(vm.serviceId, field as string, path as string);
+  }
+  const existing = prepared();
+  if (existing !== undefined) {
+    if (existing.image !== undefined && existing.scratch !== undefined) {
+      if (!isFile(existing.image.disk)) throw gone(vm.serviceId, "image", `${existing.image.disk} (the base disk of ${existing.image.digest})`);
+      await makeScratch(vm.ctx, existing.scratch);
+    }
+    return existing;
+  }
+  let resolved: { image: VmImage; scratch: VmScratch } | undefined;
+  if (vm.spec.image !== undefined) {
+    const record = await vm.ctx.images.use(vm.spec.image, progress);
+    const image: VmImage = { reference: vm.spec.image, digest: record.digest, disk: record.disk, diskBytes: record.diskBytes };
+    const scratch: VmScratch = { path: vm.layout.scratchFile, sizeBytes: (vm.spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB) * MIB };
+    await makeScratch(vm.ctx, scratch);
+    resolved = { image, scratch };
+    vm.ctx.log.debug("microvm image prepared", { image: image.reference, digest: image.digest, disk: image.disk });
+  }
+  const config = vmConfig(vm.vmId, vm.spec, resolved);
+  vm.ctx.resources.intend(ledger.file(vm.layout.vmFile));
+  writeAtomic(vm.layout.vmFile, `${JSON.stringify(config, null, 2)}\n`);
+  return config;
+}
+
+/** vm.json as prepareVm() wrote it; undefined before that. A broken file is INTERNAL. */
+export function readVmFile(vmFile: string): VmConfig | undefined {
+  let text: string;
+  try {
+    text = readFileSync(vmFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  return parseVmConfig(text, vmFile);
+}
+
+/**
+ * The VM's writable layer, unless it exists: ledger first, then made (a few ms: sparse,
+ * pre-formatted; the engine clears a partial file an interrupted attempt left).
+ */
+async function makeScratch(ctx: TargetContext, scratch: VmScratch): Promise<void> {
+  if (existsSync(scratch.path)) return;
+  ctx.resources.intend(ledger.file(scratch.path));
+  await ctx.images.createWritableLayer(scratch.path, scratch.sizeBytes);
+}
+
+function gone(serviceId: string, field: string, path: string): VmctlError {
+  return new VmctlError("FAILED_PRECONDITION", `${field}: ${path} is not a file any more`, { details: errorDetails(serviceId) });
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
