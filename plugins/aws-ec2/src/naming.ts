@@ -2,10 +2,10 @@
 // files in serviceDir. One place, so create(), start() and adopt() always agree.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { OwnedResource } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource } from "@vmctl/core/contract";
 
-/** Tag keys the target sets besides the owner labels. */
-export const SERVICE_TAG = "vmctl.io/service";
+/** Tag keys the target sets besides the owner labels (the service's is the contract's label). */
+export const SERVICE_TAG = SERVICE_LABEL;
 /** Set before vmctl stops the instance, so the exit reads "stopped" in any later process. */
 export const STOP_TAG = "vmctl.io/stop-requested";
 
@@ -21,7 +21,7 @@ export function reportLocation(bucket: string, serviceId: string): ReportLocatio
 }
 
 /** The owner label key the orchestrator sets (`vmctl.io/owner` = this installation). */
-export const OWNER_LABEL = "vmctl.io/owner";
+export { OWNER_LABEL };
 
 /**
  * RunInstances' idempotency token: the same for every retry of one service's start

@@ -2,11 +2,10 @@
 // files in the serviceDir — in one place, so create() and adopt() always agree.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { OwnedResource } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource } from "@vmctl/core/contract";
 
-/** Label keys the engine puts in ctx.ownerLabels (`OWNER_LABEL`, `SERVICE_LABEL` in @vmctl/core). */
-export const OWNER_LABEL = "vmctl.io/owner";
-export const SERVICE_LABEL = "vmctl.io/service";
+/** Label keys the engine puts in ctx.ownerLabels (defined once, in the contract). */
+export { OWNER_LABEL, SERVICE_LABEL };
 /** Marks what this target made, for `docker ps --filter label=vmctl.io/target=docker`. */
 export const TARGET_LABEL = "vmctl.io/target";
 

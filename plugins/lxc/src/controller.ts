@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { VmctlError } from "@vmctl/core/contract";
+import { SERVICE_LABEL, VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
   ExitInfo,
@@ -340,7 +340,7 @@ export class LxcController implements ServiceController {
       commonConf: this.#o.commonConf,
       cgroup: this.#o.cgroup,
       initPidFile: this.#l.initPidFile,
-      labels: { ...this.#ctx.ownerLabels, "vmctl.io/service": this.id },
+      labels: { ...this.#ctx.ownerLabels, [SERVICE_LABEL]: this.id },
     };
   }
 

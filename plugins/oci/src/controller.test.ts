@@ -67,7 +67,7 @@ test("state is running with the container's pid, and runc carries the owner labe
   t.true(typeof state.pid === "number" && existsSync(`/proc/${state.pid}`));
   t.true(runcList(s).includes(c.containerId));
   const rs = await factory.runtimeFor({ rootfs: s.rootfs, args: ["x"] }).state(c.containerId);
-  t.is(rs?.annotations["org.vmctl.owner"], "oci-tests");
+  t.is(rs?.annotations["vmctl.io/owner"], "oci-tests");
   await c.stop({ timeoutMs: 100 });
   t.is((await c.state()).phase, "exited");
 });

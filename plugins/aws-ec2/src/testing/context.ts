@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
 import { unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
 import { initAwsEc2 } from "../index.js";
@@ -91,7 +91,7 @@ export async function ec2TestBed(prefix: string): Promise<Ec2TestBed> {
       return {
         serviceId,
         serviceDir,
-        ownerLabels: { "vmctl.io/owner": TEST_OWNER, "vmctl.io/service": serviceId },
+        ownerLabels: { [OWNER_LABEL]: TEST_OWNER, [SERVICE_LABEL]: serviceId },
         resources: new MemoryLedger(resources),
         log: new MemoryLogger(),
         images: unavailableImages(),

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { OWNER_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
 import { findBinary, unavailableImages } from "@vmctl/core/target-kit";
 import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
 import type { LxcFactory } from "../factory.js";
@@ -23,7 +23,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return {
     serviceId,
     serviceDir,
-    ownerLabels: { "vmctl.io/owner": "lxc-tests" },
+    ownerLabels: { [OWNER_LABEL]: "lxc-tests" },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
     images: unavailableImages(),

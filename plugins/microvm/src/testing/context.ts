@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
 import { unavailableImages } from "@vmctl/core/target-kit";
 import { requireVmmBinary } from "@vmctl/vmm-client";
 import { initMicrovm, kvmUnusable } from "../index.js";
@@ -30,7 +30,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return {
     serviceId,
     serviceDir,
-    ownerLabels: { "vmctl.io/owner": "microvm-tests", "vmctl.io/service": serviceId },
+    ownerLabels: { [OWNER_LABEL]: "microvm-tests", [SERVICE_LABEL]: serviceId },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
     images: unavailableImages(),

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
+import { OWNER_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
 import { unavailableImages } from "@vmctl/core/target-kit";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
@@ -25,7 +25,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return {
     serviceId,
     serviceDir,
-    ownerLabels: { "org.vmctl.owner": "oci-tests" },
+    ownerLabels: { [OWNER_LABEL]: "oci-tests" },
     resources: new MemoryLedger(resources),
     log: new MemoryLogger(),
     images: unavailableImages(),

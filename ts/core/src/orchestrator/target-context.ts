@@ -6,8 +6,9 @@ import type { ImageStore } from "../images/image-store.js";
 import { childLogger } from "../log/logger.js";
 import type { StateStore } from "../state/state-store.js";
 
-export const OWNER_LABEL = "vmctl.io/owner";
-export const SERVICE_LABEL = "vmctl.io/service";
+import { OWNER_LABEL, SERVICE_LABEL } from "../contract/defaults.js";
+
+export { OWNER_LABEL, SERVICE_LABEL };
 
 /** Where each service's private directory lives: `<stateDir>/services/<id>`. */
 export function servicesDir(stateDir: string): string {

@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VmctlError, type ImageAccess, type OwnedResource, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, VmctlError, type ImageAccess, type OwnedResource, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
 import { unavailableImages } from "@vmctl/core/target-kit";
 import type { FactoryInit } from "../types.js";
 import { isAlive, killHard, recordedProcesses } from "./host-processes.js";
@@ -32,9 +32,8 @@ export interface HarnessOptions {
   readonly tmpDir?: string;
 }
 
-/** Owner label keys, as the engine sets them (`OWNER_LABEL`, `SERVICE_LABEL` in @vmctl/core). */
-export const OWNER_LABEL = "vmctl.io/owner";
-export const SERVICE_LABEL = "vmctl.io/service";
+/** Owner label keys, as the engine sets them (one definition, in the contract). */
+export { OWNER_LABEL, SERVICE_LABEL };
 
 export class ConformanceHarness {
   /** The harness's temp dir; removed by close(). */
