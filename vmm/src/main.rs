@@ -43,6 +43,13 @@ struct Args {
     id: Option<String>,
 }
 
+/// Readiness events the API runtime takes per poll of the OS.
+const MAX_IO_EVENTS_PER_TICK: usize = 64;
+
+/// How long a thread of the blocking pool (Start, Pause: rare actions) waits for more work
+/// before it ends; tokio's default is 10 s, a thread idling through a VM's start-up.
+const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A VM id unique enough for one host: pid, time and a few random bits.
 fn generated_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -82,7 +89,15 @@ fn main() -> ExitCode {
         warn!("host KVM is PVM (no hardware virtualization): guest code is emulated");
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // One thread: the API's work is small and vCPUs and devices have their own threads.
+    // A few connections at most, so a short event list per poll (tokio's default is
+    // 1024 events, 12 KiB of heap).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_io_events_per_tick(MAX_IO_EVENTS_PER_TICK)
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!("cannot start the API runtime: {e}");

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use super::state::{Phase, VmState};
 use super::{Controller, ControllerError};
+use crate::devices::legacy::serial::ConsoleCursor;
 
 /// One attached console client.
 pub struct ConsoleSession {
@@ -15,7 +16,7 @@ pub struct ConsoleSession {
     /// Output printed before the session began, taken together with `live` so nothing
     /// falls between the two; handed out only if the client asks for a replay.
     past: Option<Vec<u8>>,
-    live: broadcast::Receiver<Vec<u8>>,
+    live: ConsoleCursor,
     state: watch::Receiver<VmState>,
     ended: bool,
 }
@@ -55,29 +56,28 @@ impl ConsoleSession {
         // The past is dropped unread when the client never asked for it.
         self.past = None;
         loop {
-            tokio::select! {
-                // Output first: at the exit, whatever is queued still goes out in order.
-                biased;
-                chunk = self.live.recv() => match chunk {
-                    Ok(data) => return Some(data),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!("console reader fell behind; {n} chunks dropped");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        self.ended = true;
-                        return None;
-                    }
-                },
-                _ = self.state.wait_for(|s| s.phase == Phase::Exited) => {
-                    // The VM is gone: hand out what is left, then end.
-                    self.ended = true;
-                    let mut rest = Vec::new();
-                    while let Ok(data) = self.live.try_recv() {
-                        rest.extend(data);
-                    }
-                    return (!rest.is_empty()).then_some(rest);
-                }
+            // Output first: at the exit, whatever was printed still goes out in order.
+            if let Some(data) = self.read_live() {
+                return Some(data);
             }
+            let exited = tokio::select! {
+                biased;
+                more = self.live.changed() => if more { continue } else { false },
+                _ = self.state.wait_for(|s| s.phase == Phase::Exited) => true,
+            };
+            self.ended = true;
+            // The VM is gone: hand out what is left, then end.
+            return if exited { self.read_live() } else { None };
         }
+    }
+
+    /// The output printed since the last read, if any. Nothing waits here, so a
+    /// cancelled [`Self::next_output`] loses nothing.
+    fn read_live(&mut self) -> Option<Vec<u8>> {
+        let read = self.controller.ctx.console.read(&mut self.live);
+        if read.lost > 0 {
+            tracing::warn!("console reader fell behind; {} bytes dropped", read.lost);
+        }
+        (!read.data.is_empty()).then_some(read.data)
     }
 }

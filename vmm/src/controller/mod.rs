@@ -178,6 +178,7 @@ impl Controller {
         let vmm = builder::build_and_start(&kvm, &inner.resources, &self.ctx, on_exit)?;
         self.ctx.metrics.mark_running();
         inner.vmm = Some(vmm);
+        release_freed_memory();
         // The guest may already have exited: never overwrite EXITED.
         self.state.send_if_modified(|s| {
             let first = s.phase == Phase::Configuring;
@@ -299,6 +300,17 @@ impl Controller {
 
     pub fn console_input(&self, bytes: &[u8]) -> Result<(), ControllerError> {
         Ok(self.ctx.input.send(bytes)?)
+    }
+}
+
+/// Gives the pages of freed heap memory back to the kernel. Building a VM allocates and
+/// frees far more (kernel headers, CPUID and MSR tables, device set-up) than the running
+/// VM keeps; without this the freed pages stay resident, a private cost for the VM's whole
+/// life, since the allocator only returns memory at the top of its heap on its own.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

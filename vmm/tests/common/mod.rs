@@ -58,6 +58,11 @@ impl RunningVmm {
 /// Connects to the API. The socket file appears at bind(), just before listen(), so a
 /// refused connection is retried briefly.
 pub async fn connect(socket: &Path) -> VmmClient<Channel> {
+    VmmClient::new(channel(socket).await)
+}
+
+/// A channel to the API socket, for any service served there (see [`connect`]).
+pub async fn channel(socket: &Path) -> Channel {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let socket = socket.to_owned();
@@ -71,7 +76,7 @@ pub async fn connect(socket: &Path) -> VmmClient<Channel> {
             }))
             .await;
         match attempt {
-            Ok(channel) => return VmmClient::new(channel),
+            Ok(channel) => return channel,
             Err(e) if Instant::now() < deadline => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(10)).await;

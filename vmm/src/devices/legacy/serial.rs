@@ -1,13 +1,13 @@
 //! COM1: an 8250 UART (vm-superio) whose output goes to a [`ConsoleBuffer`] (the last
-//! 64 KiB, replayable, and broadcast to live readers) and whose input comes from the
-//! API through an [`InputQueue`] drained on the event loop.
+//! 64 KiB, replayable, and read by live readers at their own pace) and whose input comes
+//! from the API through an [`InputQueue`] drained on the event loop.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 use vm_superio::Serial;
 use vm_superio::serial::SerialEvents;
 use vmm_sys_util::eventfd::EventFd;
@@ -16,30 +16,60 @@ use super::IrqTrigger;
 use crate::device_manager::bus::BusDevice;
 use crate::metrics::VmmMetrics;
 
-/// How much console output is kept for replay.
+/// How much console output is kept, for replay and for live readers that fall behind.
 pub const CONSOLE_BUFFER_SIZE: usize = 64 * 1024;
-/// How many output chunks a slow live reader may fall behind before it loses some.
-const BROADCAST_CAPACITY: usize = 4096;
 
 struct BufferInner {
+    /// The last output, at most [`CONSOLE_BUFFER_SIZE`] bytes; its allocation grows with
+    /// the output (a VM that prints little costs little) and never past that bound.
     ring: VecDeque<u8>,
-    tx: broadcast::Sender<Vec<u8>>,
+    /// Bytes printed since the VMM started: the position just after `ring`'s last byte.
+    end: u64,
 }
 
-/// Console output: kept for replay and sent to live readers.
+/// Console output: the last [`CONSOLE_BUFFER_SIZE`] bytes, kept for replay. Live readers
+/// read the same bytes by position ([`ConsoleCursor`]), so there is one copy of the output
+/// however many read it, and nothing is allocated per byte printed.
 pub struct ConsoleBuffer {
     inner: Mutex<BufferInner>,
+    /// [`BufferInner::end`], published to wake live readers.
+    written: watch::Sender<u64>,
 }
 
 impl Default for ConsoleBuffer {
     fn default() -> Self {
         Self {
             inner: Mutex::new(BufferInner {
-                ring: VecDeque::with_capacity(CONSOLE_BUFFER_SIZE),
-                tx: broadcast::channel(BROADCAST_CAPACITY).0,
+                ring: VecDeque::new(),
+                end: 0,
             }),
+            written: watch::Sender::new(0),
         }
     }
+}
+
+/// A live reader's place in the console output, and its wake-up when more is printed.
+pub struct ConsoleCursor {
+    pos: u64,
+    written: watch::Receiver<u64>,
+}
+
+impl ConsoleCursor {
+    /// Waits until output may have been printed since the reader last read; `false` when
+    /// the console is gone. Cancel-safe.
+    pub async fn changed(&mut self) -> bool {
+        self.written.changed().await.is_ok()
+    }
+}
+
+/// What a live reader got from [`ConsoleBuffer::read`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConsoleRead {
+    /// Output the reader had not seen, in order; empty when there is none.
+    pub data: Vec<u8>,
+    /// Bytes the reader missed: printed after its position but dropped from the buffer
+    /// before it read them (it fell more than [`CONSOLE_BUFFER_SIZE`] behind).
+    pub lost: u64,
 }
 
 impl ConsoleBuffer {
@@ -49,25 +79,49 @@ impl ConsoleBuffer {
 
     pub fn push(&self, bytes: &[u8]) {
         let mut inner = self.lock();
-        let overflow = (inner.ring.len() + bytes.len()).saturating_sub(CONSOLE_BUFFER_SIZE);
-        let len = inner.ring.len();
-        inner.ring.drain(..overflow.min(len));
-        let keep = bytes.len().min(CONSOLE_BUFFER_SIZE);
-        inner.ring.extend(&bytes[bytes.len() - keep..]);
-        // No receivers is fine: output is still kept for replay.
-        let _ = inner.tx.send(bytes.to_vec());
+        let ring = &mut inner.ring;
+        let kept = &bytes[bytes.len() - bytes.len().min(CONSOLE_BUFFER_SIZE)..];
+        let overflow = (ring.len() + kept.len()).saturating_sub(CONSOLE_BUFFER_SIZE);
+        ring.drain(..overflow.min(ring.len()));
+        let needed = ring.len() + kept.len();
+        if needed > ring.capacity() {
+            // Doubling, as a Vec grows, but capped at the bound (which `needed` is within).
+            let capacity = needed.max(ring.capacity() * 2).min(CONSOLE_BUFFER_SIZE);
+            ring.reserve_exact(capacity - ring.len());
+        }
+        ring.extend(kept);
+        inner.end += bytes.len() as u64;
+        // Under the lock, so readers see positions in the order they were reached.
+        self.written.send_replace(inner.end);
     }
 
-    /// A live reader, with what was printed so far when `replay` is set. Taken under
-    /// one lock, so no byte is lost or repeated between the two.
-    pub fn subscribe(&self, replay: bool) -> (Vec<u8>, broadcast::Receiver<Vec<u8>>) {
+    /// A live reader starting at the end of the output so far, with that output when
+    /// `replay` is set. Taken under one lock, so no byte is lost or repeated between the
+    /// two.
+    pub fn subscribe(&self, replay: bool) -> (Vec<u8>, ConsoleCursor) {
         let inner = self.lock();
         let past = if replay {
             inner.ring.iter().copied().collect()
         } else {
             Vec::new()
         };
-        (past, inner.tx.subscribe())
+        let cursor = ConsoleCursor {
+            pos: inner.end,
+            written: self.written.subscribe(),
+        };
+        (past, cursor)
+    }
+
+    /// The output printed since `cursor`'s position, moving it to the end.
+    pub fn read(&self, cursor: &mut ConsoleCursor) -> ConsoleRead {
+        let inner = self.lock();
+        let start = inner.end - inner.ring.len() as u64;
+        let lost = start.saturating_sub(cursor.pos);
+        // Within the ring: `cursor.pos` never passes `end`, and `start` is at most `end`.
+        let from = usize::try_from(cursor.pos.max(start) - start).unwrap_or(usize::MAX);
+        let data = inner.ring.range(from.min(inner.ring.len())..).copied().collect();
+        cursor.pos = inner.end;
+        ConsoleRead { data, lost }
     }
 
     /// The last line kept that contains `needle` (lossy UTF-8, without its line end).
@@ -275,16 +329,19 @@ mod tests {
     }
 
     #[test]
-    fn output_is_buffered_counted_and_broadcast() {
+    fn output_is_buffered_counted_and_read_live() {
         let (mut dev, buffer, metrics) = device();
-        let (past, mut rx) = buffer.subscribe(true);
+        let (past, mut cursor) = buffer.subscribe(true);
         assert!(past.is_empty());
         for b in b"hi\n" {
             dev.write(0, &[*b]);
         }
         assert_eq!(buffer.snapshot(), b"hi\n");
         assert_eq!(metrics.console_bytes_out(), 3);
-        assert_eq!(rx.try_recv().unwrap(), b"h");
+        // Everything printed since the last read, at once.
+        let read = buffer.read(&mut cursor);
+        assert_eq!((read.data.as_slice(), read.lost), (&b"hi\n"[..], 0));
+        assert!(buffer.read(&mut cursor).data.is_empty());
         let (past, _) = buffer.subscribe(true);
         assert_eq!(past, b"hi\n");
     }
@@ -297,6 +354,89 @@ mod tests {
         let snap = buffer.snapshot();
         assert_eq!(snap.len(), CONSOLE_BUFFER_SIZE);
         assert!(snap.ends_with(b"axyz"));
+        // One push longer than the buffer keeps its own tail.
+        let mut long = vec![b'b'; CONSOLE_BUFFER_SIZE + 10];
+        long.extend(b"end");
+        buffer.push(&long);
+        let snap = buffer.snapshot();
+        assert_eq!(snap.len(), CONSOLE_BUFFER_SIZE);
+        assert!(snap.ends_with(b"bend"));
+    }
+
+    #[test]
+    fn the_buffer_costs_what_was_printed_up_to_its_bound() {
+        let buffer = ConsoleBuffer::default();
+        assert_eq!(
+            buffer.lock().ring.capacity(),
+            0,
+            "nothing allocated before output"
+        );
+        buffer.push(b"boot\n");
+        assert!(buffer.lock().ring.capacity() < 64);
+        for _ in 0..3 * CONSOLE_BUFFER_SIZE {
+            buffer.push(b"x");
+        }
+        assert_eq!(buffer.lock().ring.capacity(), CONSOLE_BUFFER_SIZE);
+    }
+
+    #[test]
+    fn replay_and_live_output_neither_overlap_nor_leave_a_gap() {
+        let buffer = ConsoleBuffer::default();
+        buffer.push(b"before ");
+        let (past, mut cursor) = buffer.subscribe(true);
+        buffer.push(b"after");
+        assert_eq!(past, b"before ");
+        assert_eq!(buffer.read(&mut cursor).data, b"after");
+        // Without replay the reader still starts where it attached.
+        let (past, mut late) = buffer.subscribe(false);
+        assert!(past.is_empty());
+        buffer.push(b"!");
+        assert_eq!(buffer.read(&mut late).data, b"!");
+        assert_eq!(buffer.read(&mut cursor).data, b"!");
+    }
+
+    #[test]
+    fn a_reader_that_falls_behind_the_buffer_is_told_how_much_it_missed() {
+        let buffer = ConsoleBuffer::default();
+        let (_, mut cursor) = buffer.subscribe(false);
+        buffer.push(&[b'a'; 100]);
+        buffer.push(&vec![b'b'; CONSOLE_BUFFER_SIZE]);
+        let read = buffer.read(&mut cursor);
+        assert_eq!(read.lost, 100);
+        assert_eq!(read.data, vec![b'b'; CONSOLE_BUFFER_SIZE]);
+        buffer.push(b"c");
+        assert_eq!(
+            buffer.read(&mut cursor),
+            ConsoleRead {
+                data: b"c".to_vec(),
+                lost: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_reader_is_woken_by_output() {
+        let buffer = Arc::new(ConsoleBuffer::default());
+        let (_, mut cursor) = buffer.subscribe(false);
+        let printer = {
+            let buffer = buffer.clone();
+            std::thread::spawn(move || {
+                for chunk in [&b"one "[..], b"two ", b"three"] {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    buffer.push(chunk);
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        while seen.len() < b"one two three".len() {
+            let read = buffer.read(&mut cursor);
+            if read.data.is_empty() {
+                assert!(cursor.changed().await);
+            }
+            seen.extend(read.data);
+        }
+        printer.join().unwrap();
+        assert_eq!(seen, b"one two three");
     }
 
     #[test]
