@@ -66,7 +66,13 @@ const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
 
 const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
-const DRIVE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * The VMM's own rule for a drive id (vmm/src/vmm_config/drive.rs: ASCII letters, digits,
+ * `_` and `-`, at most MAX_DRIVE_ID_LEN = 20), checked here first so a bad id is refused at
+ * create naming `drives[i].id`, not at start naming the VMM's field. spec-vmm-agreement
+ * tests that the two accept exactly the same ids.
+ */
+const DRIVE_ID = /^[A-Za-z0-9_-]{1,20}$/;
 
 export interface ParseOptions {
   /** The kernel cache a spec without `kernel` takes its default from (default: {@link kernelCacheDir}). */
@@ -142,7 +148,7 @@ function drives(value: unknown, withImage: boolean): MicrovmDrive[] {
     const obj = record(item, prefix);
     refuseUnknown(obj, DRIVE_FIELDS, `${prefix}.`);
     const id = str(obj.id, `${prefix}.id`);
-    if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-20 characters of A-Z a-z 0-9 _ -");
     if (ids.has(id)) throw new ValidationError(`${prefix}.id`, `"${id}" is used by another drive`);
     if (withImage && RESERVED_DRIVE_IDS.includes(id)) {
       throw new ValidationError(`${prefix}.id`, `"${id}" is reserved: with an image, rootfs is its base disk and scratch its writable layer`);
