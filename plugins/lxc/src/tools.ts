@@ -1,6 +1,7 @@
 // Drives the lxc-* command-line tools for one private lxcpath. Every call is one
 // short-lived process; nothing here holds state.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { VmctlError } from "@vmctl/core/contract";
 
 /** The lxc-* binaries this target uses, by absolute path. Only lxc-execute, lxc-stop and lxc-info are required. */
@@ -132,4 +133,14 @@ export function lxcMessage(text: string): string {
   // stderr: "lxc-execute: NAME: ../src/lxc/conf.c: fn: 123 message"
   const printed = /^[^:]+: [^:]+: [^:]+: [^:]+: \d+ (.*)$/.exec(first);
   return printed?.[1] ?? first;
+}
+
+/** LXC's root-cause error from its log file, if it logged one. */
+export function lxcError(logFile: string): string | undefined {
+  try {
+    const text = readFileSync(logFile, "utf8");
+    return text.trim() ? lxcMessage(text) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 // Drives an OCI runtime binary (runc, or crun which takes the same command line) for
 // one root directory. Every call is one short-lived process; nothing here holds state.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { VmctlError } from "@vmctl/core/contract";
 import { execStartCode } from "@vmctl/core/target-kit";
 
@@ -148,4 +149,25 @@ export function lastLine(text: string): string {
   const line = lines[lines.length - 1] ?? "";
   const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(line);
   return msg?.[1] ? msg[1].replace(/\\"/g, '"') : line.trim();
+}
+
+/** The runtime's last error-level message from its JSON log, if any. */
+export function runtimeError(logFile: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(logFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  let message: string | undefined;
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if ((entry.level === "error" || entry.level === "fatal") && entry.msg) message = entry.msg;
+    } catch {
+      message = lastLine(line) || message;
+    }
+  }
+  return message;
 }

@@ -1,6 +1,7 @@
 // @vmctl/core/target-kit: small host helpers every target that runs local processes
 // needs (finding binaries, process identity from /proc, log files, atomic state files,
-// exit statuses, spec field checks, the image reference rule). Node built-ins only, like
+// exit statuses, spec field checks, the image reference rule), and the one supervision
+// mechanism (supervision/: the shim, stop records, terminate with escalation, waiting). Node built-ins only, like
 // the contract entry, so a third-party plugin can use it freely.
 export { defaultSearchDirs, findBinary } from "./binaries.js";
 export { changeIn } from "./dir-change.js";
@@ -10,7 +11,11 @@ export { checkReference, MAX_REFERENCE_BYTES } from "../images/reference.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export {
+  argvOf,
+  childrenOf,
   isAlive,
+  parentOf,
+  processesWhere,
   pidAlive,
   pidRunning,
   pidFileOwner,
@@ -43,3 +48,15 @@ export {
   type EnvOptions,
   type StringCheck,
 } from "./spec-fields.js";
+export { KILL_WAIT_MS, processGoneWithin, signalProcess, terminate, terminateProcess, type Escalation } from "./supervision/escalation.js";
+export { isShim, spawnShim, type ShimFiles, type ShimIdentity } from "./supervision/shim.js";
+export {
+  ShimSupervisor,
+  type ShimEnd,
+  type ShimServiceFiles,
+  type ShimSupervisorOptions,
+  type ShimView,
+  type ShimWorkload,
+} from "./supervision/shim-supervisor.js";
+export { readStopRecord, recordSignal, recordStopBeforeStart, type StopRecord } from "./supervision/stop-record.js";
+export { waitFor, type WaitOptions } from "./supervision/wait.js";

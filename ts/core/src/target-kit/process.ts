@@ -134,3 +134,46 @@ export async function processGroupGone(pgid: number, options: GroupWaitOptions =
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+/** The command line of a live process, split at NULs; undefined when it is gone or not readable. */
+export function argvOf(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parent pid of a live process, or undefined. */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The direct children of a live process, oldest first (the kernel appends on fork and reparent). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Live (not zombie) processes whose command line `matches`, known by pid + start time. */
+export function processesWhere(matches: (argv: readonly string[]) => boolean): ProcessRef[] {
+  const found: ProcessRef[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (entry.charCodeAt(0) > 57) continue; // not a pid ("self", "sys"...)
+    const pid = Number(entry);
+    const argv = argvOf(pid);
+    if (argv === undefined || !matches(argv)) continue;
+    const startTime = startTimeOf(pid);
+    if (startTime !== undefined) found.push({ pid, startTime });
+  }
+  return found;
+}
