@@ -40,6 +40,7 @@ import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { argvOf, readIntFile, startTimeOf, terminateChild } from "@vmctl/core/target-kit";
 
 export const PRIVATE_DIR = process.env.VMCTL_TEST_DOCKERD_DIR ?? "/tmp/vmctl-test-dockerd";
 const DEFAULT_SOCKET = "/var/run/docker.sock";
@@ -151,35 +152,10 @@ function findDockerd(): string | undefined {
 
 // ---- processes, leases, the lock ----
 
-/** Field 22 of /proc/PID/stat: tells a live process from a later one reusing its pid. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function readPid(path: string): number | undefined {
-  try {
-    const text = readFileSync(path, "utf8").trim();
-    return /^\d+$/.test(text) ? Number(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function liveSupervisor(dir: string): number | undefined {
-  const pid = readPid(join(dir, "supervisor.pid"));
+  const pid = readIntFile(join(dir, "supervisor.pid"));
   if (pid === undefined || startTimeOf(pid) === undefined) return undefined;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("supervise") ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return argvOf(pid)?.includes("supervise") ? pid : undefined;
 }
 
 /** Leases whose process still lives (the same process: its start time matches); removes the rest. */
@@ -217,7 +193,7 @@ async function withLock<T>(dir: string, fn: () => Promise<T> | T): Promise<T> {
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const owner = readPid(join(lock, "owner"));
+      const owner = readIntFile(join(lock, "owner"));
       // No owner file yet: its maker is between mkdir and write; wait for it.
       if (owner !== undefined && startTimeOf(owner) === undefined) rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`could not take ${lock} in ${LOCK_TIMEOUT_MS} ms (held by pid ${owner})`);
@@ -298,11 +274,8 @@ async function supervise(dir: string): Promise<void> {
     // Decide under the lock, so no process takes a lease on a daemon being stopped.
     const stopped = await withLock(dir, async () => {
       if (!told && liveLeases(dir).length > 0) return false;
-      child.kill("SIGTERM");
-      const deadline = Date.now() + 20_000;
-      while (!exited && Date.now() < deadline) await sleep(100);
-      if (!exited) child.kill("SIGKILL");
-      while (!exited) await sleep(50);
+      // Containers die with it; 20 s for dockerd to unmount and let go of its layers.
+      await terminateChild(child, 20_000, Infinity);
       cleanLeftovers(dir);
       // (cleanLeftovers removed supervisor.pid, still under the lock: the next caller
       // starts a new supervisor rather than waiting on this one, which is about to exit.)

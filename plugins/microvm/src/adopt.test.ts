@@ -14,7 +14,7 @@ import type { MicrovmSpec } from "./spec.js";
 import { scratch, socketsUnder, testContext, vmmsUnder, type TestContext } from "./testing/context.js";
 import { consoleText, ticks, untilConsole } from "./testing/helpers.js";
 import { until } from "./testing/poll.js";
-import { isAlive, spawnDetached, terminate } from "./vmm-process.js";
+import { isAlive, spawnVmmDetached, terminate } from "./vmm-process.js";
 
 const s = scratch("vmctl-mvm-adopt-");
 test.after.always(() => s.cleanup());
@@ -184,7 +184,7 @@ test("a start interrupted after the spawn, before the pid was recorded: the VMM 
   const b = await before(t, s.guestSpec("hello"));
   b.ctx.resources.intend(ledger.socket(b.c.socketPath));
   b.ctx.resources.intend(ledger.vmm(b.id, b.c.socketPath));
-  const ref = await spawnDetached({
+  const ref = await spawnVmmDetached({
     binary: b.factory.binary,
     socketPath: b.c.socketPath,
     vmId: `vmctl-${b.id}`,

@@ -11,7 +11,7 @@ import { ledger, type ServiceLayout } from "./layout.js";
 import type { VmConfig } from "./vm-config.js";
 import type { VmFollower } from "./vm-follower.js";
 import { RPC } from "./vmm-connection.js";
-import { spawnDetached, type ProcessRef } from "./vmm-process.js";
+import { spawnVmmDetached, type ProcessRef } from "./vmm-process.js";
 
 /** How long a freshly spawned VMM gets to answer its API. */
 const READY_TIMEOUT_MS = 30_000;
@@ -54,7 +54,7 @@ export async function launchVm(launch: VmmLaunch, vm: VmConfig, follower: VmFoll
 /** vmctl-vmm, detached, labelled with the service's owner labels (for reapers). */
 function spawnVmm(launch: VmmLaunch): Promise<ProcessRef> {
   const l = launch.layout;
-  return spawnDetached({
+  return spawnVmmDetached({
     binary: launch.binary,
     socketPath: l.socketPath,
     vmId: launch.vmId,

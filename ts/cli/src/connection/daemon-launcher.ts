@@ -1,12 +1,12 @@
 // Connects to vmctld, starting it in the background first when nothing answers on the
 // socket (detached, logging to <state-dir>/vmctld.log), and waits until it answers.
-import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { VmctlClient } from "@vmctl/client";
 import { VmctlError } from "@vmctl/core/contract";
+import { spawnDetached, type DetachedProcess } from "@vmctl/core/target-kit";
 import { CliError } from "../errors.js";
 import { loadHeavy } from "../load-heavy.js";
 import type { Globals } from "./globals.js";
@@ -56,28 +56,32 @@ export async function connectOrStart(globals: Globals): Promise<VmctlClient> {
   mkdirSync(globals.stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(globals.stateDir, "vmctld.log");
   for (let attempt = 0; ; attempt++) {
-    let exited: { code: number | null; at: number } | undefined;
+    let daemon: DetachedProcess | undefined;
     // One start at a time: a daemon already starting, or another CLI starting one, is waited for.
     const release = daemonStarting(globals.stateDir) ? undefined : tryStartLock(globals.stateDir, START_TIMEOUT_MS);
     if (release !== undefined) {
-      const logFd = openSync(logPath, "a", 0o600);
+      const args = [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir];
+      if (globals.config !== undefined) args.push("--config", globals.config);
       try {
-        const args = [vmctldBin(), "--socket", globals.socket, "--state-dir", globals.stateDir];
-        if (globals.config !== undefined) args.push("--config", globals.config);
-        const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", logFd, logFd] });
-        child.once("exit", (code) => (exited = { code, at: Date.now() }));
-        child.unref();
-      } finally {
-        closeSync(logFd);
+        daemon = await spawnDetached(process.execPath, args, { logFile: logPath });
+      } catch (err) {
+        release();
+        throw err;
       }
     }
+    let exited: { code: number | null; at: number } | undefined;
+    const exitOf = (): { code: number | null; at: number } | undefined => {
+      const code = daemon?.exitCode();
+      if (code !== undefined) exited ??= { code, at: Date.now() };
+      return exited;
+    };
     // Waiting on someone else's start: if that daemon (or the CLI starting it) dies, start one ourselves, once.
     const abandoned =
       release === undefined && attempt === 0
         ? () => !daemonStarting(globals.stateDir) && !startLockHeld(globals.stateDir, START_TIMEOUT_MS)
         : undefined;
     try {
-      return await waitForDaemon(connect, globals, logPath, () => exited, abandoned);
+      return await waitForDaemon(connect, globals, logPath, exitOf, abandoned);
     } catch (err) {
       if (err instanceof StartAbandoned) continue;
       throw err;

@@ -48,7 +48,16 @@ export {
   type EnvOptions,
   type StringCheck,
 } from "./spec-fields.js";
-export { KILL_WAIT_MS, processGoneWithin, signalProcess, terminate, terminateProcess, type Escalation } from "./supervision/escalation.js";
+export {
+  KILL_WAIT_MS,
+  processGoneWithin,
+  signalProcess,
+  terminate,
+  terminateChild,
+  terminateProcess,
+  type Escalation,
+} from "./supervision/escalation.js";
+export { spawnDetached, type DetachedOptions, type DetachedProcess } from "./supervision/spawn-detached.js";
 export { isShim, spawnShim, type ShimFiles, type ShimIdentity } from "./supervision/shim.js";
 export {
   ShimSupervisor,

@@ -1,3 +1,5 @@
+import type { ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { isAlive, type ProcessRef } from "../process.js";
 import { waitFor } from "./wait.js";
 
@@ -52,4 +54,28 @@ export function signalProcess(ref: ProcessRef, signal: NodeJS.Signals): void {
   } catch {
     // ended between the check and the signal
   }
+}
+
+/** `terminate` for a child of this process: its own exit event says when it has ended. */
+export function terminateChild(child: ChildProcess, graceMs: number, killWaitMs = KILL_WAIT_MS): Promise<boolean> {
+  const ended = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  const exit = ended() ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return terminate({
+    send: (signal) => {
+      if (!ended()) child.kill(signal);
+    },
+    endedWithin: async (ms) => {
+      if (ended()) return true;
+      if (!Number.isFinite(ms)) return exit.then(() => true);
+      // The timer is cancelled once the child exits: it must not hold this process open.
+      const timer = new AbortController();
+      try {
+        return await Promise.race([exit.then(() => true), sleep(ms, false, { signal: timer.signal })]);
+      } finally {
+        timer.abort();
+      }
+    },
+    graceMs,
+    killWaitMs,
+  });
 }
