@@ -1,59 +1,47 @@
-// One service: a host command run by a small sh wrapper in its own session, detached
-// from the orchestrator. Everything that must outlive the orchestrator is in files in
-// ctx.serviceDir (output, exit code, "stop was asked") and in the ledger (which process),
-// so adopt() in a new orchestrator process sees what this one would have.
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+// One service: a host command run under the kit's shim (a small sh in its own session,
+// detached from the orchestrator, that records the command's exit status). Everything
+// that must outlive the orchestrator is in files in ctx.serviceDir (output, exit status,
+// the stop record, the shim's pid), so adopt() in a new orchestrator process sees what
+// this one would have. ShimSupervisor does the common work (launch, stop with
+// escalation, waiting, logs, reaping); this file says what is the target's own.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import type {
-  ExitInfo,
-  JsonValue,
-  LogChunk,
-  LogOptions,
-  ServiceController,
-  ServiceState,
-  StopOptions,
-  TargetContext,
-} from "@vmctl/core/contract";
-import { followFiles, isAlive, processGroupGone, signalOfStatus, startTimeOf } from "@vmctl/core/target-kit";
+import type { ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import { childrenOf, processGroupGone, processGroupMembers, ShimSupervisor, signalOfStatus, type ShimEnd } from "@vmctl/core/target-kit";
 import type { ProcessSpec } from "./spec.js";
 
-/** $1 = exit file, $2... = the command. TERM is passed on to the command; its status is recorded. */
-const WRAPPER = [
-  'e=$1; shift',
-  "trap 'kill -TERM $c 2>/dev/null; t=1' TERM",
-  '"$@" &',
-  "c=$!",
-  '[ -n "$t" ] && kill -TERM $c 2>/dev/null',
-  'while :; do t=; wait $c; s=$?; [ -z "$t" ] && break; done',
-  'echo $s > "$e.tmp" && mv "$e.tmp" "$e"',
-].join("\n");
-
-const POLL_MS = 25;
+/** argv[0] of the shim: how this target's shims are recognised in /proc. */
+const SHIM_NAME = "vmctl-template-shim";
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
-/** The wrapper process, as the ledger records it: pid + start time tell it from a reused pid. */
-export interface MainProcess {
-  readonly pid: number;
-  readonly startTime: string;
-}
+/** The ledger entry for the shim: recorded before it is spawned, its pid file in `data`. */
+export const MAIN = { kind: "process", key: "main" } as const;
 
 export class ProcessController implements ServiceController {
-  readonly #files: { stdout: string; stderr: string; exit: string; stopped: string };
-  #main: MainProcess | undefined;
-  /** Started before a restart, and ended: its process is gone (the exit file says how it ended). */
-  #ended = false;
-  #exit: ExitInfo | undefined;
+  readonly #shim: ShimSupervisor;
+  readonly #pidFile: string;
 
   constructor(
     readonly id: string,
     readonly spec: ProcessSpec,
     readonly ctx: TargetContext,
+    /** adopt(): the ledger says start() had begun. */
+    startRequested = false,
   ) {
     const f = (name: string) => join(ctx.serviceDir, name);
-    this.#files = { stdout: f("stdout.log"), stderr: f("stderr.log"), exit: f("exit"), stopped: f("stopped") };
+    this.#pidFile = f("shim.pid");
+    this.#shim = new ShimSupervisor({
+      identity: { name: SHIM_NAME, tag: ctx.serviceDir },
+      files: { runDir: ctx.serviceDir, pidFile: this.#pidFile, stdoutFile: f("stdout.log"), stderrFile: f("stderr.log"), exitFile: f("exit"), stopFile: f("stop.json") },
+      log: ctx.log,
+      startRequested,
+      workload: {
+        state: () => this.state(),
+        started: () => true, // the command runs from the moment the shim does
+        deliver: async (signal) => this.#deliver(signal),
+        unpause: async () => undefined, // pause is not claimed
+      },
+    });
   }
 
   async prepare(): Promise<void> {
@@ -61,177 +49,90 @@ export class ProcessController implements ServiceController {
   }
 
   async start(): Promise<void> {
-    if (this.#main !== undefined || this.#ended || existsSync(this.#files.exit) || existsSync(this.#files.stopped)) return;
+    if (this.#shim.settled()) return;
     await this.prepare();
-    // Record BEFORE making: if we die right after spawning, adopt still knows a process was meant.
-    this.ctx.resources.intend({ kind: "process", key: "main" });
-    const out = openSync(this.#files.stdout, "a");
-    const err = openSync(this.#files.stderr, "a");
-    try {
-      const child = spawn("/bin/sh", ["-c", WRAPPER, "vmctl-plugin-template", this.#files.exit, ...this.spec.args], {
-        detached: true, // its own session: it outlives the orchestrator, and stop can signal the group
-        stdio: ["ignore", out, err],
-        cwd: this.spec.cwd ?? this.ctx.serviceDir,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...labelEnv(this.ctx.ownerLabels), ...this.spec.env },
-      });
-      await new Promise<void>((resolve, reject) => {
-        child.once("spawn", resolve);
-        child.once("error", reject);
-      });
-      child.unref();
-      const pid = child.pid!;
-      this.#main = { pid, startTime: startTimeOf(pid) ?? "gone" };
-    } finally {
-      closeSync(out);
-      closeSync(err);
-    }
-    this.ctx.resources.intend({ kind: "process", key: "main", data: { ...this.#main } });
+    // Record BEFORE making: if we die right after spawning, adopt still knows a shim was meant.
+    this.ctx.resources.intend({ ...MAIN, data: { pidFile: this.#pidFile } });
+    const ref = this.#shim.launch(this.spec.args, {
+      cwd: this.spec.cwd ?? this.ctx.serviceDir,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...labelEnv(this.ctx.ownerLabels), ...this.spec.env },
+    });
+    this.ctx.resources.intend({ ...MAIN, data: { pidFile: this.#pidFile, pid: ref.pid, startTime: ref.startTime } });
   }
 
   async stop(options: StopOptions = {}): Promise<void> {
-    const main = this.#main;
-    if (main === undefined || !isAlive(main)) return;
-    writeFileSync(this.#files.stopped, "");
-    signal(main.pid, "SIGTERM");
-    // Graceful for timeoutMs, then forced: stop never waits longer than the caller allowed.
-    if (!(await this.#goneWithin(main, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS))) {
-      signal(-main.pid, "SIGKILL");
-      await this.#goneWithin(main, Number.POSITIVE_INFINITY);
-      await processGroupGone(main.pid);
-    }
+    // Graceful for timeoutMs, then forced: stop never waits much longer than the caller allowed.
+    await this.#shim.stop(options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, () => this.prepare());
   }
 
   async state(): Promise<ServiceState> {
-    const exit = this.#exitIfEnded();
-    if (exit) return { phase: "exited", exit, since: exit.at };
-    const main = this.#main;
-    if (main === undefined) return { phase: "created", since: new Date() };
-    return { phase: "running", pid: main.pid, instance: String(main.pid), since: new Date() };
+    const view = this.#shim.view();
+    if (view.kind === "exited") return view.state;
+    if (view.kind === "created") return { phase: "created", since: new Date() };
+    if (view.kind === "ended") return this.#shim.exited(exitOf(view.end));
+    if (!view.shimAlive) return this.#shim.exited(exitOf(this.#shim.lostEnd()));
+    const shim = this.#shim.pid();
+    const pid = shim === undefined ? undefined : childrenOf(shim)[0];
+    return { phase: view.stopping ? "stopping" : "running", pid, instance: String(shim), since: new Date() };
   }
 
   logs(options: LogOptions = {}): AsyncIterable<LogChunk> {
-    const files = [
-      { stream: "stdout", path: this.#files.stdout },
-      { stream: "stderr", path: this.#files.stderr },
-    ] as const;
-    // Following ends once the process has (or was never started): the last read drains what it wrote.
-    return followFiles(files, {
-      follow: options.follow,
-      ended: () => this.#exitIfEnded() !== undefined || this.#main === undefined,
-      dir: this.ctx.serviceDir,
-      maxWaitMs: POLL_MS * 2,
-    });
+    return this.#shim.logs(options);
   }
 
-  async wait(): Promise<ExitInfo> {
-    for (;;) {
-      const exit = this.#exitIfEnded();
-      if (exit) return exit;
-      await sleep(POLL_MS);
-    }
+  wait(): Promise<ExitInfo> {
+    return this.#shim.wait();
   }
 
   async destroy(): Promise<void> {
-    const main = this.#main;
-    if (main !== undefined && isAlive(main)) {
-      writeFileSync(this.#files.stopped, "");
-      signal(-main.pid, "SIGKILL");
-      await this.#goneWithin(main, Number.POSITIVE_INFINITY);
-    }
-    // The wrapper can be reaped before the rest of its group (the command and its
-    // children) has died: destroy frees everything, so wait for the whole group.
-    // processGroupGone ignores zombies (killed members init has not reaped yet, which
-    // `kill(-pgid, 0)` still finds, for seconds on a busy host).
-    if (main !== undefined) await processGroupGone(main.pid);
-    this.#exitIfEnded();
+    if (this.#shim.destroyed) return;
+    await this.#shim.kill();
+    await this.#shim.reap();
+    // The command's own children may outlive it: destroy frees everything, so wait for
+    // the whole group (the shim leads it). Zombies do not count.
+    const shim = this.#shim.pid();
+    if (shim !== undefined) await processGroupGone(shim);
+    await this.#shim.finishDestroy();
     // Files stay in the service dir: the orchestrator removes the dir after destroy.
-    this.ctx.resources.release("process", "main");
+    this.ctx.resources.release(MAIN.kind, MAIN.key);
   }
 
   record(): JsonValue {
-    return this.#main === undefined ? {} : { ...this.#main };
+    return {};
   }
 
-  /** adopt(): follow the recorded process again, or finish off a start() that was interrupted. */
-  reattach(recorded: Partial<MainProcess>): void {
-    if (typeof recorded.pid === "number" && typeof recorded.startTime === "string") {
-      this.#main = { pid: recorded.pid, startTime: recorded.startTime };
-      return;
+  /**
+   * SIGTERM goes to the command (the shim's child), which may end as it likes; SIGKILL to
+   * every member of the shim's group but the shim, which then records the status.
+   */
+  #deliver(signal: "SIGTERM" | "SIGKILL"): void {
+    const shim = this.#shim.pid();
+    if (shim === undefined) return;
+    const targets = signal === "SIGTERM" ? childrenOf(shim) : processGroupMembers(shim).filter((pid) => pid !== shim);
+    for (const pid of targets) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // ended meanwhile
+      }
     }
-    // start() recorded its intent but not the pid: the orchestrator died in between. If the
-    // wrapper was spawned, its command line names this service's exit file: follow it.
-    const found = wrapperOf(this.#files.exit);
-    if (found !== undefined) {
-      this.#main = found;
-      this.ctx.resources.intend({ kind: "process", key: "main", data: { ...found } });
-    } else if (existsSync(this.#files.exit) || existsSync(this.#files.stopped)) {
-      this.#ended = true; // it ran, and is over
-    }
-    // Else nothing was spawned: the service is still "created", and the orchestrator's
-    // start() makes it (the intent stays in the ledger until destroy releases it).
   }
+}
 
-  /** The exit once the process is gone: from the wrapper's file, else "stopped" (we killed it) or "lost". */
-  #exitIfEnded(): ExitInfo | undefined {
-    if (this.#exit) return this.#exit;
-    if (this.#main === undefined && !this.#ended) return undefined;
-    if (this.#main !== undefined && isAlive(this.#main)) return undefined;
-    const stopped = existsSync(this.#files.stopped);
-    const reason = stopped ? "stopped" : "exited";
-    const status = readOptional(this.#files.exit);
-    if (status !== undefined) {
-      const n = Number.parseInt(status, 10);
-      const at = statSync(this.#files.exit).mtime;
-      const name = signalOfStatus(n);
-      this.#exit = name ? { code: null, signal: name, reason, at } : { code: n, reason, at };
-    } else if (stopped) {
-      this.#exit = { code: null, signal: "SIGKILL", reason: "stopped", at: new Date() };
-    } else {
-      this.#exit = { code: null, reason: "lost", detail: "the process ended without recording its exit code", at: new Date() };
-    }
-    return this.#exit;
+/** How the command ended, from what the shim's files say. */
+function exitOf(end: ShimEnd): ExitInfo {
+  const stopped = end.stoppedBeforeStart || end.stopSignals.length > 0;
+  const reason = stopped ? "stopped" : "exited";
+  if (end.status !== undefined) {
+    const signal = signalOfStatus(end.status);
+    return signal ? { code: null, signal, reason, at: end.at } : { code: end.status, reason, at: end.at };
   }
-
-  async #goneWithin(main: MainProcess, ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (isAlive(main)) {
-      if (Date.now() >= deadline) return false;
-      await sleep(POLL_MS);
-    }
-    return true;
-  }
+  if (end.stoppedBeforeStart) return { code: null, reason, detail: "stopped before it started", at: end.at };
+  if (stopped) return { code: null, signal: end.stopSignals.at(-1), reason, at: end.at };
+  return { code: null, reason: "lost", detail: "the process ended without recording its exit code", at: end.at };
 }
 
 /** Owner labels as environment variables, so a reaper can find our processes in /proc/PID/environ. */
 function labelEnv(labels: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).map(([k, v], i) => [`VMCTL_LABEL_${i}`, `${k}=${v}`]));
-}
-
-/** The live wrapper whose command line holds `exitFile` (its first argument), if any. */
-function wrapperOf(exitFile: string): MainProcess | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    const args = readOptional(`/proc/${pid}/cmdline`)?.split("\0") ?? [];
-    if (args[0] !== "/bin/sh" || !args.includes(exitFile)) continue;
-    const startTime = startTimeOf(pid);
-    if (startTime !== undefined) return { pid, startTime };
-  }
-  return undefined;
-}
-
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-  }
-}
-
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8").trim();
-  } catch {
-    return undefined;
-  }
 }

@@ -9,7 +9,7 @@ import type {
   ServiceFactory,
   TargetContext,
 } from "@vmctl/core/contract";
-import { ProcessController, type MainProcess } from "./process-controller.js";
+import { MAIN, ProcessController } from "./process-controller.js";
 import { parseSpec, type ProcessSpec } from "./spec.js";
 
 export class ProcessFactory implements ServiceFactory<ProcessSpec> {
@@ -46,11 +46,9 @@ export class ProcessFactory implements ServiceFactory<ProcessSpec> {
   }
 
   async adopt(record: ControllerRecord, ctx: TargetContext): Promise<ServiceController | undefined> {
-    const main = record.resources.find((r) => r.kind === "process" && r.key === "main");
-    const controller = new ProcessController(record.id, record.spec as ProcessSpec, ctx);
-    // Never started: nothing outside the service dir was made, the controller is "created".
-    if (main === undefined) return controller;
-    controller.reattach((main.data ?? {}) as Partial<MainProcess>);
-    return controller;
+    // The shim's files in the service dir say the rest; the ledger says whether start() had begun
+    // (if it was killed before the shim ran, the service reads as exited, reason "lost").
+    const started = record.resources.some((r) => r.kind === MAIN.kind && r.key === MAIN.key);
+    return new ProcessController(record.id, record.spec as ProcessSpec, ctx, started);
   }
 }

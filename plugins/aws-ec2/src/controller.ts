@@ -3,13 +3,15 @@
 // the S3 objects) and in the ledger, so a controller made by adopt() in a new
 // orchestrator process sees exactly what the original one would have.
 import { existsSync, writeFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError } from "@vmctl/core/contract";
 import type { ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import { waitFor } from "@vmctl/core/target-kit";
 import { interpret } from "./exit.js";
 import type { Instances, InstanceView } from "./instances.js";
-import { INSTANCE_KIND, REPORTS_KIND, STOP_TAG, instanceTags, ledger, lookupTags, stoppedBeforeStartFile } from "./naming.js";
-import type { ReportStream, Reports } from "./reports.js";
+import { STOP_TAG, stoppedBeforeStartFile } from "./naming.js";
+import { reportChunks } from "./report-logs.js";
+import type { Reports } from "./reports.js";
+import { ServiceInstance } from "./service-instance.js";
 import type { Ec2Spec, ShutdownBehavior } from "./spec.js";
 import { guestScript, MAX_USER_DATA_BYTES } from "./user-data.js";
 
@@ -58,9 +60,8 @@ export class Ec2Controller implements ServiceController {
   readonly #instances: Instances;
   readonly #reports: Reports;
   readonly #clientToken: string;
+  readonly #instance: ServiceInstance;
   readonly #createdAt = new Date();
-  #instanceId: string | undefined;
-  #intended: boolean;
   #stopRequested = false;
   #exit: ExitInfo | undefined;
   #destroyed = false;
@@ -74,13 +75,21 @@ export class Ec2Controller implements ServiceController {
     this.#instances = o.instances;
     this.#reports = o.reports;
     this.#clientToken = o.clientToken;
-    this.#instanceId = o.instanceId;
-    this.#intended = (o.intended ?? false) || o.instanceId !== undefined;
+    this.#instance = new ServiceInstance({
+      serviceId: o.id,
+      ctx: o.ctx,
+      instances: o.instances,
+      clientToken: o.clientToken,
+      reportsUrl: o.reports.url,
+      ...(o.settings.region ? { region: o.settings.region } : {}),
+      ...(o.instanceId !== undefined ? { instanceId: o.instanceId } : {}),
+      ...(o.intended !== undefined ? { intended: o.intended } : {}),
+    });
   }
 
   /** The EC2 instance id, once there is one. */
   get instanceId(): string | undefined {
-    return this.#instanceId;
+    return this.#instance.id;
   }
 
   /** Nothing to pull: the AMI is on EC2's side and create() already checked it. */
@@ -106,13 +115,13 @@ export class Ec2Controller implements ServiceController {
       return;
     }
     // A pending instance cannot be stopped yet: wait for it, but within the grace period.
-    const deadline = Date.now() + timeoutMs;
-    while (state.phase === "starting" && Date.now() < deadline) {
-      await sleep(this.#s.pollIntervalMs);
-      state = await this.state();
-    }
+    const pastStarting = async (): Promise<ServiceState | undefined> => {
+      const now = await this.state();
+      return now.phase === "starting" ? undefined : now;
+    };
+    if (state.phase === "starting") state = (await waitFor(pastStarting, { timeoutMs, pollMs: this.#s.pollIntervalMs })) ?? state;
     if (state.phase === "exited") return;
-    const id = this.#instanceId!;
+    const id = this.#instance.id!;
     this.#stopRequested = true;
     // The tag first: whoever reads the instance later (an adopting process) knows vmctl stopped it.
     await this.#instances.tag(id, STOP_TAG, new Date().toISOString());
@@ -138,14 +147,14 @@ export class Ec2Controller implements ServiceController {
       const at = new Date();
       return { phase: "exited", exit: { code: null, reason: "stopped", detail: "destroyed", at }, since: at };
     }
-    const instance = await this.#find();
+    const instance = await this.#instance.find();
     // Read the report after the instance: a stopped instance's guest has uploaded all it will.
-    const reported = this.#instanceId !== undefined ? await this.#reports.readExit() : undefined;
+    const reported = this.#instance.id !== undefined ? await this.#reports.readExit() : undefined;
     const stopRequested = this.#stopRequested || (instance?.tags[STOP_TAG] ?? "") !== "";
     const now = new Date();
     const r = interpret({
       instance,
-      launched: this.#instanceId !== undefined,
+      launched: this.#instance.id !== undefined,
       reported,
       stopRequested,
       stoppedBeforeStart: existsSync(stoppedBeforeStartFile(this.#ctx.serviceDir)),
@@ -165,57 +174,37 @@ export class Ec2Controller implements ServiceController {
   }
 
   async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
-    const follow = options?.follow ?? false;
-    const sources: { stream: ReportStream; offset: number }[] = [
-      { stream: "stdout", offset: 0 },
-      { stream: "stderr", offset: 0 },
-    ];
-    for (;;) {
-      // Decide before reading: the guest uploads its output before its exit status, so
-      // the read after the exit is seen holds everything.
-      const done = !follow || (await this.state()).phase === "exited";
-      for (const source of sources) {
-        const data = await this.#reports.readFrom(source.stream, source.offset);
-        if (data.byteLength === 0) continue;
-        source.offset += data.byteLength;
-        yield { stream: source.stream, data, time: new Date() };
-      }
-      if (done) return;
-      await sleep(this.#s.pollIntervalMs);
-    }
+    const ended = async (): Promise<boolean> => (await this.state()).phase === "exited";
+    yield* reportChunks(this.#reports, { follow: options?.follow ?? false, ended, pollMs: this.#s.pollIntervalMs });
   }
 
   async wait(): Promise<ExitInfo> {
-    for (;;) {
-      const state = await this.state();
-      if (state.exit) return state.exit;
-      await sleep(this.#s.pollIntervalMs);
-    }
+    return (await waitFor(async () => (await this.state()).exit, { pollMs: this.#s.pollIntervalMs }))!;
   }
 
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     if (this.#starting) await this.#starting.catch(() => undefined);
-    const res = this.#ctx.resources;
     // Learn the exit (if any) before the report is deleted, so state() keeps telling it.
     await this.state().catch(() => undefined);
-    const instance = await this.#find();
+    const instance = await this.#instance.find();
     if (instance && instance.state !== "terminated") {
       await this.#instances.terminate(instance.id);
-      await this.#untilTerminated(instance.id);
+      if (!(await this.#instances.untilTerminated(instance.id, this.#s.terminateWaitMs, this.#s.pollIntervalMs))) {
+        this.#ctx.log.warn("aws-ec2 instance not terminated in time; deleting its output anyway", { serviceId: this.id, instanceId: instance.id });
+      }
     }
     // Only once the instance is gone: a live guest could upload again after the delete.
     await this.#reports.deleteAll();
-    res.release(INSTANCE_KIND, this.#clientToken);
-    res.release(REPORTS_KIND, this.#reports.url);
+    this.#instance.forget();
     this.#destroyed = true;
-    this.#ctx.log.debug("aws-ec2 service destroyed", { serviceId: this.id, instanceId: this.#instanceId });
+    this.#ctx.log.debug("aws-ec2 service destroyed", { serviceId: this.id, instanceId: this.#instance.id });
   }
 
   record(): JsonValue {
     const data: Ec2RecordData = {
       clientToken: this.#clientToken,
-      ...(this.#instanceId ? { instanceId: this.#instanceId } : {}),
+      ...(this.#instance.id ? { instanceId: this.#instance.id } : {}),
       ...(this.#s.region ? { region: this.#s.region } : {}),
       bucket: this.#reports.location.bucket,
       prefix: this.#reports.location.prefix,
@@ -228,11 +217,8 @@ export class Ec2Controller implements ServiceController {
   async #start(): Promise<void> {
     if (existsSync(stoppedBeforeStartFile(this.#ctx.serviceDir))) return;
     // Idempotent across processes: an instance already made for this service is kept.
-    if (await this.#find()) return;
-    const res = this.#ctx.resources;
-    res.intend(ledger.reports(this.#reports.url));
-    res.intend(ledger.instance(this.#instanceData()));
-    this.#intended = true;
+    if (await this.#instance.find()) return;
+    this.#instance.intend();
     const userData = guestScript({
       serviceId: this.id,
       args: this.#spec.args,
@@ -242,90 +228,30 @@ export class Ec2Controller implements ServiceController {
     });
     const size = Buffer.byteLength(userData);
     if (size > MAX_USER_DATA_BYTES) {
-      this.#forgetStart();
+      this.#instance.forget();
       throw new VmctlError("INVALID_ARGUMENT", `the guest script for ${this.id} is ${size} bytes; EC2 takes at most ${MAX_USER_DATA_BYTES}: shorten args or env`, {
         details: { field: "spec.args", serviceId: this.id, target: "aws-ec2" },
       });
     }
-    let instance: InstanceView;
-    try {
-      instance = await this.#instances.run({
-        clientToken: this.#clientToken,
-        imageId: this.#s.imageId,
-        instanceType: this.#s.instanceType,
-        userData,
-        tags: instanceTags(this.#ctx.ownerLabels, this.id),
-        shutdownBehavior: this.#s.shutdownBehavior,
-        ...(this.#spec.subnetId ? { subnetId: this.#spec.subnetId } : {}),
-        ...(this.#spec.securityGroupIds ? { securityGroupIds: this.#spec.securityGroupIds } : {}),
-        ...(this.#spec.keyName ? { keyName: this.#spec.keyName } : {}),
-      });
-    } catch (err) {
-      // Leave the ledger entries only when something may have been made after all.
-      const made = await this.#instances.findByTags(lookupTags(this.#ctx.ownerLabels, this.id)).catch(() => undefined);
-      if (made?.length === 0) this.#forgetStart();
-      throw err;
-    }
-    this.#instanceId = instance.id;
-    res.intend(ledger.instance(this.#instanceData()));
+    const instance = await this.#instance.run({
+      imageId: this.#s.imageId,
+      instanceType: this.#s.instanceType,
+      userData,
+      shutdownBehavior: this.#s.shutdownBehavior,
+      ...(this.#spec.subnetId ? { subnetId: this.#spec.subnetId } : {}),
+      ...(this.#spec.securityGroupIds ? { securityGroupIds: this.#spec.securityGroupIds } : {}),
+      ...(this.#spec.keyName ? { keyName: this.#spec.keyName } : {}),
+    });
     this.#ctx.log.debug("aws-ec2 instance launched", { serviceId: this.id, instanceId: instance.id });
   }
 
-  #forgetStart(): void {
-    this.#ctx.resources.release(INSTANCE_KIND, this.#clientToken);
-    this.#ctx.resources.release(REPORTS_KIND, this.#reports.url);
-    this.#intended = false;
-  }
-
-  #instanceData() {
-    return {
-      clientToken: this.#clientToken,
-      ...(this.#s.region ? { region: this.#s.region } : {}),
-      ...(this.#instanceId ? { instanceId: this.#instanceId } : {}),
-    };
-  }
-
-  /**
-   * The service's instance: by id when known; else, when a start was intended (maybe
-   * interrupted by a crash after RunInstances), by its tags.
-   */
-  async #find(): Promise<InstanceView | undefined> {
-    if (this.#instanceId) return this.#instances.describe(this.#instanceId);
-    if (!this.#intended) return undefined;
-    const found = await this.#instances.findByTags(lookupTags(this.#ctx.ownerLabels, this.id));
-    const instance = found.find((i) => i.state !== "terminated") ?? found[0];
-    if (!instance) return undefined;
-    if (found.length > 1) this.#ctx.log.warn("aws-ec2 found several instances for one service", { serviceId: this.id, instances: found.map((i) => i.id) });
-    this.#instanceId = instance.id;
-    this.#ctx.resources.intend(ledger.instance(this.#instanceData()));
-    return instance;
-  }
-
   #exited(exit: ExitInfo, instance?: InstanceView): ServiceState {
-    const id = instance?.id ?? this.#instanceId;
+    const id = instance?.id ?? this.#instance.id;
     return { phase: "exited", exit, ...(id ? { instance: id } : {}), since: exit.at };
   }
 
   async #exitedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      if ((await this.state()).phase === "exited") return true;
-      if (Date.now() >= deadline) return false;
-      await sleep(Math.min(this.#s.pollIntervalMs, Math.max(0, deadline - Date.now())));
-    }
-  }
-
-  async #untilTerminated(id: string): Promise<void> {
-    const deadline = Date.now() + this.#s.terminateWaitMs;
-    for (;;) {
-      const instance = await this.#instances.describe(id);
-      if (!instance || instance.state === "terminated") return;
-      if (Date.now() >= deadline) {
-        this.#ctx.log.warn("aws-ec2 instance not terminated in time; deleting its output anyway", { serviceId: this.id, instanceId: id });
-        return;
-      }
-      await sleep(this.#s.pollIntervalMs);
-    }
+    return (await waitFor(async () => (await this.state()).exit, { timeoutMs: ms, pollMs: this.#s.pollIntervalMs })) !== undefined;
   }
 
   #assertNotDestroyed(): void {

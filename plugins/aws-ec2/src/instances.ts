@@ -12,6 +12,7 @@ import {
   type _InstanceType,
 } from "@aws-sdk/client-ec2";
 import { VmctlError } from "@vmctl/core/contract";
+import { waitFor } from "@vmctl/core/target-kit";
 import { aws, awsErrorName } from "./clients.js";
 import type { ShutdownBehavior } from "./spec.js";
 
@@ -130,6 +131,16 @@ export class Instances {
       await aws(`EC2 TerminateInstances ${id}`, this.#where, () => Promise.reject(err));
     }
   }
+
+  /** Resolves true once EC2 reports the instance terminated (or forgets it), false if it has not after `timeoutMs`. */
+  async untilTerminated(id: string, timeoutMs: number, pollMs: number): Promise<boolean> {
+    const gone = async (): Promise<true | undefined> => {
+      const instance = await this.describe(id);
+      return !instance || instance.state === "terminated" ? true : undefined;
+    };
+    return (await waitFor(gone, { timeoutMs, pollMs })) ?? false;
+  }
+
 
   async tag(id: string, key: string, value: string): Promise<void> {
     await aws(`EC2 CreateTags ${id}`, this.#where, () =>

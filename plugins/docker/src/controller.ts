@@ -1,12 +1,10 @@
 // One docker service: one container, named after the service, labelled with its owner.
 // Docker keeps the facts (status, exit code, output); the only file of the controller's
-// own is the stop record in ctx.serviceDir, so a controller made by adopt() in a new
-// orchestrator process sees exactly what the original one would have.
-import { mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+// own is the kit's stop record in ctx.serviceDir (naming.ts stopFileOf), so a controller made by
+// adopt() in a new orchestrator process sees exactly what the original one would have.
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError } from "@vmctl/core/contract";
-import { writeAtomic } from "@vmctl/core/target-kit";
+import { readStopRecord, recordStopBeforeStart } from "@vmctl/core/target-kit";
 import type {
   ErrorDetails,
   ExecResult,
@@ -14,18 +12,20 @@ import type {
   JsonValue,
   LogChunk,
   LogOptions,
+  Phase,
   ProgressSink,
   ServiceController,
   ServiceState,
   StopOptions,
   TargetContext,
 } from "@vmctl/core/contract";
-import { containerConfig } from "./config.js";
-import { httpStatusOf, type ContainerInfo, type DockerEngine } from "./engine.js";
-import { interpretExit } from "./exit.js";
+import { exitOf, readContainer } from "./container-state.js";
+import { createContainer } from "./create-container.js";
+import type { DockerEngine } from "./engine.js";
 import type { ImageResolver, ResolvedImage } from "./images.js";
-import { CONTAINER_KIND, containerResource, isServiceContainer, labelsFor, stopFileOf } from "./naming.js";
+import { CONTAINER_KIND, isServiceContainer, stopFileOf } from "./naming.js";
 import type { DockerSpec } from "./spec.js";
+import { terminateContainer } from "./stop-signals.js";
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** How often wait() and logs({ follow }) look again at a container not started yet. */
@@ -52,11 +52,6 @@ export type DockerRecord = {
   socket: string;
   image: { id: string; source: string; loadedTags: string[] } | null;
 };
-
-interface StopRecord {
-  beforeStart?: boolean;
-  signals: string[];
-}
 
 export class DockerController implements ServiceController {
   readonly id: string;
@@ -115,7 +110,7 @@ export class DockerController implements ServiceController {
 
   async #start(): Promise<void> {
     await this.prepare();
-    if (this.#readStop()?.beforeStart) return;
+    if (readStopRecord(stopFileOf(this.#ctx.serviceDir))?.beforeStart) return;
     const id = this.#containerId as string;
     const info = await this.#engine.inspect(id);
     // Started before (running, or ran and ended: it is never restarted), failed to start
@@ -137,16 +132,12 @@ export class DockerController implements ServiceController {
     if (state.phase === "exited") return;
     const id = this.#containerId;
     if (state.phase === "created" || id === undefined) {
-      this.#writeStop({ beforeStart: true, signals: [] });
+      recordStopBeforeStart(stopFileOf(this.#ctx.serviceDir));
       return;
     }
     if (state.phase === "paused") await this.#engine.unpause(id).catch(() => undefined);
-    // Not `docker stop`: its grace period is whole seconds; timeoutMs is honoured exactly.
-    await this.#signal(id, "SIGTERM");
-    if (await this.#exitedWithin(id, timeoutMs)) return;
-    this.#ctx.log.info("docker container ignored SIGTERM; killing it", { container: this.#name, timeoutMs });
-    await this.#signal(id, "SIGKILL");
-    await this.wait();
+    const ended = await terminateContainer({ engine: this.#engine, containerId: id, name: this.#name, serviceDir: this.#ctx.serviceDir, timeoutMs, log: this.#ctx.log });
+    if (!ended) await this.wait();
   }
 
   async state(): Promise<ServiceState> {
@@ -155,37 +146,18 @@ export class DockerController implements ServiceController {
       const at = new Date();
       return { phase: "exited", exit: { code: null, reason: "stopped", detail: "destroyed", at }, since: at };
     }
-    const stop = this.#readStop();
+    const stop = readStopRecord(stopFileOf(this.#ctx.serviceDir));
     const id = this.#containerId;
     if (id === undefined) {
-      if (stop?.beforeStart) return this.#exited(this.#interpret(undefined, stop));
+      if (stop?.beforeStart) return this.#exited(exitOf(undefined, stop));
       return { phase: "created", since: this.#createdAt };
     }
     const info = await this.#engine.inspect(id);
     if (!info) {
       return this.#exited({ code: null, reason: "lost", detail: `container ${this.#name} was removed outside vmctl`, at: new Date() });
     }
-    const base = { instance: info.id };
-    switch (info.status) {
-      case "created":
-        if (info.error !== "" || stop?.beforeStart) return this.#exited(this.#interpret(info, stop));
-        return { ...base, phase: "created", since: info.created };
-      case "running":
-      case "restarting":
-        return {
-          ...base,
-          phase: (stop?.signals.length ?? 0) > 0 ? "stopping" : "running",
-          pid: info.pid > 0 ? info.pid : undefined,
-          addresses: info.addresses,
-          since: info.startedAt ?? info.created,
-        };
-      case "paused":
-        return { ...base, phase: "paused", pid: info.pid > 0 ? info.pid : undefined, addresses: info.addresses, since: info.startedAt ?? info.created };
-      case "removing":
-        return { ...base, phase: "stopping", since: info.startedAt ?? info.created };
-      default:
-        return this.#exited(this.#interpret(info, stop));
-    }
+    const reading = readContainer(info, stop);
+    return reading.exit ? this.#exited(reading.exit) : reading.state;
   }
 
   async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
@@ -215,29 +187,19 @@ export class DockerController implements ServiceController {
 
   async exec(args: readonly string[]): Promise<ExecResult> {
     if (args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { ...this.#details, field: "args" } });
-    const state = await this.state();
-    if (state.phase !== "running" || this.#containerId === undefined) {
-      throw new VmctlError("FAILED_PRECONDITION", `cannot exec in ${this.id}: it is ${state.phase}`, { details: this.#details });
-    }
-    return this.#engine.exec(this.#containerId, args);
+    return this.#engine.exec(this.#containerWhen(await this.state(), "running", `exec in ${this.id}`), args);
   }
 
   async pause(): Promise<void> {
     const state = await this.state();
     if (state.phase === "paused") return;
-    if (state.phase !== "running" || this.#containerId === undefined) {
-      throw new VmctlError("FAILED_PRECONDITION", `cannot pause ${this.id}: it is ${state.phase}`, { details: this.#details });
-    }
-    await this.#engine.pause(this.#containerId);
+    await this.#engine.pause(this.#containerWhen(state, "running", `pause ${this.id}`));
   }
 
   async resume(): Promise<void> {
     const state = await this.state();
     if (state.phase === "running") return;
-    if (state.phase !== "paused" || this.#containerId === undefined) {
-      throw new VmctlError("FAILED_PRECONDITION", `cannot resume ${this.id}: it is ${state.phase}`, { details: this.#details });
-    }
-    await this.#engine.unpause(this.#containerId);
+    await this.#engine.unpause(this.#containerWhen(state, "paused", `resume ${this.id}`));
   }
 
   /** Force-removes the container (never the image) and releases it from the ledger. Idempotent. */
@@ -264,47 +226,8 @@ export class DockerController implements ServiceController {
     if (this.#spec.imageArchive !== undefined) progress?.({ phase: "load", message: `docker load ${this.#spec.imageArchive}` });
     const image = this.#image ?? (await this.#images.resolve(this.#spec, this.#details));
     this.#image = image;
-    const network = this.#spec.network;
-    if (network !== undefined && network !== "none" && !(await this.#engine.networkExists(network))) {
-      throw new VmctlError("FAILED_PRECONDITION", `spec.network: Docker network ${network} does not exist on ${this.#engine.socket}`, {
-        details: { ...this.#details, field: "spec.network" },
-      });
-    }
-    const resource = { socket: this.#engine.socket, name: this.#name };
-    this.#ctx.resources.intend(containerResource(resource));
-    const config = containerConfig(this.#spec, { image: image.id, labels: labelsFor(this.id, this.#ctx.ownerLabels) });
-    let id: string;
-    try {
-      id = await this.#engine.create(this.#name, config);
-    } catch (err) {
-      id = await this.#afterFailedCreate(err);
-    }
-    this.#ctx.resources.intend(containerResource({ ...resource, id }));
-    this.#containerId = id;
-    this.#ctx.log.debug("docker container created", { container: this.#name, id, image: image.id });
-  }
-
-  /**
-   * A create that failed may still have made the container (a 409 from an earlier,
-   * interrupted prepare; a connection lost after the daemon acted). Ours by its labels:
-   * take it. Nothing there: release the ledger entry, nothing is half-made.
-   */
-  async #afterFailedCreate(err: unknown): Promise<string> {
-    const e = this.#engine.error(err, `create container ${this.#name}`, this.#details);
-    const existing = await this.#engine.inspect(this.#name).catch(() => "unknown" as const);
-    if (existing === "unknown") throw e; // the daemon is gone: the ledger entry stays, adopt decides later
-    if (existing && isServiceContainer(existing.labels, this.id, this.#ctx.ownerLabels)) return existing.id;
-    this.#ctx.resources.release(CONTAINER_KIND, this.#name);
-    if (existing) {
-      throw new VmctlError("ALREADY_EXISTS", `a container named ${this.#name} exists on ${this.#engine.socket} and is not this service's`, {
-        cause: err,
-        details: this.#details,
-      });
-    }
-    if (httpStatusOf(err) === 400 || httpStatusOf(err) === 500) {
-      throw new VmctlError("FAILED_PRECONDITION", `docker refused to create ${this.id}: ${e.message}`, { cause: err, details: this.#details });
-    }
-    throw e;
+    const request = { serviceId: this.id, spec: this.#spec, ctx: this.#ctx, engine: this.#engine, name: this.#name, image, details: this.#details };
+    this.#containerId = await createContainer(request);
   }
 
   async #destroy(): Promise<void> {
@@ -335,51 +258,11 @@ export class DockerController implements ServiceController {
     return { phase: "exited", exit, ...(this.#containerId ? { instance: this.#containerId } : {}), since: exit.at };
   }
 
-  #interpret(info: ContainerInfo | undefined, stop: StopRecord | undefined): ExitInfo {
-    return interpretExit({
-      exitCode: info?.exitCode ?? 0,
-      started: info?.startedAt !== undefined,
-      error: info?.error ?? "",
-      oomKilled: info?.oomKilled ?? false,
-      stopSignals: stop?.signals ?? [],
-      stoppedBeforeStart: stop?.beforeStart ?? false,
-      at: info?.finishedAt ?? new Date(),
-    });
-  }
-
-  #readStop(): StopRecord | undefined {
-    try {
-      return JSON.parse(readFileSync(stopFileOf(this.#ctx.serviceDir), "utf8")) as StopRecord;
-    } catch {
-      return undefined;
+  /** The container's id when the service is in `phase`; else FAILED_PRECONDITION saying what it is. */
+  #containerWhen(state: ServiceState, phase: Phase, action: string): string {
+    if (state.phase !== phase || this.#containerId === undefined) {
+      throw new VmctlError("FAILED_PRECONDITION", `cannot ${action}: it is ${state.phase}`, { details: this.#details });
     }
-  }
-
-  #writeStop(stop: StopRecord): void {
-    const path = stopFileOf(this.#ctx.serviceDir);
-    mkdirSync(dirname(path), { recursive: true });
-    writeAtomic(path, JSON.stringify(stop));
-  }
-
-  /** Records the signal (so the exit reads "stopped", even after a restart), then sends it. */
-  async #signal(id: string, signal: string): Promise<void> {
-    const stop = this.#readStop() ?? { signals: [] };
-    if (!stop.signals.includes(signal)) stop.signals.push(signal);
-    this.#writeStop(stop);
-    await this.#engine.kill(id, signal);
-  }
-
-  async #exitedWithin(id: string, ms: number): Promise<boolean> {
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), ms);
-    try {
-      await this.#engine.waitNotRunning(id, abort.signal);
-      return true;
-    } catch (err) {
-      if (abort.signal.aborted) return false;
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#containerId;
   }
 }

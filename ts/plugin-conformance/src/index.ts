@@ -27,6 +27,8 @@ export type {
 // The harness, for plugin authors' own tests.
 export { ConformanceHarness, OWNER_LABEL, SERVICE_LABEL } from "./harness/conformance-harness.js";
 export type { HarnessContext, HarnessOptions } from "./harness/conformance-harness.js";
+export { testOwnerLabels, testServiceDir, testTargetContext } from "./harness/test-target-context.js";
+export type { TestTargetContext, TestTargetContextOptions } from "./harness/test-target-context.js";
 export { MemoryLedger } from "./harness/memory-ledger.js";
 export { MemoryLogger } from "./harness/memory-logger.js";
 export type { LogLine } from "./harness/memory-logger.js";

@@ -1,23 +1,19 @@
 // Test fixtures for the aws-ec2 target: one moto server and one instance simulator per
 // test file, the SDK's credential chain pointed at moto's test keys, factories with
 // fast poll intervals, TargetContexts over a temp dir, and "what is left" queries.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
-import { unavailableImages } from "@vmctl/core/target-kit";
-import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import type { OwnedResource } from "@vmctl/core/contract";
+import { MemoryLogger, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 import { initAwsEc2 } from "../index.js";
 import type { Ec2Factory } from "../factory.js";
 import { MOTO_CREDENTIALS, MOTO_REGION, startMoto, type MotoServer } from "./moto.js";
 import { InstanceSimulator } from "./simulator.js";
 
-export interface TestContext extends TargetContext {
-  readonly resources: MemoryLedger;
-  readonly log: MemoryLogger;
-}
+export type TestContext = TestTargetContext;
 
 /** The test keys and region through the SDK's own chain (env vars), as a user would set them. */
 export function useMotoCredentials(): void {
@@ -85,18 +81,7 @@ export async function ec2TestBed(prefix: string): Promise<Ec2TestBed> {
       factories.push(f);
       return f;
     },
-    context(serviceId, resources = []) {
-      const serviceDir = join(dir, "services", serviceId);
-      mkdirSync(serviceDir, { recursive: true });
-      return {
-        serviceId,
-        serviceDir,
-        ownerLabels: { [OWNER_LABEL]: TEST_OWNER, [SERVICE_LABEL]: serviceId },
-        resources: new MemoryLedger(resources),
-        log: new MemoryLogger(),
-        images: unavailableImages(),
-      };
-    },
+    context: (serviceId, resources = []) => testTargetContext(dir, serviceId, { owner: TEST_OWNER, resources }),
     async liveInstances(serviceId) {
       const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: "tag:vmctl.io/service", Values: [serviceId] }] }));
       return (out.Reservations ?? [])

@@ -8,13 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import Docker from "dockerode";
-import type { OwnedResource, TargetContext } from "@vmctl/core/contract";
-import { unavailableImages } from "@vmctl/core/target-kit";
-import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import type { OwnedResource } from "@vmctl/core/contract";
+import { MemoryLedger, MemoryLogger, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 import { ensureDocker, type DockerDaemon } from "../../../../tests/support/dockerd.js";
 import type { DockerFactory } from "../factory.js";
 import { initDocker } from "../index.js";
-import { OWNER_LABEL, SERVICE_LABEL } from "../naming.js";
+import { OWNER_LABEL } from "../naming.js";
 
 export { MemoryLedger, MemoryLogger };
 
@@ -22,10 +21,7 @@ export { MemoryLedger, MemoryLogger };
 export const TEST_IMAGE = "vmctl-test/busybox:1";
 const APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname", "ip"];
 
-export interface TestContext extends TargetContext {
-  readonly resources: MemoryLedger;
-  readonly log: MemoryLogger;
-}
+export type TestContext = TestTargetContext;
 
 /** A dockerode client for assertions the plugin does not offer (list by label, image removal). */
 export function client(socket: string): Docker {
@@ -130,18 +126,7 @@ export async function scratch(prefix = "vmctl-docker-"): Promise<Scratch> {
     factory(options = { socket }) {
       return initDocker({ stateDir, options, log });
     },
-    context(serviceId, resources = []) {
-      const serviceDir = join(dir, "services", serviceId);
-      mkdirSync(serviceDir, { recursive: true });
-      return {
-        serviceId,
-        serviceDir,
-        ownerLabels: { [OWNER_LABEL]: owner, [SERVICE_LABEL]: serviceId },
-        resources: new MemoryLedger(resources),
-        log: new MemoryLogger(),
-        images: unavailableImages(),
-      };
-    },
+    context: (serviceId, resources = []) => testTargetContext(dir, serviceId, { owner, resources }),
     leftovers: () => containersOwnedBy(socket, owner),
     async cleanup() {
       try {

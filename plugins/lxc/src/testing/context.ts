@@ -4,30 +4,18 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OWNER_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
-import { findBinary, unavailableImages } from "@vmctl/core/target-kit";
-import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
+import type { OwnedResource } from "@vmctl/core/contract";
+import { findBinary } from "@vmctl/core/target-kit";
+import { MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 import type { LxcFactory } from "../factory.js";
 import { initLxc } from "../index.js";
 
 export { MemoryLogger };
+export type TestContext = TestTargetContext;
 
-export interface TestContext extends TargetContext {
-  readonly resources: MemoryLedger;
-}
-
-/** A context for one service whose serviceDir lives under `parent`. */
+/** A context for one service whose serviceDir lives under `parent` (the conformance kit's). */
 export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {
-  const serviceDir = join(parent, "services", serviceId);
-  mkdirSync(serviceDir, { recursive: true });
-  return {
-    serviceId,
-    serviceDir,
-    ownerLabels: { [OWNER_LABEL]: "lxc-tests" },
-    resources: new MemoryLedger(resources),
-    log: new MemoryLogger(),
-    images: unavailableImages(),
-  };
+  return testTargetContext(parent, serviceId, { owner: "lxc-tests", resources });
 }
 
 const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname", "ping", "ip"];

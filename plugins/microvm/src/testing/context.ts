@@ -1,40 +1,26 @@
 // Test fixtures for the microvm target: a TargetContext over a temp serviceDir and a
 // memory ledger, the real vmctl-vmm and test guest, and a scratch area whose cleanup
 // kills every VMM it started (found by the scratch dir in their command line).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
-import { unavailableImages } from "@vmctl/core/target-kit";
+import type { OwnedResource } from "@vmctl/core/contract";
 import { requireVmmBinary } from "@vmctl/vmm-client";
 import { initMicrovm, kvmUnusable } from "../index.js";
 import type { MicrovmFactory } from "../factory.js";
-import { MemoryLedger, MemoryLogger } from "@vmctl/plugin-conformance";
+import { MemoryLogger, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 
 /** The ELF holding every test guest (tests/guests/build.sh). */
 export const GUEST_ELF = fileURLToPath(new URL("../../../../target/guests/vmctl-test-guest.elf", import.meta.url));
 
-export interface TestContext extends TargetContext {
-  readonly resources: MemoryLedger;
-}
-
-/** A logger that keeps lines for assertions (and prints nothing). */
-// One in-memory ledger and logger for every plugin's tests: the conformance kit's.
+// One context, in-memory ledger and logger for every plugin's tests: the conformance kit's.
 export { MemoryLogger };
+export type TestContext = TestTargetContext;
 
 /** A context for one service whose serviceDir lives under `parent`. */
 export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {
-  const serviceDir = join(parent, "services", serviceId);
-  mkdirSync(serviceDir, { recursive: true });
-  return {
-    serviceId,
-    serviceDir,
-    ownerLabels: { [OWNER_LABEL]: "microvm-tests", [SERVICE_LABEL]: serviceId },
-    resources: new MemoryLedger(resources),
-    log: new MemoryLogger(),
-    images: unavailableImages(),
-  };
+  return testTargetContext(parent, serviceId, { owner: "microvm-tests", resources });
 }
 
 /** The test guest ELF, or a thrown reason: these tests boot real guests, never skip. */

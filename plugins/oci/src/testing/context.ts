@@ -4,32 +4,18 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OWNER_LABEL, type OwnedResource, type TargetContext } from "@vmctl/core/contract";
-import { unavailableImages } from "@vmctl/core/target-kit";
+import type { OwnedResource } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
-import { MemoryLedger, MemoryLogger, processesMentioning } from "@vmctl/plugin-conformance";
+import { MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 
-export interface TestContext extends TargetContext {
-  readonly resources: MemoryLedger;
-}
-
-/** A logger that keeps lines for assertions (and prints nothing). */
-// One in-memory ledger and logger for every plugin's tests: the conformance kit's.
+// One context, in-memory ledger and logger for every plugin's tests: the conformance kit's.
 export { MemoryLogger };
+export type TestContext = TestTargetContext;
 
 /** A context for one service whose serviceDir lives under `parent`. */
 export function testContext(parent: string, serviceId: string, resources: readonly OwnedResource[] = []): TestContext {
-  const serviceDir = join(parent, "services", serviceId);
-  mkdirSync(serviceDir, { recursive: true });
-  return {
-    serviceId,
-    serviceDir,
-    ownerLabels: { [OWNER_LABEL]: "oci-tests" },
-    resources: new MemoryLedger(resources),
-    log: new MemoryLogger(),
-    images: unavailableImages(),
-  };
+  return testTargetContext(parent, serviceId, { owner: "oci-tests", resources });
 }
 
 const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc"];

@@ -58,7 +58,7 @@ export {
   type Escalation,
 } from "./supervision/escalation.js";
 export { spawnDetached, type DetachedOptions, type DetachedProcess } from "./supervision/spawn-detached.js";
-export { isShim, spawnShim, type ShimFiles, type ShimIdentity } from "./supervision/shim.js";
+export { isShim, spawnShim, type ShimCommandOptions, type ShimFiles, type ShimIdentity } from "./supervision/shim.js";
 export {
   ShimSupervisor,
   type ShimEnd,

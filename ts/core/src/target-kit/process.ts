@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { waitFor } from "./supervision/wait.js";
 
 /** A process as a ledger records it. `startTime` is field 22 of /proc/PID/stat (clock ticks since boot). */
 export interface ProcessRef {
@@ -126,13 +127,8 @@ export interface GroupWaitOptions {
  * before the rest of its group has died, so destroy waits for the whole group.
  */
 export async function processGroupGone(pgid: number, options: GroupWaitOptions = {}): Promise<boolean> {
-  const deadline = Date.now() + (options.timeoutMs ?? 5000);
-  const pollMs = options.pollMs ?? 25;
-  for (;;) {
-    if (processGroupMembers(pgid).length === 0) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
+  const gone = () => (processGroupMembers(pgid).length === 0 ? true : undefined);
+  return (await waitFor(gone, { timeoutMs: options.timeoutMs ?? 5000, pollMs: options.pollMs ?? 25 })) ?? false;
 }
 
 /** The command line of a live process, split at NULs; undefined when it is gone or not readable. */

@@ -5,23 +5,17 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OWNER_LABEL, SERVICE_LABEL, VmctlError, type ImageAccess, type OwnedResource, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
-import { unavailableImages } from "@vmctl/core/target-kit";
+import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type ServiceFactory } from "@vmctl/core/contract";
 import type { FactoryInit } from "../types.js";
 import { isAlive, killHard, recordedProcesses } from "./host-processes.js";
-import { MemoryLedger } from "./memory-ledger.js";
 import { MemoryLogger } from "./memory-logger.js";
+import { NO_IMAGES, testOwnerLabels, testServiceDir, testTargetContext, type TestTargetContext } from "./test-target-context.js";
 
-export interface HarnessContext extends TargetContext {
-  readonly resources: MemoryLedger;
-  readonly log: MemoryLogger;
-}
+/** A context the harness made (see testTargetContext). */
+export type HarnessContext = TestTargetContext;
 
-/**
- * The harness has no image engine: a target asking for an image is told so, as a vmctld
- * without one tells it (FAILED_PRECONDITION).
- */
-export const NO_IMAGES: ImageAccess = unavailableImages();
+/** The harness has no image engine (see test-target-context.ts). */
+export { NO_IMAGES };
 
 export interface HarnessOptions {
   /** The target name (state dir `targets/<target>`). */
@@ -104,12 +98,12 @@ export class ConformanceHarness {
 
   /** The owner labels of a service, as the engine sets them. */
   ownerLabels(serviceId: string): Readonly<Record<string, string>> {
-    return { [OWNER_LABEL]: this.owner, [SERVICE_LABEL]: serviceId };
+    return testOwnerLabels(this.owner, serviceId);
   }
 
   /** The serviceDir of a service (not made). */
   serviceDirOf(serviceId: string): string {
-    return join(this.dir, "services", serviceId);
+    return testServiceDir(this.dir, serviceId);
   }
 
   /** A fresh service id, unique within the harness. */
@@ -120,16 +114,7 @@ export class ConformanceHarness {
 
   /** A TargetContext for `serviceId`, its serviceDir made, its ledger seeded with `resources`. */
   context(serviceId: string, resources: readonly OwnedResource[] = []): HarnessContext {
-    const serviceDir = this.serviceDirOf(serviceId);
-    mkdirSync(serviceDir, { recursive: true });
-    const ctx: HarnessContext = {
-      serviceId,
-      serviceDir,
-      ownerLabels: this.ownerLabels(serviceId),
-      resources: new MemoryLedger(resources),
-      log: new MemoryLogger(),
-      images: NO_IMAGES,
-    };
+    const ctx = testTargetContext(this.dir, serviceId, { owner: this.owner, resources });
     this.#contexts.push(ctx);
     return ctx;
   }

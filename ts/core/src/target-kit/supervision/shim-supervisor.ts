@@ -9,7 +9,7 @@ import { mtimeOf, readIntFile } from "../files.js";
 import { followFiles } from "../logs.js";
 import type { ProcessRef } from "../process.js";
 import { KILL_WAIT_MS, terminate } from "./escalation.js";
-import { isShim, spawnShim, type ShimFiles, type ShimIdentity } from "./shim.js";
+import { isShim, spawnShim, type ShimCommandOptions, type ShimFiles, type ShimIdentity } from "./shim.js";
 import { readStopRecord, recordSignal, recordStopBeforeStart, type StopRecord } from "./stop-record.js";
 import { waitFor } from "./wait.js";
 
@@ -93,9 +93,9 @@ export class ShimSupervisor {
   }
 
   /** Spawns the shim for `command`; the pid file is written at once (the shim writes it too). */
-  launch(command: readonly string[]): ProcessRef {
+  launch(command: readonly string[], options?: ShimCommandOptions): ProcessRef {
     this.#startRequested = true;
-    const ref = spawnShim(this.#who, this.#files, command);
+    const ref = spawnShim(this.#who, this.#files, command, options);
     this.#pid = ref.pid;
     return ref;
   }

@@ -32,12 +32,18 @@ const SCRIPT = [
   'echo $? > "$exitf.tmp" && mv -f "$exitf.tmp" "$exitf"',
 ].join("\n");
 
+/** Where the command runs: the run dir and this process's environment unless told. */
+export interface ShimCommandOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** Spawns the shim for `command` in its own session; its pid and start time. */
-export function spawnShim(who: ShimIdentity, files: ShimFiles, command: readonly string[]): ProcessRef {
+export function spawnShim(who: ShimIdentity, files: ShimFiles, command: readonly string[], options: ShimCommandOptions = {}): ProcessRef {
   const child = spawn(
     "/bin/sh",
     ["-c", SCRIPT, who.name, who.tag, files.pidFile, files.stdoutFile, files.stderrFile, files.exitFile, ...command],
-    { detached: true, stdio: "ignore", cwd: files.runDir },
+    { detached: true, stdio: "ignore", cwd: options.cwd ?? files.runDir, env: options.env ?? process.env },
   );
   child.on("error", () => undefined); // reported below: no pid
   child.unref();
