@@ -1,59 +1,13 @@
 // How a container ended, from what the shim and the controller left on disk. Pure.
 import type { ExitInfo } from "@vmctl/core/contract";
-import { signalOfStatus } from "@vmctl/core/target-kit";
+import { shimExit, signalOfStatus, type ShimExitEvidence } from "@vmctl/core/target-kit";
 
-export interface ExitEvidence {
-  /** The status `runc run` exited with (the shim's exit file); undefined if there is none. */
-  readonly status: number | undefined;
-  /** The container's init was started (runc wrote its pid file). */
-  readonly started: boolean;
-  /** Signals stop() sent, in order (from the stop file); empty if stop() was never called. */
-  readonly stopSignals: readonly string[];
-  /** The runtime's own last error message, if it logged one. */
-  readonly runtimeError?: string | undefined;
-  /** stop() ran before the service was ever started. */
-  readonly stoppedBeforeStart?: boolean;
-  readonly at: Date;
-}
+/** The kit's evidence for a shim-run workload; the runtime's error is runc's JSON log's. */
+export type ExitEvidence = ShimExitEvidence;
 
 /** The signal encoded as 128+N in an exit status, if the status has that shape. */
 export { signalOfStatus as signalOf };
 
 export function interpretExit(e: ExitEvidence): ExitInfo {
-  const at = e.at;
-  if (e.stoppedBeforeStart) {
-    return { code: null, reason: "stopped", detail: "stopped before it was started", at };
-  }
-  if (e.status === undefined) {
-    return {
-      code: null,
-      reason: "lost",
-      detail: "the container ended while its shim was gone, so its exit status is unknown",
-      at,
-    };
-  }
-  if (!e.started) {
-    return {
-      code: null,
-      reason: "failed",
-      detail: e.runtimeError ?? `the runtime exited with status ${e.status} before the container started`,
-      at,
-    };
-  }
-  const stopped = e.stopSignals.length > 0;
-  const signal = signalOfStatus(e.status);
-  if (stopped && signal && e.stopSignals.includes(signal)) {
-    // We sent this signal and runc reports 128+N: the workload died of it.
-    return { code: null, signal, reason: "stopped", at };
-  }
-  if (stopped) return { code: e.status, reason: "stopped", at };
-  if (signal) {
-    return {
-      code: e.status,
-      reason: "exited",
-      detail: `status ${e.status} is also how runc reports death by ${signal} (128+${e.status - 128})`,
-      at,
-    };
-  }
-  return { code: e.status, reason: "exited", at };
+  return shimExit(e, { reporter: "runc", command: "the runtime" });
 }

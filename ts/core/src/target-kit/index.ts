@@ -58,6 +58,7 @@ export {
   type Escalation,
 } from "./supervision/escalation.js";
 export { spawnDetached, type DetachedOptions, type DetachedProcess } from "./supervision/spawn-detached.js";
+export { shimExit, type RuntimeWording, type ShimExitEvidence } from "./supervision/shim-exit.js";
 export { isShim, spawnShim, type ShimCommandOptions, type ShimFiles, type ShimIdentity } from "./supervision/shim.js";
 export {
   ShimSupervisor,
