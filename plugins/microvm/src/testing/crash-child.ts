@@ -2,16 +2,15 @@
 // prints its ledger and record as one JSON line, then idles until the test kill -9s it.
 // argv: stateDir serviceDir serviceId specJson
 import { initMicrovm } from "../index.js";
-import { unavailableImages } from "@vmctl/core/target-kit";
-import { MemoryLedger } from "@vmctl/plugin-conformance";
+import { testTargetContext } from "@vmctl/plugin-conformance";
 import { MemoryLogger } from "./context.js";
 
 const [stateDir, serviceDir, serviceId, specJson] = process.argv.slice(2) as [string, string, string, string];
 const log = new MemoryLogger();
 const factory = initMicrovm({ stateDir, options: {}, log });
 if (!factory) throw new Error(`microvm target unavailable: ${JSON.stringify(log.lines)}`);
-const resources = new MemoryLedger();
-const ctx = { serviceId, serviceDir, ownerLabels: {}, resources, log, images: unavailableImages() };
+const ctx = { ...testTargetContext(stateDir, serviceId, { owner: "microvm-crash-test", serviceDir }), log };
+const resources = ctx.resources;
 const c = await factory.create(serviceId, factory.validate(JSON.parse(specJson)), ctx);
 await c.prepare();
 await c.start();

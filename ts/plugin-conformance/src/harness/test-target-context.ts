@@ -20,6 +20,8 @@ export interface TestTargetContextOptions {
   readonly owner: string;
   /** Entries the ledger starts with (an adopt after a restart). */
   readonly resources?: readonly OwnedResource[];
+  /** The serviceDir, when another process chose it (a crash test's child); else under `parent`. */
+  readonly serviceDir?: string;
 }
 
 /**
@@ -40,7 +42,7 @@ export function testServiceDir(parent: string, serviceId: string): string {
 
 /** A context for `serviceId`, its serviceDir made under `parent`, its ledger seeded with `options.resources`. */
 export function testTargetContext(parent: string, serviceId: string, options: TestTargetContextOptions): TestTargetContext {
-  const serviceDir = testServiceDir(parent, serviceId);
+  const serviceDir = options.serviceDir ?? testServiceDir(parent, serviceId);
   mkdirSync(serviceDir, { recursive: true });
   return {
     serviceId,
