@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { requireVmmBinary, VmmError, VmmProcess } from "@vmctl/vmm-client";
+import { VmctlError } from "@vmctl/core/contract";
+import { requireVmmBinary, VmmProcess } from "@vmctl/vmm-client";
 import { NOT_ELF, requireGuestElf } from "../guests/harness.js";
 
 async function withVmm(run: (vmm: VmmProcess) => Promise<void>): Promise<void> {
@@ -25,7 +26,7 @@ function tempFile(name: string, bytes: number): { path: string; cleanup: () => v
 
 test("0 vCPUs is INVALID_ARGUMENT naming vcpu_count; a corrected config is accepted", async (t) => {
   await withVmm(async ({ client }) => {
-    const err = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 0, memSizeMib: 32 }), { instanceOf: VmmError });
+    const err = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 0, memSizeMib: 32 }), { instanceOf: VmctlError });
     t.is(err?.code, "INVALID_ARGUMENT");
     t.regex(err?.message ?? "", /vcpu_count/);
     t.deepEqual(await client.putMachineConfig({ vcpuCount: 1, memSizeMib: 32 }), { vcpuCount: 1, memSizeMib: 32 });
@@ -35,10 +36,10 @@ test("0 vCPUs is INVALID_ARGUMENT naming vcpu_count; a corrected config is accep
 
 test("too many vCPUs and zero memory are refused naming the field", async (t) => {
   await withVmm(async ({ client }) => {
-    const tooMany = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 100_000, memSizeMib: 32 }), { instanceOf: VmmError });
+    const tooMany = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 100_000, memSizeMib: 32 }), { instanceOf: VmctlError });
     t.is(tooMany?.code, "INVALID_ARGUMENT");
     t.regex(tooMany?.message ?? "", /vcpu_count/);
-    const noMemory = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 1, memSizeMib: 0 }), { instanceOf: VmmError });
+    const noMemory = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 1, memSizeMib: 0 }), { instanceOf: VmctlError });
     t.is(noMemory?.code, "INVALID_ARGUMENT");
     t.regex(noMemory?.message ?? "", /mem_size_mib/);
   });
@@ -46,7 +47,7 @@ test("too many vCPUs and zero memory are refused naming the field", async (t) =>
 
 test("a missing kernel is INVALID_ARGUMENT naming kernel_image_path", async (t) => {
   await withVmm(async ({ client }) => {
-    const err = await t.throwsAsync(client.putBootSource({ kernelImagePath: "/nonexistent/vmlinux" }), { instanceOf: VmmError });
+    const err = await t.throwsAsync(client.putBootSource({ kernelImagePath: "/nonexistent/vmlinux" }), { instanceOf: VmctlError });
     t.is(err?.code, "INVALID_ARGUMENT");
     t.regex(err?.message ?? "", /kernel_image_path/);
     t.regex(err?.message ?? "", /\/nonexistent\/vmlinux/);
@@ -65,7 +66,7 @@ test("a kernel that is neither ELF nor bzImage is refused naming kernel_image_pa
         await client.putBootSource({ kernelImagePath: NOT_ELF });
         await client.start();
       })(),
-      { instanceOf: VmmError },
+      { instanceOf: VmctlError },
     );
     t.is(err?.code, "INVALID_ARGUMENT");
     t.regex(err?.message ?? "", /kernel_image_path/);
@@ -78,7 +79,7 @@ test("memory below what the kernel needs is refused at Start naming mem_size_mib
     // The guest is loaded at 1 MiB: one MiB of RAM cannot hold it.
     await client.putMachineConfig({ vcpuCount: 1, memSizeMib: 1 });
     await client.putBootSource({ kernelImagePath: requireGuestElf(), bootArgs: "vmctl.test=hello" });
-    const err = await t.throwsAsync(client.start(), { instanceOf: VmmError });
+    const err = await t.throwsAsync(client.start(), { instanceOf: VmctlError });
     t.is(err?.code, "INVALID_ARGUMENT");
     t.regex(err?.message ?? "", /mem_size_mib/);
     t.is((await client.getState()).phase, "configuring");
@@ -95,7 +96,7 @@ test("memory below what the kernel needs is refused at Start naming mem_size_mib
 test("a drive whose path does not exist is INVALID_ARGUMENT naming path_on_host", async (t) => {
   await withVmm(async ({ client }) => {
     const err = await t.throwsAsync(client.putDrive({ driveId: "root", pathOnHost: "/nonexistent/disk.img" }), {
-      instanceOf: VmmError,
+      instanceOf: VmctlError,
     });
     t.is(err?.code, "INVALID_ARGUMENT");
     t.regex(err?.message ?? "", /path_on_host/);
@@ -111,11 +112,11 @@ test("two root drives, or an empty drive id, are refused and the drive list is u
       await client.putDrive({ driveId: "root", pathOnHost: disk.path, isRootDevice: true });
       const twoRoots = await t.throwsAsync(
         client.putDrive({ driveId: "second", pathOnHost: other.path, isRootDevice: true }),
-        { instanceOf: VmmError },
+        { instanceOf: VmctlError },
       );
       t.is(twoRoots?.code, "ALREADY_EXISTS");
       t.regex(twoRoots?.message ?? "", /is_root_device/);
-      const noId = await t.throwsAsync(client.putDrive({ driveId: "", pathOnHost: other.path }), { instanceOf: VmmError });
+      const noId = await t.throwsAsync(client.putDrive({ driveId: "", pathOnHost: other.path }), { instanceOf: VmctlError });
       t.is(noId?.code, "INVALID_ARGUMENT");
       t.regex(noId?.message ?? "", /drive_id/);
       const drives = await client.listDrives();
@@ -134,9 +135,9 @@ test("configuration after Start is FAILED_PRECONDITION", async (t) => {
     await client.putBootSource({ kernelImagePath: requireGuestElf(), bootArgs: "vmctl.test=hello" });
     const exited = client.waitExit();
     await client.start();
-    const err = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 2, memSizeMib: 64 }), { instanceOf: VmmError });
+    const err = await t.throwsAsync(client.putMachineConfig({ vcpuCount: 2, memSizeMib: 64 }), { instanceOf: VmctlError });
     t.is(err?.code, "FAILED_PRECONDITION");
-    const again = await t.throwsAsync(client.start(), { instanceOf: VmmError });
+    const again = await t.throwsAsync(client.start(), { instanceOf: VmctlError });
     t.is(again?.code, "FAILED_PRECONDITION");
     await exited;
   });
@@ -144,7 +145,7 @@ test("configuration after Start is FAILED_PRECONDITION", async (t) => {
 
 test("Start without a boot source is FAILED_PRECONDITION naming boot_source", async (t) => {
   await withVmm(async ({ client }) => {
-    const err = await t.throwsAsync(client.start(), { instanceOf: VmmError });
+    const err = await t.throwsAsync(client.start(), { instanceOf: VmctlError });
     t.is(err?.code, "FAILED_PRECONDITION");
     t.regex(err?.message ?? "", /boot.source/);
   });
@@ -156,7 +157,7 @@ test("two drives with one id: the second is ALREADY_EXISTS naming drive_id", asy
   try {
     await withVmm(async ({ client }) => {
       await client.putDrive({ driveId: "data", pathOnHost: disk.path });
-      const err = await t.throwsAsync(client.putDrive({ driveId: "data", pathOnHost: other.path }), { instanceOf: VmmError });
+      const err = await t.throwsAsync(client.putDrive({ driveId: "data", pathOnHost: other.path }), { instanceOf: VmctlError });
       t.is(err?.code, "ALREADY_EXISTS");
       t.regex(err?.message ?? "", /drive_id/);
       const drives = await client.listDrives();

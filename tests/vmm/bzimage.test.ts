@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
-import { requireVmmBinary, VmmError, VmmProcess, type VmmClient } from "@vmctl/vmm-client";
+import { VmctlError } from "@vmctl/core/contract";
+import { requireVmmBinary, VmmProcess, type VmmClient } from "@vmctl/vmm-client";
 import { bootGuest, GUEST_BZIMAGE, requireGuestBzImage } from "../guests/harness.js";
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -28,7 +29,7 @@ async function withVmm(run: (client: VmmClient, dir: string) => Promise<void>): 
   }
 }
 
-function refusedNamingKernel(t: ExecutionContext, err: VmmError | undefined, why: RegExp): void {
+function refusedNamingKernel(t: ExecutionContext, err: VmctlError | undefined, why: RegExp): void {
   t.is(err?.code, "INVALID_ARGUMENT");
   t.regex(err?.message ?? "", /^boot_source\.kernel_image_path/);
   t.regex(err?.message ?? "", why);
@@ -92,7 +93,7 @@ test("bzImage: a truncated image is refused naming kernel_image_path; the VMM st
           await client.putBootSource({ kernelImagePath: path, bootArgs: "vmctl.test=hello" });
           await client.start();
         })(),
-        { instanceOf: VmmError },
+        { instanceOf: VmctlError },
       );
       refusedNamingKernel(t, err, /truncated/);
     }
@@ -112,7 +113,7 @@ test("bzImage: an image without XLF_KERNEL_64 is refused naming kernel_image_pat
         await client.putBootSource({ kernelImagePath: path, bootArgs: "vmctl.test=hello" });
         await client.start();
       })(),
-      { instanceOf: VmmError },
+      { instanceOf: VmctlError },
     );
     refusedNamingKernel(t, err, /XLF_KERNEL_64/);
     await stillBoots(t, client);

@@ -69,6 +69,17 @@ impl LoadError {
     }
 }
 
+impl crate::vmm_config::FieldError for LoadError {
+    fn field(&self) -> &'static str {
+        match self {
+            LoadError::Open { .. } | LoadError::BadKernel { .. } => "boot_source.kernel_image_path",
+            LoadError::KernelTooBig { .. } => "machine_config.mem_size_mib",
+            LoadError::Initrd(_) => "boot_source.initrd_path",
+            LoadError::Cmdline(_) => "boot_source.boot_args",
+        }
+    }
+}
+
 /// Where the kernel went and how to enter it.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadedKernel {

@@ -31,8 +31,8 @@ use tracing::{error, info, warn};
 )]
 struct Args {
     /// Unix socket to serve the gRPC API on. Must not exist yet.
-    #[arg(long, value_name = "PATH")]
-    api_sock: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "limits")]
+    api_sock: Option<PathBuf>,
 
     /// KVM device node.
     #[arg(long, value_name = "PATH", default_value = vmctl_kvm_host::DEFAULT_KVM_PATH)]
@@ -41,6 +41,12 @@ struct Args {
     /// Id of this VM instance, reported by GetInfo; generated when not given.
     #[arg(long, value_name = "ID")]
     id: Option<String>,
+
+    /// Prints the limits the configuration is checked against (GetInfo's `limits`, as
+    /// JSON) and exits, without KVM or a socket: for clients that check a configuration
+    /// before any VMM runs.
+    #[arg(long, exclusive = true)]
+    limits: bool,
 }
 
 /// Readiness events the API runtime takes per poll of the OS.
@@ -68,6 +74,11 @@ fn generated_id() -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let Some(api_sock) = args.api_sock else {
+        // Only --limits goes without a socket (clap: required unless --limits).
+        println!("{}", vmm_config::limits_json(&vmm_config::limits()));
+        return ExitCode::SUCCESS;
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VMCTL_VMM_LOG").unwrap_or_else(|_| "info".into()),
@@ -119,7 +130,7 @@ fn main() -> ExitCode {
         pvm,
         vm_id: args.id.unwrap_or_else(generated_id),
     };
-    match runtime.block_on(api::serve(&args.api_sock, host, controller)) {
+    match runtime.block_on(api::serve(&api_sock, host, controller)) {
         Ok(()) => {
             info!("API server stopped");
             ExitCode::SUCCESS

@@ -1,6 +1,7 @@
 //! The desired VM: everything configured through the API before Start.
 
 use crate::arch::x86_64::layout::MAX_VIRTIO_DEVICES;
+use crate::vmm_config::FieldError;
 use crate::vmm_config::boot_source::BootSourceConfig;
 use crate::vmm_config::drive::DriveConfig;
 use crate::vmm_config::machine_config::MachineConfig;
@@ -16,6 +17,17 @@ pub enum DriveSetError {
     PathInUse { path: String, existing: String },
     #[error("drive: at most {MAX_VIRTIO_DEVICES} drives fit on the interrupt controller")]
     TooMany,
+}
+
+impl FieldError for DriveSetError {
+    fn field(&self) -> &'static str {
+        match self {
+            DriveSetError::IdInUse(_) => "drive.drive_id",
+            DriveSetError::RootExists { .. } => "drive.is_root_device",
+            DriveSetError::PathInUse { .. } => "drive.path_on_host",
+            DriveSetError::TooMany => "drive",
+        }
+    }
 }
 
 /// The configuration a VM is built from.
@@ -76,6 +88,8 @@ mod tests {
             path_on_host: PathBuf::from(path),
             is_read_only: ro,
             is_root_device: root,
+            // The set's rules go by path; any open file stands for the backing one.
+            file: std::sync::Arc::new(std::fs::File::open("/dev/null").unwrap()),
         }
     }
 

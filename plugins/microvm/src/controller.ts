@@ -9,7 +9,7 @@
 // disk), vmm-stop.ts (stop escalation, release) and reattach.ts (adopt).
 import { VmctlError } from "@vmctl/core/contract";
 import type { ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
-import { VmmError, type VmState } from "@vmctl/vmm-client";
+import type { VmState } from "@vmctl/vmm-client";
 import { readConsoleFile } from "./console-log.js";
 import { errorDetails, vmctlError } from "./errors.js";
 import { lostExit } from "./exit.js";
@@ -156,7 +156,7 @@ export class MicrovmController implements ServiceController {
         // Not answering yet (start() is waiting for its API), going away (SIGTERM), or stuck.
         if (this.#startPending) return { phase: "starting", pid: ref.pid, instance, since: this.#createdAt };
         if (isAlive(ref)) {
-          throw new VmctlError("UNAVAILABLE", `VMM of ${this.id} does not answer: ${VmmError.from(err).message}`, { cause: err, details: errorDetails(this.id) });
+          throw new VmctlError("UNAVAILABLE", `VMM of ${this.id} does not answer: ${VmctlError.from(err).message}`, { cause: err, details: errorDetails(this.id) });
         }
       }
       if (vm) return stateOfVm(vm, { pid: ref.pid, instance, stopRequested: stop !== undefined, pvmHost: conn.pvmHost }, (e) => this.#settle(e));

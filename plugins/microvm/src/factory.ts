@@ -50,9 +50,12 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
     this.#kernelCache = options.kernelCache ?? kernelCacheDir();
   }
 
-  /** Read at each create, not once: a kernel built while the daemon runs is found. */
+  /**
+   * Read at each create, not once: a kernel built while the daemon runs is found. Checked
+   * against the limits of the binary this factory spawns (asked once per binary).
+   */
   validate(spec: unknown): MicrovmSpec {
-    return parseMicrovmSpec(spec, { kernelCache: this.#kernelCache });
+    return parseMicrovmSpec(spec, { kernelCache: this.#kernelCache, vmm: this.binary });
   }
 
   /**

@@ -5,7 +5,9 @@ import test from "ava";
 import fc from "fast-check";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
 import { checkReference } from "@vmctl/core/target-kit";
-import { DEFAULT_DISK_SIZE_MIB, effective, MAX_DRIVES, parseMicrovmSpec } from "./spec.js";
+import { requireVmmBinary, type VmmLimits } from "@vmctl/vmm-client";
+import { DEFAULT_DISK_SIZE_MIB, effective, parseMicrovmSpec } from "./spec.js";
+import { vmmLimitsOf } from "./vmm-limits.js";
 
 const dir = mkdtempSync(join(tmpdir(), "vmctl-mvm-spec-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,10 +16,32 @@ const disk = join(dir, "disk.img");
 writeFileSync(kernel, "x");
 writeFileSync(disk, "x");
 
-function fieldOf(t: import("ava").ExecutionContext, input: unknown): string | undefined {
-  const err = t.throws(() => parseMicrovmSpec(input), { instanceOf: ValidationError });
+/** The VMM's own drive limit, as it publishes it (`vmctl-vmm --limits`). */
+const MAX_DRIVES = vmmLimitsOf(requireVmmBinary()).maxDrives;
+
+function fieldOf(t: import("ava").ExecutionContext, input: unknown, limits?: VmmLimits): string | undefined {
+  const err = t.throws(() => parseMicrovmSpec(input, limits === undefined ? {} : { limits }), { instanceOf: ValidationError });
   return err?.field;
 }
+
+test("the drive count, drive ids, vCPUs and memory are checked against the VMM's published limits, not a copy", (t) => {
+  const limits: VmmLimits = { maxDrives: 2, driveIdPattern: /^[a-z]{1,3}$/u, driveIdMaxLen: 3, maxVcpus: 4, minMemMib: 8, maxMemMib: 64 };
+  const ok = { kernel, vcpus: 4, memoryMib: 64, drives: [{ id: "abc", path: disk }, { id: "d", path: disk }] };
+  t.deepEqual(parseMicrovmSpec(ok, { limits }), ok);
+  t.is(fieldOf(t, { ...ok, drives: [...ok.drives, { id: "e", path: disk }] }, limits), "drives");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "abcd", path: disk }] }, limits), "drives[0].id");
+  t.is(fieldOf(t, { kernel, drives: [{ id: "A", path: disk }] }, limits), "drives[0].id");
+  t.is(fieldOf(t, { kernel, vcpus: 5 }, limits), "vcpus");
+  t.is(fieldOf(t, { kernel, memoryMib: 7 }, limits), "memoryMib");
+  t.is(fieldOf(t, { kernel, memoryMib: 65 }, limits), "memoryMib");
+  // The real VMM's: its memory bound too, and a spec without those fields needs no VMM at all.
+  const real = vmmLimitsOf(requireVmmBinary());
+  t.is(fieldOf(t, { kernel, memoryMib: real.maxMemMib + 1 }), "memoryMib");
+  t.notThrows(() => parseMicrovmSpec({ kernel, memoryMib: real.maxMemMib }));
+  t.deepEqual(parseMicrovmSpec({ kernel }, { vmm: "/nonexistent/vmctl-vmm" }), { kernel });
+  const noVmm = t.throws(() => parseMicrovmSpec({ kernel, vcpus: 1 }, { vmm: "/nonexistent/vmctl-vmm" }), { instanceOf: VmctlError });
+  t.is(noVmm?.code, "FAILED_PRECONDITION");
+});
 
 test("a minimal spec is the kernel; defaults are applied by effective(), not stored", (t) => {
   const spec = parseMicrovmSpec({ kernel });

@@ -1,11 +1,15 @@
 // The microvm target's spec: what a user may ask for, checked strictly. Unknown fields
 // are refused so a typo never silently means "default". Pure apart from stat() of the
-// host paths it names and, for a spec without a kernel, a look at the kernel cache.
+// host paths it names, for a spec without a kernel a look at the kernel cache, and the
+// VMM's limits (vmm-limits.ts: what the VMM checks, checked here first against the VMM's
+// own published rules, never a copy, so that a refusal names the spec's field).
 // An `image` is only checked as a reference here (the target kit's checkReference, the
 // rule the image store applies too): pulling it is prepare()'s work.
 import { ValidationError } from "@vmctl/core/contract";
 import { bool, checkReference, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
+import { requireVmmBinary, type VmmLimits } from "@vmctl/vmm-client";
 import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
+import { vmmLimitsOf } from "./vmm-limits.js";
 
 /** A block device backed by a host file (virtio-blk behind virtio-mmio). */
 export type MicrovmDrive = {
@@ -38,18 +42,15 @@ export type MicrovmSpec = {
   bootArgs?: string;
   /** Absolute path of an initramfs (newc cpio, compressed or not) the kernel unpacks as its root. */
   initrd?: string;
-  /** 1..32 (default 1). */
+  /** 1 to the VMM's maxVcpus (default 1). */
   vcpus?: number;
-  /** Guest memory in MiB, a positive integer (default 128). */
+  /** Guest memory in MiB, a positive integer within the VMM's minMemMib..maxMemMib (default 128). */
   memoryMib?: number;
   drives?: MicrovmDrive[];
 };
 
 export const DEFAULT_VCPUS = 1;
 export const DEFAULT_MEMORY_MIB = 128;
-export const MAX_VCPUS = 32;
-/** The VMM refuses more (18 virtio-mmio slots: GSI 8 is the RTC's); refused here first, naming the field. */
-export const MAX_DRIVES = 18;
 
 /**
  * The writable layer's default size: 10 GiB. It is sparse (blocks cost disk only once the
@@ -66,17 +67,20 @@ const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
 
 const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
-/**
- * The VMM's own rule for a drive id (vmm/src/vmm_config/drive.rs: ASCII letters, digits,
- * `_` and `-`, at most MAX_DRIVE_ID_LEN = 20), checked here first so a bad id is refused at
- * create naming `drives[i].id`, not at start naming the VMM's field. spec-vmm-agreement
- * tests that the two accept exactly the same ids.
- */
-const DRIVE_ID = /^[A-Za-z0-9_-]{1,20}$/;
 
 export interface ParseOptions {
   /** The kernel cache a spec without `kernel` takes its default from (default: {@link kernelCacheDir}). */
   readonly kernelCache?: string;
+  /**
+   * The vmctl-vmm the spec will run on (the factory's), whose limits (vmm-limits.ts) the
+   * drive count, drive ids, vCPUs and memory are checked against, so that a bad value is
+   * refused at create naming the spec's field, not at start naming the VMM's
+   * (spec-vmm-agreement tests the drive ids). Asked only when the spec has one of those
+   * fields; default: the one {@link requireVmmBinary} finds.
+   */
+  readonly vmm?: string;
+  /** The limits themselves (a live VMM's GetInfo), instead of asking `vmm`. */
+  readonly limits?: VmmLimits;
 }
 
 /**
@@ -93,6 +97,8 @@ export interface ParseOptions {
 export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): MicrovmSpec {
   const obj = record(input, "");
   refuseUnknown(obj, SPEC_FIELDS, "");
+  // Asked only when a field needs them: a spec without one is checked without a VMM binary.
+  const limits = (): VmmLimits => options.limits ?? vmmLimitsOf(options.vmm ?? requireVmmBinary());
   const kernel = obj.kernel === undefined ? requireDefaultKernel(options.kernelCache ?? kernelCacheDir()) : hostFile(obj.kernel, "kernel");
   const spec: MicrovmSpec = { kernel };
   if (obj.image !== undefined) spec.image = checkReference(obj.image, "image");
@@ -105,9 +111,9 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
     if (/[\n\r]/.test(spec.bootArgs)) throw new ValidationError("bootArgs", "must be one line");
   }
   if (obj.initrd !== undefined) spec.initrd = hostFile(obj.initrd, "initrd");
-  if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, MAX_VCPUS);
-  if (obj.memoryMib !== undefined) spec.memoryMib = positiveInt(obj.memoryMib, "memoryMib");
-  if (obj.drives !== undefined) spec.drives = drives(obj.drives, spec.image !== undefined);
+  if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, limits().maxVcpus);
+  if (obj.memoryMib !== undefined) spec.memoryMib = memoryMib(obj.memoryMib, limits());
+  if (obj.drives !== undefined) spec.drives = drives(obj.drives, spec.image !== undefined, limits());
   return spec;
 }
 
@@ -136,10 +142,16 @@ export function effective(spec: MicrovmSpec): EffectiveSpec {
   };
 }
 
-function drives(value: unknown, withImage: boolean): MicrovmDrive[] {
+function memoryMib(value: unknown, limits: VmmLimits): number {
+  const mib = positiveInt(value, "memoryMib");
+  if (mib < limits.minMemMib || mib > limits.maxMemMib) throw new ValidationError("memoryMib", `must be between ${limits.minMemMib} and ${limits.maxMemMib}`);
+  return mib;
+}
+
+function drives(value: unknown, withImage: boolean, limits: VmmLimits): MicrovmDrive[] {
   if (!Array.isArray(value)) throw new ValidationError("drives", "must be an array");
   // An image takes two of the bus's slots (rootfs, scratch).
-  const max = withImage ? MAX_DRIVES - RESERVED_DRIVE_IDS.length : MAX_DRIVES;
+  const max = withImage ? limits.maxDrives - RESERVED_DRIVE_IDS.length : limits.maxDrives;
   if (value.length > max) throw new ValidationError("drives", `at most ${max} drives${withImage ? " with an image (it has rootfs and scratch)" : ""}`);
   const ids = new Set<string>();
   let root: number | undefined;
@@ -148,7 +160,7 @@ function drives(value: unknown, withImage: boolean): MicrovmDrive[] {
     const obj = record(item, prefix);
     refuseUnknown(obj, DRIVE_FIELDS, `${prefix}.`);
     const id = str(obj.id, `${prefix}.id`);
-    if (!DRIVE_ID.test(id)) throw new ValidationError(`${prefix}.id`, "must be 1-20 characters of A-Z a-z 0-9 _ -");
+    if (!limits.driveIdPattern.test(id)) throw new ValidationError(`${prefix}.id`, `must match ${limits.driveIdPattern.source} (vmctl-vmm's rule for a drive id)`);
     if (ids.has(id)) throw new ValidationError(`${prefix}.id`, `"${id}" is used by another drive`);
     if (withImage && RESERVED_DRIVE_IDS.includes(id)) {
       throw new ValidationError(`${prefix}.id`, `"${id}" is reserved: with an image, rootfs is its base disk and scratch its writable layer`);

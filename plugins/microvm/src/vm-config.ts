@@ -115,3 +115,32 @@ export function parseVmConfig(text: string, file: string): VmConfig {
   if ((image === undefined) !== (scratch === undefined)) throw bad("image and scratch go together");
   return v as VmConfig;
 }
+
+/** The VMM's fields (vmm/src/vmm_config) that stand for one field of the spec. */
+const SPEC_FIELD_OF: Readonly<Record<string, string>> = {
+  "machine_config.vcpu_count": "spec.vcpus",
+  "machine_config.mem_size_mib": "spec.memoryMib",
+  "boot_source.kernel_image_path": "spec.kernel",
+  "boot_source.boot_args": "spec.bootArgs",
+  "boot_source.initrd_path": "spec.initrd",
+};
+/** A field of the VMM's Drive → the same field of a spec drive ("" for the drive as a whole). */
+const DRIVE_FIELD_OF: Readonly<Record<string, string>> = { "": "", drive_id: ".id", path_on_host: ".path", is_read_only: ".readOnly", is_root_device: ".root" };
+
+/**
+ * The inverse of vmConfig() for a refusal: the spec field that the VMM's `vmmField`
+ * (`boot_source.kernel_image_path`, `drive.path_on_host`) stands for in `vm`: `spec.kernel`;
+ * for a field of drive `driveId`, that field of the spec drive it was made from
+ * (`spec.drives[1].path`), or `spec.image` for the image's rootfs and scratch. Undefined
+ * when no spec field does (a drive field without `vm` or `driveId`).
+ */
+export function specField(vmmField: string, drive?: { vm: VmConfig; driveId: string }): string | undefined {
+  const [resource, name = ""] = vmmField.split(/\.(.*)/s);
+  if (resource !== "drive") return SPEC_FIELD_OF[vmmField];
+  const suffix = DRIVE_FIELD_OF[name];
+  const index = drive === undefined ? -1 : drive.vm.drives.findIndex((d) => d.id === drive.driveId);
+  if (suffix === undefined || drive === undefined || index < 0) return undefined;
+  // vmConfig() puts the image's drives first, then the spec's in order.
+  const own = index - (drive.vm.image === undefined ? 0 : Object.keys(IMAGE_DRIVE_IDS).length);
+  return own < 0 ? "spec.image" : `spec.drives[${own}]${suffix}`;
+}

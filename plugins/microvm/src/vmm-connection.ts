@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError } from "@vmctl/core/contract";
-import { VmmClient, VmmError } from "@vmctl/vmm-client";
+import { VmmClient } from "@vmctl/vmm-client";
 import { errorDetails } from "./errors.js";
 import { isAlive, type ProcessRef } from "./vmm-process.js";
 
@@ -41,7 +41,7 @@ export class VmmConnection {
         this.#pvmHost = (await this.client.getInfo({ timeoutMs: 1000 })).kvm.pvm;
         return;
       } catch (err) {
-        const e = VmmError.from(err);
+        const e = VmctlError.from(err);
         // Not listening yet: UNAVAILABLE, or DEADLINE_EXCEEDED while grpc-js waits to connect.
         if ((e.code !== "UNAVAILABLE" && e.code !== "DEADLINE_EXCEEDED") || Date.now() > deadline) throw e;
       }

@@ -11,6 +11,7 @@ import { ledger, type ServiceLayout } from "./layout.js";
 import type { VmConfig } from "./vm-config.js";
 import type { VmFollower } from "./vm-follower.js";
 import { RPC } from "./vmm-connection.js";
+import { inSpecTerms } from "./vmm-refusal.js";
 import { spawnVmmDetached, type ProcessRef } from "./vmm-process.js";
 
 /** How long a freshly spawned VMM gets to answer its API. */
@@ -48,7 +49,7 @@ export async function launchVm(launch: VmmLaunch, vm: VmConfig, follower: VmFoll
   await conn.whenReady(ref, READY_TIMEOUT_MS, launch.layout.vmmLogFile, launch.serviceId);
   await configureVm(conn.client, vm);
   follower.follow();
-  await conn.client.start(RPC);
+  await inSpecTerms(conn.client.start(RPC), vm);
 }
 
 /** vmctl-vmm, detached, labelled with the service's owner labels (for reapers). */
@@ -72,12 +73,17 @@ function recordVmm(launch: VmmLaunch, ref: ProcessRef): void {
   launch.ctx.log.debug("vmctl-vmm started", { pid: ref.pid, socket: l.socketPath });
 }
 
-/** The machine, boot source and drives, from vm.json alone (a restart boots what was prepared). */
+/**
+ * The machine, boot source and drives, from vm.json alone (a restart boots what was
+ * prepared); a refusal names the spec's field.
+ */
 async function configureVm(client: VmmClient, vm: VmConfig): Promise<void> {
-  await client.putMachineConfig({ vcpuCount: vm.vcpus, memSizeMib: vm.memoryMib }, RPC);
-  await client.putBootSource({ kernelImagePath: vm.kernel, bootArgs: vm.bootArgs, ...(vm.initrd === undefined ? {} : { initrdPath: vm.initrd }) }, RPC);
+  await inSpecTerms(client.putMachineConfig({ vcpuCount: vm.vcpus, memSizeMib: vm.memoryMib }, RPC), vm);
+  const boot = { kernelImagePath: vm.kernel, bootArgs: vm.bootArgs, ...(vm.initrd === undefined ? {} : { initrdPath: vm.initrd }) };
+  await inSpecTerms(client.putBootSource(boot, RPC), vm);
   // In vm.json's order: with an image, rootfs (/dev/vda) and scratch (/dev/vdb) first.
   for (const d of vm.drives) {
-    await client.putDrive({ driveId: d.id, pathOnHost: d.path, isReadOnly: d.readOnly ?? false, isRootDevice: d.root ?? false }, RPC);
+    const drive = { driveId: d.id, pathOnHost: d.path, isReadOnly: d.readOnly ?? false, isRootDevice: d.root ?? false };
+    await inSpecTerms(client.putDrive(drive, RPC), vm, d.id);
   }
 }

@@ -2,15 +2,15 @@
 // gentle to the sure: Ctrl-Alt-Del with a grace (the VMM forces the VM off when it runs
 // out), then SIGTERM when the VMM does not answer. Every release also leaves the ledger.
 import { rmSync } from "node:fs";
-import type { Logger, ResourceLedger } from "@vmctl/core/contract";
-import { VmmError, type VmmClient } from "@vmctl/vmm-client";
+import { VmctlError, type Logger, type ResourceLedger } from "@vmctl/core/contract";
+import type { VmmClient } from "@vmctl/vmm-client";
 import { ledger, perVmFiles, type ServiceLayout } from "./layout.js";
 import { terminate, vmmsServing, type ProcessRef } from "./vmm-process.js";
 
 /** Ctrl-Alt-Del, then a forced stop once `graceMs` has passed (in the VMM); SIGTERM if the VMM does not take it. */
 export async function shutdownOrTerminate(client: VmmClient | undefined, vmm: ProcessRef | undefined, graceMs: number, log: Logger): Promise<void> {
   try {
-    if (!client) throw new VmmError("UNAVAILABLE", "no connection to the VMM");
+    if (!client) throw new VmctlError("UNAVAILABLE", "no connection to the VMM");
     await client.shutdown(graceMs);
   } catch (err) {
     // The VMM does not answer: SIGTERM makes it force-stop the VM and exit.

@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { VmmError } from "./errors.js";
+import { VmctlError } from "@vmctl/core/contract";
 
 function isExecutable(path: string): boolean {
   try {
@@ -33,5 +33,5 @@ export function requireVmmBinary(env: NodeJS.ProcessEnv = process.env): string {
   const found = findVmmBinary(env);
   if (found) return found;
   const where = env.VMCTL_VMM_BIN ? `VMCTL_VMM_BIN=${env.VMCTL_VMM_BIN} is not an executable file` : "not built and not on PATH";
-  throw new VmmError("NOT_FOUND", `vmctl-vmm: ${where} (run \`npm run build\`)`);
+  throw new VmctlError("NOT_FOUND", `vmctl-vmm: ${where} (run \`npm run build\`)`);
 }

@@ -11,7 +11,8 @@ import {
   vmmInfoFromProto,
   vmStateFromProto,
 } from "./convert.js";
-import { VmmError } from "./errors.js";
+import { VmctlError } from "@vmctl/core/contract";
+import { fromGrpc } from "./errors.js";
 import type { BootSource, Drive, MachineConfig, Metrics, VmmInfo, VmState } from "./types.js";
 
 /** Per-call options. */
@@ -42,7 +43,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 /**
  * Promise-based client for one `vmctl-vmm` process, over its unix API socket.
- * Every failure is a {@link VmmError} carrying the gRPC status name.
+ * Every failure is a VmctlError whose code is the gRPC status name and whose
+ * details.field, for a refused configuration, is the VMM's field (`drive.path_on_host`).
  */
 export class VmmClient {
   readonly #raw: GeneratedClient;
@@ -55,8 +57,8 @@ export class VmmClient {
     const deadline = Date.now() + (options?.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     return new Promise<Res>((resolve, reject) => {
       method.call(this.#raw, request, new grpc.Metadata(), { deadline }, (err, response) => {
-        if (err) reject(VmmError.from(err));
-        else if (response === undefined) reject(new VmmError("INTERNAL", "empty response from the VMM"));
+        if (err) reject(fromGrpc(err));
+        else if (response === undefined) reject(new VmctlError("INTERNAL", "empty response from the VMM"));
         else resolve(response);
       });
     });
@@ -123,7 +125,7 @@ export class VmmClient {
     try {
       for await (const message of stream) yield vmStateFromProto(message);
     } catch (err) {
-      throw VmmError.from(err);
+      throw fromGrpc(err);
     } finally {
       stream.cancel();
     }
@@ -133,7 +135,7 @@ export class VmmClient {
   async waitExit(): Promise<VmState> {
     let last: VmState | undefined;
     for await (const state of this.watchState()) last = state;
-    if (last?.phase !== "exited") throw new VmmError("UNAVAILABLE", "state stream ended before the VM exited");
+    if (last?.phase !== "exited") throw new VmctlError("UNAVAILABLE", "state stream ended before the VM exited");
     return last;
   }
 
@@ -145,9 +147,9 @@ export class VmmClient {
     const stream = this.#raw.console();
     // Until someone iterates, a stream error (e.g. CANCELLED after close()) has no
     // listener and would crash the process: keep it for the iterator instead.
-    let failure: VmmError | undefined;
+    let failure: VmctlError | undefined;
     stream.on("error", (err: unknown) => {
-      const e = VmmError.from(err);
+      const e = fromGrpc(err);
       if (e.code !== "CANCELLED") failure ??= e;
     });
     stream.write({ data: new Uint8Array(0), replay: options.replay ?? false });
@@ -163,7 +165,7 @@ export class VmmClient {
             if (data && data.length > 0) yield Buffer.from(data.buffer, data.byteOffset, data.byteLength);
           }
         } catch (err) {
-          const e = VmmError.from(err);
+          const e = fromGrpc(err);
           if (e.code !== "CANCELLED") throw e;
         } finally {
           stream.end();

@@ -9,6 +9,7 @@ import type {
   Metrics,
   Phase,
   VmmInfo,
+  VmmLimits,
   VmState,
 } from "./types.js";
 
@@ -62,6 +63,30 @@ export function vmmInfoFromProto(m: pb.IVmmInfo): VmmInfo {
       recommendedVcpus: k.recommendedVcpus ?? 0,
       pvm: k.pvm ?? false,
     },
+    ...withLimits(m.limits),
+  };
+}
+
+/** GetInfo's limits, left out when there are none or they do not read (a pattern this RegExp cannot take): GetInfo still answers. */
+function withLimits(m: pb.ILimits | null | undefined): { limits?: VmmLimits } {
+  try {
+    const limits = limitsFromProto(m);
+    return limits === undefined ? {} : { limits };
+  } catch {
+    return {};
+  }
+}
+
+/** The VMM's limits, from GetInfo or `vmctl-vmm --limits` (the same message); undefined when it published none. */
+export function limitsFromProto(m: pb.ILimits | null | undefined): VmmLimits | undefined {
+  if (!m?.driveIdPattern || !m.maxDrives) return undefined;
+  return {
+    maxDrives: m.maxDrives,
+    driveIdPattern: new RegExp(m.driveIdPattern, "u"),
+    driveIdMaxLen: m.driveIdMaxLen ?? 0,
+    maxVcpus: m.maxVcpus ?? 0,
+    minMemMib: m.minMemMib ?? 0,
+    maxMemMib: m.maxMemMib ?? 0,
   };
 }
 

@@ -1,50 +1,16 @@
-import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+// The VMM client's side of the error edge: every failure is the project's one error class,
+// VmctlError. A gRPC status is read by @vmctl/proto's errorFromStatus, as the orchestrator
+// client reads vmctld's (the VMM's field, e.g. `drive.path_on_host`, is in its details: see
+// vmm/src/api/status.rs). Anything else is VmctlError.from's (Node errno codes included).
+import { VmctlError } from "@vmctl/core/contract";
+import { errorFromStatus } from "@vmctl/proto";
 
-/** gRPC status names, as the VMM uses them (see proto/vmm/v1/vmm.proto). */
-export type VmmErrorCode =
-  | "CANCELLED"
-  | "UNKNOWN"
-  | "INVALID_ARGUMENT"
-  | "DEADLINE_EXCEEDED"
-  | "NOT_FOUND"
-  | "ALREADY_EXISTS"
-  | "PERMISSION_DENIED"
-  | "RESOURCE_EXHAUSTED"
-  | "FAILED_PRECONDITION"
-  | "ABORTED"
-  | "OUT_OF_RANGE"
-  | "UNIMPLEMENTED"
-  | "INTERNAL"
-  | "UNAVAILABLE"
-  | "DATA_LOSS"
-  | "UNAUTHENTICATED";
-
-function isServiceError(err: unknown): err is ServiceError {
-  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "metadata" in err;
-}
-
-/** Every failure of the VMM client: a gRPC status from the VMM, or a local failure. */
-export class VmmError extends Error {
-  override readonly name = "VmmError";
-  constructor(
-    readonly code: VmmErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-
-  /** Wraps anything thrown by grpc-js or Node into a VmmError, keeping the cause. */
-  static from(err: unknown): VmmError {
-    if (err instanceof VmmError) return err;
-    if (isServiceError(err)) {
-      const code = (GrpcStatus[err.code] as VmmErrorCode | undefined) ?? "UNKNOWN";
-      return new VmmError(code, err.details || err.message, { cause: err });
-    }
-    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-    if (errno === "ENOENT" || errno === "ECONNREFUSED") {
-      return new VmmError("UNAVAILABLE", err instanceof Error ? err.message : String(err), { cause: err });
-    }
-    return new VmmError("UNKNOWN", err instanceof Error ? err.message : String(err), { cause: err });
-  }
+/**
+ * Anything thrown by grpc-js or Node as a VmctlError, keeping the cause. A VMM that is not
+ * listening yet (its socket not made, or nothing accepting on it) comes as a status too:
+ * grpc-js answers UNAVAILABLE itself, the one rule for "not there yet" (its ENOENT or
+ * ECONNREFUSED is only in the status's text), so no errno needs a special case here.
+ */
+export function fromGrpc(err: unknown): VmctlError {
+  return errorFromStatus(err) ?? VmctlError.from(err);
 }

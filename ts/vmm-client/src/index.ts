@@ -1,8 +1,9 @@
-// @vmctl/vmm-client: drive a vmctl-vmm process from Node.
+// @vmctl/vmm-client: drive a vmctl-vmm process from Node. Failures are VmctlError
+// (@vmctl/core/contract); fromGrpc is the grpc-js → VmctlError mapping.
 export { VmmClient } from "./client.js";
 export type { CallOptions, ConsoleSession } from "./client.js";
-export { VmmError } from "./errors.js";
-export type { VmmErrorCode } from "./errors.js";
+export { fromGrpc } from "./errors.js";
+export { readVmmLimits } from "./limits.js";
 export { findVmmBinary, requireVmmBinary } from "./binary.js";
 export { VmmProcess } from "./process.js";
 export type { SpawnVmmOptions } from "./process.js";
@@ -17,5 +18,6 @@ export type {
   Phase,
   VmExit,
   VmmInfo,
+  VmmLimits,
   VmState,
 } from "./types.js";

@@ -3,8 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { VmctlError } from "@vmctl/core/contract";
+import { terminateChild } from "@vmctl/core/target-kit";
 import { VmmClient } from "./client.js";
-import { VmmError } from "./errors.js";
+import { fromGrpc } from "./errors.js";
 
 export interface SpawnVmmOptions {
   /** Path of the `vmctl-vmm` binary. */
@@ -72,12 +74,12 @@ export class VmmProcess implements AsyncDisposable {
 
   async #waitReady(timeoutMs: number): Promise<void> {
     const spawnError = new Promise<never>((_, reject) =>
-      this.child.once("error", (err) => reject(new VmmError("UNAVAILABLE", `cannot start vmctl-vmm: ${err.message}`, { cause: err }))),
+      this.child.once("error", (err) => reject(new VmctlError("UNAVAILABLE", `cannot start vmctl-vmm: ${err.message}`, { cause: err }))),
     );
     const deadline = Date.now() + timeoutMs;
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new VmmError(
+        throw new VmctlError(
           "UNAVAILABLE",
           `vmctl-vmm exited (${this.child.exitCode ?? this.child.signalCode}) before its API was ready: ${this.#stderr.trim().split("\n").at(-1) ?? ""}`,
         );
@@ -86,7 +88,7 @@ export class VmmProcess implements AsyncDisposable {
         await Promise.race([this.client.getInfo({ timeoutMs: 1000 }), spawnError]);
         return;
       } catch (err) {
-        const e = VmmError.from(err);
+        const e = fromGrpc(err);
         // Before the socket listens, grpc-js reports UNAVAILABLE or, under load, a
         // DEADLINE_EXCEEDED while it waits to pick a connection: both mean "not yet".
         const notYet = e.code === "UNAVAILABLE" || e.code === "DEADLINE_EXCEEDED";
@@ -104,14 +106,7 @@ export class VmmProcess implements AsyncDisposable {
   /** Stops the VMM (SIGTERM, then SIGKILL after 2 s) and removes what it owned. Idempotent. */
   async close(): Promise<void> {
     this.client.close();
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill("SIGTERM");
-      const stopped = await Promise.race([this.#exited.then(() => true), sleep(2000).then(() => false)]);
-      if (!stopped) {
-        this.child.kill("SIGKILL");
-        await this.#exited;
-      }
-    }
+    await terminateChild(this.child, 2000, Infinity);
     if (this.ownedDir) rmSync(this.ownedDir, { recursive: true, force: true });
   }
 

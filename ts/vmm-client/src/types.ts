@@ -12,11 +12,32 @@ export interface KvmHost {
   readonly pvm: boolean;
 }
 
+/**
+ * The bounds a VMM checks its configuration against, published by the VMM itself (GetInfo,
+ * `vmctl-vmm --limits`) from the constants it validates with: check against these, never
+ * a copy of them.
+ */
+export interface VmmLimits {
+  /** Most drives a VM may have. */
+  readonly maxDrives: number;
+  /** Drive.driveId: the whole id matches this (the VMM's rule, as an anchored RegExp). */
+  readonly driveIdPattern: RegExp;
+  /** Drive.driveId: at most this many characters (also in driveIdPattern). */
+  readonly driveIdMaxLen: number;
+  /** MachineConfig.vcpuCount: at most this many (the host's KVM may allow fewer: KvmHost.maxVcpus). */
+  readonly maxVcpus: number;
+  /** MachineConfig.memSizeMib: between these, inclusive. */
+  readonly minMemMib: number;
+  readonly maxMemMib: number;
+}
+
 export interface VmmInfo {
   readonly version: string;
   readonly pid: number;
   readonly vmId: string;
   readonly kvm: KvmHost;
+  /** Undefined from a VMM older than the limits (one an orchestrator adopts after an upgrade). */
+  readonly limits?: VmmLimits;
 }
 
 export interface MachineConfig {

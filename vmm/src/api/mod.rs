@@ -134,6 +134,7 @@ impl server::vmm_server::Vmm for VmmService {
                 pvm: self.host.pvm,
             }),
             vm_id: self.host.vm_id.clone(),
+            limits: Some(crate::vmm_config::limits()),
         }))
     }
 

@@ -14,7 +14,16 @@
 //! Messages echo what the client sent (paths, ids); a long one is shortened in the middle
 //! ([`MAX_MESSAGE_BYTES`]) so that it always fits in the response headers, whatever the
 //! client sent, and still starts with the field and ends with the reason.
+//!
+//! A refusal that names a field also carries it as data, in gRPC's rich error model
+//! (`grpc-status-details-bin`, AIP-193), as vmctl's own services do: an ErrorInfo of domain
+//! `vmctl.io` whose reason is the status code's name and whose metadata `field` is the
+//! field (`drive.path_on_host`), and for INVALID_ARGUMENT a BadRequest naming it too. A
+//! client maps the field to its own user's without parsing the message.
 
+use std::collections::HashMap;
+
+use prost::Message;
 use tonic::{Code, Status};
 
 use crate::builder::StartError;
@@ -24,6 +33,7 @@ use crate::devices::legacy::i8042::I8042Error;
 use crate::resources::DriveSetError;
 use crate::vmm::VmmError;
 use crate::vmm_config::FieldError;
+use vmctl_devices::virtio::block::BlockError;
 
 pub fn code(e: &ControllerError) -> Code {
     match e {
@@ -47,7 +57,26 @@ fn field(e: &ControllerError) -> Option<&'static str> {
         ControllerError::MachineConfig(e) => Some(e.field()),
         ControllerError::BootSource(e) => Some(e.field()),
         ControllerError::Drive(e) => Some(e.field()),
+        ControllerError::DriveSet(e) => Some(e.field()),
+        ControllerError::Start(StartError::Load(e)) => Some(e.field()),
+        ControllerError::Start(StartError::Drive(VirtioAttachError::Block { source, .. })) => {
+            block_field(source)
+        }
+        ControllerError::ConsoleInput(_) => Some("console_input.data"),
         _ => None,
+    }
+}
+
+/// The API's field for a drive the block device refused at Start (the device names its own).
+fn block_field(e: &BlockError) -> Option<&'static str> {
+    match e {
+        BlockError::DriveIdInvalid(_) => Some("drive.drive_id"),
+        BlockError::PathNotFound(_)
+        | BlockError::PathNotFileOrBlockDevice(_)
+        | BlockError::Stat { .. }
+        | BlockError::Open { .. }
+        | BlockError::Size { .. } => Some("drive.path_on_host"),
+        BlockError::Virtio(_) => None,
     }
 }
 
@@ -55,11 +84,126 @@ pub fn to_status(e: ControllerError) -> Status {
     let code = code(&e);
     let message = bounded(e.to_string());
     match (code, field(&e)) {
-        (Code::Internal, _) => tracing::error!("{message}"),
-        (_, Some(field)) => tracing::info!(field, "request refused: {message}"),
-        _ => tracing::info!("request refused: {message}"),
+        (Code::Internal, _) => {
+            tracing::error!("{message}");
+            Status::new(code, message)
+        }
+        (_, Some(field)) => {
+            tracing::info!(field, "request refused: {message}");
+            let details = rich_details(code, field, &message);
+            Status::with_details(code, message, details.into())
+        }
+        _ => {
+            tracing::info!("request refused: {message}");
+            Status::new(code, message)
+        }
     }
-    Status::new(code, message)
+}
+
+/// google.rpc's error model (google/rpc/status.proto, error_details.proto): the three
+/// messages a refusal's details need, declared here rather than compiled from Google's
+/// protos for them.
+mod rpc {
+    use std::collections::HashMap;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Status {
+        #[prost(int32, tag = "1")]
+        pub code: i32,
+        #[prost(string, tag = "2")]
+        pub message: String,
+        #[prost(message, repeated, tag = "3")]
+        pub details: Vec<Any>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ErrorInfo {
+        #[prost(string, tag = "1")]
+        pub reason: String,
+        #[prost(string, tag = "2")]
+        pub domain: String,
+        #[prost(map = "string, string", tag = "3")]
+        pub metadata: HashMap<String, String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct BadRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub field_violations: Vec<FieldViolation>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct FieldViolation {
+        #[prost(string, tag = "1")]
+        pub field: String,
+        #[prost(string, tag = "2")]
+        pub description: String,
+    }
+}
+
+/// ErrorInfo.domain of vmctl's errors (the orchestrator's too: `ERROR_DOMAIN` in
+/// ts/proto/src/codec/error-details.ts).
+const ERROR_DOMAIN: &str = "vmctl.io";
+
+/// The serialized google.rpc.Status of a refusal naming `field`.
+fn rich_details(code: Code, field: &str, message: &str) -> Vec<u8> {
+    let any = |name: &str, value: Vec<u8>| rpc::Any {
+        type_url: format!("type.googleapis.com/google.rpc.{name}"),
+        value,
+    };
+    let info = rpc::ErrorInfo {
+        reason: code_name(code).to_owned(),
+        domain: ERROR_DOMAIN.to_owned(),
+        metadata: HashMap::from([("field".to_owned(), field.to_owned())]),
+    };
+    let mut details = vec![any("ErrorInfo", info.encode_to_vec())];
+    if code == Code::InvalidArgument {
+        let violation = rpc::FieldViolation {
+            field: field.to_owned(),
+            description: message.to_owned(),
+        };
+        let bad = rpc::BadRequest {
+            field_violations: vec![violation],
+        };
+        details.push(any("BadRequest", bad.encode_to_vec()));
+    }
+    rpc::Status {
+        code: code as i32,
+        message: message.to_owned(),
+        details,
+    }
+    .encode_to_vec()
+}
+
+/// The canonical name of a status code (`INVALID_ARGUMENT`), as ErrorInfo.reason.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 /// Longest status message sent. Clients cap response headers (grpc-go and tonic at 16 KiB
@@ -238,6 +382,39 @@ mod tests {
         let unicode = format!("boot_source.boot_args: {}", "é".repeat(5000));
         assert!(bounded(unicode).len() <= MAX_MESSAGE_BYTES);
         assert_eq!(bounded("short".into()), "short");
+    }
+
+    #[test]
+    fn a_refusal_carries_its_field_as_details() {
+        let s = to_status(ControllerError::DriveSet(DriveSetError::PathInUse {
+            path: "/d".into(),
+            existing: "a".into(),
+        }));
+        assert_eq!(s.code(), Code::AlreadyExists);
+        let status = rpc::Status::decode(s.details()).unwrap();
+        assert_eq!(status.details.len(), 1);
+        let info = rpc::ErrorInfo::decode(&status.details[0].value[..]).unwrap();
+        assert_eq!(
+            status.details[0].type_url,
+            "type.googleapis.com/google.rpc.ErrorInfo"
+        );
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("ALREADY_EXISTS", "vmctl.io")
+        );
+        assert_eq!(info.metadata["field"], "drive.path_on_host");
+
+        let s = to_status(ControllerError::MachineConfig(MachineConfigError::MemSize(0)));
+        let status = rpc::Status::decode(s.details()).unwrap();
+        assert_eq!(status.message, s.message());
+        let bad = rpc::BadRequest::decode(&status.details[1].value[..]).unwrap();
+        assert_eq!(bad.field_violations[0].field, "machine_config.mem_size_mib");
+
+        let internal = to_status(ControllerError::Start(StartError::Load(LoadError::Open {
+            path: "/k".into(),
+            source: std::io::Error::from_raw_os_error(libc::EIO),
+        })));
+        assert!(internal.details().is_empty());
     }
 
     #[test]

@@ -58,15 +58,25 @@ pub fn attach(
     for (n, drive) in drives.iter().enumerate() {
         let (base, gsi) = (virtio_mmio_addr(n), virtio_mmio_gsi(n));
         let name = format!("virtio-blk {:?}", drive.drive_id);
-        let block = Block::new(BlockConfig {
+        let config = BlockConfig {
             drive_id: drive.drive_id.clone(),
             path: drive.path_on_host.clone(),
             read_only: drive.is_read_only,
-        })
-        .map_err(|source| VirtioAttachError::Block {
-            drive_id: drive.drive_id.clone(),
-            source,
-        })?;
+        };
+        // The file PutDrive opened and checked (a second descriptor of it, not a second open).
+        let block = drive
+            .file
+            .try_clone()
+            .map_err(|source| BlockError::Open {
+                path: drive.path_on_host.clone(),
+                read_only: drive.is_read_only,
+                source,
+            })
+            .and_then(|file| Block::with_file(config, file))
+            .map_err(|source| VirtioAttachError::Block {
+                drive_id: drive.drive_id.clone(),
+                source,
+            })?;
         let metrics = block.metrics().clone();
         let block = Arc::new(Mutex::new(block));
         let transport =

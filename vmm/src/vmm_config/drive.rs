@@ -1,27 +1,45 @@
 //! `Drive`: a virtio-blk device backed by a host file.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::FieldError;
 
-/// Longest drive id: it is also the virtio-blk serial (GET_ID returns 20 bytes).
-pub const MAX_DRIVE_ID_LEN: usize = 20;
+/// Longest drive id: it is also the virtio-blk serial (GET_ID returns 20 bytes). The rule
+/// is the block device's own (one rule, in the device crate): re-exported for the limits.
+pub use vmctl_devices::virtio::block::{
+    DRIVE_ID_EXTRA_CHARS, DRIVE_ID_LEN as MAX_DRIVE_ID_LEN, is_valid_drive_id,
+};
 
-/// A validated drive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The characters of a drive id, as a regular expression's character class.
+fn drive_id_class() -> String {
+    format!("[A-Za-z0-9{DRIVE_ID_EXTRA_CHARS}]")
+}
+
+/// The drive id rule as a whole-string regular expression (ECMAScript and RE2 syntax),
+/// published in GetInfo's limits: the rule [`DriveConfig::new`] applies, from the same
+/// constants.
+pub fn drive_id_pattern() -> String {
+    format!("^{}{{1,{MAX_DRIVE_ID_LEN}}}$", drive_id_class())
+}
+
+/// A validated drive, with its backing file opened (once: the block device is made over
+/// this very file at Start, so what was checked is what the guest gets).
+#[derive(Debug, Clone)]
 pub struct DriveConfig {
     pub drive_id: String,
     pub path_on_host: PathBuf,
     pub is_read_only: bool,
     pub is_root_device: bool,
+    pub file: Arc<File>,
 }
 
 /// Why a drive was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
-    #[error("drive.drive_id: must be 1 to {MAX_DRIVE_ID_LEN} characters of [A-Za-z0-9_-] (got {0:?})")]
+    #[error("drive.drive_id: must be 1 to {MAX_DRIVE_ID_LEN} characters of {class} (got {0:?})", class = drive_id_class())]
     DriveId(String),
     #[error("drive.path_on_host: must not be empty")]
     PathMissing,
@@ -52,12 +70,7 @@ impl DriveConfig {
         is_read_only: bool,
         is_root_device: bool,
     ) -> Result<Self, DriveError> {
-        let id_ok = !drive_id.is_empty()
-            && drive_id.len() <= MAX_DRIVE_ID_LEN
-            && drive_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !id_ok {
+        if !is_valid_drive_id(drive_id) {
             return Err(DriveError::DriveId(drive_id.to_owned()));
         }
         if path_on_host.is_empty() {
@@ -99,6 +112,7 @@ impl DriveConfig {
             path_on_host: path,
             is_read_only,
             is_root_device,
+            file: Arc::new(file),
         })
     }
 }
@@ -132,5 +146,16 @@ mod tests {
             DriveConfig::new("d", dir.path().to_str().unwrap(), true, false),
             Err(DriveError::PathNotAFile(_)) | Err(DriveError::PathUnusable { .. })
         ));
+    }
+
+    #[test]
+    fn the_published_pattern_is_the_rule() {
+        assert_eq!(drive_id_pattern(), "^[A-Za-z0-9_-]{1,20}$");
+        assert!(
+            DriveConfig::new("é", "/x", true, false)
+                .unwrap_err()
+                .to_string()
+                .starts_with("drive.drive_id: must be 1 to 20 characters of [A-Za-z0-9_-] (got ")
+        );
     }
 }

@@ -10,3 +10,69 @@ pub trait FieldError: std::error::Error {
     /// The field path, e.g. `machine_config.vcpu_count`.
     fn field(&self) -> &'static str;
 }
+
+use vmctl_vmm_api::v1 as pb;
+
+use crate::arch::x86_64::layout::MAX_VIRTIO_DEVICES;
+
+/// The bounds the configuration is checked against, from the constants the checks use:
+/// GetInfo's `limits`, and what `vmctl-vmm --limits` prints ([`limits_json`]).
+pub fn limits() -> pb::Limits {
+    pb::Limits {
+        max_drives: MAX_VIRTIO_DEVICES as u32,
+        drive_id_pattern: drive::drive_id_pattern(),
+        drive_id_max_len: drive::MAX_DRIVE_ID_LEN as u32,
+        max_vcpus: machine_config::MAX_VCPUS,
+        min_mem_mib: machine_config::MIN_MEM_MIB,
+        max_mem_mib: machine_config::MAX_MEM_MIB,
+    }
+}
+
+/// `limits` as the message's proto3 JSON mapping (lowerCamelCase names), one line: what
+/// a client decodes as it decodes GetInfo's `limits`.
+pub fn limits_json(limits: &pb::Limits) -> String {
+    let pb::Limits {
+        max_drives,
+        drive_id_pattern,
+        drive_id_max_len,
+        max_vcpus,
+        min_mem_mib,
+        max_mem_mib,
+    } = limits;
+    format!(
+        "{{\"maxDrives\":{max_drives},\"driveIdPattern\":{},\"driveIdMaxLen\":{drive_id_max_len},\"maxVcpus\":{max_vcpus},\"minMemMib\":{min_mem_mib},\"maxMemMib\":{max_mem_mib}}}",
+        json_string(drive_id_pattern)
+    )
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_are_the_checks_constants_and_print_as_json() {
+        let l = limits();
+        assert_eq!((l.max_drives, l.drive_id_max_len, l.max_vcpus), (18, 20, 32));
+        assert_eq!(
+            limits_json(&l),
+            r#"{"maxDrives":18,"driveIdPattern":"^[A-Za-z0-9_-]{1,20}$","driveIdMaxLen":20,"maxVcpus":32,"minMemMib":1,"maxMemMib":262144}"#
+        );
+        assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
+    }
+}

@@ -13,7 +13,7 @@ use super::metrics::BlockMetrics;
 use super::request::{self, Disk};
 use super::{
     BlockConfig, BlockError, DRIVE_ID_LEN, NUM_QUEUES, QUEUE_SIZE, SECTOR_SHIFT, SEG_MAX,
-    features as blk_features,
+    features as blk_features, is_valid_drive_id,
 };
 use crate::GuestMemoryMmap;
 use crate::virtio::{
@@ -61,7 +61,18 @@ impl Block {
     /// Validates `config`, opens the backing file and creates the device (not yet
     /// activated). A file size that is not a multiple of 512 loses its trailing bytes.
     pub fn new(config: BlockConfig) -> Result<Self, BlockError> {
-        let (file, size) = config.open()?;
+        let file = config.open()?;
+        Self::with_file(config, file)
+    }
+
+    /// The device over `file`, the backing file its caller opened already (the VMM opens
+    /// it once, when the drive is configured): opened for writing unless `config` is
+    /// read-only. Only the drive id is checked here, the file being the caller's.
+    pub fn with_file(config: BlockConfig, mut file: File) -> Result<Self, BlockError> {
+        if !is_valid_drive_id(&config.drive_id) {
+            return Err(BlockError::DriveIdInvalid(config.drive_id));
+        }
+        let size = config.size_of(&mut file)?;
         let capacity = size >> SECTOR_SHIFT;
         if size % (1 << SECTOR_SHIFT) != 0 {
             warn!(
