@@ -6,7 +6,7 @@
 // escalation, waiting, logs, reaping); this file says what is the target's own.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import { labelEnvironment, type ExitInfo, type JsonValue, type LogChunk, type LogOptions, type ServiceController, type ServiceState, type StopOptions, type TargetContext } from "@vmctl/core/contract";
 import { childrenOf, processGroupGone, processGroupMembers, ShimSupervisor, signalOfStatus, type ShimEnd } from "@vmctl/core/target-kit";
 import type { ProcessSpec } from "./spec.js";
 
@@ -55,7 +55,8 @@ export class ProcessController implements ServiceController {
     this.ctx.resources.intend({ ...MAIN, data: { pidFile: this.#pidFile } });
     const ref = this.#shim.launch(this.spec.args, {
       cwd: this.spec.cwd ?? this.ctx.serviceDir,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...labelEnv(this.ctx.ownerLabels), ...this.spec.env },
+      // The owner labels in its environment: a reaper finds them in /proc/PID/environ.
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...labelEnvironment(this.ctx.ownerLabels), ...this.spec.env },
     });
     this.ctx.resources.intend({ ...MAIN, data: { pidFile: this.#pidFile, pid: ref.pid, startTime: ref.startTime } });
   }
@@ -130,9 +131,4 @@ function exitOf(end: ShimEnd): ExitInfo {
   if (end.stoppedBeforeStart) return { code: null, reason, detail: "stopped before it started", at: end.at };
   if (stopped) return { code: null, signal: end.stopSignals.at(-1), reason, at: end.at };
   return { code: null, reason: "lost", detail: "the process ended without recording its exit code", at: end.at };
-}
-
-/** Owner labels as environment variables, so a reaper can find our processes in /proc/PID/environ. */
-function labelEnv(labels: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).map(([k, v], i) => [`VMCTL_LABEL_${i}`, `${k}=${v}`]));
 }

@@ -3,11 +3,12 @@
 // makes controllers.
 import { existsSync } from "node:fs";
 import { ValidationError } from "@vmctl/core/contract";
-import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import type { AwsClients } from "./clients.js";
 import { Ec2Controller, type Ec2RecordData, type ServiceSettings } from "./controller.js";
 import { INSTANCE_KIND, REPORTS_KIND, clientTokenFor, lookupTags, reportLocation, stoppedBeforeStartFile, type InstanceResourceData } from "./naming.js";
 import type { Ec2TargetOptions } from "./options.js";
+import { ownedInstances, regionsToAsk, removeOwnedInstance } from "./owned.js";
 import { parseEc2Spec, type Ec2Spec } from "./spec.js";
 
 export const EC2_CAPABILITIES: Capabilities = {
@@ -111,6 +112,21 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
       ...(instanceId ? { instanceId } : {}),
       intended: true,
     });
+  }
+
+  /** Instances tagged with `owner` (owned.ts). */
+  owned(owner: string): Promise<OwnedThing[]> {
+    return ownedInstances((region) => this.#instancesIn(region), regionsToAsk(this.#options, this.#clients.keys()), owner);
+  }
+
+  removeOwned(thing: OwnedThing): Promise<void> {
+    return removeOwnedInstance((region) => this.#instancesIn(region), thing);
+  }
+
+  async #instancesIn(region: string | undefined) {
+    const sdk = await this.#loadSdk();
+    const clients = this.#clientsFor(sdk, region);
+    return new sdk.Instances(clients.ec2, clients.where);
   }
 
   async close(): Promise<void> {

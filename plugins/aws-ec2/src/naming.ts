@@ -2,9 +2,13 @@
 // files in serviceDir. One place, so create(), start() and adopt() always agree.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, serviceLabels, type OwnedResource } from "@vmctl/core/contract";
 
-/** Tag keys the target sets besides the owner labels (the service's is the contract's label). */
+/**
+ * The service's tag: the contract's SERVICE_LABEL, set through serviceLabels() like
+ * every target's labels. This name only stays for what re-exports it (instances.ts).
+ * @deprecated use SERVICE_LABEL from @vmctl/core/contract.
+ */
 export const SERVICE_TAG = SERVICE_LABEL;
 /** Set before vmctl stops the instance, so the exit reads "stopped" in any later process. */
 export const STOP_TAG = "vmctl.io/stop-requested";
@@ -34,12 +38,12 @@ export function clientTokenFor(ownerLabels: Readonly<Record<string, string>>, se
 
 /** Tags that mark the instance (and its volumes) as this service's. */
 export function instanceTags(ownerLabels: Readonly<Record<string, string>>, serviceId: string): Record<string, string> {
-  return { ...ownerLabels, [SERVICE_TAG]: serviceId, Name: `vmctl-${serviceId}` };
+  return { ...serviceLabels(ownerLabels, serviceId), Name: `vmctl-${serviceId}` };
 }
 
 /** The tags adopt and start look instances up by (Name is cosmetic and left out). */
 export function lookupTags(ownerLabels: Readonly<Record<string, string>>, serviceId: string): Record<string, string> {
-  const tags: Record<string, string> = { [SERVICE_TAG]: serviceId };
+  const tags: Record<string, string> = { [SERVICE_LABEL]: serviceId };
   if (ownerLabels[OWNER_LABEL] !== undefined) tags[OWNER_LABEL] = ownerLabels[OWNER_LABEL];
   return tags;
 }

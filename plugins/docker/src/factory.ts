@@ -1,9 +1,10 @@
 // The docker target: validates specs and makes controllers over one Docker daemon.
-import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { encodeLabel, type Capabilities, type ControllerRecord, type Logger, type OwnedThing, type RunInput, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
 import { DockerController, type DockerRecord } from "./controller.js";
 import { DockerEngine } from "./engine.js";
 import { ImageResolver } from "./images.js";
 import { CONTAINER_KIND, OWNER_LABEL, SERVICE_LABEL, containerNameFor, isServiceContainer, type ContainerResourceData } from "./naming.js";
+import { ownedContainers, removeOwnedContainer } from "./owned.js";
 import { parseDockerSpec, type DockerSpec } from "./spec.js";
 
 export const DOCKER_CAPABILITIES: Capabilities = {
@@ -87,7 +88,7 @@ export class DockerFactory implements ServiceFactory<DockerSpec> {
       if (byName && isServiceContainer(byName.labels, record.id, ctx.ownerLabels)) info = byName;
     }
     if (!info) {
-      const labels = [`${SERVICE_LABEL}=${record.id}`, ...(ctx.ownerLabels[OWNER_LABEL] ? [`${OWNER_LABEL}=${ctx.ownerLabels[OWNER_LABEL]}`] : [])];
+      const labels = [encodeLabel(SERVICE_LABEL, record.id), ...(ctx.ownerLabels[OWNER_LABEL] ? [encodeLabel(OWNER_LABEL, ctx.ownerLabels[OWNER_LABEL])] : [])];
       const [found] = await this.engine.containersLabelled(labels);
       if (found !== undefined) info = await this.engine.inspect(found);
     }
@@ -105,6 +106,15 @@ export class DockerFactory implements ServiceFactory<DockerSpec> {
       ...(containerId !== undefined ? { containerId } : {}),
       ...(image ? { image } : {}),
     });
+  }
+
+  /** Containers labelled with `owner` (owned.ts). */
+  owned(owner: string): Promise<OwnedThing[]> {
+    return ownedContainers(this.engine, owner);
+  }
+
+  removeOwned(thing: OwnedThing): Promise<void> {
+    return removeOwnedContainer(this.engine, thing);
   }
 
   async close(): Promise<void> {

@@ -2,12 +2,14 @@
 // files in the serviceDir — in one place, so create() and adopt() always agree.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource } from "@vmctl/core/contract";
+import { OWNER_LABEL, SERVICE_LABEL, TARGET_LABEL, serviceLabels, type OwnedResource } from "@vmctl/core/contract";
 
-/** Label keys the engine puts in ctx.ownerLabels (defined once, in the contract). */
-export { OWNER_LABEL, SERVICE_LABEL };
-/** Marks what this target made, for `docker ps --filter label=vmctl.io/target=docker`. */
-export const TARGET_LABEL = "vmctl.io/target";
+/**
+ * Label keys, defined once in the contract: the engine puts the owner's (and the
+ * service's) in ctx.ownerLabels; TARGET_LABEL marks what this target made, for
+ * `docker ps --filter label=vmctl.io/target=docker`.
+ */
+export { OWNER_LABEL, SERVICE_LABEL, TARGET_LABEL };
 
 /** Docker's rule for container names. */
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -26,7 +28,7 @@ export function containerNameFor(serviceId: string, ownerLabels: Readonly<Record
 
 /** The labels every container of a service carries. */
 export function labelsFor(serviceId: string, ownerLabels: Readonly<Record<string, string>>): Record<string, string> {
-  return { ...ownerLabels, [SERVICE_LABEL]: serviceId, [TARGET_LABEL]: "docker" };
+  return { ...serviceLabels(ownerLabels, serviceId), [TARGET_LABEL]: "docker" };
 }
 
 /** A container carries a service's labels: it is that service's, not someone else's with the same name. */

@@ -1,6 +1,7 @@
 // spec → LXC container config (the `config` file lxc-execute reads). Pure, so it is tested
 // without LXC. Split in two: the base, which an LXC template may extend or override when
 // lxc-create writes the config, and the service block, appended last so the spec wins.
+import { decodeLabels, encodeLabel } from "@vmctl/core/contract";
 import type { BridgeAttachment } from "./network.js";
 import type { LxcSpec } from "./spec.js";
 
@@ -11,6 +12,8 @@ export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 const CPU_PERIOD_US = 100_000;
 /** Marks the end of what vmctl wrote: a config without it is half-made and is written again. */
 export const CONFIG_END_MARKER = "# vmctl: end of service config";
+/** How a label is written in a config: a comment LXC ignores, `# label KEY=VALUE` (the contract's encodeLabel). */
+const LABEL_COMMENT = "# label ";
 
 export interface ConfigOptions {
   readonly serviceId: string;
@@ -31,7 +34,7 @@ export interface ConfigOptions {
 export function baseConfig(opts: ConfigOptions): string {
   const lines = [
     `# Written by vmctl (target "lxc") for service ${oneLine(opts.serviceId)}.`,
-    ...Object.entries(opts.labels).map(([key, value]) => `# label ${oneLine(key)}=${oneLine(value)}`),
+    ...Object.entries(opts.labels).map(([key, value]) => `${LABEL_COMMENT}${encodeLabel(oneLine(key), value)}`),
   ];
   if (opts.commonConf) lines.push(`lxc.include = ${opts.commonConf}`);
   lines.push(
@@ -107,6 +110,22 @@ export function serviceBlock(spec: LxcSpec, opts: ConfigOptions): string {
 /** The whole config for a container over a user's rootfs directory. */
 export function rootfsConfig(spec: LxcSpec & { rootfs: string }, opts: ConfigOptions): string {
   return `${baseConfig(opts)}lxc.rootfs.path = dir:${spec.rootfs}\n${serviceBlock(spec, opts)}`;
+}
+
+/** The labels a config carries (its label comments, as baseConfig writes them). */
+export function configLabels(config: string): Record<string, string> {
+  const lines = config.split("\n").filter((line) => line.startsWith(LABEL_COMMENT));
+  return decodeLabels(lines.map((line) => line.slice(LABEL_COMMENT.length)));
+}
+
+/** The directory a config's `lxc.rootfs.path = dir:PATH` names (the last one, as LXC reads it). */
+export function configRootfs(config: string): string | undefined {
+  let rootfs: string | undefined;
+  for (const line of config.split("\n")) {
+    const m = /^\s*lxc\.rootfs\.path\s*=\s*(?:dir:)?(\S.*?)\s*$/.exec(line);
+    if (m?.[1]) rootfs = m[1];
+  }
+  return rootfs;
 }
 
 export function shellQuote(text: string): string {

@@ -5,7 +5,7 @@
 // ShimSupervisor; this file says what is LXC's own.
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { SERVICE_LABEL, VmctlError } from "@vmctl/core/contract";
+import { serviceLabels, VmctlError } from "@vmctl/core/contract";
 import type { ExecResult, ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
 import { isDirectory, mtimeOf, readIntFile, readJsonFile, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
 import { DEFAULT_PATH, type ConfigOptions } from "./config.js";
@@ -259,7 +259,7 @@ export class LxcController implements ServiceController {
       commonConf: this.#o.commonConf,
       cgroup: this.#o.cgroup,
       initPidFile: this.#l.initPidFile,
-      labels: { ...this.#ctx.ownerLabels, [SERVICE_LABEL]: this.id },
+      labels: serviceLabels(this.#ctx.ownerLabels, this.id),
     };
   }
 

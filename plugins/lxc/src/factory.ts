@@ -2,11 +2,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
-import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import type { CgroupVersion } from "./config.js";
 import { LxcController } from "./controller.js";
 import { containerDir, containerNameFor, serviceLayout } from "./layout.js";
 import type { AddressPool, BridgeTool } from "./network.js";
+import { ownedContainers, removeOwnedContainer } from "./owned.js";
 import { parseLxcSpec, type LxcSpec } from "./spec.js";
 import type { LxcTools } from "./tools.js";
 
@@ -93,6 +94,15 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
       });
     }
     return this.#controller(id, spec, ctx, templatePath, false);
+  }
+
+  /** Containers under the lxcpath labelled with `owner` (owned.ts). */
+  owned(owner: string): Promise<OwnedThing[]> {
+    return ownedContainers(this.#o.tools, owner);
+  }
+
+  removeOwned(thing: OwnedThing): Promise<void> {
+    return removeOwnedContainer(this.#o.tools, this.#o.network?.pool, thing);
   }
 
   async adopt(record: ControllerRecord, ctx: TargetContext): Promise<LxcController | undefined> {

@@ -2,10 +2,11 @@
 // service. Thin: the lifecycle lives in controller.ts.
 import { existsSync } from "node:fs";
 import { ValidationError } from "@vmctl/core/contract";
-import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { MicrovmController } from "./controller.js";
 import { kernelCacheDir } from "./kernel-cache.js";
 import { perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
+import { ownedVmms, removeOwnedVmm } from "./owned.js";
 import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 
 /**
@@ -118,6 +119,15 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
     await controller.reattach(vmm);
     this.#log.debug("microvm adopted", { serviceId: record.id, pid: controller.vmmProcess?.pid });
     return this.#track(controller);
+  }
+
+  /** The VMM processes labelled with `owner` (owned.ts). */
+  owned(owner: string): Promise<OwnedThing[]> {
+    return ownedVmms(owner);
+  }
+
+  removeOwned(thing: OwnedThing): Promise<void> {
+    return removeOwnedVmm(thing);
   }
 
   /** Orchestrator shutdown: stop following; every VM keeps running and is adopted next time. */

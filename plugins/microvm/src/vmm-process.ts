@@ -1,6 +1,7 @@
 // The vmctl-vmm process of one service: started detached (its own session, output to a
 // file) so it outlives the orchestrator, and known afterwards by pid + start time from
 // /proc, so a reused pid is never mistaken for ours. Spawning and stopping are the kit's.
+import { labelEnvironment } from "@vmctl/core/contract";
 import { processesWhere, spawnDetached, terminateProcess, type ProcessRef } from "@vmctl/core/target-kit";
 
 export { isAlive, type ProcessRef } from "@vmctl/core/target-kit";
@@ -26,11 +27,10 @@ export interface SpawnOptions {
 
 /** Starts vmctl-vmm in its own session; resolves once it has a pid and a start time. */
 export async function spawnVmmDetached(options: SpawnOptions): Promise<ProcessRef> {
-  const labels = Object.fromEntries(Object.entries(options.labels).map(([k, v], i) => [`VMCTL_LABEL_${i}`, `${k}=${v}`]));
   const { pid, startTime } = await spawnDetached(options.binary, ["--api-sock", options.socketPath, "--id", options.vmId], {
     logFile: options.logFile,
     cwd: options.cwd,
-    env: { ...process.env, ...labels },
+    env: { ...process.env, ...labelEnvironment(options.labels) },
   });
   return { pid, startTime };
 }

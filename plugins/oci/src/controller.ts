@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { isDirectory, mtimeOf, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
-import { VmctlError } from "@vmctl/core/contract";
+import { serviceLabels, VmctlError } from "@vmctl/core/contract";
 import type {
   ExecResult,
   ExitInfo,
@@ -87,7 +87,7 @@ export class OciController implements ServiceController {
     const config = buildRuntimeConfig(this.#spec, {
       hostname: hostnameFor(this.id),
       cgroupsPath: this.#containerId,
-      annotations: { ...this.#ctx.ownerLabels, "org.vmctl.service": this.id },
+      annotations: serviceLabels(this.#ctx.ownerLabels, this.id),
     });
     this.#ctx.resources.intend(ledger.dir(this.#l.bundleDir));
     await mkdir(this.#l.bundleDir, { recursive: true });

@@ -1,9 +1,10 @@
 // The oci target: validates specs and makes controllers over a set of installed runtimes.
 import { existsSync } from "node:fs";
 import { VmctlError, ValidationError } from "@vmctl/core/contract";
-import type { Capabilities, ControllerRecord, Logger, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { OciController } from "./controller.js";
 import { containerIdFor, serviceLayout } from "./layout.js";
+import { ownedContainers, removeOwnedContainer } from "./owned.js";
 import type { OciRuntime } from "./runtime.js";
 import { parseOciSpec, type OciRuntimeName, type OciSpec } from "./spec.js";
 
@@ -62,6 +63,15 @@ export class OciFactory implements ServiceFactory<OciSpec> {
       containerId: containerIdFor(id),
       layout: serviceLayout(ctx.serviceDir),
     });
+  }
+
+  /** Containers under the runtimes' roots annotated with `owner` (owned.ts). */
+  owned(owner: string): Promise<OwnedThing[]> {
+    return ownedContainers(this.#runtimes.values(), owner);
+  }
+
+  removeOwned(thing: OwnedThing): Promise<void> {
+    return removeOwnedContainer(this.#runtimes, thing);
   }
 
   async adopt(record: ControllerRecord, ctx: TargetContext): Promise<OciController | undefined> {

@@ -42,6 +42,14 @@ export function serviceLayout(serviceDir: string): ServiceLayout {
   };
 }
 
+/**
+ * The service annotation's key before owner labels had one format (the contract's
+ * SERVICE_LABEL, through serviceLabels()): containers made then carry this instead.
+ * Reaping still reads it, so they are found too; adopt() never needed it (it goes by the
+ * container id, which has not changed).
+ */
+export const LEGACY_SERVICE_ANNOTATION = "org.vmctl.service";
+
 const RUNC_ID = /^[\w+.-]{1,1024}$/;
 
 /** The runtime container id for a service: "vmctl-" + id, or a digest when id has characters runc refuses. */

@@ -87,7 +87,7 @@ export function acceptedWrongly(request: HostileRequest, outcome: RawOutcome): s
   return imageAccepted(request, outcome);
 }
 
-/** An OK answer of an image method from the store that must stay empty. */
+/** An OK answer of an image method from the store that must stay empty (or of PruneSystem, from targets holding nothing of the daemon's). */
 function imageAccepted(request: HostileRequest, outcome: RawOutcome): string | undefined {
   const last = outcome.responses.at(-1) ?? Buffer.alloc(0);
   switch (request.method) {
@@ -106,6 +106,11 @@ function imageAccepted(request: HostileRequest, outcome: RawOutcome): string | u
       const reclaimed = Number(pruned.reclaimedBytes);
       if (pruned.removed.length > 0 || reclaimed > 0) return `pruned ${pruned.removed.length} images and ${reclaimed} bytes from a store nothing was pulled into (left by a failed pull?)`;
       return undefined;
+    }
+    case "pruneSystem": {
+      // The daemon's targets hold nothing under its owner label: nothing to prune, dry run or not.
+      const pruned = pb.PruneSystemResponse.decode(last);
+      return pruned.things.length === 0 ? undefined : `pruned ${pruned.things.length} things from targets that hold nothing of this daemon's`;
     }
     default:
       return undefined;

@@ -10,6 +10,7 @@ import { registerPs } from "./commands/ps.js";
 import { registerRm } from "./commands/rm.js";
 import { registerRun } from "./commands/run.js";
 import { registerStop } from "./commands/stop.js";
+import { registerSystem } from "./commands/system.js";
 import { registerTargets } from "./commands/targets.js";
 import { addGlobalOptions } from "./connection/globals.js";
 import { CliError } from "./errors.js";
@@ -49,6 +50,7 @@ export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }
   registerInspect(program);
   registerTargets(program);
   registerImages(program);
+  registerSystem(program);
   registerDaemon(program, setExit);
   registerDoctor(program);
   registerKernel(program);

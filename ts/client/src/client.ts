@@ -11,6 +11,7 @@ import {
   OrchestratorClient,
   progressFromProto,
   prunedFromProto,
+  pruneReportFromProto,
   removedFromProto,
   serviceFromProto,
   targetFromProto,
@@ -18,7 +19,7 @@ import {
   type vmctl,
 } from "@vmctl/proto";
 import { errorFromGrpc } from "./errors.js";
-import { DEFAULT_SOCKET, VmctlError } from "@vmctl/core/contract";
+import { DEFAULT_SOCKET, VmctlError, type SystemPruneReport } from "@vmctl/core/contract";
 import type {
   CreateServiceInput,
   ExecResult,
@@ -293,6 +294,14 @@ export class VmctlClient {
   /** Removes dangling images (with `all`, every image no service uses). */
   async pruneImages(options: CallOptions & { all?: boolean } = {}): Promise<PrunedImages> {
     return prunedFromProto(await this.#call(this.#raw.pruneImages, { all: options.all === true }, options));
+  }
+
+  /**
+   * Removes what the targets hold under this daemon's owner label for no service it knows
+   * (with `dryRun`, only says what it would remove).
+   */
+  async pruneSystem(options: CallOptions & { dryRun?: boolean } = {}): Promise<SystemPruneReport> {
+    return pruneReportFromProto(await this.#call(this.#raw.pruneSystem, { dryRun: options.dryRun === true }, options));
   }
 
   /** Resolves once vmctld answers (within `timeoutMs`); rejects with UNAVAILABLE or DEADLINE_EXCEEDED otherwise. */

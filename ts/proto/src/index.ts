@@ -52,6 +52,7 @@ export {
   removedToProto,
 } from "./codec/images.js";
 export type { Image, ImageSource, PrunedImages, RemovedImage } from "./codec/images.js";
+export { pruneReportFromProto, pruneReportToProto } from "./codec/system-prune.js";
 export { errorFromStatus, isServiceError } from "./codec/status-error.js";
 export { boundedText, decodeErrorDetails, DETAIL_METADATA_KEYS, encodeErrorDetails, ERROR_DOMAIN } from "./codec/error-details.js";
 export type { ErrorDetailsSource } from "./codec/error-details.js";

@@ -3,7 +3,7 @@
 // against the ImageStore API of @vmctl/core (src/images/), described here structurally
 // so the server compiles before that store lands and whatever implements it (the real
 // store, a test's fake) fits. Only the fields the server sends on the wire are named.
-import type { CreateServiceInput, ImageLayer, ImageRunConfig, OrchestratorApi, ProgressEvent, ProgressSink, ServiceRecord } from "@vmctl/core";
+import type { CreateServiceInput, ImageLayer, ImageRunConfig, OrchestratorApi, ProgressEvent, ProgressSink, ServiceRecord, SystemPruneOptions, SystemPruneReport } from "@vmctl/core";
 
 export type ItemProgressEvent = ProgressEvent;
 export type ItemProgressSink = ProgressSink;
@@ -41,4 +41,6 @@ export interface ServedEngine extends Omit<OrchestratorApi, "create"> {
   create(input: CreateServiceInput, options?: { progress?: ItemProgressSink }): Promise<ServiceRecord>;
   /** Absent on an engine without an image store: the image methods answer UNIMPLEMENTED. */
   readonly images?: ImageStoreApi;
+  /** `vmctl system prune` (Orchestrator.prune); absent: PruneSystem answers UNIMPLEMENTED. */
+  prune?(options: SystemPruneOptions): Promise<SystemPruneReport>;
 }

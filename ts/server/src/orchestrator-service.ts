@@ -14,6 +14,7 @@ import {
   logChunkToProto,
   progressToProto,
   prunedToProto,
+  pruneReportToProto,
   removedToProto,
   serviceToProto,
   targetToProto,
@@ -98,6 +99,10 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     }),
     pruneImages: unary<vmctl.v1.PruneImagesRequest, vmctl.v1.IPruneImagesResponse>("PruneImages", async (req) => {
       return prunedToProto(await images().prune({ all: req.all === true }));
+    }),
+    pruneSystem: unary<vmctl.v1.PruneSystemRequest, vmctl.v1.IPruneSystemResponse>("PruneSystem", async (req) => {
+      if (engine.prune === undefined) throw new VmctlError("UNIMPLEMENTED", "this vmctld cannot prune");
+      return pruneReportToProto(await engine.prune({ dryRun: req.dryRun === true }));
     }),
   };
 }

@@ -15,3 +15,9 @@ export const OWNER_LABEL = "vmctl.io/owner";
 
 /** Label key: the service a resource belongs to. */
 export const SERVICE_LABEL = "vmctl.io/service";
+
+/**
+ * Label key: the target that made a resource, where targets could share a medium (a
+ * Docker daemon's containers carry it). Owner and service labels are what reaping goes by.
+ */
+export const TARGET_LABEL = "vmctl.io/target";

@@ -9,6 +9,7 @@ import type {
   ServiceState,
 } from "./types.js";
 import type { ImageAccess } from "../images/types.js";
+import type { OwnedThing } from "./owned.js";
 
 /**
  * A durable ledger of what one service owns. `intend` is written to disk before it
@@ -37,7 +38,9 @@ export interface TargetContext {
   readonly serviceDir: string;
   /**
    * Labels to put on everything the target makes where the target supports labels
-   * (containers, cloud tags), so a reaper can find what this orchestrator owns.
+   * (containers, cloud tags), so a reaper can find what this orchestrator owns: OWNER_LABEL
+   * (this installation) and SERVICE_LABEL. Put `serviceLabels(ownerLabels, serviceId)`,
+   * and `encodeLabel` each where the medium takes only flat strings (owned.ts).
    */
   readonly ownerLabels: Readonly<Record<string, string>>;
   readonly resources: ResourceLedger;
@@ -121,6 +124,22 @@ export interface ServiceFactory<Spec extends JsonValue = JsonValue> {
    * dead (so it can be destroyed) — or undefined when nothing of it remains.
    */
   adopt(record: ControllerRecord, ctx: TargetContext): Promise<ServiceController | undefined>;
+  /**
+   * Reaping (`vmctl system prune`), optional. Everything the target holds that carries
+   * `owner` as its OWNER_LABEL (ctx.ownerLabels), whatever service it belongs to and
+   * whether or not that service still exists: containers, instances, processes — each
+   * with its kind, the target's id for it and the SERVICE_LABEL it carries. Only what
+   * carries the label: never something of another owner, nor something unlabelled.
+   * The orchestrator keeps what belongs to one of its services and hands the rest to
+   * `removeOwned`. Gone things (a terminated instance) are left out.
+   */
+  owned?(owner: string): Promise<readonly OwnedThing[]>;
+  /**
+   * Removes one thing `owned` listed (killing it first if it runs), and whatever the
+   * target keeps for it alone (its socket, its address). Idempotent: a thing already
+   * gone is not an error. Checks again that it still carries `thing.owner`.
+   */
+  removeOwned?(thing: OwnedThing): Promise<void>;
   /** Releases factory-wide resources (connections, caches) at orchestrator shutdown. */
   close?(): Promise<void>;
 }

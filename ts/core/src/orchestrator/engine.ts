@@ -9,6 +9,7 @@
 import { mkdir } from "node:fs/promises";
 import type { ExecResult, Logger, ServiceController } from "../contract/target.js";
 import type { ExitInfo, LogChunk, ProgressSink } from "../contract/types.js";
+import type { SystemPruneOptions, SystemPruneReport } from "../contract/owned.js";
 import { VmctlError } from "../errors.js";
 import type { ImageStore } from "../images/image-store.js";
 import type { ImageRecoveryReport } from "../images/store-recovery.js";
@@ -42,6 +43,7 @@ import { ServiceTable } from "./service-table.js";
 import { ServiceTeardown } from "./service-teardown.js";
 import { DEFAULT_WATCH_QUEUE_LIMIT, waitForExit, watchServices } from "./service-watchers.js";
 import { startUp, type OrchestratorOptions, type StartedState } from "./startup.js";
+import { pruneSystem } from "./system-prune.js";
 import { serviceContext } from "./target-context.js";
 
 export type { OrchestratorOptions } from "./startup.js";
@@ -379,6 +381,12 @@ export class Orchestrator implements OrchestratorApi {
   integrityCheck(): IntegrityReport {
     this.#assertOpen();
     return this.#store.integrityCheck();
+  }
+
+  /** `vmctl system prune`: removes what the targets hold under this owner id that belongs to no service (system-prune.ts). */
+  async prune(options: SystemPruneOptions = {}): Promise<SystemPruneReport> {
+    this.#assertOpen();
+    return pruneSystem(this.#registry, this.#store, this.#log, options);
   }
 
   /** This orchestrator's owner id (the "vmctl.io/owner" label on what targets make). */
