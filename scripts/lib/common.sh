@@ -7,6 +7,9 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 step() { printf '\n==> %s\n' "$*"; }
+# The target the workspace's programs are built for, statically (scripts/build): they land
+# in target/$STATIC_TARGET/release (ts/vmm-client/src/binary.ts looks there).
+STATIC_TARGET=x86_64-unknown-linux-gnu
 
 # Installs npm dependencies at the versions pinned in package-lock.json when
 # node_modules is missing or older than the lock; a no-op otherwise.

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { checkoutVmmBinary } from "@vmctl/vmm-client";
 import {
   L1TimeoutError,
   liveTiedChildren,
@@ -92,7 +93,7 @@ test.serial("L1 boots with kvm_amd (npt=1) and /dev/kvm; stdout, stderr and exit
 test.serial("vmctl-vmm runs inside L1 on L1's /dev/kvm and boots a test guest through its API", async (t) => {
   t.timeout(90_000);
   const done = timed(t);
-  const vmm = join(REPO_ROOT, "target/release/vmctl-vmm");
+  const vmm = checkoutVmmBinary() ?? join(REPO_ROOT, "target/x86_64-unknown-linux-gnu/release/vmctl-vmm");
   const guest = join(REPO_ROOT, "target/guests/vmctl-test-guest.elf");
   for (const built of [vmm, guest, join(REPO_ROOT, "ts/vmm-client/dist/index.js")]) {
     if (!existsSync(built)) t.fail(`${built} is missing: run \`npm run build\` first`);

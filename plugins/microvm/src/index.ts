@@ -34,7 +34,7 @@ export function initMicrovm(env: PluginEnvironment): MicrovmFactory | undefined 
   const configured = env.options.vmm;
   const binary = typeof configured === "string" ? configured : findVmmBinary();
   if (!binary) {
-    env.log.info("microvm target skipped: vmctl-vmm is not built (cargo build --release -p vmctl-vmm) and not on PATH");
+    env.log.info("microvm target skipped: vmctl-vmm is not built (npm run build) and not on PATH");
     return undefined;
   }
   try {

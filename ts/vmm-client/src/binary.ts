@@ -13,14 +13,27 @@ function isExecutable(path: string): boolean {
 }
 
 /**
- * Where `vmctl-vmm` is: `$VMCTL_VMM_BIN` if set, else the workspace's release build
- * (when running from a checkout), else the first on PATH. Undefined when none exists.
+ * The checkout's own builds, newest first: `npm run build` links the VMM statically for
+ * x86_64-unknown-linux-gnu (scripts/build); a plain `cargo build --release` puts a dynamic
+ * one in target/release. The newer one is the code as it is now.
+ */
+const CHECKOUT_BUILDS = ["../../../target/x86_64-unknown-linux-gnu/release/vmctl-vmm", "../../../target/release/vmctl-vmm"];
+
+/** The newest build of `vmctl-vmm` in this checkout, if any. */
+export function checkoutVmmBinary(): string | undefined {
+  // dist/index.js (or src/binary.ts) sits three levels below the repository root.
+  const built = CHECKOUT_BUILDS.map((rel) => fileURLToPath(new URL(rel, import.meta.url))).filter(isExecutable);
+  return built.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+}
+
+/**
+ * Where `vmctl-vmm` is: `$VMCTL_VMM_BIN` if set, else the checkout's newest build (when
+ * running from a checkout), else the first on PATH. Undefined when none exists.
  */
 export function findVmmBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.VMCTL_VMM_BIN) return isExecutable(env.VMCTL_VMM_BIN) ? env.VMCTL_VMM_BIN : undefined;
-  // dist/index.js (or src/binary.ts) sits three levels below the repository root.
-  const built = fileURLToPath(new URL("../../../target/release/vmctl-vmm", import.meta.url));
-  if (isExecutable(built)) return built;
+  const built = checkoutVmmBinary();
+  if (built) return built;
   for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
     const candidate = join(dir, "vmctl-vmm");
     if (isExecutable(candidate)) return candidate;
