@@ -10,6 +10,10 @@ const plugin: PluginRegistration = {
   targets: [
     {
       target: "process",
+      // What the target needs on the host, as data: `vmctl doctor` lists each (met or
+      // not, and the fix) from this, without calling init. Kinds: binary (PATH and the
+      // sbin dirs), device, file (/proc and /sys features), socket.
+      requires: [{ kind: "binary", name: "sh", package: "dash", why: "runs each service's command under the kit's shim" }],
       init: (env) => {
         // When the host cannot run the target, throw SkipTarget with the reason: the target
         // is "skipped" (not "failed"), and `vmctl targets` shows why. (Returning undefined

@@ -15,7 +15,7 @@ const SHIM_NAME = "vmctl-template-shim";
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /** The ledger entry for the shim: recorded before it is spawned, its pid file in `data`. */
-export const MAIN = { kind: "process", key: "main" } as const;
+const MAIN = { kind: "process", key: "main" } as const;
 
 export class ProcessController implements ServiceController {
   readonly #shim: ShimSupervisor;
@@ -25,8 +25,6 @@ export class ProcessController implements ServiceController {
     readonly id: string,
     readonly spec: ProcessSpec,
     readonly ctx: TargetContext,
-    /** adopt(): the ledger says start() had begun. */
-    startRequested = false,
   ) {
     const f = (name: string) => join(ctx.serviceDir, name);
     this.#pidFile = f("shim.pid");
@@ -34,7 +32,6 @@ export class ProcessController implements ServiceController {
       identity: { name: SHIM_NAME, tag: ctx.serviceDir },
       files: { runDir: ctx.serviceDir, pidFile: this.#pidFile, stdoutFile: f("stdout.log"), stderrFile: f("stderr.log"), exitFile: f("exit"), stopFile: f("stop.json") },
       log: ctx.log,
-      startRequested,
       workload: {
         state: () => this.state(),
         started: () => true, // the command runs from the moment the shim does

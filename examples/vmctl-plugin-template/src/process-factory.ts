@@ -9,7 +9,7 @@ import type {
   ServiceFactory,
   TargetContext,
 } from "@vmctl/core/contract";
-import { MAIN, ProcessController } from "./process-controller.js";
+import { ProcessController } from "./process-controller.js";
 import { parseSpec, type ProcessSpec } from "./spec.js";
 
 export class ProcessFactory implements ServiceFactory<ProcessSpec> {
@@ -46,9 +46,9 @@ export class ProcessFactory implements ServiceFactory<ProcessSpec> {
   }
 
   async adopt(record: ControllerRecord, ctx: TargetContext): Promise<ServiceController | undefined> {
-    // The shim's files in the service dir say the rest; the ledger says whether start() had begun
-    // (if it was killed before the shim ran, the service reads as exited, reason "lost").
-    const started = record.resources.some((r) => r.kind === MAIN.kind && r.key === MAIN.key);
-    return new ProcessController(record.id, record.spec as ProcessSpec, ctx, started);
+    // The shim's files in the service dir say the rest. A start() killed before the shim ran
+    // (the ledger names it, but no pid or exit file exists) made nothing that runs: the
+    // service is still "created", and the orchestrator starts it again.
+    return new ProcessController(record.id, record.spec as ProcessSpec, ctx);
   }
 }

@@ -1,8 +1,7 @@
 // The plugin conformance kit against the aws-ec2 target: moto in server mode on loopback
 // for the AWS API, the instance simulator (testing/simulator.ts) playing the guests.
 import test from "ava";
-import { conformanceTests } from "@vmctl/plugin-conformance";
-import registration from "./index.js";
+import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { startMoto, MOTO_REGION } from "./testing/moto.js";
 import { InstanceSimulator } from "./testing/simulator.js";
 import { fastOptions, useMotoCredentials } from "./testing/context.js";
@@ -11,6 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeImagesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { MOTO_CREDENTIALS } from "./testing/moto.js";
+
+// Built and current, or this file fails here saying what to build (never skipped).
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 
 useMotoCredentials();
 const dir = mkdtempSync(join(tmpdir(), "vmctl-ec2-conformance-"));
@@ -26,7 +28,9 @@ const sh = (script: string) => ({ imageId, args: ["sh", "-c", script] });
 conformanceTests(
   test,
   {
-    registration,
+    // The package directory (its built dist, loaded as vmctld loads it): the restart checks
+    // then run the first orchestrator in a fresh process, adopt/interrupted-start included.
+    pluginPath,
     options: { targetOptions: fastOptions(sim.endpoint, "vmctl-conformance") },
     fixtures: {
       specs: {

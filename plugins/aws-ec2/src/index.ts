@@ -26,7 +26,9 @@ export function initAwsEc2(env: PluginEnvironment): Ec2Factory {
 
 const registration: PluginRegistration = {
   name: "vmctl-plugin-aws-ec2",
-  targets: [{ target: "aws-ec2", init: (env) => initAwsEc2(env) }],
+  // Nothing on the host: the AWS API and its credentials (the SDK's standard chain:
+  // environment, ~/.aws, instance roles) are checked at create time, with a clear error.
+  targets: [{ target: "aws-ec2", requires: [], init: (env) => initAwsEc2(env) }],
 };
 
 export default registration;

@@ -5,10 +5,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { conformanceTests } from "@vmctl/plugin-conformance";
-import registration from "./index.js";
+import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { OWNER_LABEL } from "./naming.js";
 import { client, scratch } from "./testing/context.js";
+
+// Built and current, or this file fails here saying what to build (never skipped).
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 
 const s = await scratch("vmctl-docker-conformance-");
 const docker = client(s.socket);
@@ -21,7 +23,9 @@ const sh = (script: string, extra: Record<string, unknown> = {}) => ({ image, ar
 conformanceTests(
   test,
   {
-    registration,
+    // The package directory (its built dist, loaded as vmctld loads it): the restart checks
+    // then run the first orchestrator in a fresh process, adopt/interrupted-start included.
+    pluginPath,
     options: { targetOptions: { socket: s.socket } },
     fixtures: {
       specs: {

@@ -1,7 +1,7 @@
 // vmctl-plugin-docker: registers the "docker" target. Thin: reads the options, makes the factory.
-import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
+import type { HostRequirement, PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
 import { DockerFactory } from "./factory.js";
-import { parseDockerOptions } from "./options.js";
+import { DEFAULT_SOCKET, parseDockerOptions } from "./options.js";
 
 export { DOCKER_CAPABILITIES, DockerFactory } from "./factory.js";
 export { DockerController } from "./controller.js";
@@ -23,9 +23,25 @@ export function initDocker(env: PluginEnvironment): DockerFactory {
   return new DockerFactory(options.socket, env.log);
 }
 
+/**
+ * What `vmctl doctor` checks for this target (data): a Docker Engine answering on its
+ * socket (`targets.docker.socket` when set; a DOCKER_HOST the daemon would use is not
+ * looked at here).
+ */
+export const DOCKER_REQUIREMENTS: readonly HostRequirement[] = [
+  {
+    kind: "socket",
+    path: DEFAULT_SOCKET,
+    option: "socket",
+    package: "docker.io",
+    fix: "start the Docker Engine (systemctl start docker, or dockerd)",
+    why: "the Docker Engine API the target drives",
+  },
+];
+
 const registration: PluginRegistration = {
   name: "vmctl-plugin-docker",
-  targets: [{ target: "docker", init: (env) => initDocker(env) }],
+  targets: [{ target: "docker", requires: DOCKER_REQUIREMENTS, init: (env) => initDocker(env) }],
 };
 
 export default registration;

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { conformanceTests } from "@vmctl/plugin-conformance";
-import registration from "./index.js";
+import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { busyboxRootfs, deleteBridge, requireLxc, testNetwork } from "./testing/context.js";
+
+// Built and current, or this file fails here saying what to build (never skipped).
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 
 requireLxc();
 const dir = mkdtempSync(join(tmpdir(), "vmctl-lxc-conformance-"));
@@ -18,7 +20,9 @@ const net = testNetwork();
 conformanceTests(
   test,
   {
-    registration,
+    // The package directory (its built dist, loaded as vmctld loads it): the restart checks
+    // then run the first orchestrator in a fresh process, adopt/interrupted-start included.
+    pluginPath,
     options: { targetOptions: net },
     fixtures: {
       specs: {

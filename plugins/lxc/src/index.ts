@@ -1,7 +1,7 @@
 // vmctl-plugin-lxc: registers the "lxc" target. Thin: finds the lxc-* tools, makes the factory.
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
+import type { HostRequirement, PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
 import { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
 import type { CgroupVersion } from "./config.js";
 import { LxcFactory } from "./factory.js";
@@ -75,9 +75,19 @@ export function initLxc(env: PluginEnvironment, searchDirs: readonly string[] = 
   return new LxcFactory({ tools: new LxcTools(bin, lxcpath), templatesDir, commonConf, cgroup, log: env.log, network });
 }
 
+/** What `vmctl doctor` checks for this target (data; init finds the tools itself). Root is needed too. */
+export const LXC_REQUIREMENTS: readonly HostRequirement[] = [
+  { kind: "binary", name: "lxc-execute", package: "lxc", why: "runs each service as an application container", versionArgs: ["--version"] },
+  { kind: "binary", name: "lxc-stop", package: "lxc", why: "stops a service's container" },
+  { kind: "binary", name: "lxc-info", package: "lxc", why: "reads a container's state" },
+  { kind: "binary", name: "lxc-attach", package: "lxc", optional: true, why: "exec into a running service" },
+  { kind: "binary", name: "lxc-freeze", package: "lxc", optional: true, why: "pause and resume (with lxc-unfreeze)" },
+  { kind: "binary", name: "ip", package: "iproute2", optional: true, why: 'network "bridge": makes the managed bridge and its veth pairs' },
+];
+
 const registration: PluginRegistration = {
   name: "vmctl-plugin-lxc",
-  targets: [{ target: "lxc", init: (env) => initLxc(env) }],
+  targets: [{ target: "lxc", requires: LXC_REQUIREMENTS, init: (env) => initLxc(env) }],
 };
 
 export default registration;

@@ -1,9 +1,11 @@
 // The plugin conformance kit against the microvm target: real vmctl-vmm processes booting
 // the test guests (tests/guests/ABI.md) through KVM.
 import test from "ava";
-import { conformanceTests } from "@vmctl/plugin-conformance";
-import registration from "./index.js";
+import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { requireVmHost } from "./testing/context.js";
+
+// Built and current, or this file fails here saying what to build (never skipped).
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 
 const { guest } = requireVmHost();
 const guestSpec = (...words: string[]) => ({ kernel: guest, bootArgs: ["console=ttyS0", ...words].join(" "), memoryMib: 16 });
@@ -11,7 +13,9 @@ const guestSpec = (...words: string[]) => ({ kernel: guest, bootArgs: ["console=
 conformanceTests(
   test,
   {
-    registration,
+    // The package directory (its built dist, loaded as vmctld loads it): the restart checks
+    // then run the first orchestrator in a fresh process, adopt/interrupted-start included.
+    pluginPath,
     fixtures: {
       specs: {
         exitsWith: (code) => ({ spec: guestSpec("vmctl.test=exit_code", `vmctl.exit=${code}`), line: `exit=${code}` }),

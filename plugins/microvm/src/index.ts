@@ -1,8 +1,8 @@
 // vmctl-plugin-microvm: registers the "microvm" target. Thin: finds vmctl-vmm, checks
 // /dev/kvm, makes the factory.
 import { accessSync, closeSync, constants, mkdirSync, openSync } from "node:fs";
-import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
-import { findVmmBinary } from "@vmctl/vmm-client";
+import type { HostRequirement, PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
+import { checkoutVmmBuilds, findVmmBinary } from "@vmctl/vmm-client";
 import { MicrovmFactory } from "./factory.js";
 
 export { DEFAULT_BOOT_ARGS, MICROVM_CAPABILITIES, MicrovmFactory } from "./factory.js";
@@ -54,9 +54,36 @@ export function initMicrovm(env: PluginEnvironment): MicrovmFactory | undefined 
   return new MicrovmFactory({ binary, stateDir: env.stateDir, log: env.log });
 }
 
+/**
+ * What `vmctl doctor` checks for this target (data), looked up as init does: vmctl-vmm
+ * from `targets.microvm.vmm`, `$VMCTL_VMM_BIN`, this checkout's builds (the paths
+ * @vmctl/vmm-client's findVmmBinary tries), then PATH; /dev/kvm (or `targets.microvm.kvm`)
+ * read-write.
+ */
+export const MICROVM_REQUIREMENTS: readonly HostRequirement[] = [
+  {
+    kind: "binary",
+    name: "vmctl-vmm",
+    option: "vmm",
+    env: "VMCTL_VMM_BIN",
+    paths: checkoutVmmBuilds(),
+    fix: "npm run build (builds vmctl-vmm in the checkout), or put vmctl-vmm on PATH",
+    why: "the VMM: one process per microVM",
+    versionArgs: ["--version"],
+  },
+  {
+    kind: "device",
+    path: "/dev/kvm",
+    access: "rw",
+    option: "kvm",
+    fix: "load kvm_amd or kvm_intel (modprobe), and give the daemon's user read-write access (the kvm group)",
+    why: "KVM, which runs the guests",
+  },
+];
+
 const registration: PluginRegistration = {
   name: "vmctl-plugin-microvm",
-  targets: [{ target: "microvm", init: (env) => initMicrovm(env) }],
+  targets: [{ target: "microvm", requires: MICROVM_REQUIREMENTS, init: (env) => initMicrovm(env) }],
 };
 
 export default registration;

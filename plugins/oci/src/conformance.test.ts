@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { conformanceTests } from "@vmctl/plugin-conformance";
-import registration from "./index.js";
+import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { busyboxRootfs, requireRunc } from "./testing/context.js";
+
+// Built and current, or this file fails here saying what to build (never skipped).
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 
 requireRunc();
 const dir = mkdtempSync(join(tmpdir(), "vmctl-oci-conformance-"));
@@ -15,7 +17,9 @@ const sh = (script: string) => ({ rootfs, args: ["sh", "-c", script] });
 conformanceTests(
   test,
   {
-    registration,
+    // The package directory (its built dist, loaded as vmctld loads it): the restart checks
+    // then run the first orchestrator in a fresh process, adopt/interrupted-start included.
+    pluginPath,
     fixtures: {
       specs: {
         exitsWith: (code) => ({ spec: sh(`echo "conformance exit ${code}"; exit ${code}`), line: `conformance exit ${code}` }),

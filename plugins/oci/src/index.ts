@@ -2,7 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
-import type { PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
+import type { HostRequirement, PluginEnvironment, PluginRegistration } from "@vmctl/core/contract";
 import { OciFactory } from "./factory.js";
 import { OciRuntime } from "./runtime.js";
 import type { OciRuntimeName } from "./spec.js";
@@ -40,9 +40,14 @@ export function initOci(env: PluginEnvironment, searchDirs: readonly string[] = 
   return new OciFactory(runtimes, env.log);
 }
 
+/** What `vmctl doctor` checks for this target (data; init finds the runtimes itself). */
+export const OCI_REQUIREMENTS: readonly HostRequirement[] = [
+  { kind: "binary", name: "runc", or: ["crun"], package: "runc", why: "the OCI runtime that runs each service (crun will do)", versionArgs: ["--version"] },
+];
+
 const registration: PluginRegistration = {
   name: "vmctl-plugin-oci",
-  targets: [{ target: "oci", init: (env) => initOci(env) }],
+  targets: [{ target: "oci", requires: OCI_REQUIREMENTS, init: (env) => initOci(env) }],
 };
 
 export default registration;

@@ -2,8 +2,8 @@
 export { main, buildProgram } from "./program.js";
 export { CliError, cliError, describeError } from "./errors.js";
 export { hostReport } from "./doctor/host-report.js";
-export type { HostReport } from "./doctor/host-report.js";
-export type { DependencyStatus } from "./doctor/dependencies.js";
+export type { HostReport, HostReportOptions, HostRequirementStatus } from "./doctor/host-report.js";
+export type { TargetRequirements } from "./doctor/target-requirements.js";
 export { connectOrStart, vmctldBin } from "./connection/daemon-launcher.js";
 export { DEFAULT_SOCKET, DEFAULT_STATE_DIR } from "./connection/globals.js";
 export type { Globals } from "./connection/globals.js";

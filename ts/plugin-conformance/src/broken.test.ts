@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import test from "ava";
+import type { HostRequirement, PluginEnvironment, PluginRegistration, ServiceFactory } from "@vmctl/core/contract";
 import type { CheckResult, ConformanceReport, FactoryInit } from "./index.js";
 import { runConformance } from "./index.js";
 import { leakyTarget } from "./testing/broken/leaky.js";
@@ -117,6 +118,22 @@ test.serial("a plugin that cannot be loaded is one failing check, not a throw", 
   t.false(report.ok);
   t.is(report.checks[0]?.name, "plugin/load");
   t.regex(report.checks[0]?.reason ?? "", /cannot read \/nonexistent\/vmctl-plugin-x\/package\.json/);
+});
+
+test.serial("a registration whose requires is malformed fails registration/requires, naming the field", async (t) => {
+  // The process target's factory; only its declared requires differ.
+  const { ProcessFactory } = (await import(pathToFileURL(join(PROCESS_PLUGIN_DIR, "lib/process-factory.js")).href)) as { ProcessFactory: new (env: PluginEnvironment) => ServiceFactory };
+  const withFactory = (requires: unknown): PluginRegistration => ({
+    name: "vmctl-plugin-x",
+    targets: [{ target: "process", requires: requires as HostRequirement[], init: (env) => new ProcessFactory(env) }],
+  });
+  const only = { tmpDir: scratch, only: /^registration\/requires$/ };
+  const bad = await runConformance({ registration: withFactory([{ kind: "binary", name: "sh", package: "dash", why: "x" }, { kind: "binary", name: "sh", why: "no fix" }]), fixtures, options: only });
+  t.like(bad.checks, [{ name: "registration/requires", status: "fail", reason: "the registration's requires is malformed: ValidationError INVALID_ARGUMENT: requires[1].package: required when there is no fix (say how to get it)" }]);
+  const missing = await runConformance({ registration: withFactory([{ kind: "binary", name: "vmctl-no-such-tool", optional: true, fix: "build it", why: "x" }]), fixtures, options: only });
+  t.like(missing.checks, [{ name: "registration/requires", status: "pass", reason: "1 host requirement(s) well formed; not met here: vmctl-no-such-tool (optional): not found on PATH or in /usr/local/sbin, /usr/sbin, /sbin" }]);
+  const factoryOnly = await runConformance({ factory: (env) => new ProcessFactory(env), target: "process", fixtures, options: only });
+  t.like(factoryOnly.checks, [{ name: "registration/requires", status: "skip-not-claimed" }]);
 });
 
 test.serial("nothing the broken plugins started is left running", (t) => {

@@ -1,6 +1,7 @@
 // @vmctl/plugin-conformance: the conformance kit every vmctl target plugin runs.
 export { runConformance, ConformanceRun, checksFor } from "./run-conformance.js";
 export { conformanceTests } from "./test-adapter.js";
+export { builtPluginPath, type BuiltPluginOptions } from "./built-plugin.js";
 export type { AvaExecutionLike, AvaLike, ConformanceTestsOptions, NodeTestContextLike, NodeTestLike } from "./test-adapter.js";
 export { formatReport } from "./format.js";
 export { DEFAULT_FIXTURE_FILES, findFixturesFile, loadFixtures } from "./fixtures-file.js";

@@ -11,6 +11,8 @@ export interface ResolvedPlugin {
   readonly plugin: string;
   readonly target: string;
   readonly init: FactoryInit;
+  /** The target's registration (its declared `requires`, untrusted); undefined for a bare factory. */
+  readonly registration?: { readonly requires?: unknown };
 }
 
 export async function resolvePlugin(source: PluginSource, target?: string): Promise<ResolvedPlugin> {
@@ -33,5 +35,5 @@ function fromRegistration(registration: PluginRegistration, target: string | und
         : `${label} registers no target "${target}" (it registers ${names.join(", ") || "none"})`,
     );
   }
-  return { plugin: label, target: chosen.target, init: (env) => chosen.init(env) };
+  return { plugin: label, target: chosen.target, init: (env) => chosen.init(env), registration: { requires: chosen.requires } };
 }

@@ -44,6 +44,7 @@ export class ConformanceRun {
       this.config.options?.exitCodes ?? DEFAULT_EXIT_CODES,
       this.config.options?.concurrency ?? 4,
       this.config.pluginPath === undefined ? undefined : resolve(this.config.pluginPath),
+      this.plugin.registration,
     );
     const start = Date.now();
     let status: CheckResult["status"] = "pass";

@@ -19,11 +19,17 @@ function isExecutable(path: string): boolean {
  */
 const CHECKOUT_BUILDS = ["../../../target/x86_64-unknown-linux-gnu/release/vmctl-vmm", "../../../target/release/vmctl-vmm"];
 
+/** Where this checkout's builds of `vmctl-vmm` go (absolute paths; they may not exist). */
+export function checkoutVmmBuilds(): string[] {
+  // dist/index.js (or src/binary.ts) sits three levels below the repository root.
+  return CHECKOUT_BUILDS.map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+}
+
 /** The newest build of `vmctl-vmm` in this checkout, if any. */
 export function checkoutVmmBinary(): string | undefined {
-  // dist/index.js (or src/binary.ts) sits three levels below the repository root.
-  const built = CHECKOUT_BUILDS.map((rel) => fileURLToPath(new URL(rel, import.meta.url))).filter(isExecutable);
-  return built.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  return checkoutVmmBuilds()
+    .filter(isExecutable)
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
 }
 
 /**

@@ -4,7 +4,7 @@ export { VmmClient } from "./client.js";
 export type { CallOptions, ConsoleSession } from "./client.js";
 export { fromGrpc } from "./errors.js";
 export { readVmmLimits } from "./limits.js";
-export { checkoutVmmBinary, findVmmBinary, requireVmmBinary } from "./binary.js";
+export { checkoutVmmBinary, checkoutVmmBuilds, findVmmBinary, requireVmmBinary } from "./binary.js";
 export { VmmProcess } from "./process.js";
 export type { SpawnVmmOptions } from "./process.js";
 export type {

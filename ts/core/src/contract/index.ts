@@ -9,6 +9,16 @@ export { decodeLabel, decodeLabels, encodeLabel, labelEnvironment, labelledOwner
 export type { LabelledOwner, OwnedThing, PrunedThing, PruneTargetFailure, SystemPruneOptions, SystemPruneReport } from "./owned.js";
 export { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "./limits.js";
 export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./plugin.js";
+export { REQUIREMENT_KINDS } from "./requirements.js";
+export type {
+  BinaryRequirement,
+  DeviceRequirement,
+  FileRequirement,
+  HostRequirement,
+  RequirementBase,
+  RequirementStatus,
+  SocketRequirement,
+} from "./requirements.js";
 export type {
   ExecResult,
   LogOptions,

@@ -1,5 +1,6 @@
 import type { ServiceFactory } from "./target.js";
 import type { Logger } from "./target.js";
+import type { HostRequirement } from "./requirements.js";
 
 /** The contract version this core implements; plugins declare the range they accept in `engines.vmctl`. */
 export const CONTRACT_VERSION = "0.1.0";
@@ -20,6 +21,13 @@ export interface TargetRegistration {
    * Any other error means *failed*. Neither affects other targets.
    */
   readonly init: (env: PluginEnvironment) => Promise<ServiceFactory | undefined> | ServiceFactory | undefined;
+  /**
+   * What the target needs on the host (binaries, devices, kernel features, sockets), as
+   * plain data: `vmctl doctor` reads it from the registration without calling `init` and
+   * says, for each, whether this host has it and the fix (the Debian package). Optional;
+   * a target that needs nothing on the host (a cloud API) leaves it out or gives `[]`.
+   */
+  readonly requires?: readonly HostRequirement[];
 }
 
 /**

@@ -8,6 +8,14 @@ export { changeIn } from "./dir-change.js";
 export { unavailableImages } from "./images.js";
 // The one rule for an image reference (the image store and the image RPCs apply it too).
 export { checkReference, MAX_REFERENCE_BYTES } from "../images/reference.js";
+export {
+  evaluateRequirement,
+  evaluateRequirements,
+  parseRequirements,
+  requirementFix,
+  requirementName,
+  type RequirementContext,
+} from "./requirements.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
 export {

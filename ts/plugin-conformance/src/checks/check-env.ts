@@ -28,6 +28,11 @@ export interface CheckEnv {
    * registration or factory given in-process, whose restart is simulated in-process.
    */
   readonly pluginPath: string | undefined;
+  /**
+   * The target's registration as the plugin declared it (its `requires`, untrusted), or
+   * undefined when the kit was given a factory rather than a registration or package.
+   */
+  readonly registration: { readonly requires?: unknown } | undefined;
   /** Budgets a step: fails with "<what> did not finish within N ms" instead of hanging. */
   step<T>(what: string, work: () => Promise<T> | T, ms?: number): Promise<T>;
   /** validate → create (with a fresh context) on `factory` (default the harness's), tracked for teardown. */
@@ -49,6 +54,7 @@ export class CheckSession implements CheckEnv {
     readonly exitCodes: readonly number[],
     readonly concurrency: number,
     readonly pluginPath: string | undefined = undefined,
+    readonly registration: { readonly requires?: unknown } | undefined = undefined,
   ) {}
 
   step<T>(what: string, work: () => Promise<T> | T, ms = this.timeouts.stepMs): Promise<T> {

@@ -5,6 +5,7 @@ import type { Check } from "./check.js";
 import { concurrentLifecycles } from "./concurrency.js";
 import { destroyCreated, destroyExited, destroyRunning } from "./destroy.js";
 import { exitCodeCheck } from "./lifecycle.js";
+import { requiresCheck } from "./requires.js";
 import { specFromRunCheck } from "./spec-from-run.js";
 import { stopForced, stopGraceful } from "./stop.js";
 import { validateAcceptsValid, validateRejectsInvalid } from "./validate.js";
@@ -16,6 +17,7 @@ export const DEFAULT_EXIT_CODES: readonly number[] = [0, 7];
 
 export function allChecks(exitCodes: readonly number[] = DEFAULT_EXIT_CODES): Check[] {
   return [
+    requiresCheck,
     validateRejectsInvalid,
     validateAcceptsValid,
     specFromRunCheck,
