@@ -1,8 +1,8 @@
 // Where one service's files live, how its LXC container is named, and how its resources
 // are named in the ledger. The files ARE the controller's state: a new orchestrator
 // process reads them back in adopt().
-import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { hostnameFor, instanceNameFor } from "@vmctl/core/target-kit";
 import type { OwnedResource } from "@vmctl/core/contract";
 
 export interface ServiceLayout {
@@ -54,15 +54,10 @@ const LXC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  * characters LXC (a directory name, a cgroup name "lxc.payload.NAME") should not get.
  */
 export function containerNameFor(serviceId: string): string {
-  const plain = `vmctl-${serviceId}`;
-  if (LXC_NAME.test(serviceId) && plain.length <= 64) return plain;
-  return `vmctl-${createHash("sha256").update(serviceId).digest("hex").slice(0, 32)}`;
+  return instanceNameFor(serviceId, (name) => LXC_NAME.test(serviceId) && name.length <= 64);
 }
 
-/** A hostname for the UTS namespace: the service id when it is a valid one. */
-export function hostnameFor(serviceId: string): string {
-  return /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(serviceId) ? serviceId : "vmctl";
-}
+export { hostnameFor };
 
 /** Ledger entries, one builder per kind so create() and adopt() agree on names. */
 export const ledger = {

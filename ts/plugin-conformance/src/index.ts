@@ -29,6 +29,7 @@ export type {
 export { ConformanceHarness, OWNER_LABEL, SERVICE_LABEL } from "./harness/conformance-harness.js";
 export type { HarnessContext, HarnessOptions } from "./harness/conformance-harness.js";
 export { testOwnerLabels, testServiceDir, testTargetContext } from "./harness/test-target-context.js";
+export { BUSYBOX_APPLETS, busyboxRootfs } from "./harness/busybox-rootfs.js";
 export type { TestTargetContext, TestTargetContextOptions } from "./harness/test-target-context.js";
 export { MemoryLedger } from "./harness/memory-ledger.js";
 export { MemoryLogger } from "./harness/memory-logger.js";

@@ -2,14 +2,14 @@
 // one from tests/support/dockerd.ts), a busybox image built locally (no registry, no
 // network), a TargetContext over a temp serviceDir and a memory ledger, and cleanup of
 // every container a test file made (found by its owner label).
-import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import Docker from "dockerode";
 import type { OwnedResource } from "@vmctl/core/contract";
-import { MemoryLedger, MemoryLogger, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
+import { BUSYBOX_APPLETS, busyboxRootfs, MemoryLedger, MemoryLogger, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 import { ensureDocker, type DockerDaemon } from "../../../../tests/support/dockerd.js";
 import type { DockerFactory } from "../factory.js";
 import { initDocker } from "../index.js";
@@ -19,28 +19,13 @@ export { MemoryLedger, MemoryLogger };
 
 /** The busybox image every docker test runs. */
 export const TEST_IMAGE = "vmctl-test/busybox:1";
-const APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname", "ip"];
+const APPLETS = [...BUSYBOX_APPLETS, "hostname", "ip"];
 
 export type TestContext = TestTargetContext;
 
 /** A dockerode client for assertions the plugin does not offer (list by label, image removal). */
 export function client(socket: string): Docker {
   return new Docker({ socketPath: socket });
-}
-
-/** A rootfs of busybox-static and its applet links. Throws (never skips) without busybox-static. */
-function busyboxRootfs(dir: string): string {
-  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
-  if (!busybox) throw new Error("busybox not found: install busybox-static (npm run setup)");
-  const ldd = spawnSync("ldd", [busybox], { encoding: "utf8" });
-  if (!/not a dynamic executable|statically linked/.test(`${ldd.stdout ?? ""}${ldd.stderr ?? ""}`)) {
-    throw new Error(`${busybox} is not static: install busybox-static`);
-  }
-  const rootfs = join(dir, "rootfs");
-  for (const d of ["bin", "proc", "dev", "sys", "tmp", "etc", "mnt"]) mkdirSync(join(rootfs, d), { recursive: true });
-  copyFileSync(busybox, join(rootfs, "bin", "busybox"));
-  for (const applet of APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
-  return rootfs;
 }
 
 /** Resolves when a Docker progress stream (import, load) ends; rejects on an error in it. */
@@ -59,7 +44,7 @@ export async function ensureTestImage(socket: string): Promise<string> {
   }
   const dir = mkdtempSync(join(tmpdir(), "vmctl-docker-image-"));
   try {
-    const rootfs = busyboxRootfs(dir);
+    const rootfs = busyboxRootfs(dir, APPLETS);
     const tar = spawn("tar", ["-C", rootfs, "-c", "."], { stdio: ["ignore", "pipe", "inherit"] });
     const [repo, tag] = TEST_IMAGE.split(":") as [string, string];
     await finished(docker, await docker.importImage(tar.stdout, { repo, tag }));

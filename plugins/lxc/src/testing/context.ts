@@ -1,12 +1,12 @@
 // Test fixtures for the lxc target: a TargetContext over a temp serviceDir and a memory
 // ledger, a busybox rootfs, and a factory whose lxcpath is private to the test file.
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OwnedResource } from "@vmctl/core/contract";
 import { findBinary } from "@vmctl/core/target-kit";
-import { MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
+import { BUSYBOX_APPLETS, busyboxRootfs as kitRootfs, MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 import type { LxcFactory } from "../factory.js";
 import { initLxc } from "../index.js";
 
@@ -18,27 +18,12 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "lxc-tests", resources });
 }
 
-const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc", "hostname", "ping", "ip"];
+/** The applets the lxc tests call, besides the kit's usual ones. */
+const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip"];
 
-/**
- * A tiny rootfs from busybox-static: /bin/busybox plus applet links. Throws (never
- * skips) when busybox is missing: the lxc tests need a real rootfs.
- */
+/** A tiny rootfs from busybox-static (the conformance kit's fixture), with the network applets. */
 export function busyboxRootfs(dir: string): string {
-  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
-  if (!busybox) throw new Error("busybox not found: install busybox-static (npm run setup)");
-  const ldd = spawnSync("ldd", [busybox], { encoding: "utf8" });
-  const linked = `${ldd.stdout ?? ""}${ldd.stderr ?? ""}`;
-  if (!/not a dynamic executable|statically linked/.test(linked)) {
-    throw new Error(`${busybox} is not static (${linked.trim()}): install busybox-static`);
-  }
-  const rootfs = join(dir, "rootfs");
-  mkdirSync(join(rootfs, "bin"), { recursive: true });
-  for (const d of ["proc", "dev", "sys", "tmp", "etc", "mnt"]) mkdirSync(join(rootfs, d), { recursive: true });
-  copyFileSync(busybox, join(rootfs, "bin", "busybox"));
-  execFileSync("chmod", ["0755", join(rootfs, "bin", "busybox")]);
-  for (const applet of BUSYBOX_APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
-  return rootfs;
+  return kitRootfs(dir, LXC_APPLETS);
 }
 
 /** The path of lxc-execute, or a thrown reason: the lxc tests run against real LXC. */

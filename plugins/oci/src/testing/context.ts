@@ -1,13 +1,13 @@
 // Test fixtures for the oci target: a TargetContext over a temp serviceDir and a memory
 // ledger, a busybox rootfs, and a factory whose runtime root is private to the test.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { OwnedResource } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
-import { MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
+import { busyboxRootfs, MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
 
 // One context, in-memory ledger and logger for every plugin's tests: the conformance kit's.
 export { MemoryLogger };
@@ -18,28 +18,8 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "oci-tests", resources });
 }
 
-const BUSYBOX_APPLETS = ["sh", "echo", "sleep", "cat", "ls", "id", "pwd", "env", "true", "false", "touch", "kill", "wc"];
-
-/**
- * A tiny rootfs from busybox-static: /bin/busybox plus applet links. Throws (never
- * skips) when busybox is missing: the oci tests need a real rootfs.
- */
-export function busyboxRootfs(dir: string): string {
-  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
-  if (!busybox) throw new Error("busybox not found: install busybox-static (npm run setup)");
-  const ldd = spawnSync("ldd", [busybox], { encoding: "utf8" });
-  const linked = `${ldd.stdout ?? ""}${ldd.stderr ?? ""}`;
-  if (!/not a dynamic executable|statically linked/.test(linked)) {
-    throw new Error(`${busybox} is not static (${linked.trim()}): install busybox-static`);
-  }
-  const rootfs = join(dir, "rootfs");
-  mkdirSync(join(rootfs, "bin"), { recursive: true });
-  for (const d of ["proc", "dev", "sys", "tmp", "etc", "mnt"]) mkdirSync(join(rootfs, d), { recursive: true });
-  copyFileSync(busybox, join(rootfs, "bin", "busybox"));
-  execFileSync("chmod", ["0755", join(rootfs, "bin", "busybox")]);
-  for (const applet of BUSYBOX_APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
-  return rootfs;
-}
+/** A tiny rootfs from busybox-static (the conformance kit's fixture). */
+export { busyboxRootfs };
 
 /** The path of runc, or a thrown reason: the oci tests run against the real runtime. */
 export function requireRunc(): string {

@@ -18,6 +18,7 @@ export {
 } from "./requirements.js";
 export { isDirectory, mtimeOf, readFrom, readIntFile, readJsonFile, writeAtomic } from "./files.js";
 export { followFiles, type FollowOptions, type LogFile } from "./logs.js";
+export { hostnameFor, instanceNameFor } from "./naming.js";
 export {
   argvOf,
   childrenOf,
