@@ -17,6 +17,7 @@ mod interrupt;
 pub mod mmio;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
+pub mod vsock;
 
 use virtio_queue::Queue;
 use vmm_sys_util::eventfd::EventFd;
@@ -53,6 +54,8 @@ pub mod features {
 pub mod device_type {
     /// Block device.
     pub const BLOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
+    /// Socket device (vsock).
+    pub const VSOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_VSOCK;
 }
 
 /// Errors of the device/transport plumbing shared by every virtio device.
@@ -135,6 +138,26 @@ pub trait VirtioDevice: Send {
     /// Whether the device hit an unrecoverable error (malformed queue) and wants the driver
     /// to reset it; the transport reports it as `DEVICE_NEEDS_RESET` in `Status`.
     fn needs_reset(&self) -> bool;
+}
+
+/// Whether the driver wants an interrupt after the device used buffers of `queue`: with
+/// `EVENT_IDX` the queue decides (`used_event`); otherwise the driver's
+/// `VIRTQ_AVAIL_F_NO_INTERRUPT` flag does.
+pub(crate) fn queue_wants_interrupt(mem: &GuestMemoryMmap, queue: &mut Queue) -> Result<bool, String> {
+    use virtio_queue::QueueT;
+    use vm_memory::{Bytes, GuestAddress};
+    if queue.event_idx_enabled() {
+        return queue
+            .needs_notification(mem)
+            .map_err(|e| format!("used_event: {e}"));
+    }
+    // Order the used-ring updates before reading the driver's flags.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    let flags: u16 = mem
+        .read_obj(GuestAddress(queue.avail_ring()))
+        .map_err(|e| format!("available ring flags: {e}"))?;
+    let no_interrupt = virtio_bindings::virtio_ring::VRING_AVAIL_F_NO_INTERRUPT as u16;
+    Ok(u16::from_le(flags) & no_interrupt == 0)
 }
 
 /// Returns bit `bit` of a 64-bit feature word.

@@ -5,6 +5,7 @@ pub mod block;
 pub mod memory;
 pub mod mmio;
 pub mod soak;
+pub mod vsock;
 
 /// virtio-mmio register offsets (virtio 1.2 4.2.2).
 pub mod regs {

@@ -2,11 +2,10 @@
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
 
 use log::{error, info, warn};
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::GuestAddress;
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use super::metrics::BlockMetrics;
@@ -18,7 +17,7 @@ use super::{
 use crate::GuestMemoryMmap;
 use crate::virtio::{
     InterruptKind, VirtioDevice, VirtioDeviceError, VirtioInterrupt, device_type, feature, features,
-    read_config_bytes,
+    queue_wants_interrupt, read_config_bytes,
 };
 
 /// What the device holds between `DRIVER_OK` and reset.
@@ -201,7 +200,7 @@ impl Block {
             }
         }
         if used {
-            match Self::guest_wants_interrupt(mem, queue) {
+            match queue_wants_interrupt(mem, queue) {
                 Ok(true) => {
                     if let Err(e) = self.interrupt.trigger(InterruptKind::UsedRing) {
                         error!("virtio-blk {}: {e}", self.config.drive_id);
@@ -214,23 +213,6 @@ impl Block {
         if let Some(reason) = failure {
             self.fail(&reason);
         }
-    }
-
-    /// With EVENT_IDX the queue decides (`used_event`); otherwise the driver's
-    /// `VIRTQ_AVAIL_F_NO_INTERRUPT` flag does.
-    fn guest_wants_interrupt(mem: &GuestMemoryMmap, queue: &mut Queue) -> Result<bool, String> {
-        if queue.event_idx_enabled() {
-            return queue
-                .needs_notification(mem)
-                .map_err(|e| format!("used_event: {e}"));
-        }
-        // Order the used-ring updates before reading the driver's flags.
-        fence(Ordering::SeqCst);
-        let flags: u16 = mem
-            .read_obj(GuestAddress(queue.avail_ring()))
-            .map_err(|e| format!("available ring flags: {e}"))?;
-        let no_interrupt = virtio_bindings::virtio_ring::VRING_AVAIL_F_NO_INTERRUPT as u16;
-        Ok(u16::from_le(flags) & no_interrupt == 0)
     }
 
     /// Stops the device on a malformed queue: no more requests until the driver resets it,
@@ -336,6 +318,7 @@ mod tests {
 
     use virtio_bindings::virtio_ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
     use virtio_queue::desc::split::Descriptor as SplitDescriptor;
+    use vm_memory::Bytes;
 
     use super::*;
     use crate::virtio::block::{BlockMetricsSnapshot, request_status, request_type};
