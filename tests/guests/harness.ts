@@ -2,7 +2,7 @@
 // and collects what a test needs: final state, console output, metrics.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { requireVmmBinary, VmmProcess, type Drive, type Metrics, type VmState } from "@vmctl/vmm-client";
+import { requireVmmBinary, VmmProcess, type Drive, type Metrics, type VmState, type Vsock } from "@vmctl/vmm-client";
 
 /** The ELF holding every test guest, built by tests/guests/build.sh (part of `npm run build`). */
 export const GUEST_ELF = fileURLToPath(new URL("../../target/guests/vmctl-test-guest.elf", import.meta.url));
@@ -32,6 +32,10 @@ export interface GuestRun {
   readonly vcpus?: number;
   readonly memMib?: number;
   readonly drives?: readonly Drive[];
+  /** A vsock device (PutVsock, after the drives). */
+  readonly vsock?: Vsock;
+  /** Runs once the VM has started, beside it (the host side of a device); awaited before the result is returned, its failure fails the run. */
+  readonly whileRunning?: () => Promise<void>;
   /** Extra kernel command-line words, e.g. "vmctl.exit=7". */
   readonly args?: readonly string[];
   /** Fail if the VM has not exited after this long (default 20 s). */
@@ -82,14 +86,19 @@ export async function bootGuest(run: GuestRun): Promise<GuestResult> {
       bootArgs: ["console=ttyS0", `vmctl.test=${run.test}`, ...(run.args ?? [])].join(" "),
     });
     for (const drive of run.drives ?? []) await client.putDrive(drive);
+    if (run.vsock) await client.putVsock(run.vsock);
     const consoleOutput = collect(client.console({ replay: true }));
     const exited = client.waitExit();
     await client.start();
     const timeoutMs = run.timeoutMs ?? 20_000;
+    const peer = run.whileRunning?.();
+    // Kept from an unhandled rejection while the VM runs; awaited below.
+    peer?.catch(() => undefined);
     const state = await withTimeout(exited, timeoutMs, `guest ${run.test}`).catch(async (err: unknown) => {
       throw new Error(`${(err as Error).message}; VMM log tail: ${vmm.stderr.slice(-2000)}`);
     });
     const console = await withTimeout(consoleOutput, 5000, `console of ${run.test}`);
+    if (peer) await withTimeout(peer, 5000, `host side of ${run.test}`);
     const metrics = await client.getMetrics();
     return { state, console, metrics, facts: parseFacts(console) };
   } finally {

@@ -54,7 +54,7 @@ pub enum StartError {
     #[error(transparent)]
     Vmm(#[from] VmmError),
     #[error(transparent)]
-    Drive(#[from] VirtioAttachError),
+    Virtio(#[from] VirtioAttachError),
 }
 
 /// What the VM shares with the controller for its whole life.
@@ -180,6 +180,20 @@ fn attach_devices(
     )?;
     ctx.metrics
         .set_block_devices(drives.into_iter().map(|d| (d.drive_id, d.metrics)).collect());
+    // The vsock in the slot after the drives; its socket is bound here, at Start.
+    if let Some(config) = resources.vsock() {
+        let slot = resources.drives().len();
+        let vsock = device_manager::virtio::attach_vsock(
+            vm,
+            memory,
+            &mut mmio,
+            slot,
+            config,
+            &mut subscribers,
+            &mut cmdline,
+        )?;
+        ctx.metrics.set_vsock_device(Some(vsock.metrics));
+    }
     Ok(AttachedDevices {
         pio: Arc::new(pio),
         mmio: Arc::new(mmio),

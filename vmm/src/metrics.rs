@@ -1,11 +1,12 @@
 //! VMM-wide counters, updated lock-free from vCPU threads and devices and read by the
-//! API's GetMetrics. Block metrics live with the block devices.
+//! API's GetMetrics. Block and vsock metrics live with their devices.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use vmctl_devices::virtio::block::{BlockMetrics, BlockMetricsSnapshot};
+use vmctl_devices::virtio::vsock::{VsockMetrics, VsockMetricsSnapshot};
 
 /// Kinds of VM exit counted by the VMM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,7 @@ pub struct VmmMetrics {
     exits: [AtomicU64; ExitKind::ALL.len()],
     console_bytes_out: AtomicU64,
     block: Mutex<Vec<(String, Arc<BlockMetrics>)>>,
+    vsock: Mutex<Option<Arc<VsockMetrics>>>,
 }
 
 impl VmmMetrics {
@@ -125,6 +127,19 @@ impl VmmMetrics {
             .iter()
             .map(|(id, m)| (id.clone(), m.snapshot()))
             .collect()
+    }
+
+    /// The vsock device's counters (set when the VM is built with one).
+    pub fn set_vsock_device(&self, metrics: Option<Arc<VsockMetrics>>) {
+        *self.vsock.lock().unwrap_or_else(PoisonError::into_inner) = metrics;
+    }
+
+    pub fn vsock(&self) -> Option<VsockMetricsSnapshot> {
+        self.vsock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|m| m.snapshot())
     }
 
     /// Non-zero exit counters by name.

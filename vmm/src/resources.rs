@@ -5,6 +5,11 @@ use crate::vmm_config::FieldError;
 use crate::vmm_config::boot_source::BootSourceConfig;
 use crate::vmm_config::drive::DriveConfig;
 use crate::vmm_config::machine_config::MachineConfig;
+use crate::vmm_config::vsock::VsockConfig;
+
+/// Most drives a VM may have: every virtio-mmio slot but the one kept for the vsock device
+/// (one per VM), so the published limit holds whether or not a vsock is configured.
+pub const MAX_DRIVES: usize = MAX_VIRTIO_DEVICES - 1;
 
 /// Why a drive cannot join the set.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -15,7 +20,7 @@ pub enum DriveSetError {
     RootExists { existing: String },
     #[error("drive.path_on_host: {path} is already used by drive {existing:?} and one of them is writable")]
     PathInUse { path: String, existing: String },
-    #[error("drive: at most {MAX_VIRTIO_DEVICES} drives fit on the interrupt controller")]
+    #[error("drive: at most {MAX_DRIVES} drives fit on the interrupt controller")]
     TooMany,
 }
 
@@ -37,11 +42,24 @@ pub struct VmResources {
     pub boot_source: Option<BootSourceConfig>,
     /// In device order: the root device first, then in the order added.
     drives: Vec<DriveConfig>,
+    /// The vsock device: one per VM, placed after the drives.
+    vsock: Option<VsockConfig>,
 }
 
 impl VmResources {
     pub fn drives(&self) -> &[DriveConfig] {
         &self.drives
+    }
+
+    pub fn vsock(&self) -> Option<&VsockConfig> {
+        self.vsock.as_ref()
+    }
+
+    /// Sets the vsock device (the API's PutVsock). One per VM: a second one replaces the
+    /// first, as in Firecracker (nothing exists yet to be replaced: the socket is made at
+    /// Start). Its slot is kept free of drives ([`MAX_DRIVES`]), so it always fits.
+    pub fn put_vsock(&mut self, vsock: VsockConfig) {
+        self.vsock = Some(vsock);
     }
 
     /// Adds `drive` (the API's PutDrive). Ids are unique: a second drive with the same
@@ -67,7 +85,7 @@ impl VmResources {
                 existing: d.drive_id.clone(),
             });
         }
-        if self.drives.len() >= MAX_VIRTIO_DEVICES {
+        if self.drives.len() >= MAX_DRIVES {
             return Err(DriveSetError::TooMany);
         }
         self.drives.push(drive);
@@ -91,6 +109,28 @@ mod tests {
             // The set's rules go by path; any open file stands for the backing one.
             file: std::sync::Arc::new(std::fs::File::open("/dev/null").unwrap()),
         }
+    }
+
+    fn vsock(cid: u64, path: &str) -> VsockConfig {
+        VsockConfig {
+            guest_cid: cid,
+            uds_path: PathBuf::from(path),
+        }
+    }
+
+    #[test]
+    fn a_second_vsock_replaces_the_first_and_fits_beside_the_most_drives() {
+        let mut r = VmResources::default();
+        assert!(r.vsock().is_none());
+        r.put_vsock(vsock(3, "/a.sock"));
+        r.put_vsock(vsock(7, "/b.sock"));
+        assert_eq!(r.vsock(), Some(&vsock(7, "/b.sock")));
+        for i in 0..MAX_DRIVES {
+            r.put_drive(drive(&format!("d{i}"), &format!("/d{i}"), false, false))
+                .unwrap();
+        }
+        // The vsock takes the slot after the drives: still on the interrupt controller.
+        assert!(r.drives().len() < MAX_VIRTIO_DEVICES);
     }
 
     #[test]
@@ -127,9 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn the_ioapic_limits_the_drive_count() {
+    fn the_ioapic_limits_the_drive_count_with_a_slot_left_for_the_vsock() {
+        assert_eq!(MAX_DRIVES + 1, MAX_VIRTIO_DEVICES);
         let mut r = VmResources::default();
-        for i in 0..MAX_VIRTIO_DEVICES {
+        for i in 0..MAX_DRIVES {
             r.put_drive(drive(&format!("d{i}"), &format!("/d{i}"), false, false))
                 .unwrap();
         }

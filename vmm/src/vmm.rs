@@ -143,10 +143,11 @@ fn monitor(mut parts: Parts, vcpus: &[Arc<VcpuControl>], latch: &ExitLatch, on_e
         }
     }
     parts.event_loop.stop();
-    on_exit(exit);
-    // Threads that finished are joined. A stuck one is left behind rather than
-    // blocking the API forever, and then guest memory and the VM stay mapped until the
-    // process ends, since that thread may still touch them.
+    // Threads that finished are joined and the devices dropped before EXITED is published,
+    // so what devices made on the host (the vsock's sockets) is gone once a client sees
+    // EXITED. A stuck thread is left behind rather than blocking the API forever, and then
+    // guest memory, the VM and the devices stay until the process ends, since that thread
+    // may still touch them.
     let mut all_stopped = true;
     for (t, c) in std::mem::take(&mut parts.threads).into_iter().zip(vcpus) {
         if c.wait_finished(Duration::ZERO) {
@@ -155,7 +156,10 @@ fn monitor(mut parts: Parts, vcpus: &[Arc<VcpuControl>], latch: &ExitLatch, on_e
             all_stopped = false;
         }
     }
-    if !all_stopped {
+    if all_stopped {
+        drop(parts);
+    } else {
         std::mem::forget(parts);
     }
+    on_exit(exit);
 }

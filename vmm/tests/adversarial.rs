@@ -193,6 +193,18 @@ const METHODS: &[Method] = &[
         stream: false,
     },
     Method {
+        name: "PutVsock",
+        message: "vsock",
+        fields: &[(1, Kind::U32), (2, Kind::Path)],
+        stream: false,
+    },
+    Method {
+        name: "GetVsock",
+        message: "get_vsock_request",
+        fields: &[],
+        stream: false,
+    },
+    Method {
         name: "Start",
         message: "start_request",
         fields: &[],
@@ -601,6 +613,21 @@ const ALREADY_EXISTS: i32 = 6;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const FAILED_PRECONDITION: i32 = 9;
 
+/// What the API reports of the configuration: a refused call must leave it as it was.
+#[derive(Debug, PartialEq)]
+struct Stored(pb::MachineConfig, pb::ListDrivesResponse, pb::GetVsockResponse);
+
+impl Stored {
+    async fn read(raw: &mut Raw) -> Result<Self, String> {
+        Ok(Self(
+            raw.unary("GetMachineConfig", pb::GetMachineConfigRequest {})
+                .await?,
+            raw.unary("ListDrives", pb::ListDrivesRequest {}).await?,
+            raw.unary("GetVsock", pb::GetVsockRequest {}).await?,
+        ))
+    }
+}
+
 /// A VMM brought to a phase, and how to keep it there.
 struct Target {
     phase: Phase,
@@ -609,7 +636,7 @@ struct Target {
     cases: u32,
     /// The configuration and drives after the last case (nothing else changes them), so
     /// the next case need not ask again before its call.
-    known: Option<(pb::MachineConfig, pb::ListDrivesResponse)>,
+    known: Option<Stored>,
 }
 
 impl Target {
@@ -732,14 +759,9 @@ const RSS_LIMIT_KIB: u64 = 192 * 1024;
 
 async fn run_case(t: &mut Target, c: &Call, tally: &mut Tally) -> Result<(), String> {
     let method = &METHODS[c.method];
-    let (config_before, drives_before) = match t.known.take() {
+    let before = match t.known.take() {
         Some(known) => known,
-        None => (
-            t.raw
-                .unary("GetMachineConfig", pb::GetMachineConfigRequest {})
-                .await?,
-            t.raw.unary("ListDrives", pb::ListDrivesRequest {}).await?,
-        ),
+        None => Stored::read(&mut t.raw).await?,
     };
 
     let mut message = encode(&c.fields);
@@ -798,6 +820,7 @@ async fn run_case(t: &mut Target, c: &Call, tally: &mut Tally) -> Result<(), Str
             "machine_config",
             "boot_source",
             "drive",
+            "vsock",
         ]
         .contains(&first)
             && a.message.contains(": ");
@@ -811,28 +834,25 @@ async fn run_case(t: &mut Target, c: &Call, tally: &mut Tally) -> Result<(), Str
     if info.pid != t.vmm.child.id() {
         return Err(why(format!("GetInfo answered pid {}", info.pid)));
     }
-    let config_after: pb::MachineConfig = t
-        .raw
-        .unary("GetMachineConfig", pb::GetMachineConfigRequest {})
-        .await?;
-    let drives_after: pb::ListDrivesResponse = t.raw.unary("ListDrives", pb::ListDrivesRequest {}).await?;
-    if a.code != Some(OK) && (config_after != config_before || drives_after != drives_before) {
+    let after = Stored::read(&mut t.raw).await?;
+    if a.code != Some(OK) && after != before {
         return Err(why(format!(
-            "a refused call changed the configuration: {config_before:?} {drives_before:?} -> {config_after:?} {drives_after:?}"
+            "a refused call changed the configuration: {before:?} -> {after:?}"
         )));
     }
+    let config_after = &after.0;
     if a.code == Some(OK) && method.name == "PutMachineConfig" {
         let echoed = a
             .first
             .as_ref()
             .and_then(|b| pb::MachineConfig::decode(b.clone()).ok());
-        if echoed.as_ref() != Some(&config_after) {
+        if echoed.as_ref() != Some(config_after) {
             return Err(why(format!(
                 "PutMachineConfig echoed {echoed:?}, stored {config_after:?}"
             )));
         }
     }
-    t.known = Some((config_after, drives_after));
+    t.known = Some(after);
     t.cases += 1;
     if t.cases.is_multiple_of(16) {
         let rss = rss_kib(t.vmm.child.id());

@@ -47,6 +47,8 @@ int serial_getc_nonblock(void);      /* -1 when nothing is waiting */
 const char *cmdline(void);
 /* Copies the value of `key=` (word-delimited) into buf; returns length or -1. */
 int cmdline_get(const char *key, char *buf, int buflen);
+/* The value of `key=` as a number (decimal or 0x-hex); `dflt` when absent or malformed. */
+u64 cmdline_u64(const char *key, u64 dflt);
 /* Finds the n-th `virtio_mmio.device=4K@ADDR:IRQ`; returns 0 on success. */
 int cmdline_virtio_mmio(int n, u64 *addr, u32 *irq);
 

@@ -83,3 +83,31 @@ int cmdline_virtio_mmio(int n, u64 *addr, u32 *irq) {
     }
     return -1;
 }
+
+/* Parses decimal or 0x-hex; returns `dflt` when the key is absent or malformed. */
+u64 cmdline_u64(const char *key, u64 dflt) {
+    char buf[32];
+    int n = cmdline_get(key, buf, (int)sizeof(buf));
+    if (n <= 0)
+        return dflt;
+    u64 v = 0;
+    int i = 0, base = 10;
+    if (n > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
+        base = 16;
+        i = 2;
+    }
+    for (; i < n; i++) {
+        char c = buf[i];
+        u64 digit;
+        if (c >= '0' && c <= '9')
+            digit = (u64)(c - '0');
+        else if (base == 16 && c >= 'a' && c <= 'f')
+            digit = (u64)(c - 'a' + 10);
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            digit = (u64)(c - 'A' + 10);
+        else
+            return dflt;
+        v = v * (u64)base + digit;
+    }
+    return v;
+}

@@ -1,47 +1,11 @@
 /* virtio-blk tests through virtio-mmio: read/write/flush/GET_ID, read-only drives,
  * interrupt-driven completion, malicious drivers, and a throughput run.
- * Driver sequence and cmdline keys: ../VIRTIO.md. Only guest.h's API is used. */
+ * Driver sequence and cmdline keys: ../VIRTIO.md. Only guest.h and virtio.h (runtime/virtio.c) are used. */
 #include "guest.h"
-
-/* ---- virtio-mmio registers and constants ------------------------------------------ */
-#define VMMIO_MAGIC 0x000
-#define VMMIO_VERSION 0x004
-#define VMMIO_DEVICE_ID 0x008
-#define VMMIO_DEVICE_FEATURES 0x010
-#define VMMIO_DEVICE_FEATURES_SEL 0x014
-#define VMMIO_DRIVER_FEATURES 0x020
-#define VMMIO_DRIVER_FEATURES_SEL 0x024
-#define VMMIO_QUEUE_SEL 0x030
-#define VMMIO_QUEUE_NUM_MAX 0x034
-#define VMMIO_QUEUE_NUM 0x038
-#define VMMIO_QUEUE_READY 0x044
-#define VMMIO_QUEUE_NOTIFY 0x050
-#define VMMIO_INTERRUPT_STATUS 0x060
-#define VMMIO_INTERRUPT_ACK 0x064
-#define VMMIO_STATUS 0x070
-#define VMMIO_QUEUE_DESC_LOW 0x080
-#define VMMIO_QUEUE_DESC_HIGH 0x084
-#define VMMIO_QUEUE_DRIVER_LOW 0x090
-#define VMMIO_QUEUE_DRIVER_HIGH 0x094
-#define VMMIO_QUEUE_DEVICE_LOW 0x0a0
-#define VMMIO_QUEUE_DEVICE_HIGH 0x0a4
-#define VMMIO_CONFIG_GENERATION 0x0fc
-#define VMMIO_CONFIG 0x100
-
-#define S_ACKNOWLEDGE 1u
-#define S_DRIVER 2u
-#define S_DRIVER_OK 4u
-#define S_FEATURES_OK 8u
-#define S_NEEDS_RESET 64u
-#define S_FAILED 128u
+#include "virtio.h"
 
 #define F_BLK_RO (1ull << 5)
 #define F_BLK_FLUSH (1ull << 9)
-#define F_VERSION_1 (1ull << 32)
-
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_AVAIL_F_NO_INTERRUPT 1
 
 #define BLK_T_IN 0
 #define BLK_T_OUT 1
@@ -58,31 +22,15 @@
 #define SPIN_LIMIT 4000000 /* bounded waits: never hang the guest on a broken device */
 
 /* ---- rings ------------------------------------------------------------------------ */
-struct vring_desc {
-    u64 addr;
-    u32 len;
-    u16 flags;
-    u16 next;
-};
-struct vring_used_elem {
-    u32 id;
-    u32 len;
-};
 struct blk_hdr {
     u32 type;
     u32 reserved;
     u64 sector;
 };
 
-/* Descriptor table, available ring and used ring in one page-aligned block; the guest is
- * identity mapped, so a pointer is its guest-physical address. */
-static u8 vq_mem[3 * 4096] __attribute__((aligned(4096)));
-#define VQ_DESC ((volatile struct vring_desc *)(vq_mem))
-#define VQ_AVAIL_FLAGS ((volatile u16 *)(vq_mem + 4096))
-#define VQ_AVAIL_IDX ((volatile u16 *)(vq_mem + 4096 + 2))
-#define VQ_AVAIL_RING ((volatile u16 *)(vq_mem + 4096 + 4))
-#define VQ_USED_IDX ((volatile u16 *)(vq_mem + 8192 + 2))
-#define VQ_USED_RING ((volatile struct vring_used_elem *)(vq_mem + 8192 + 4))
+/* The one queue (descriptor table, available and used rings: include/virtio.h). */
+static u8 vq_mem[VQ_MEM_SIZE] __attribute__((aligned(4096)));
+static struct virtq vq;
 
 /* Per-slot request header and status byte. */
 static struct blk_hdr req_hdr[QSZ / DESC_PER_SLOT] __attribute__((aligned(16)));
@@ -93,147 +41,49 @@ struct vblk {
     u32 irq;
     u64 features; /* negotiated */
     u64 capacity; /* sectors */
-    u16 qsize;
-    u16 avail_idx; /* driver's copy */
-    u16 used_seen;
 };
 
 static u32 vblk_rd(const struct vblk *d, u32 off) { return mmio_read32(d->base + off); }
 static void vblk_wr(const struct vblk *d, u32 off, u32 v) { mmio_write32(d->base + off, v); }
 
-/* Parses decimal or 0x-hex; returns `dflt` when the key is absent or malformed. */
-static u64 vblk_cmdline_u64(const char *key, u64 dflt) {
-    char buf[32];
-    int n = cmdline_get(key, buf, (int)sizeof(buf));
-    if (n <= 0)
-        return dflt;
-    u64 v = 0;
-    int i = 0, base = 10;
-    if (n > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
-        base = 16;
-        i = 2;
-    }
-    for (; i < n; i++) {
-        char c = buf[i];
-        u64 digit;
-        if (c >= '0' && c <= '9')
-            digit = (u64)(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            digit = (u64)(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            digit = (u64)(c - 'A' + 10);
-        else
-            return dflt;
-        v = v * (u64)base + digit;
-    }
-    return v;
-}
-
-static u64 read_capacity(const struct vblk *d) {
-    for (int tries = 0; tries < 16; tries++) {
-        u32 gen = vblk_rd(d, VMMIO_CONFIG_GENERATION);
-        u64 lo = vblk_rd(d, VMMIO_CONFIG);
-        u64 hi = vblk_rd(d, VMMIO_CONFIG + 4);
-        if (vblk_rd(d, VMMIO_CONFIG_GENERATION) == gen)
-            return (hi << 32) | lo;
-    }
-    guest_fail("config generation never settled");
-}
+static u64 read_capacity(const struct vblk *d) { return virtio_mmio_config_u64(d->base, 0); }
 
 /* Full driver initialisation of device `vmctl.dev` (default 0): reset, ACKNOWLEDGE,
  * DRIVER, features (VERSION_1 | FLUSH | RO if offered), FEATURES_OK, queue 0, DRIVER_OK.
  * `irq_flags` is written to the available ring's flags (VRING_AVAIL_F_NO_INTERRUPT or 0). */
 static void vblk_init(struct vblk *d, u16 irq_flags) {
-    int n = (int)vblk_cmdline_u64("vmctl.dev", 0);
-    if (cmdline_virtio_mmio(n, &d->base, &d->irq) != 0)
-        guest_fail("virtio_mmio.device= for vmctl.dev missing on the command line");
-    if (vblk_rd(d, VMMIO_MAGIC) != 0x74726976u || vblk_rd(d, VMMIO_VERSION) != 2 ||
-        vblk_rd(d, VMMIO_DEVICE_ID) != 2)
-        guest_fail("not a virtio-mmio v2 block device");
-    vblk_wr(d, VMMIO_STATUS, 0);
-    if (vblk_rd(d, VMMIO_STATUS) != 0)
-        guest_fail("reset did not clear status");
-    vblk_wr(d, VMMIO_STATUS, S_ACKNOWLEDGE);
-    vblk_wr(d, VMMIO_STATUS, S_ACKNOWLEDGE | S_DRIVER);
-
-    vblk_wr(d, VMMIO_DEVICE_FEATURES_SEL, 1);
-    u64 offered = (u64)vblk_rd(d, VMMIO_DEVICE_FEATURES) << 32;
-    vblk_wr(d, VMMIO_DEVICE_FEATURES_SEL, 0);
-    offered |= vblk_rd(d, VMMIO_DEVICE_FEATURES);
-    d->features = F_VERSION_1 | (offered & (F_BLK_FLUSH | F_BLK_RO));
-    vblk_wr(d, VMMIO_DRIVER_FEATURES_SEL, 0);
-    vblk_wr(d, VMMIO_DRIVER_FEATURES, (u32)d->features);
-    vblk_wr(d, VMMIO_DRIVER_FEATURES_SEL, 1);
-    vblk_wr(d, VMMIO_DRIVER_FEATURES, (u32)(d->features >> 32));
-    vblk_wr(d, VMMIO_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-    if (!(vblk_rd(d, VMMIO_STATUS) & S_FEATURES_OK))
-        guest_fail("device refused FEATURES_OK");
-
-    vblk_wr(d, VMMIO_QUEUE_SEL, 0);
-    if (vblk_rd(d, VMMIO_QUEUE_READY) != 0)
-        guest_fail("queue 0 ready before setup");
-    u32 max = vblk_rd(d, VMMIO_QUEUE_NUM_MAX);
-    if (max < 8)
-        guest_fail("queue 0 too small");
-    d->qsize = (u16)(max < QSZ ? max : QSZ);
-    memset(vq_mem, 0, sizeof(vq_mem));
-    *VQ_AVAIL_FLAGS = irq_flags;
-    d->avail_idx = 0;
-    d->used_seen = 0;
-    u64 desc = (u64)(usize)VQ_DESC, avail = (u64)(usize)(vq_mem + 4096),
-        used = (u64)(usize)(vq_mem + 8192);
-    vblk_wr(d, VMMIO_QUEUE_NUM, d->qsize);
-    vblk_wr(d, VMMIO_QUEUE_DESC_LOW, (u32)desc);
-    vblk_wr(d, VMMIO_QUEUE_DESC_HIGH, (u32)(desc >> 32));
-    vblk_wr(d, VMMIO_QUEUE_DRIVER_LOW, (u32)avail);
-    vblk_wr(d, VMMIO_QUEUE_DRIVER_HIGH, (u32)(avail >> 32));
-    vblk_wr(d, VMMIO_QUEUE_DEVICE_LOW, (u32)used);
-    vblk_wr(d, VMMIO_QUEUE_DEVICE_HIGH, (u32)(used >> 32));
-    vblk_wr(d, VMMIO_QUEUE_READY, 1);
-    vblk_wr(d, VMMIO_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-    u32 st = vblk_rd(d, VMMIO_STATUS);
-    if (!(st & S_DRIVER_OK) || (st & (S_NEEDS_RESET | S_FAILED)))
-        guest_fail("device did not reach DRIVER_OK");
+    int n = (int)cmdline_u64("vmctl.dev", 0);
+    d->features = virtio_mmio_begin(n, VIRTIO_ID_BLOCK, F_BLK_FLUSH | F_BLK_RO, &d->base, &d->irq);
+    virtio_mmio_queue(d->base, 0, &vq, vq_mem, QSZ, irq_flags);
+    virtio_mmio_driver_ok(d->base);
     d->capacity = read_capacity(d);
 }
 
-/* Writes descriptor `i` verbatim. */
 static void vblk_set_desc(u16 i, u64 addr, u32 len, u16 flags, u16 next) {
-    VQ_DESC[i].addr = addr;
-    VQ_DESC[i].len = len;
-    VQ_DESC[i].flags = flags;
-    VQ_DESC[i].next = next;
+    virtq_set_desc(&vq, i, addr, len, flags, next);
 }
 
-/* Makes `head` available (without notifying). */
 static void vblk_publish(struct vblk *d, u16 head) {
-    VQ_AVAIL_RING[d->avail_idx % d->qsize] = head;
-    barrier();
-    d->avail_idx++;
-    *VQ_AVAIL_IDX = d->avail_idx;
-    barrier();
+    (void)d;
+    virtq_publish(&vq, head);
 }
 
 static void vblk_notify(const struct vblk *d) { vblk_wr(d, VMMIO_QUEUE_NOTIFY, 0); }
 
 /* Raw available-index write (for malicious tests). */
 static void vblk_set_avail_idx(struct vblk *d, u16 idx) {
-    d->avail_idx = idx;
+    (void)d;
+    vq.avail_idx = idx;
     barrier();
-    *VQ_AVAIL_IDX = idx;
+    *VQ_AVAIL_IDX(&vq) = idx;
     barrier();
 }
 
-static u16 vblk_used_idx(void) {
-    barrier();
-    return *VQ_USED_IDX;
-}
+static u16 vblk_used_idx(void) { return virtq_used_idx(&vq); }
 
-/* Returns the used element at ring position `pos`. */
 static void vblk_used_elem(const struct vblk *d, u16 pos, u32 *id, u32 *len) {
-    barrier();
-    *id = VQ_USED_RING[pos % d->qsize].id;
-    *len = VQ_USED_RING[pos % d->qsize].len;
+    (void)d;
+    virtq_used_elem(&vq, pos, id, len);
 }
 
 /* Waits (bounded) until the used index reaches `idx`. Returns 0 or -1 on timeout. */
@@ -283,7 +133,7 @@ static u8 vblk_slot_status(u32 slot) {
 /* One synchronous request in slot 0; returns its status byte (or fails the test on a
  * timeout). The used element must name descriptor 0. */
 static u8 vblk_sync(struct vblk *d, u32 type, u64 sector, u64 buf, u32 len, int dev_writes) {
-    u16 want = (u16)(d->avail_idx + 1);
+    u16 want = (u16)(vq.avail_idx + 1);
     vblk_post(d, 0, type, sector, buf, len, dev_writes);
     vblk_notify(d);
     if (vblk_wait_used(d, want) != 0)
@@ -292,7 +142,7 @@ static u8 vblk_sync(struct vblk *d, u32 type, u64 sector, u64 buf, u32 len, int 
     vblk_used_elem(d, (u16)(want - 1), &id, &ulen);
     if (id != 0)
         guest_fail("used element names the wrong descriptor");
-    d->used_seen = want;
+    vq.used_seen = want;
     /* Acknowledge whatever interrupt the device raised (polling mode). */
     vblk_wr(d, VMMIO_INTERRUPT_ACK, vblk_rd(d, VMMIO_INTERRUPT_STATUS));
     return vblk_slot_status(0);
@@ -359,7 +209,7 @@ GUEST_TEST(virtio_blk_rw, "virtio-blk-rw") {
     memset(id, 0, sizeof(id));
     if (vblk_sync(&d, BLK_T_GET_ID, 0, (u64)(usize)id, 20, 1) != BLK_S_OK)
         guest_fail("GET_ID failed");
-    vblk_used_elem(&d, (u16)(d.used_seen - 1), &id_desc, &id_len_used);
+    vblk_used_elem(&d, (u16)(vq.used_seen - 1), &id_desc, &id_len_used);
     serial_kv_u64("get_id_used_len", id_len_used);
     serial_puts("drive_id=");
     serial_puts(id);
@@ -452,7 +302,7 @@ GUEST_TEST(virtio_blk_irq, "virtio-blk-irq") {
     irq_count = 0;
     irq_isr = 0;
     irq_enable();
-    u16 want = (u16)(d.avail_idx + 1);
+    u16 want = (u16)(vq.avail_idx + 1);
     vblk_post(&d, 0, BLK_T_GET_ID, 0, (u64)(usize)id, sizeof(id), 1);
     vblk_notify(&d);
     long spins = 0;
@@ -500,8 +350,8 @@ static u64 find_ram(u64 min, u64 len) {
 GUEST_TEST(virtio_blk_bench, "virtio-blk-bench") {
     struct vblk d;
     vblk_init(&d, VRING_AVAIL_F_NO_INTERRUPT);
-    u64 total = vblk_cmdline_u64("vmctl.bytes", 64ull << 20);
-    u64 req = vblk_cmdline_u64("vmctl.req", 128u << 10);
+    u64 total = cmdline_u64("vmctl.bytes", 64ull << 20);
+    u64 req = cmdline_u64("vmctl.req", 128u << 10);
     char op[8];
     int is_read = cmdline_get("vmctl.op", op, (int)sizeof(op)) > 0 && op[0] == 'r';
     if (req == 0 || req % SECTOR || req > (64ull << 20))
@@ -521,7 +371,7 @@ GUEST_TEST(virtio_blk_bench, "virtio-blk-bench") {
     serial_kv_u64("bench_req_bytes", req);
     serial_puts(is_read ? "bench_op=read\n" : "bench_op=write\n");
 
-    u32 slots = d.qsize / DESC_PER_SLOT;
+    u32 slots = vq.size / DESC_PER_SLOT;
     u64 posted = 0, done = 0, errors = 0;
     u32 free_slots[QSZ / DESC_PER_SLOT];
     u32 nfree = 0;
@@ -539,21 +389,21 @@ GUEST_TEST(virtio_blk_bench, "virtio-blk-bench") {
         if (added)
             vblk_notify(&d);
         long spins = 0;
-        while (vblk_used_idx() == d.used_seen) {
+        while (vblk_used_idx() == vq.used_seen) {
             if (++spins > SPIN_LIMIT)
                 guest_fail("benchmark request not completed (timeout)");
         }
         u16 used = vblk_used_idx();
-        while (d.used_seen != used) {
+        while (vq.used_seen != used) {
             u32 id, len;
-            vblk_used_elem(&d, d.used_seen, &id, &len);
+            vblk_used_elem(&d, vq.used_seen, &id, &len);
             u32 slot = id / DESC_PER_SLOT;
             if (slot >= slots)
                 guest_fail("used element names an unknown descriptor");
             if (vblk_slot_status(slot) != BLK_S_OK)
                 errors++;
             free_slots[nfree++] = slot;
-            d.used_seen++;
+            vq.used_seen++;
             done++;
         }
     }
@@ -649,7 +499,7 @@ GUEST_TEST(virtio_blk_evil_loop, "virtio-blk-evil-loop") {
 GUEST_TEST(virtio_blk_evil_avail, "virtio-blk-evil-avail") {
     struct vblk d;
     vblk_init(&d, VRING_AVAIL_F_NO_INTERRUPT);
-    vblk_set_avail_idx(&d, (u16)(d.qsize + 100));
+    vblk_set_avail_idx(&d, (u16)(vq.size + 100));
     vblk_notify(&d);
     if (vblk_wait_needs_reset(&d) != 0)
         guest_fail("bogus available index did not set DEVICE_NEEDS_RESET");
@@ -693,13 +543,13 @@ GUEST_TEST(virtio_blk_evil_len, "virtio-blk-evil-len") {
 
 /* Waits for one used element and returns its length (fails the test on a timeout). */
 static u32 wait_one(struct vblk *d) {
-    u16 want = (u16)(d->used_seen + 1);
+    u16 want = (u16)(vq.used_seen + 1);
     vblk_notify(d);
     if (vblk_wait_used(d, want) != 0)
         guest_fail("request not completed (timeout)");
     u32 id, len;
-    vblk_used_elem(d, d->used_seen, &id, &len);
-    d->used_seen = want;
+    vblk_used_elem(d, vq.used_seen, &id, &len);
+    vq.used_seen = want;
     return len;
 }
 

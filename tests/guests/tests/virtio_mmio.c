@@ -1,30 +1,11 @@
 /* virtio-mmio transport tests: discovery and feature negotiation.
- * Driver sequence and register map: ../VIRTIO.md. Only guest.h's API is used. */
+ * Driver sequence and register map: ../VIRTIO.md. Only guest.h and virtio.h are used. */
 #include "guest.h"
 
-#define VMMIO_MAGIC 0x000
-#define VMMIO_VERSION 0x004
-#define VMMIO_DEVICE_ID 0x008
-#define VMMIO_VENDOR_ID 0x00c
-#define VMMIO_DEVICE_FEATURES 0x010
-#define VMMIO_DEVICE_FEATURES_SEL 0x014
-#define VMMIO_DRIVER_FEATURES 0x020
-#define VMMIO_DRIVER_FEATURES_SEL 0x024
-#define VMMIO_STATUS 0x070
-#define VMMIO_CONFIG_GENERATION 0x0fc
-#define VMMIO_CONFIG 0x100
-
-#define VIRTIO_MAGIC 0x74726976u
-#define S_ACKNOWLEDGE 1u
-#define S_DRIVER 2u
-#define S_DRIVER_OK 4u
-#define S_FEATURES_OK 8u
-#define S_NEEDS_RESET 64u
-#define S_FAILED 128u
+#include "virtio.h"
 
 #define F_BLK_RO (1ull << 5)
 #define F_BLK_FLUSH (1ull << 9)
-#define F_VERSION_1 (1ull << 32)
 
 static u32 rd(u64 base, u32 off) { return mmio_read32(base + off); }
 static void wr(u64 base, u32 off, u32 v) { mmio_write32(base + off, v); }
@@ -54,17 +35,8 @@ static void write_driver_features(u64 base, u64 f) {
     wr(base, VMMIO_DRIVER_FEATURES, (u32)(f >> 32));
 }
 
-/* Capacity (le64 at config offset 0), read consistently using ConfigGeneration. */
-static u64 read_capacity(u64 base) {
-    for (int tries = 0; tries < 16; tries++) {
-        u32 gen = rd(base, VMMIO_CONFIG_GENERATION);
-        u64 lo = rd(base, VMMIO_CONFIG);
-        u64 hi = rd(base, VMMIO_CONFIG + 4);
-        if (rd(base, VMMIO_CONFIG_GENERATION) == gen)
-            return (hi << 32) | lo;
-    }
-    guest_fail("config generation never settled");
-}
+/* Capacity: the le64 at config offset 0. */
+static u64 read_capacity(u64 base) { return virtio_mmio_config_u64(base, 0); }
 
 /* Reset, then ACKNOWLEDGE | DRIVER. Returns 0 on success. */
 static int begin(u64 base) {

@@ -10,10 +10,12 @@ import {
   metricsFromProto,
   vmmInfoFromProto,
   vmStateFromProto,
+  vsockFromProto,
+  vsockToProto,
 } from "./convert.js";
 import { VmctlError } from "@vmctl/core/contract";
 import { fromGrpc } from "./errors.js";
-import type { BootSource, Drive, MachineConfig, Metrics, VmmInfo, VmState } from "./types.js";
+import type { BootSource, Drive, MachineConfig, Metrics, VmmInfo, VmState, Vsock } from "./types.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -87,6 +89,17 @@ export class VmmClient {
   async listDrives(options?: CallOptions): Promise<Required<Drive>[]> {
     const response = await this.#call(this.#raw.listDrives, {}, options);
     return (response.drives ?? []).map(driveFromProto);
+  }
+
+  /** Sets the VM's vsock device (one per VM: a second call before Start replaces it). */
+  async putVsock(vsock: Vsock, options?: CallOptions): Promise<Vsock> {
+    return vsockFromProto(await this.#call(this.#raw.putVsock, vsockToProto(vsock), options));
+  }
+
+  /** The configured vsock device; undefined when there is none. */
+  async getVsock(options?: CallOptions): Promise<Vsock | undefined> {
+    const response = await this.#call(this.#raw.getVsock, {}, options);
+    return response.vsock ? vsockFromProto(response.vsock) : undefined;
   }
 
   async start(options?: CallOptions): Promise<VmState> {

@@ -11,6 +11,8 @@ import type {
   VmmInfo,
   VmmLimits,
   VmState,
+  Vsock,
+  VsockMetrics,
 } from "./types.js";
 
 import pb = vmm.v1;
@@ -87,6 +89,8 @@ export function limitsFromProto(m: pb.ILimits | null | undefined): VmmLimits | u
     maxVcpus: m.maxVcpus ?? 0,
     minMemMib: m.minMemMib ?? 0,
     maxMemMib: m.maxMemMib ?? 0,
+    ...(m.maxGuestCid ? { minGuestCid: m.minGuestCid ?? 0, maxGuestCid: m.maxGuestCid } : {}),
+    ...(m.udsPathMaxLen ? { udsPathMaxLen: m.udsPathMaxLen } : {}),
   };
 }
 
@@ -126,6 +130,32 @@ export const driveFromProto = (m: pb.IDrive): Required<Drive> => ({
   isRootDevice: m.isRootDevice ?? false,
 });
 
+export const vsockToProto = (v: Vsock): pb.IVsock => ({
+  guestCid: v.guestCid,
+  udsPath: v.udsPath,
+});
+
+export const vsockFromProto = (m: pb.IVsock): Vsock => ({
+  guestCid: Number(m.guestCid ?? 0),
+  udsPath: m.udsPath ?? "",
+});
+
+const vsockMetricsFromProto = (m: pb.IVsockMetrics): VsockMetrics => ({
+  hostConnectionsOpened: Number(m.hostConnectionsOpened ?? 0),
+  guestConnectionsOpened: Number(m.guestConnectionsOpened ?? 0),
+  connectionsClosedByHost: Number(m.connectionsClosedByHost ?? 0),
+  connectionsClosedByGuest: Number(m.connectionsClosedByGuest ?? 0),
+  connectionsResetByDevice: Number(m.connectionsResetByDevice ?? 0),
+  connectionsRefused: Number(m.connectionsRefused ?? 0),
+  bytesToGuest: Number(m.bytesToGuest ?? 0),
+  bytesFromGuest: Number(m.bytesFromGuest ?? 0),
+  rxPackets: Number(m.rxPackets ?? 0),
+  txPackets: Number(m.txPackets ?? 0),
+  packetsDropped: Number(m.packetsDropped ?? 0),
+  rstsSent: Number(m.rstsSent ?? 0),
+  failed: m.failed ?? false,
+});
+
 const blockMetricsFromProto = (m: pb.IBlockMetrics): BlockMetrics => ({
   driveId: m.driveId ?? "",
   readRequests: Number(m.readRequests ?? 0),
@@ -148,5 +178,6 @@ export function metricsFromProto(m: pb.IMetrics): Metrics {
     vmExits,
     block: (m.block ?? []).map(blockMetricsFromProto),
     consoleBytesOut: Number(m.consoleBytesOut ?? 0),
+    ...(m.vsock ? { vsock: vsockMetricsFromProto(m.vsock) } : {}),
   };
 }

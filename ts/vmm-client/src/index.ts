@@ -5,6 +5,8 @@ export type { CallOptions, ConsoleSession } from "./client.js";
 export { fromGrpc } from "./errors.js";
 export { readVmmLimits } from "./limits.js";
 export { checkoutVmmBinary, checkoutVmmBuilds, findVmmBinary, requireVmmBinary } from "./binary.js";
+export { connectVsock } from "./hybrid-vsock.js";
+export type { VsockConnection, VsockConnectOptions } from "./hybrid-vsock.js";
 export { VmmProcess } from "./process.js";
 export type { SpawnVmmOptions } from "./process.js";
 export type {
@@ -20,4 +22,6 @@ export type {
   VmmInfo,
   VmmLimits,
   VmState,
+  Vsock,
+  VsockMetrics,
 } from "./types.js";

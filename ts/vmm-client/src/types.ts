@@ -29,6 +29,11 @@ export interface VmmLimits {
   /** MachineConfig.memSizeMib: between these, inclusive. */
   readonly minMemMib: number;
   readonly maxMemMib: number;
+  /** Vsock.guestCid: between these, inclusive (undefined from a VMM without vsock). */
+  readonly minGuestCid?: number;
+  readonly maxGuestCid?: number;
+  /** Vsock.udsPath: at most this many bytes (UTF-8). */
+  readonly udsPathMaxLen?: number;
 }
 
 export interface VmmInfo {
@@ -59,6 +64,18 @@ export interface Drive {
   readonly pathOnHost: string;
   readonly isReadOnly?: boolean;
   readonly isRootDevice?: boolean;
+}
+
+/**
+ * The VM's virtio-vsock device, host side on unix sockets: a host process connects to
+ * `udsPath` and writes `CONNECT <guest port>\n` (answered `OK <host port>\n`); a guest
+ * connection to host port N reaches a listener at `<udsPath>_N`.
+ */
+export interface Vsock {
+  /** The guest's context id (VmmLimits.minGuestCid..maxGuestCid). */
+  readonly guestCid: number;
+  /** Made at Start, removed when the VM's run ends. */
+  readonly udsPath: string;
 }
 
 export type Phase = "configuring" | "running" | "paused" | "exited";
@@ -92,6 +109,30 @@ export interface BlockMetrics {
   readonly busyUs: number;
 }
 
+/** The vsock device's counters since Start. */
+export interface VsockMetrics {
+  /** Host-initiated connections the guest accepted. */
+  readonly hostConnectionsOpened: number;
+  /** Guest-initiated connections a host listener (`<udsPath>_N`) accepted. */
+  readonly guestConnectionsOpened: number;
+  readonly connectionsClosedByHost: number;
+  readonly connectionsClosedByGuest: number;
+  /** Connections the device reset (guest protocol violations, device reset). */
+  readonly connectionsResetByDevice: number;
+  /** Attempts refused: no host listener, the guest answered RST, a bad CONNECT line. */
+  readonly connectionsRefused: number;
+  /** Payload bytes into the guest, and out of it. */
+  readonly bytesToGuest: number;
+  readonly bytesFromGuest: number;
+  readonly rxPackets: number;
+  readonly txPackets: number;
+  readonly packetsDropped: number;
+  /** RST packets sent to the guest. */
+  readonly rstsSent: number;
+  /** The device stopped on a malformed queue until the driver resets it. */
+  readonly failed: boolean;
+}
+
 export interface Metrics {
   /** Start → the guest's boot-done write, in µs; undefined until it happens. */
   readonly bootDoneUs?: number;
@@ -101,4 +142,6 @@ export interface Metrics {
   readonly vmExits: Readonly<Record<string, number>>;
   readonly block: readonly BlockMetrics[];
   readonly consoleBytesOut: number;
+  /** Present once a VM with a vsock device has started. */
+  readonly vsock?: VsockMetrics;
 }

@@ -30,6 +30,7 @@ use vmctl_vmm_api::v1 as pb;
 use crate::controller::state::{Phase, VmState};
 use crate::controller::{Controller, ControllerError, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::vmm_config::drive::DriveConfig;
+use crate::vmm_config::vsock::VsockConfig;
 use crate::vstate::exit::ExitReason;
 use status::to_status;
 
@@ -114,6 +115,13 @@ fn drive_to_pb(d: &DriveConfig) -> pb::Drive {
     }
 }
 
+fn vsock_to_pb(v: &VsockConfig) -> pb::Vsock {
+    pb::Vsock {
+        guest_cid: v.guest_cid,
+        uds_path: v.uds_path.display().to_string(),
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -195,6 +203,24 @@ impl server::vmm_server::Vmm for VmmService {
     ) -> Result<Response<pb::ListDrivesResponse>, Status> {
         Ok(Response::new(pb::ListDrivesResponse {
             drives: self.controller.drives().iter().map(drive_to_pb).collect(),
+        }))
+    }
+
+    async fn put_vsock(&self, request: Request<pb::Vsock>) -> Result<Response<pb::Vsock>, Status> {
+        let r = request.into_inner();
+        let v = self
+            .controller
+            .put_vsock(r.guest_cid, &r.uds_path)
+            .map_err(to_status)?;
+        Ok(Response::new(vsock_to_pb(&v)))
+    }
+
+    async fn get_vsock(
+        &self,
+        _request: Request<pb::GetVsockRequest>,
+    ) -> Result<Response<pb::GetVsockResponse>, Status> {
+        Ok(Response::new(pb::GetVsockResponse {
+            vsock: self.controller.vsock().as_ref().map(vsock_to_pb),
         }))
     }
 
@@ -353,6 +379,21 @@ impl server::vmm_server::Vmm for VmmService {
                 })
                 .collect(),
             console_bytes_out: m.console_bytes_out(),
+            vsock: m.vsock().map(|v| pb::VsockMetrics {
+                host_connections_opened: v.host_connections_opened,
+                guest_connections_opened: v.guest_connections_opened,
+                connections_closed_by_host: v.connections_closed_by_host,
+                connections_closed_by_guest: v.connections_closed_by_guest,
+                connections_reset_by_device: v.connections_reset_by_device,
+                connections_refused: v.connections_refused,
+                bytes_to_guest: v.bytes_to_guest,
+                bytes_from_guest: v.bytes_from_guest,
+                rx_packets: v.rx_packets,
+                tx_packets: v.tx_packets,
+                packets_dropped: v.packets_dropped,
+                rsts_sent: v.rsts_sent,
+                failed: v.failed,
+            }),
         }))
     }
 }
@@ -407,7 +448,9 @@ pub async fn serve(
         async move {
             signals.recv().await;
             tracing::info!("SIGTERM/SIGINT: stopping the VM and the API");
-            controller.force_stop("the VMM received SIGTERM");
+            // Waits for the run's end: the devices, and what they made on the host (the
+            // vsock's sockets), are gone before the process exits.
+            controller.stop_and_wait("the VMM received SIGTERM").await;
             stopping.notify_one();
         }
     };

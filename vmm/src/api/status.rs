@@ -2,7 +2,7 @@
 //!
 //! | error | status |
 //! | --- | --- |
-//! | invalid configuration value (machine config, boot source, drive, kernel that does not fit) | INVALID_ARGUMENT, message names the field |
+//! | invalid configuration value (machine config, boot source, drive, vsock, kernel that does not fit; a vsock socket path taken or unusable at Start) | INVALID_ARGUMENT, message names the field |
 //! | a drive id already in use, a second root device, or a writable file used by two drives | ALREADY_EXISTS |
 //! | more drives than interrupt lines; console input the guest has not read beyond 64 KiB | RESOURCE_EXHAUSTED |
 //! | action not allowed in the current phase; Start without a boot source | FAILED_PRECONDITION |
@@ -33,19 +33,24 @@ use crate::devices::legacy::i8042::I8042Error;
 use crate::resources::DriveSetError;
 use crate::vmm::VmmError;
 use crate::vmm_config::FieldError;
+use crate::vmm_config::vsock::vsock_field;
 use vmctl_devices::virtio::block::BlockError;
 
 pub fn code(e: &ControllerError) -> Code {
     match e {
-        ControllerError::MachineConfig(_) | ControllerError::BootSource(_) | ControllerError::Drive(_) => {
-            Code::InvalidArgument
-        }
+        ControllerError::MachineConfig(_)
+        | ControllerError::BootSource(_)
+        | ControllerError::Drive(_)
+        | ControllerError::Vsock(_) => Code::InvalidArgument,
         ControllerError::DriveSet(DriveSetError::TooMany) => Code::ResourceExhausted,
         ControllerError::DriveSet(_) => Code::AlreadyExists,
         ControllerError::State(_) => Code::FailedPrecondition,
         ControllerError::Start(StartError::NoBootSource) => Code::FailedPrecondition,
         ControllerError::Start(StartError::Load(e)) if e.is_config() => Code::InvalidArgument,
-        ControllerError::Start(StartError::Drive(VirtioAttachError::Block { .. })) => Code::InvalidArgument,
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::Block { .. })) => Code::InvalidArgument,
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockConfig(_))) => {
+            Code::InvalidArgument
+        }
         ControllerError::Vmm(VmmError::CtrlAltDel(I8042Error::BufferFull)) => Code::ResourceExhausted,
         ControllerError::ConsoleInput(_) => Code::ResourceExhausted,
         ControllerError::Start(_) | ControllerError::Vmm(_) | ControllerError::Kvm { .. } => Code::Internal,
@@ -58,10 +63,12 @@ fn field(e: &ControllerError) -> Option<&'static str> {
         ControllerError::BootSource(e) => Some(e.field()),
         ControllerError::Drive(e) => Some(e.field()),
         ControllerError::DriveSet(e) => Some(e.field()),
+        ControllerError::Vsock(e) => Some(e.field()),
         ControllerError::Start(StartError::Load(e)) => Some(e.field()),
-        ControllerError::Start(StartError::Drive(VirtioAttachError::Block { source, .. })) => {
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::Block { source, .. })) => {
             block_field(source)
         }
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockConfig(e))) => vsock_field(e),
         ControllerError::ConsoleInput(_) => Some("console_input.data"),
         _ => None,
     }
@@ -415,6 +422,31 @@ mod tests {
             source: std::io::Error::from_raw_os_error(libc::EIO),
         })));
         assert!(internal.details().is_empty());
+    }
+
+    #[test]
+    fn vsock_refusals_name_the_api_field() {
+        use crate::vmm_config::vsock::{VsockConfigError, VsockError};
+        let s = to_status(ControllerError::Vsock(VsockConfigError(
+            VsockError::GuestCidInvalid(2),
+        )));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().starts_with("vsock.guest_cid: "), "{}", s.message());
+        let status = rpc::Status::decode(s.details()).unwrap();
+        let bad = rpc::BadRequest::decode(&status.details[1].value[..]).unwrap();
+        assert_eq!(bad.field_violations[0].field, "vsock.guest_cid");
+        // A socket path taken between PutVsock and Start: the client's to fix.
+        let in_use = ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockConfig(
+            VsockError::UdsPathInUse("/v.sock".into()),
+        )));
+        let s = to_status(in_use);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().starts_with("vsock.uds_path: "), "{}", s.message());
+        // The device's own plumbing failing is ours.
+        let timer = ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockDevice(
+            VsockError::Timer(std::io::Error::from_raw_os_error(libc::EMFILE)),
+        )));
+        assert_eq!(code(&timer), Code::Internal);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::vmm::{Vmm, VmmError};
 use crate::vmm_config::boot_source::{BootSourceConfig, BootSourceError};
 use crate::vmm_config::drive::{DriveConfig, DriveError};
 use crate::vmm_config::machine_config::{MachineConfig, MachineConfigError};
+use crate::vmm_config::vsock::{self, VsockConfig, VsockConfigError};
 use crate::vstate::exit::{ExitLatch, ExitReason, VmExit};
 use state::{Action, Phase, StateError, VmState};
 
@@ -41,6 +42,8 @@ pub enum ControllerError {
     Drive(#[from] DriveError),
     #[error(transparent)]
     DriveSet(#[from] DriveSetError),
+    #[error(transparent)]
+    Vsock(#[from] VsockConfigError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -153,6 +156,19 @@ impl Controller {
 
     pub fn drives(&self) -> Vec<DriveConfig> {
         self.lock().resources.drives().to_vec()
+    }
+
+    /// Sets the vsock device, replacing any earlier one; validated, nothing created yet.
+    pub fn put_vsock(&self, guest_cid: u64, uds_path: &str) -> Result<VsockConfig, ControllerError> {
+        let mut inner = self.lock();
+        self.check(Action::Configure)?;
+        let config = vsock::vsock_config(guest_cid, uds_path)?;
+        inner.resources.put_vsock(config.clone());
+        Ok(config)
+    }
+
+    pub fn vsock(&self) -> Option<VsockConfig> {
+        self.lock().resources.vsock().cloned()
     }
 
     // --- lifecycle -----------------------------------------------------------------
@@ -272,6 +288,17 @@ impl Controller {
         }
     }
 
+    /// [`Self::force_stop`], then waits (up to [`FORCED_STOP_WAIT`]) until the run has
+    /// ended: EXITED is published once the devices are gone, so what they made on the host
+    /// (the vsock's sockets) is removed before the process exits.
+    pub async fn stop_and_wait(&self, detail: &str) {
+        let started = self.lock().vmm.is_some();
+        self.force_stop(detail);
+        if started {
+            self.wait_exited(FORCED_STOP_WAIT).await;
+        }
+    }
+
     async fn wait_exited(&self, timeout: Duration) -> bool {
         let mut rx = self.state.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|s| s.phase == Phase::Exited))
@@ -384,6 +411,36 @@ mod tests {
         );
         assert_eq!(c.state().phase, Phase::Configuring);
         assert!(matches!(c.pause(), Err(ControllerError::State(_))));
+    }
+
+    #[test]
+    fn put_vsock_validates_replaces_and_creates_nothing() {
+        let c = controller();
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.sock");
+        let b = dir.path().join("b.sock");
+        assert!(c.vsock().is_none());
+        c.put_vsock(3, a.to_str().unwrap()).unwrap();
+        c.put_vsock(52, b.to_str().unwrap()).unwrap();
+        let v = c.vsock().unwrap();
+        assert_eq!((v.guest_cid, v.uds_path.as_path()), (52, b.as_path()));
+        // A refused Put keeps the previous vsock.
+        let e = c.put_vsock(2, a.to_str().unwrap()).unwrap_err();
+        assert!(matches!(e, ControllerError::Vsock(_)), "{e}");
+        assert_eq!(c.vsock().unwrap().guest_cid, 52);
+        assert!(!a.exists() && !b.exists(), "nothing is created before Start");
+    }
+
+    #[tokio::test]
+    async fn put_vsock_after_the_vm_ended_is_refused() {
+        let c = controller();
+        c.shutdown(Duration::from_millis(10)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let e = c
+            .put_vsock(3, dir.path().join("v.sock").to_str().unwrap())
+            .unwrap_err();
+        assert!(matches!(e, ControllerError::State(_)), "{e}");
+        assert!(c.vsock().is_none());
     }
 
     #[tokio::test]

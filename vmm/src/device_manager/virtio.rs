@@ -1,20 +1,24 @@
-//! Attaches virtio-blk drives (from `vmctl-devices`), each behind a virtio-mmio
-//! transport: window `0xd0000000 + n * 0x1000`, GSI `5 + n`, declared on the kernel
-//! command line as `virtio_mmio.device=4K@ADDR:GSI`. Queue notifications are KVM
-//! ioeventfds on `QueueNotify` (datamatch = queue index) handled on the event loop; the
-//! device interrupt is a KVM irqfd.
+//! Attaches virtio devices (from `vmctl-devices`), each behind a virtio-mmio transport in
+//! slot `n`: window `0xd0000000 + n * 0x1000`, GSI `5 + n` (8, the RTC's, skipped),
+//! declared on the kernel command line as `virtio_mmio.device=4K@ADDR:GSI`. The drives
+//! take slots `0..drives` (root first), the vsock device the next one. Queue notifications
+//! are KVM ioeventfds on `QueueNotify` (datamatch = queue index) handled on the event
+//! loop; the device interrupt is a KVM irqfd.
 
 use std::sync::{Arc, Mutex};
 
 use vm_memory::GuestMemoryMmap;
+use vmctl_devices::virtio::VirtioDevice;
 use vmctl_devices::virtio::block::{Block, BlockConfig, BlockError, BlockMetrics};
 use vmctl_devices::virtio::mmio::{MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE, MmioTransport};
+use vmctl_devices::virtio::vsock::{Vsock, VsockConfig, VsockError, VsockMetrics};
 
 use super::DeviceManagerError;
 use super::bus::{Bus, BusDevice};
 use crate::arch::x86_64::layout::{virtio_mmio_addr, virtio_mmio_gsi};
 use crate::event_loop::Subscriber;
 use crate::vmm_config::drive::DriveConfig;
+use crate::vmm_config::vsock::vsock_field;
 use crate::vstate::vm::Vm;
 
 impl BusDevice for MmioTransport {
@@ -33,8 +37,15 @@ pub enum VirtioAttachError {
     /// The drive's configuration no longer holds (e.g. its file vanished since PutDrive).
     #[error("drive.{source} (drive {drive_id:?})")]
     Block { drive_id: String, source: BlockError },
-    #[error("drive {drive_id:?}: virtio-mmio transport: {detail}")]
-    Transport { drive_id: String, detail: String },
+    #[error("{device}: virtio-mmio transport: {detail}")]
+    Transport { device: String, detail: String },
+    /// The vsock's socket could not be made (e.g. a live listener took `uds_path` since
+    /// PutVsock): the configuration no longer holds.
+    #[error("vsock.{0}")]
+    VsockConfig(#[source] VsockError),
+    /// The vsock device could not be set up (timer, eventfds).
+    #[error(transparent)]
+    VsockDevice(VsockError),
     #[error(transparent)]
     Manager(#[from] DeviceManagerError),
 }
@@ -56,7 +67,6 @@ pub fn attach(
 ) -> Result<Vec<AttachedDrive>, VirtioAttachError> {
     let mut attached = Vec::with_capacity(drives.len());
     for (n, drive) in drives.iter().enumerate() {
-        let (base, gsi) = (virtio_mmio_addr(n), virtio_mmio_gsi(n));
         let name = format!("virtio-blk {:?}", drive.drive_id);
         let config = BlockConfig {
             drive_id: drive.drive_id.clone(),
@@ -78,32 +88,98 @@ pub fn attach(
                 source,
             })?;
         let metrics = block.metrics().clone();
-        let block = Arc::new(Mutex::new(block));
-        let transport =
-            MmioTransport::new(memory.clone(), block.clone()).map_err(|e| VirtioAttachError::Transport {
-                drive_id: drive.drive_id.clone(),
-                detail: e.to_string(),
-            })?;
-        for (queue, evt) in transport.queue_evts().iter().enumerate() {
-            vm.register_mmio_ioevent(evt, base + MMIO_NOTIFY_OFFSET, queue as u32)
-                .map_err(|source| DeviceManagerError::Kvm {
-                    device: name.clone(),
-                    source,
-                })?;
-        }
-        vm.register_irqfd(transport.interrupt().irq_evt(), gsi)
-            .map_err(|source| DeviceManagerError::Kvm {
-                device: name.clone(),
-                source,
-            })?;
-        mmio.insert(base, MMIO_WINDOW_SIZE, Arc::new(Mutex::new(transport)))
-            .map_err(|source| DeviceManagerError::Bus { device: name, source })?;
-        subscribers.push(block);
-        cmdline.push(format!("virtio_mmio.device=4K@{base:#x}:{gsi}"));
+        place(
+            vm,
+            memory,
+            mmio,
+            n,
+            name,
+            Arc::new(Mutex::new(block)),
+            subscribers,
+            cmdline,
+        )?;
         attached.push(AttachedDrive {
             drive_id: drive.drive_id.clone(),
             metrics,
         });
     }
     Ok(attached)
+}
+
+/// The attached vsock device, for the metrics endpoint.
+pub struct AttachedVsock {
+    pub metrics: Arc<VsockMetrics>,
+}
+
+/// Makes the vsock device (which binds its socket at `uds_path`) and attaches it in slot
+/// `slot`, the one after the drives. On any later failure of the build the device is
+/// dropped with the rest, and its socket file with it.
+pub fn attach_vsock(
+    vm: &Vm,
+    memory: &GuestMemoryMmap,
+    mmio: &mut Bus,
+    slot: usize,
+    config: &VsockConfig,
+    subscribers: &mut Vec<Subscriber>,
+    cmdline: &mut Vec<String>,
+) -> Result<AttachedVsock, VirtioAttachError> {
+    let vsock = Vsock::new(config.clone()).map_err(|e| match vsock_field(&e) {
+        Some(_) => VirtioAttachError::VsockConfig(e),
+        None => VirtioAttachError::VsockDevice(e),
+    })?;
+    let metrics = vsock.metrics().clone();
+    let name = format!("virtio-vsock (guest CID {})", config.guest_cid);
+    place(
+        vm,
+        memory,
+        mmio,
+        slot,
+        name,
+        Arc::new(Mutex::new(vsock)),
+        subscribers,
+        cmdline,
+    )?;
+    Ok(AttachedVsock { metrics })
+}
+
+/// Puts `device` behind a virtio-mmio transport in slot `n`: its queue eventfds as KVM
+/// ioeventfds on `QueueNotify`, its interrupt as a KVM irqfd on the slot's GSI, the window
+/// on the MMIO bus, the device on the event loop and its declaration on the command line.
+#[allow(clippy::too_many_arguments)]
+fn place<D>(
+    vm: &Vm,
+    memory: &GuestMemoryMmap,
+    mmio: &mut Bus,
+    n: usize,
+    name: String,
+    device: Arc<Mutex<D>>,
+    subscribers: &mut Vec<Subscriber>,
+    cmdline: &mut Vec<String>,
+) -> Result<(), VirtioAttachError>
+where
+    D: VirtioDevice + event_manager::MutEventSubscriber + Send + 'static,
+{
+    let (base, gsi) = (virtio_mmio_addr(n), virtio_mmio_gsi(n));
+    let transport =
+        MmioTransport::new(memory.clone(), device.clone()).map_err(|e| VirtioAttachError::Transport {
+            device: name.clone(),
+            detail: e.to_string(),
+        })?;
+    for (queue, evt) in transport.queue_evts().iter().enumerate() {
+        vm.register_mmio_ioevent(evt, base + MMIO_NOTIFY_OFFSET, queue as u32)
+            .map_err(|source| DeviceManagerError::Kvm {
+                device: name.clone(),
+                source,
+            })?;
+    }
+    vm.register_irqfd(transport.interrupt().irq_evt(), gsi)
+        .map_err(|source| DeviceManagerError::Kvm {
+            device: name.clone(),
+            source,
+        })?;
+    mmio.insert(base, MMIO_WINDOW_SIZE, Arc::new(Mutex::new(transport)))
+        .map_err(|source| DeviceManagerError::Bus { device: name, source })?;
+    subscribers.push(device);
+    cmdline.push(format!("virtio_mmio.device=4K@{base:#x}:{gsi}"));
+    Ok(())
 }

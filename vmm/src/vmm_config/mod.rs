@@ -4,6 +4,7 @@
 pub mod boot_source;
 pub mod drive;
 pub mod machine_config;
+pub mod vsock;
 
 /// A field of a resource failed validation. Displays as `resource.field: reason`.
 pub trait FieldError: std::error::Error {
@@ -13,18 +14,21 @@ pub trait FieldError: std::error::Error {
 
 use vmctl_vmm_api::v1 as pb;
 
-use crate::arch::x86_64::layout::MAX_VIRTIO_DEVICES;
+use crate::resources::MAX_DRIVES;
 
 /// The bounds the configuration is checked against, from the constants the checks use:
 /// GetInfo's `limits`, and what `vmctl-vmm --limits` prints ([`limits_json`]).
 pub fn limits() -> pb::Limits {
     pb::Limits {
-        max_drives: MAX_VIRTIO_DEVICES as u32,
+        max_drives: MAX_DRIVES as u32,
         drive_id_pattern: drive::drive_id_pattern(),
         drive_id_max_len: drive::MAX_DRIVE_ID_LEN as u32,
         max_vcpus: machine_config::MAX_VCPUS,
         min_mem_mib: machine_config::MIN_MEM_MIB,
         max_mem_mib: machine_config::MAX_MEM_MIB,
+        min_guest_cid: vsock::MIN_GUEST_CID as u32,
+        max_guest_cid: vsock::MAX_GUEST_CID as u32,
+        uds_path_max_len: vsock::UDS_PATH_MAX as u32,
     }
 }
 
@@ -38,9 +42,12 @@ pub fn limits_json(limits: &pb::Limits) -> String {
         max_vcpus,
         min_mem_mib,
         max_mem_mib,
+        min_guest_cid,
+        max_guest_cid,
+        uds_path_max_len,
     } = limits;
     format!(
-        "{{\"maxDrives\":{max_drives},\"driveIdPattern\":{},\"driveIdMaxLen\":{drive_id_max_len},\"maxVcpus\":{max_vcpus},\"minMemMib\":{min_mem_mib},\"maxMemMib\":{max_mem_mib}}}",
+        "{{\"maxDrives\":{max_drives},\"driveIdPattern\":{},\"driveIdMaxLen\":{drive_id_max_len},\"maxVcpus\":{max_vcpus},\"minMemMib\":{min_mem_mib},\"maxMemMib\":{max_mem_mib},\"minGuestCid\":{min_guest_cid},\"maxGuestCid\":{max_guest_cid},\"udsPathMaxLen\":{uds_path_max_len}}}",
         json_string(drive_id_pattern)
     )
 }
@@ -68,10 +75,15 @@ mod tests {
     #[test]
     fn the_limits_are_the_checks_constants_and_print_as_json() {
         let l = limits();
-        assert_eq!((l.max_drives, l.drive_id_max_len, l.max_vcpus), (18, 20, 32));
+        // 18 virtio-mmio slots, one kept for the vsock device.
+        assert_eq!((l.max_drives, l.drive_id_max_len, l.max_vcpus), (17, 20, 32));
+        assert_eq!(
+            (l.min_guest_cid, l.max_guest_cid, l.uds_path_max_len),
+            (3, u32::MAX - 1, 107)
+        );
         assert_eq!(
             limits_json(&l),
-            r#"{"maxDrives":18,"driveIdPattern":"^[A-Za-z0-9_-]{1,20}$","driveIdMaxLen":20,"maxVcpus":32,"minMemMib":1,"maxMemMib":262144}"#
+            r#"{"maxDrives":17,"driveIdPattern":"^[A-Za-z0-9_-]{1,20}$","driveIdMaxLen":20,"maxVcpus":32,"minMemMib":1,"maxMemMib":262144,"minGuestCid":3,"maxGuestCid":4294967294,"udsPathMaxLen":107}"#
         );
         assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
     }

@@ -37,6 +37,8 @@ pub fn spawn_vmm_with(extra: &[&str]) -> RunningVmm {
         .arg("--api-sock")
         .arg(&socket)
         .args(extra)
+        // Relative paths a test gives (a vsock socket at Start) land in the VMM's own dir.
+        .current_dir(dir.path())
         .stderr(Stdio::from(log))
         .spawn()
         .expect("spawn vmctl-vmm");

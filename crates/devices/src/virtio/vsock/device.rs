@@ -390,12 +390,16 @@ impl VirtioDevice for Vsock {
     }
 
     fn reset(&mut self) {
-        self.active = None;
+        // Only a driver that had the device forgets its connections. The reset every driver
+        // does first at probe finds none of its own: host connections made while the guest
+        // was still booting are for the driver that is coming, and wait for it.
+        if self.active.take().is_some() {
+            self.muxer.reset();
+        }
         self.acked_features = 0;
         self.failed = false;
         self.transport_reset_pending = false;
         self.metrics.set_failed(false);
-        self.muxer.reset();
         self.kick();
     }
 
@@ -563,6 +567,30 @@ mod tests {
         assert_eq!(m.bytes_from_guest, 10 + u64::from(CREDIT_UPDATE_THRESHOLD));
         assert_eq!((m.packets_dropped, m.rsts_sent, m.failed), (0, 0, false));
         assert!(d.transport.interrupt().status() & 1 == 1, "used-ring interrupt");
+    }
+
+    #[test]
+    fn a_host_connect_made_before_the_driver_came_survives_its_probe_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut early = None;
+        let mut d = VsockDriver::new_after(CID, dir.path(), |uds, events| {
+            let mut host = UnixStream::connect(uds).unwrap();
+            host.write_all(b"CONNECT 4321\n").unwrap();
+            // The device takes the connection and its line while no driver has it.
+            for _ in 0..10 {
+                events.run_with_timeout(10).unwrap();
+            }
+            early = Some(host);
+        });
+        let mut host = early.unwrap();
+        let pkts = d.recv();
+        assert_eq!(pkts.len(), 1, "{pkts:?}");
+        assert_eq!((pkts[0].op, pkts[0].dst_port), (op::REQUEST, 4321));
+        let local = pkts[0].src_port;
+        d.send(&d.packet(4321, local, op::RESPONSE));
+        let line = format!("OK {local}\n");
+        assert_eq!(read_n(&mut host, line.len()), line.as_bytes());
+        assert_eq!(metrics(&d).connections_reset_by_device, 0);
     }
 
     #[test]

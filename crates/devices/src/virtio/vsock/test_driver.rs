@@ -127,6 +127,17 @@ impl VsockDriver {
     /// A device for guest `cid` listening at `dir/v.sock`, activated by the driver with
     /// [`RX_SLOTS`] RX buffers posted.
     pub fn new(cid: u64, dir: &Path) -> Self {
+        Self::new_after(cid, dir, |_, _| {})
+    }
+
+    /// [`VsockDriver::new`], with `before_driver` run once the device listens and its
+    /// event loop exists, before the driver comes (resets the device and activates it): what
+    /// a host does while the guest is still booting.
+    pub fn new_after(
+        cid: u64,
+        dir: &Path,
+        before_driver: impl FnOnce(&Path, &mut EventManager<Arc<Mutex<Vsock>>>),
+    ) -> Self {
         let uds_path = dir.join("v.sock");
         let vsock = Vsock::new(VsockConfig {
             guest_cid: cid,
@@ -139,6 +150,7 @@ impl VsockDriver {
         let mut transport = MmioTransport::new(mem.clone(), device.clone()).expect("transport");
         let mut events = EventManager::<Arc<Mutex<Vsock>>>::new().expect("event manager");
         events.add_subscriber(device.clone());
+        before_driver(&uds_path, &mut events);
         MmioDriver::new(&mut transport)
             .init(features, &[layout(RXQ), layout(TXQ), layout(EVQ)])
             .expect("driver init");
