@@ -1,8 +1,9 @@
-// Public surface of @vmctl/proto: protobuf messages by package (with google.rpc's error
-// model), service definitions for servers, typed clients, the compiled descriptors, and
-// the codec (src/codec/): vmctl.v1 messages and error details ↔ the orchestrator API's types.
-export { google, vmctl, vmm } from "./gen/protos.js";
-export { OrchestratorClient, OrchestratorService, VmmClient, VmmService } from "./gen/services.js";
+// Public surface of @vmctl/proto: protobuf messages by package (`agent` is the guest
+// agent's agent.v1; google.rpc's error model), service definitions for servers, typed
+// clients (AgentClient, OrchestratorClient, VmmClient), the compiled descriptors, and the
+// codec (src/codec/): vmctl.v1 messages and error details ↔ the orchestrator API's types.
+export { agent, google, vmctl, vmm } from "./gen/protos.js";
+export { AgentClient, AgentService, OrchestratorClient, OrchestratorService, VmmClient, VmmService } from "./gen/services.js";
 export { jsonFromStruct, jsonFromValue, MAX_JSON_DEPTH, structFromJson, StructDepthError, valueFromJson } from "./struct.js";
 export type { JsonValue } from "./struct.js";
 export { decodeRequest, MalformedMessage } from "./decode-request.js";

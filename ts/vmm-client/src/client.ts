@@ -34,11 +34,12 @@ export interface ConsoleSession extends AsyncIterable<Buffer> {
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
- * A local socket that is not there yet (a VMM just spawned) is retried within tens of
- * milliseconds: grpc-js's default first backoff is 1 s, which showed up as a VMM that
- * took 1.1 s instead of 0.1 s to answer its first call in 2 of 7 nested boots.
+ * For a channel to a local socket that may not be there yet (a VMM just spawned, a guest's
+ * agent still booting): retried within tens of milliseconds. grpc-js's default first
+ * backoff is 1 s, which showed up as a VMM that took 1.1 s instead of 0.1 s to answer its
+ * first call in 2 of 7 nested boots.
  */
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+export const LOCAL_SOCKET_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.initial_reconnect_backoff_ms": 10,
   "grpc.max_reconnect_backoff_ms": 100,
 };
@@ -52,7 +53,7 @@ export class VmmClient {
   readonly #raw: GeneratedClient;
 
   constructor(readonly socketPath: string) {
-    this.#raw = new GeneratedClient(`unix://${socketPath}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#raw = new GeneratedClient(`unix://${socketPath}`, grpc.credentials.createInsecure(), LOCAL_SOCKET_CHANNEL_OPTIONS);
   }
 
   #call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options?: CallOptions): Promise<Res> {

@@ -1,6 +1,6 @@
 // @vmctl/vmm-client: drive a vmctl-vmm process from Node. Failures are VmctlError
 // (@vmctl/core/contract); fromGrpc is the grpc-js → VmctlError mapping.
-export { VmmClient } from "./client.js";
+export { LOCAL_SOCKET_CHANNEL_OPTIONS, VmmClient } from "./client.js";
 export type { CallOptions, ConsoleSession } from "./client.js";
 export { fromGrpc } from "./errors.js";
 export { readVmmLimits } from "./limits.js";
