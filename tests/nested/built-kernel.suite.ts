@@ -180,6 +180,7 @@ interface CaseResult {
 
 interface CliResult {
   name: string;
+  leftoverFiles?: string[];
   code: number | string;
   timedOut: boolean;
   stdout: string;
@@ -368,6 +369,11 @@ async function prepareApiPlan(dir: string, kernel: GuestKernel): Promise<Record<
   };
 }
 
+/** What `vmctl run` runs in the default image through the guest agent. */
+const IMAGE_COMMAND = "echo out; echo err >&2; exit 7";
+/** What `vmctl exec` runs in the running image VM. */
+const EXEC_COMMAND = "echo exec-out; echo exec-err >&2; echo host=$(hostname); exit 3";
+
 /** The orchestrator step's plan: `vmctl run` of a Linux on an ext4 root drive, and of a file that is no kernel. */
 function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknown> {
   const root = makeExt4(busyboxTree(join(dir, "cli-rootfs-root"), ROOT_FILES), join(dir, "root-cli.ext4"), 32, "vmctl-root");
@@ -385,6 +391,14 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
         args: ["run", "--rm", "--target", "microvm", "-e", "VMCTL_EXIT=23", "--spec", spec, kernel.vmlinux, "--", "root=/dev/vda", "rw", "init=/etc/test-cli", "quiet"],
         timeoutMs: 60_000,
       },
+      // An image through the guest agent: the default image (busybox) on the default kernel.
+      { name: "cli-image-run", args: ["run", "--rm", "--target", "microvm", "default", "--", "sh", "-c", IMAGE_COMMAND], timeoutMs: 180_000 },
+      { name: "cli-image-detach", args: ["run", "-d", "--name", "imgvm", "--target", "microvm", "default", "--", "sleep", "600"], timeoutMs: 120_000 },
+      { name: "cli-image-exec", args: ["exec", "imgvm", "--", "sh", "-c", EXEC_COMMAND], timeoutMs: 60_000 },
+      { name: "cli-image-exec-missing", args: ["exec", "imgvm", "--", "no-such-command"], timeoutMs: 60_000 },
+      { name: "cli-image-stop", args: ["stop", "imgvm"], timeoutMs: 60_000 },
+      { name: "cli-image-inspect", args: ["inspect", "imgvm"], timeoutMs: 30_000 },
+      { name: "cli-image-rm", args: ["rm", "imgvm"], timeoutMs: 30_000 },
       { name: "cli-not-a-kernel", args: ["run", "--rm", "--target", "microvm", notKernel], timeoutMs: 30_000 },
     ],
   };
@@ -402,7 +416,7 @@ const linux = (): Batch =>
       { script: "tests/nested/l1/linux-cases.mjs", prepare: prepareApiPlan },
       { script: "tests/nested/l1/linux-cli.mjs", prepare: prepareCliPlan },
     ],
-    240_000,
+    480_000,
   ));
 
 test.after.always("remove the batch's directory", async () => {
@@ -670,6 +684,50 @@ test.serial(`vmctl run --target microvm KERNEL ${runner.kind === "nested" ? "ins
   t.regex(r.stdout, /vmctl-linux: hello from vmctl run, exit code 23/, "the guest's console is the run's output");
   t.regex(r.stdout, new RegExp(`vmctl-linux: release ${b.kernel.release.replace(/[.+]/g, "\\$&")}`));
   noVmmLeft(t, r);
+  done();
+});
+
+test.serial(`vmctl run --rm --target microvm default -- CMD ${runner.kind === "nested" ? "inside L1" : "on this host"}: the guest agent runs it, stdout and stderr apart, its exit code; nothing left`, async (t) => {
+  const deadline = budget(t, 240_000);
+  const done = timed(t);
+  const b = linux();
+  const r = await b.result<CliResult>("cli-image-run", deadline);
+  t.log(`vmctl run --rm --target microvm default (image pulled, agent, vsock): ${r.ms} ms`);
+  t.false(r.timedOut, r.stderr);
+  t.is(r.code, 7, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  t.is(r.stdout, "out\n", "the workload's stdout, and nothing else, on stdout");
+  t.regex(r.stderr, /^err$/m, "the workload's stderr on stderr");
+  t.false(/\bout\b/.test(r.stderr), r.stderr);
+  noVmmLeft(t, r);
+  t.deepEqual(r.leftoverFiles, [], "sockets, writable layer or output files left");
+  done();
+});
+
+test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "inside L1" : "on this host"}: output and code through the agent; stop ends the workload; rm leaves nothing`, async (t) => {
+  const deadline = budget(t, 240_000);
+  const done = timed(t);
+  const b = linux();
+  const started = await b.result<CliResult>("cli-image-detach", deadline);
+  t.is(started.code, 0, `run -d:\n${started.stdout}\n${started.stderr}`);
+  const r = await b.result<CliResult>("cli-image-exec", deadline);
+  t.log(`run -d ${started.ms} ms; exec ${r.ms} ms`);
+  t.is(r.code, 3, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  t.regex(r.stdout, /^exec-out$/m);
+  t.regex(r.stdout, /^host=imgvm|^host=\S+$/m);
+  t.is(r.stderr, "exec-err\n");
+  const missing = await b.result<CliResult>("cli-image-exec-missing", deadline);
+  t.is(missing.code, 127, missing.stderr);
+  t.regex(missing.stderr, /no-such-command/);
+  const stopped = await b.result<CliResult>("cli-image-stop", deadline);
+  t.log(`stop ${stopped.ms} ms: ${stopped.stdout.trim()} ${stopped.stderr.trim()}`);
+  t.is(stopped.code, 0, stopped.stderr);
+  const inspect = await b.result<CliResult>("cli-image-inspect", deadline);
+  t.log(`after stop: ${inspect.stdout.match(/"exit"[^}]*}/s)?.[0] ?? inspect.stdout.slice(0, 400)}`);
+  t.regex(inspect.stdout, /SIGTERM|stopped/, "the workload ended by the stop's SIGTERM");
+  noVmmLeft(t, stopped);
+  const removed = await b.result<CliResult>("cli-image-rm", deadline);
+  t.is(removed.code, 0, removed.stderr);
+  t.deepEqual(removed.leftoverFiles, [], "sockets, writable layer or output files left after rm");
   done();
 });
 

@@ -3,13 +3,13 @@
 // `CONNECT <port>\n` on `<uds>`; real unix sockets on the host side, the device's metrics
 // checked, PutVsock's refusals, and the socket's life (made at Start, gone with the VMM).
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import test from "ava";
 import { VmctlError } from "@vmctl/core/contract";
-import { connectVsock, requireVmmBinary, VmmProcess, type VsockConnection } from "@vmctl/vmm-client";
+import { connectVsock, relayVsock, requireVmmBinary, VmmProcess, type VsockConnection } from "@vmctl/vmm-client";
 import { bootGuest, requireGuestElf } from "../guests/harness.js";
 
 const GUEST_CID = 42;
@@ -93,15 +93,31 @@ async function connectAndEcho(uds: string): Promise<{ echo: string; attempts: nu
       continue;
     }
     const { socket, hostPort } = connection;
-    socket.on("error", () => undefined);
     try {
-      socket.write(PING);
-      const echo = await readUntil(socket, (r) => r.length >= PING.length);
-      return { echo, attempts, hostPort };
+      return { echo: await pingEcho(socket), attempts, hostPort };
     } finally {
       socket.end();
     }
   }
+}
+
+/** Writes PING on `socket` and reads as many bytes back: the guest's echo. */
+function pingEcho(socket: Socket): Promise<string> {
+  socket.on("error", () => undefined);
+  socket.write(PING);
+  return readUntil(socket, (r) => r.length >= PING.length);
+}
+
+/** The virtio-vsock test guest, a drive first (the vsock takes the slot after the drives). */
+function vsockGuest(uds: string, disk: string, whileRunning: () => Promise<void>): Parameters<typeof bootGuest>[0] {
+  return {
+    test: "virtio-vsock",
+    drives: [{ driveId: "d", pathOnHost: disk, isRootDevice: true }],
+    vsock: { guestCid: GUEST_CID, udsPath: uds },
+    args: [`vmctl.cid=${GUEST_CID}`, `vmctl.host_port=${HOST_PORT}`, `vmctl.guest_port=${GUEST_PORT}`],
+    timeoutMs: 60_000,
+    whileRunning,
+  };
 }
 
 test("guest to host and host to guest over vsock: bytes both ways, counted in GetMetrics; the socket is gone after the VMM exits", async (t) => {
@@ -112,17 +128,11 @@ test("guest to host and host to guest over vsock: bytes both ways, counted in Ge
   const listener = await hostListener(`${uds}_${HOST_PORT}`);
   let hostSide: { echo: string; attempts: number; hostPort: number } | undefined;
   try {
-    const result = await bootGuest({
-      test: "virtio-vsock",
-      // A drive first: the vsock takes the slot after the drives.
-      drives: [{ driveId: "d", pathOnHost: disk, isRootDevice: true }],
-      vsock: { guestCid: GUEST_CID, udsPath: uds },
-      args: [`vmctl.cid=${GUEST_CID}`, `vmctl.host_port=${HOST_PORT}`, `vmctl.guest_port=${GUEST_PORT}`],
-      timeoutMs: 60_000,
-      whileRunning: async () => {
+    const result = await bootGuest(
+      vsockGuest(uds, disk, async () => {
         hostSide = await connectAndEcho(uds);
-      },
-    });
+      }),
+    );
     t.is(result.state.exit?.reason, "guest-exit", JSON.stringify(result.state));
     t.is(result.state.exit?.code, 0, result.console);
     const f = result.facts;
@@ -150,6 +160,54 @@ test("guest to host and host to guest over vsock: bytes both ways, counted in Ge
     t.true((v?.txPackets ?? 0) >= 4 && (v?.rxPackets ?? 0) >= 4, JSON.stringify(v));
     t.false(v?.failed);
     t.false(existsSync(uds), "the VMM removed its vsock socket");
+  } finally {
+    listener.server.close();
+    cleanup();
+  }
+});
+
+/**
+ * Through relayVsock: a plain unix-socket client (what grpc-js is) reaches the guest's port.
+ * A connection made before the guest listens is closed by the relay; the client retries.
+ */
+async function relayAndEcho(relayPath: string): Promise<{ echo: string; attempts: number }> {
+  for (let attempts = 1; ; attempts++) {
+    const socket = connect(relayPath);
+    try {
+      return { echo: await pingEcho(socket), attempts };
+    } catch (err) {
+      if (attempts >= 200) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      socket.destroy();
+    }
+  }
+}
+
+test("relayVsock: a unix socket whose connections reach the guest's port (a stale file replaced); closing it removes the socket", async (t) => {
+  const { dir, cleanup } = tempDir();
+  const uds = join(dir, "v.sock");
+  const relayPath = join(dir, "relay.sock");
+  const disk = join(dir, "d.img");
+  writeFileSync(disk, Buffer.alloc(64 * 512));
+  writeFileSync(relayPath, "a stale file the relay replaces");
+  const listener = await hostListener(`${uds}_${HOST_PORT}`);
+  let relayed: { echo: string; attempts: number } | undefined;
+  try {
+    const result = await bootGuest(
+      vsockGuest(uds, disk, async () => {
+        const relay = await relayVsock(relayPath, uds, GUEST_PORT, { timeoutMs: 5000 });
+        try {
+          relayed = await relayAndEcho(relay.path);
+        } finally {
+          await relay.close();
+        }
+      }),
+    );
+    t.is(result.state.exit?.code, 0, result.console);
+    t.is(relayed?.echo, PING, "the guest echoed what came through the relay");
+    t.is(result.facts.get("echoed_bytes"), String(PING.length));
+    t.false(existsSync(relayPath), "close() removed the relay's socket");
   } finally {
     listener.server.close();
     cleanup();

@@ -1,6 +1,6 @@
 // The plugin conformance kit against the microvm target: real vmctl-vmm processes booting
 // the test guests (tests/guests/ABI.md) through KVM.
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { builtPluginPath, conformanceTests } from "@vmctl/plugin-conformance";
 import { requireVmHost } from "./testing/context.js";
 
@@ -10,8 +10,20 @@ const pluginPath = builtPluginPath(new URL("..", import.meta.url));
 const { guest } = requireVmHost();
 const guestSpec = (...words: string[]) => ({ kernel: guest, bootArgs: ["console=ttyS0", ...words].join(" "), memoryMib: 16 });
 
+/**
+ * `exec` is claimed for image VMs (through the guest agent), but the services here are
+ * test guests, kernel-only VMs with no agent: the kit's exec check must fail on them
+ * (FAILED_PRECONDITION), and is registered as a known failure. exec is proven through the
+ * nested host (tests/nested/built-kernel.suite.ts: `vmctl exec` into an image VM).
+ */
+const KNOWN_FAILING = /capabilities\/exec$/;
+const adapted = {
+  serial: (title: string, impl: (t: ExecutionContext) => Promise<void>) => (KNOWN_FAILING.test(title) ? test.serial.failing(title, impl) : test.serial(title, impl)),
+  after: test.after,
+};
+
 conformanceTests(
-  test,
+  adapted,
   {
     // The package directory (its built dist, loaded as vmctld loads it): the restart checks
     // then run the first orchestrator in a fresh process, adopt/interrupted-start included.

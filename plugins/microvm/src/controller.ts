@@ -1,14 +1,15 @@
 // One microvm service: one detached vmctl-vmm process, driven over its API socket. What
 // must survive the orchestrator lives in the ledger (the VMM's pid + start time, its
-// socket) and in files in ctx.serviceDir (console, exit, stop request; see layout.ts),
-// so a controller made by adopt() in a new orchestrator process sees what the original
-// one would have. This class decides the lifecycle; each step is a module beside it:
-// prepared-vm.ts (vm.json, the image's disks), vmm-launch.ts (spawn, configure, start),
-// vm-follower.ts (console, exit, retiring the VMM) over vmm-connection.ts (API client,
-// one state stream), service-state.ts, service-records.ts (exit and stop request on
-// disk), vmm-stop.ts (stop escalation, release) and reattach.ts (adopt).
+// sockets) and in files in ctx.serviceDir (see layout.ts), so a controller made by adopt()
+// sees what the original one would have. This class decides the lifecycle; each step is
+// a module beside it: prepared-vm.ts (vm.json, the image's disks), vmm-launch.ts (spawn,
+// configure, start), vm-follower.ts (console, exit, retiring the VMM) over
+// vmm-connection.ts (API client, one state stream), service-state.ts, service-records.ts
+// (exit and stop request on disk), vmm-stop.ts (stop escalation, release), reattach.ts
+// (adopt); for an image run by the guest agent, workload.ts (workload, output, exec).
 import { VmctlError } from "@vmctl/core/contract";
-import type { ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import type { ExecResult, ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import { followFiles } from "@vmctl/core/target-kit";
 import type { VmState } from "@vmctl/vmm-client";
 import { readConsoleFile } from "./console-log.js";
 import { errorDetails, vmctlError } from "./errors.js";
@@ -16,15 +17,16 @@ import { lostExit } from "./exit.js";
 import { recordedVmm, type RecordedVmm, type ServiceLayout } from "./layout.js";
 import { prepareVm, readVmFile, type VmToPrepare } from "./prepared-vm.js";
 import { reattach, type Adopted } from "./reattach.js";
-import { ServiceRecords } from "./service-records.js";
+import { controllerRecord, ServiceRecords, switchVm } from "./service-records.js";
 import { exited, stateOfVm } from "./service-state.js";
 import type { MicrovmSpec } from "./spec.js";
-import type { VmConfig, VmImage } from "./vm-config.js";
+import type { VmConfig } from "./vm-config.js";
 import { VmFollower } from "./vm-follower.js";
 import { RPC } from "./vmm-connection.js";
 import { intendLaunch, launchVm, type VmmLaunch } from "./vmm-launch.js";
 import { isAlive, terminate, type ProcessRef } from "./vmm-process.js";
 import { releaseVmm, removePerVmFiles, shutdownOrTerminate, terminateAll } from "./vmm-stop.js";
+import { AgentWorkload, releaseAgentSockets } from "./workload.js";
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
@@ -53,6 +55,7 @@ export class MicrovmController implements ServiceController {
   #vmm: ProcessRef | undefined;
   readonly #follower: VmFollower;
   readonly #adopted: Adopted;
+  readonly #workload: AgentWorkload;
   #starting: Promise<void> | undefined;
   /** start() is between spawning the VMM and the VM running. */
   #startPending = false;
@@ -86,6 +89,7 @@ export class MicrovmController implements ServiceController {
     };
     this.#follower = new VmFollower(inside);
     this.#adopted = { ...inside, follower: this.#follower };
+    this.#workload = new AgentWorkload({ ...inside, stopRequested: () => this.#records.stop() !== undefined, vmmClient: () => this.#follower.connection?.client });
   }
 
   /** The VM id the VMM reports (state().instance). */
@@ -130,7 +134,10 @@ export class MicrovmController implements ServiceController {
       return;
     }
     this.#records.requestStop({ at: new Date().toISOString() });
-    await shutdownOrTerminate(this.#follower.connection?.client, this.#vmm, options?.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, this.#ctx.log);
+    const grace = options?.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    // With the agent: SIGTERM to the workload, the grace, then forced (its end ends the VM).
+    const agent = this.#readVm()?.agent !== undefined;
+    if (!agent || !(await this.#workload.terminate(grace))) await shutdownOrTerminate(this.#follower.connection?.client, this.#vmm, agent ? 0 : grace, this.#ctx.log);
     await this.wait();
   }
 
@@ -159,7 +166,9 @@ export class MicrovmController implements ServiceController {
           throw new VmctlError("UNAVAILABLE", `VMM of ${this.id} does not answer: ${VmctlError.from(err).message}`, { cause: err, details: errorDetails(this.id) });
         }
       }
-      if (vm) return stateOfVm(vm, { pid: ref.pid, instance, stopRequested: stop !== undefined, pvmHost: conn.pvmHost }, (e) => this.#settle(e));
+      // An agent VM ending inside start() failed to start: start() settles that, not the VM's end.
+      const settleUnlessStarting = (e: ExitInfo) => (this.#startPending && this.#vm?.agent ? e : this.#settle(e));
+      if (vm) return stateOfVm(vm, { pid: ref.pid, instance, stopRequested: stop !== undefined, pvmHost: conn.pvmHost }, settleUnlessStarting);
     }
     // Alive but not connected: only while detached.
     if (isAlive(ref)) return { phase: stop ? "stopping" : "running", pid: ref.pid, instance, since: this.#createdAt };
@@ -168,9 +177,10 @@ export class MicrovmController implements ServiceController {
   }
 
   async *logs(options?: LogOptions): AsyncIterable<LogChunk> {
-    // With follow: until nothing more can come (the VM exited and its console is drained).
-    const finished = () => !(options?.follow ?? false) || this.#detached || this.#destroyed || (this.#records.exit() !== undefined && !this.#follower.pumping);
-    yield* readConsoleFile(this.#l.consoleFile, finished);
+    // With follow: until nothing more can come (exited, output drained). With the agent: the workload's stdout and stderr.
+    const finished = () => !(options?.follow ?? false) || this.#detached || this.#destroyed || (this.#records.exit() !== undefined && !this.#follower.pumping && !this.#workload.pumping);
+    if (this.#readVm()?.agent) yield* followFiles(this.#workload.logFiles, { follow: options?.follow, ended: finished, dir: this.#l.serviceDir, maxWaitMs: 250 });
+    else yield* readConsoleFile(this.#l.consoleFile, finished);
   }
 
   /**
@@ -181,6 +191,11 @@ export class MicrovmController implements ServiceController {
     const exit = await this.#follower.untilExit();
     await this.#follower.retired;
     return exit;
+  }
+
+  /** Through the guest agent (image VMs only), its output collected. */
+  async exec(args: readonly string[]): Promise<ExecResult> {
+    return this.#workload.exec(args, this.#readVm()?.agent);
   }
 
   async pause(): Promise<void> {
@@ -203,7 +218,9 @@ export class MicrovmController implements ServiceController {
       await this.state().catch(() => undefined);
     }
     this.#destroyed = true;
+    await this.#workload.disconnect();
     await this.#follower.disconnect();
+    releaseAgentSockets(this.#ctx.resources, this.#l);
     await terminateAll(this.#vmm, this.#l.socketPath);
     releaseVmm(this.#ctx.resources, this.id, this.#l.socketPath);
     removePerVmFiles(this.#ctx.resources, this.#l);
@@ -212,18 +229,7 @@ export class MicrovmController implements ServiceController {
   }
 
   record(): JsonValue {
-    let image: VmImage | undefined;
-    try {
-      image = this.#readVm()?.image;
-    } catch {
-      // A broken vm.json is start()'s to report.
-    }
-    return {
-      vmId: this.#vmId,
-      socket: this.#l.socketPath,
-      vmm: this.#vmm ? { pid: this.#vmm.pid, startTime: this.#vmm.startTime } : null,
-      ...(image === undefined ? {} : { image: { digest: image.digest, disk: image.disk } }),
-    };
+    return controllerRecord(this.#vmId, this.#l.socketPath, this.#vmm, () => this.#readVm());
   }
 
   // ---- for the factory ----
@@ -234,11 +240,15 @@ export class MicrovmController implements ServiceController {
    */
   async reattach(recorded: RecordedVmm | undefined): Promise<void> {
     await reattach(this.#adopted, recorded);
+    // The agent's relay and connection remade (exec, stop); the workload's output is not (workload.ts).
+    const agent = this.#readVm()?.agent;
+    if (agent && this.#follower.connection && !this.#records.exit()) await this.#workload.connect(agent);
   }
 
   /** Cuts the streams and the connection; the VM and its VMM run on (orchestrator shutdown). */
   async detach(): Promise<void> {
     this.#detached = true;
+    await this.#workload.disconnect();
     await this.#follower.disconnect();
   }
 
@@ -247,12 +257,15 @@ export class MicrovmController implements ServiceController {
   async #start(): Promise<void> {
     // Prepared at create (or by an earlier process): vm.json is the VM, only re-checked here.
     const vm = (this.#vm = await prepareVm(this.#vmInputs, () => this.#readVm()));
-    intendLaunch(this.#vmInputs);
+    intendLaunch(this.#vmInputs, vm);
     try {
       await launchVm(this.#vmInputs, vm, this.#follower, (ref) => (this.#vmm = ref));
+      if (vm.agent) await this.#workload.run(vm.agent);
     } catch (err) {
       const e = vmctlError(err, `starting the VM of ${this.id}`, this.id);
       this.#settle({ code: null, reason: "failed", detail: e.message, at: new Date() });
+      await this.#workload.disconnect();
+      releaseAgentSockets(this.#ctx.resources, this.#l);
       await this.#follower.disconnect();
       // Only this start can have spawned it: start() does nothing once a VMM was launched.
       if (this.#vmm) await terminate(this.#vmm);
@@ -262,15 +275,7 @@ export class MicrovmController implements ServiceController {
 
   /** pause() or resume(): idempotent once in `to`, refused unless in `from`. */
   async #switch(verb: "pause" | "resume", from: ServiceState["phase"], to: ServiceState["phase"]): Promise<void> {
-    const state = await this.state();
-    if (state.phase === to) return;
-    const client = this.#follower.connection?.client;
-    if (state.phase !== from || !client) {
-      throw new VmctlError("FAILED_PRECONDITION", `cannot ${verb} ${this.id}: it is ${state.phase}`, { details: { serviceId: this.id } });
-    }
-    await client[verb](RPC).catch((err: unknown) => {
-      throw vmctlError(err, `${verb === "pause" ? "pausing" : "resuming"} ${this.id}`, this.id);
-    });
+    await switchVm(this.id, verb, await this.state(), this.#follower.connection?.client, from, to);
   }
 
   /** vm.json as prepare() wrote it; undefined before that. */

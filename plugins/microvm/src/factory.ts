@@ -5,17 +5,18 @@ import { ValidationError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { MicrovmController } from "./controller.js";
 import { kernelCacheDir } from "./kernel-cache.js";
-import { perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
+import { agentSocketsFor, perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
 import { ownedVmms, removeOwnedVmm } from "./owned.js";
 import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 
 /**
- * What the target can do. pause: the VMM's Pause/Resume. exec: no guest agent yet.
+ * What the target can do. pause: the VMM's Pause/Resume. exec: through the guest agent,
+ * for image VMs it runs (a kernel-only VM refuses exec with FAILED_PRECONDITION).
  * network: virtio-net is not wired in the VMM yet. volumes: drives are whole block
  * devices, not host paths mounted into the guest.
  */
 export const MICROVM_CAPABILITIES: Capabilities = {
-  exec: false,
+  exec: true,
   pause: true,
   network: false,
   volumes: false,
@@ -24,6 +25,17 @@ export const MICROVM_CAPABILITIES: Capabilities = {
 
 /** The kernel command line when the spec gives none: serial console, reboot = exit. */
 export const DEFAULT_BOOT_ARGS = "console=ttyS0 reboot=k panic=1";
+/**
+ * The same for an image run by the guest agent, `quiet`: the workload's output is the
+ * service's logs, the console only the kernel's warnings (a boot printing every line
+ * through the emulated UART takes seconds longer).
+ */
+export const DEFAULT_AGENT_BOOT_ARGS = `${DEFAULT_BOOT_ARGS} quiet`;
+
+function withDefaultBootArgs(spec: MicrovmSpec): MicrovmSpec {
+  if (spec.bootArgs !== undefined) return spec;
+  return { ...spec, bootArgs: spec.agent ? DEFAULT_AGENT_BOOT_ARGS : DEFAULT_BOOT_ARGS };
+}
 
 export interface MicrovmFactoryOptions {
   /** The vmctl-vmm binary. */
@@ -61,20 +73,31 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
 
   /**
    * `vmctl run --target microvm IMAGE -- WORDS...`: an IMAGE that is an absolute path is
-   * the kernel (as before images existed); anything else is an image reference
-   * (`spec.image`, booted with the default kernel unless the spec names one). The command
-   * words (and env as KEY=VALUE words, which Linux hands to init's environment) are
-   * appended to the boot arguments. Explicit spec fields win; spec.bootArgs replaces the
-   * default the words are appended to.
+   * the kernel (as before images existed), the command words (and env as KEY=VALUE words,
+   * which Linux hands to init's environment) appended to the boot arguments. Anything
+   * else is an image reference (`spec.image`): on the default kernel (no `spec.kernel`,
+   * no `agent: false`) the guest agent runs it, the words are the workload's `args` and
+   * env its `env`; with a kernel of the spec's, the words go on the command line as
+   * before. Explicit spec fields win; spec.bootArgs replaces the default.
    */
   specFromRun(input: RunInput): unknown {
+    const from = input.image === undefined ? {} : input.image.startsWith("/") ? { kernel: input.image } : { image: input.image };
+    const image = input.spec.image ?? (input.image?.startsWith("/") ? undefined : input.image);
+    if (image !== undefined && input.spec.kernel === undefined && input.spec.agent !== false) {
+      const env = { ...(input.spec.env as Record<string, string> | undefined), ...input.env };
+      return {
+        ...from,
+        ...(input.command.length > 0 ? { args: input.command } : {}),
+        ...input.spec,
+        ...(Object.keys(env).length > 0 ? { env } : {}),
+      };
+    }
     const env = Object.entries(input.env).map(([key, value]) => {
       if (/\s/.test(value)) throw new ValidationError(`env.${key}`, "a kernel command-line word cannot contain whitespace");
       return `${key}=${value}`;
     });
     const words = [...env, ...input.command];
     const base = typeof input.spec.bootArgs === "string" ? input.spec.bootArgs : DEFAULT_BOOT_ARGS;
-    const from = input.image === undefined ? {} : input.image.startsWith("/") ? { kernel: input.image } : { image: input.image };
     return {
       ...from,
       ...input.spec,
@@ -83,14 +106,14 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
   }
 
   async create(id: string, spec: MicrovmSpec, ctx: TargetContext): Promise<MicrovmController> {
-    const withDefaults = spec.bootArgs === undefined ? { ...spec, bootArgs: DEFAULT_BOOT_ARGS } : spec;
+    const withDefaults = withDefaultBootArgs(spec);
     return this.#track(
       new MicrovmController({
         id,
         spec: withDefaults,
         ctx,
         binary: this.binary,
-        layout: serviceLayout(ctx.serviceDir, socketPathFor(ctx.serviceDir, this.#stateDir)),
+        layout: serviceLayout(ctx.serviceDir, socketPathFor(ctx.serviceDir, this.#stateDir), agentSocketsFor(ctx.serviceDir, this.#stateDir)),
         vmId: vmIdFor(id),
         onDestroyed: (c) => this.#controllers.delete(c),
       }),
@@ -104,12 +127,12 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
     const vmm = recordedVmm(resources, record.id);
     const data = (record.data ?? {}) as { socket?: unknown };
     const socket = vmm?.socket ?? (typeof data.socket === "string" ? data.socket : socketPathFor(ctx.serviceDir, this.#stateDir));
-    const layout = serviceLayout(ctx.serviceDir, socket);
-    const leftovers = [socket, ...perVmFiles(layout)].some((p) => existsSync(p));
+    const layout = serviceLayout(ctx.serviceDir, socket, agentSocketsFor(ctx.serviceDir, this.#stateDir));
+    const leftovers = [socket, layout.vsockPath, layout.relayPath, ...perVmFiles(layout)].some((p) => existsSync(p));
     if (resources.length === 0 && !leftovers) return undefined;
     const controller = new MicrovmController({
       id: record.id,
-      spec: spec.bootArgs === undefined ? { ...spec, bootArgs: DEFAULT_BOOT_ARGS } : spec,
+      spec: withDefaultBootArgs(spec),
       ctx,
       binary: this.binary,
       layout,

@@ -20,7 +20,7 @@ test("init finds vmctl-vmm and KVM and claims honest capabilities", async (t) =>
   requireVmHost();
   const factory = await registration.targets[0]!.init({ stateDir: join(dir, "a"), options: {}, log: new MemoryLogger() });
   t.is(factory?.target, "microvm");
-  t.deepEqual(factory?.capabilities, { exec: false, pause: true, network: false, volumes: false, logsFollow: true });
+  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: false, volumes: false, logsFollow: true });
 });
 
 test("init is skipped (undefined, with a reason logged) when vmctl-vmm is not there", (t) => {
@@ -55,8 +55,17 @@ test("specFromRun: an image that is not an absolute path is an image reference, 
   const kernel = join(dir, "vmlinux");
   writeFileSync(kernel, "x");
   const factory = new MicrovmFactory({ binary: "/bin/false", stateDir: dir, log: new MemoryLogger() });
-  t.deepEqual(factory.specFromRun({ image: "node:20", command: ["init=/bin/sh"], env: {}, spec: {} }), {
+  // On the default kernel the guest agent runs the image: the words are the workload's args, env its env.
+  t.deepEqual(factory.specFromRun({ image: "node:20", command: ["npm", "test"], env: { CI: "1 2" }, spec: {} }), {
     image: "node:20",
+    args: ["npm", "test"],
+    env: { CI: "1 2" },
+  });
+  t.deepEqual(factory.specFromRun({ image: "node:20", command: [], env: {}, spec: { cwd: "/src" } }), { image: "node:20", cwd: "/src" });
+  // agent: false keeps the words on the kernel's command line, as before the agent.
+  t.deepEqual(factory.specFromRun({ image: "node:20", command: ["init=/bin/sh"], env: {}, spec: { agent: false } }), {
+    image: "node:20",
+    agent: false,
     bootArgs: `${DEFAULT_BOOT_ARGS} init=/bin/sh`,
   });
   t.deepEqual(factory.specFromRun({ image: "oci:/srv/layout:v1", command: [], env: {}, spec: { kernel, diskSizeMib: 64 } }), {

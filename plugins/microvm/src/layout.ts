@@ -28,6 +28,13 @@ export interface ServiceLayout {
   readonly stopFile: string;
   /** With an image: the VM's writable layer (drive scratch), made by prepare(). */
   readonly scratchFile: string;
+  /** With the agent: the VMM's hybrid vsock socket (guest connections go to `<it>_<port>`). */
+  readonly vsockPath: string;
+  /** With the agent: the local socket relayed to the agent's vsock port (grpc-js dials it). */
+  readonly relayPath: string;
+  /** With the agent: the workload's stdout and stderr, appended as they come (the service's logs). */
+  readonly stdoutFile: string;
+  readonly stderrFile: string;
   /**
    * Where the image engine builds scratchFile before renaming it into place: left behind
    * only by a crash mid-create, it must go before the next create (which refuses to
@@ -35,12 +42,32 @@ export interface ServiceLayout {
    */
 }
 
-const FILES = { vm: "vm.json", console: "console.log", vmmLog: "vmm.log", vmm: "vmm.json", exit: "exit.json", stop: "stop.json", scratch: "scratch.ext4" };
+const FILES = {
+  vm: "vm.json",
+  console: "console.log",
+  vmmLog: "vmm.log",
+  vmm: "vmm.json",
+  exit: "exit.json",
+  stop: "stop.json",
+  scratch: "scratch.ext4",
+  stdout: "stdout.log",
+  stderr: "stderr.log",
+};
 
-export function serviceLayout(serviceDir: string, socketPath: string): ServiceLayout {
+/** The agent's two sockets; default: in serviceDir (see {@link agentSocketsFor} for deep dirs). */
+export interface AgentSockets {
+  readonly vsock: string;
+  readonly relay: string;
+}
+
+export function serviceLayout(serviceDir: string, socketPath: string, agentSockets?: AgentSockets): ServiceLayout {
   return {
     serviceDir,
     socketPath,
+    vsockPath: agentSockets?.vsock ?? join(serviceDir, "vsock.sock"),
+    relayPath: agentSockets?.relay ?? join(serviceDir, "agent.sock"),
+    stdoutFile: join(serviceDir, FILES.stdout),
+    stderrFile: join(serviceDir, FILES.stderr),
     vmFile: join(serviceDir, FILES.vm),
     consoleFile: join(serviceDir, FILES.console),
     vmmLogFile: join(serviceDir, FILES.vmmLog),
@@ -56,7 +83,7 @@ export function serviceLayout(serviceDir: string, socketPath: string): ServiceLa
  * Never the image's base disk: that belongs to the image store, shared by every VM of the image.
  */
 export function perVmFiles(l: ServiceLayout): string[] {
-  return [l.vmFile, l.consoleFile, l.vmmLogFile, l.vmmFile, l.exitFile, l.stopFile, l.scratchFile];
+  return [l.vmFile, l.consoleFile, l.vmmLogFile, l.vmmFile, l.exitFile, l.stopFile, l.scratchFile, l.stdoutFile, l.stderrFile];
 }
 
 /**
@@ -64,12 +91,21 @@ export function perVmFiles(l: ServiceLayout): string[] {
  * socket address, else `<targetStateDir>/run/<hash>.sock`, else
  * `<tmpdir>/vmctl-microvm/<hash>.sock` (the hash is of the serviceDir: stable per service).
  */
-export function socketPathFor(serviceDir: string, targetStateDir: string): string {
+export function socketPathFor(serviceDir: string, targetStateDir: string, name = "vmm", room = 0): string {
   const hash = createHash("sha256").update(serviceDir).digest("hex").slice(0, 20);
-  const candidates = [join(serviceDir, "vmm.sock"), join(targetStateDir, "run", `${hash}.sock`), join(tmpdir(), "vmctl-microvm", `${hash}.sock`)];
-  const fits = candidates.find((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES);
+  const file = name === "vmm" ? `${hash}.sock` : `${hash}.${name}.sock`;
+  const candidates = [join(serviceDir, `${name}.sock`), join(targetStateDir, "run", file), join(tmpdir(), "vmctl-microvm", file)];
+  const fits = candidates.find((p) => Buffer.byteLength(p) + room <= MAX_SOCKET_PATH_BYTES);
   if (fits === undefined) throw new Error(`no unix socket path short enough for ${serviceDir}`);
   return fits;
+}
+
+/**
+ * The agent's sockets by the same rule as the API socket's: the VMM's vsock socket (with
+ * room for the `_<port>` suffix of guest-initiated connections) and the relay's.
+ */
+export function agentSocketsFor(serviceDir: string, targetStateDir: string): AgentSockets {
+  return { vsock: socketPathFor(serviceDir, targetStateDir, "vsock", "_4294967295".length), relay: socketPathFor(serviceDir, targetStateDir, "agent") };
 }
 
 /** The VM id given to the VMM (`--id`), reported as state().instance. */

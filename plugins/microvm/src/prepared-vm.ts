@@ -4,11 +4,17 @@
 // ledger before it is made.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { VmctlError, type ProgressSink, type TargetContext } from "@vmctl/core/contract";
-import { writeAtomic } from "@vmctl/core/target-kit";
+import { hostnameFor, writeAtomic } from "@vmctl/core/target-kit";
+import type { ImageRecord } from "@vmctl/core/contract";
+import { requireAgentInitramfs } from "./agent-files.js";
 import { errorDetails } from "./errors.js";
 import { ledger, type ServiceLayout } from "./layout.js";
 import { DEFAULT_DISK_SIZE_MIB, type MicrovmSpec } from "./spec.js";
-import { MIB, parseVmConfig, vmConfig, type VmConfig, type VmImage, type VmScratch } from "./vm-config.js";
+import { MIB, parseVmConfig, vmConfig, type VmAgent, type VmConfig, type VmImage, type VmScratch } from "./vm-config.js";
+
+/** The guest's vsock CID (3: the first one not reserved) and the agent's port. */
+export const AGENT_GUEST_CID = 3;
+export const AGENT_PORT = 1024;
 
 export interface VmToPrepare {
   readonly serviceId: string;
@@ -42,19 +48,48 @@ export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | unde
     }
     return existing;
   }
-  let resolved: { image: VmImage; scratch: VmScratch } | undefined;
+  let resolved: { image: VmImage; scratch: VmScratch; agent?: VmAgent } | undefined;
   if (vm.spec.image !== undefined) {
     const record = await vm.ctx.images.use(vm.spec.image, progress);
     const image: VmImage = { reference: vm.spec.image, digest: record.digest, disk: record.disk, diskBytes: record.diskBytes };
     const scratch: VmScratch = { path: vm.layout.scratchFile, sizeBytes: (vm.spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB) * MIB };
+    const agent = vm.spec.agent ? agentOf(vm, record) : undefined;
     await makeScratch(vm.ctx, scratch);
-    resolved = { image, scratch };
+    resolved = { image, scratch, ...(agent === undefined ? {} : { agent }) };
     vm.ctx.log.debug("microvm image prepared", { image: image.reference, digest: image.digest, disk: image.disk });
   }
   const config = vmConfig(vm.vmId, vm.spec, resolved);
   vm.ctx.resources.intend(ledger.file(vm.layout.vmFile));
   writeAtomic(vm.layout.vmFile, `${JSON.stringify(config, null, 2)}\n`);
   return config;
+}
+
+/**
+ * The agent's side of an image VM: its initramfs, the vsock and relay sockets, and the
+ * workload — the spec's command, env, cwd and user over the image config's.
+ */
+function agentOf(vm: VmToPrepare, image: ImageRecord): VmAgent {
+  const c = image.config;
+  const args = vm.spec.args ?? [...c.entrypoint, ...c.cmd];
+  if (args.length === 0) {
+    throw new VmctlError("FAILED_PRECONDITION", `args: the image ${vm.spec.image} names no command (no Entrypoint or Cmd): give one`, { details: errorDetails(vm.serviceId) });
+  }
+  const cwd = vm.spec.cwd ?? (c.workingDir || undefined);
+  const user = vm.spec.user ?? (c.user || undefined);
+  return {
+    initrd: requireAgentInitramfs(),
+    vsock: { guestCid: AGENT_GUEST_CID, udsPath: vm.layout.vsockPath },
+    relaySocket: vm.layout.relayPath,
+    port: AGENT_PORT,
+    hostname: hostnameFor(vm.serviceId),
+    workload: {
+      args,
+      imageEnv: [...c.env],
+      env: Object.entries(vm.spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      ...(cwd === undefined ? {} : { cwd }),
+      ...(user === undefined ? {} : { user }),
+    },
+  };
 }
 
 /** vm.json as prepareVm() wrote it; undefined before that. A broken file is INTERNAL. */

@@ -1,10 +1,16 @@
 // What one service must remember across orchestrator restarts about how its VM ends: the
 // exit (first one wins) and whether a stop was asked for. Both are files in the serviceDir
-// (layout.ts), so a controller made by adopt() reads what the original one wrote.
+// (layout.ts), so a controller made by adopt() reads what the original one wrote. Also the
+// controller's record() and its pause/resume switch, kept out of controller.ts.
 import { readFileSync } from "node:fs";
-import type { ExitInfo, Logger } from "@vmctl/core/contract";
+import { VmctlError, type ExitInfo, type JsonValue, type Logger, type ServiceState } from "@vmctl/core/contract";
+import type { VmmClient } from "@vmctl/vmm-client";
+import { vmctlError } from "./errors.js";
 import { writeAtomic } from "@vmctl/core/target-kit";
 import { parseExit, serializeExit } from "./exit.js";
+import type { VmConfig, VmImage } from "./vm-config.js";
+import { RPC } from "./vmm-connection.js";
+import type { ProcessRef } from "./vmm-process.js";
 
 export interface StopRecord {
   /** stop() came before the VM was ever started. */
@@ -64,4 +70,31 @@ export class ServiceRecords {
     if (this.stop()) return;
     writeAtomic(this.files.stopFile, `${JSON.stringify(stop)}\n`);
   }
+}
+
+/** What the orchestrator persists of a controller (its record()): the VM id, the socket, the VMM, the image. */
+export function controllerRecord(vmId: string, socket: string, vmm: ProcessRef | undefined, readVm: () => VmConfig | undefined): JsonValue {
+  let image: VmImage | undefined;
+  try {
+    image = readVm()?.image;
+  } catch {
+    // A broken vm.json is start()'s to report.
+  }
+  return {
+    vmId,
+    socket,
+    vmm: vmm ? { pid: vmm.pid, startTime: vmm.startTime } : null,
+    ...(image === undefined ? {} : { image: { digest: image.digest, disk: image.disk } }),
+  };
+}
+
+/** pause() or resume() of a VM in `state`: idempotent once in `to`, refused unless in `from`. */
+export async function switchVm(id: string, verb: "pause" | "resume", state: ServiceState, client: VmmClient | undefined, from: ServiceState["phase"], to: ServiceState["phase"]): Promise<void> {
+  if (state.phase === to) return;
+  if (state.phase !== from || !client) {
+    throw new VmctlError("FAILED_PRECONDITION", `cannot ${verb} ${id}: it is ${state.phase}`, { details: { serviceId: id } });
+  }
+  await client[verb](RPC).catch((err: unknown) => {
+    throw vmctlError(err, `${verb === "pause" ? "pausing" : "resuming"} ${id}`, id);
+  });
 }

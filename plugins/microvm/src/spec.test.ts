@@ -245,3 +245,25 @@ test("property: any string as image is kept exactly when the image store would t
   );
   t.pass();
 });
+
+test("an image on the default kernel is run by the guest agent (agent: true, with args, env, cwd, user); with the spec's kernel or agent: false it is not", (t) => {
+  const cache = join(dir, "agent-kernel-cache");
+  mkdirSync(join(cache, "fedcba9876543210"), { recursive: true });
+  writeFileSync(join(cache, "fedcba9876543210", "vmlinux"), "x");
+  symlinkSync("fedcba9876543210", join(cache, "default"));
+  const k = join(cache, "fedcba9876543210", "vmlinux");
+  const full = { image: "default", args: ["sh", "-c", "exit 7"], env: { A: "b c" }, cwd: "/src", user: "1000:1000" };
+  t.deepEqual(parseMicrovmSpec(full, { kernelCache: cache }), { kernel: k, ...full, agent: true });
+  t.deepEqual(parseMicrovmSpec({ image: "default" }, { kernelCache: cache }), { kernel: k, image: "default", agent: true });
+  // Read back (the stored spec has its kernel): still the agent's.
+  t.deepEqual(parseMicrovmSpec({ kernel: k, image: "default", agent: true }), { kernel: k, image: "default", agent: true });
+  t.deepEqual(parseMicrovmSpec({ kernel, image: "default" }), { kernel, image: "default" }, "a kernel of the spec's boots the image's disks with its own init");
+  t.deepEqual(parseMicrovmSpec({ image: "default", agent: false }, { kernelCache: cache }), { kernel: k, image: "default", agent: false });
+  t.is(fieldOf(t, { kernel, image: "default", args: ["sh"] }), "args");
+  t.is(fieldOf(t, { kernel, agent: true }), "agent");
+  t.is(fieldOf(t, { kernel, image: "default", agent: true, initrd: kernel }), "initrd");
+  t.is(fieldOf(t, { kernel, image: "default", agent: true, args: [] }), "args");
+  t.is(fieldOf(t, { kernel, image: "default", agent: true, cwd: "relative" }), "cwd");
+  t.is(fieldOf(t, { kernel, image: "default", agent: true, user: "a b" }), "user");
+  t.is(fieldOf(t, { kernel, image: "default", agent: true, env: { "A=B": "c" } }), "env.A=B");
+});

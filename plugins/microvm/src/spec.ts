@@ -6,7 +6,7 @@
 // An `image` is only checked as a reference here (the target kit's checkReference, the
 // rule the image store applies too): pulling it is prepare()'s work.
 import { ValidationError } from "@vmctl/core/contract";
-import { bool, checkReference, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
+import { bool, checkReference, commandArgs, envVars, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
 import { requireVmmBinary, type VmmLimits } from "@vmctl/vmm-client";
 import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
 import { vmmLimitsOf } from "./vmm-limits.js";
@@ -47,6 +47,21 @@ export type MicrovmSpec = {
   /** Guest memory in MiB, a positive integer within the VMM's minMemMib..maxMemMib (default 128). */
   memoryMib?: number;
   drives?: MicrovmDrive[];
+  /**
+   * With `image`: run the image's workload through the guest agent (vmctl-agent as init
+   * from its initramfs, reached over vsock; see workload.ts). Set by the parser to true
+   * for an image booted by the default kernel (no `kernel` given); false boots the image's
+   * disks with the kernel's own init, as before the agent.
+   */
+  agent?: boolean;
+  /** With the agent: the command (default: the image's entrypoint + cmd). */
+  args?: string[];
+  /** With the agent: environment, over the image's. */
+  env?: Record<string, string>;
+  /** With the agent: working directory in the guest (default: the image's WorkingDir). */
+  cwd?: string;
+  /** With the agent: "uid[:gid]" or "name[:group]" (default: the image's User, else root). */
+  user?: string;
 };
 
 export const DEFAULT_VCPUS = 1;
@@ -65,7 +80,9 @@ export const MAX_DISK_SIZE_MIB = 1_048_576;
 export const IMAGE_DRIVE_IDS = { rootfs: "rootfs", scratch: "scratch" } as const;
 const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
 
-const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives"];
+const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives", "agent", "args", "env", "cwd", "user"];
+/** The fields that only mean something to the guest agent. */
+const AGENT_FIELDS = ["args", "env", "cwd", "user"] as const;
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
 
 export interface ParseOptions {
@@ -114,6 +131,7 @@ export function parseMicrovmSpec(input: unknown, options: ParseOptions = {}): Mi
   if (obj.vcpus !== undefined) spec.vcpus = intIn(obj.vcpus, "vcpus", 1, limits().maxVcpus);
   if (obj.memoryMib !== undefined) spec.memoryMib = memoryMib(obj.memoryMib, limits());
   if (obj.drives !== undefined) spec.drives = drives(obj.drives, spec.image !== undefined, limits());
+  agentFields(obj, spec, obj.kernel === undefined);
   return spec;
 }
 
@@ -127,6 +145,7 @@ export type EffectiveSpec = {
   drives: MicrovmDrive[];
   image?: string;
   diskSizeMib?: number;
+  agent?: boolean;
 };
 
 /** Applies the defaults: what the VM is configured with, apart from the image's drives (vm-config.ts). */
@@ -139,7 +158,37 @@ export function effective(spec: MicrovmSpec): EffectiveSpec {
     memoryMib: spec.memoryMib ?? DEFAULT_MEMORY_MIB,
     drives: spec.drives ?? [],
     ...(spec.image === undefined ? {} : { image: spec.image, diskSizeMib: spec.diskSizeMib ?? DEFAULT_DISK_SIZE_MIB }),
+    ...(spec.agent ? { agent: true } : {}),
   };
+}
+
+/**
+ * `agent` (default: true for an image on the default kernel) and the workload's fields,
+ * which only the agent can honour.
+ */
+function agentFields(obj: Record<string, unknown>, spec: MicrovmSpec, defaultKernel: boolean): void {
+  if (obj.agent !== undefined) {
+    spec.agent = bool(obj.agent, "agent");
+    if (spec.agent && spec.image === undefined) throw new ValidationError("agent", "the guest agent runs an image's workload: only with `image`");
+  } else if (spec.image !== undefined && defaultKernel) {
+    spec.agent = true;
+  }
+  if (!spec.agent) {
+    const given = AGENT_FIELDS.find((f) => obj[f] !== undefined);
+    if (given) throw new ValidationError(given, "is the workload's, run by the guest agent: only with `image` on the default kernel (or `agent: true`)");
+    return;
+  }
+  if (spec.initrd !== undefined) throw new ValidationError("initrd", "an image VM's initrd is the guest agent's (set `agent: false` to boot your own)");
+  if (obj.args !== undefined) spec.args = commandArgs(obj.args);
+  if (obj.env !== undefined) spec.env = envVars(obj.env);
+  if (obj.cwd !== undefined) {
+    spec.cwd = str(obj.cwd, "cwd");
+    if (!spec.cwd.startsWith("/")) throw new ValidationError("cwd", "must be an absolute path in the guest");
+  }
+  if (obj.user !== undefined) {
+    spec.user = str(obj.user, "user");
+    if (spec.user === "" || /[\s\0]/.test(spec.user)) throw new ValidationError("user", "must be uid[:gid] or name[:group]");
+  }
 }
 
 function memoryMib(value: unknown, limits: VmmLimits): number {

@@ -1,6 +1,6 @@
 import test from "ava";
 import { VmctlError } from "@vmctl/core/contract";
-import { IMAGE_ROOT_ARGS, parseVmConfig, vmConfig, withImageRoot, type VmImage, type VmScratch } from "./vm-config.js";
+import { agentBootArgs, IMAGE_ROOT_ARGS, parseVmConfig, vmConfig, withImageRoot, type VmAgent, type VmImage, type VmScratch } from "./vm-config.js";
 
 const image: VmImage = { reference: "node:20", digest: `sha256:${"a".repeat(64)}`, disk: "/state/images/disks/a.ext4", diskBytes: 17_825_792 };
 const scratch: VmScratch = { path: "/state/services/s1/scratch.ext4", sizeBytes: 64 * 1024 * 1024 };
@@ -48,4 +48,25 @@ test("vm.json reads back; old files (no image) too; a broken one is INTERNAL nam
     t.is(err?.code, "INTERNAL");
     t.regex(err?.message ?? "", /^\/f\/vm\.json: /);
   }
+});
+
+const agent: VmAgent = {
+  initrd: "/build/vmctl-agent.initramfs",
+  vsock: { guestCid: 3, udsPath: "/state/services/s1/vsock.sock" },
+  relaySocket: "/state/services/s1/agent.sock",
+  port: 1024,
+  hostname: "s1",
+  workload: { args: ["sh", "-c", "exit 7"], imageEnv: ["PATH=/bin"], env: ["A=b"], cwd: "/" },
+};
+
+test("with the agent: its initramfs is the initrd, its arguments plain words after rdinit=/init (the VMM's device words come after them); vm.json reads back", (t) => {
+  const vm = vmConfig("vmctl-s1", { kernel: "/k", image: "default", agent: true, bootArgs: "console=ttyS0 quiet" }, { image, scratch, agent });
+  t.is(vm.initrd, agent.initrd);
+  t.deepEqual(vm.agent, agent);
+  t.is(vm.bootArgs, "console=ttyS0 quiet root=/dev/vda ro rdinit=/init --root-base /dev/vda --root-scratch /dev/vdb --hostname s1 --listen vsock:1024");
+  t.false(vm.bootArgs.split(" ").includes("--"), "nothing behind a --: the kernel would not read the VMM's virtio_mmio words there");
+  t.deepEqual(parseVmConfig(JSON.stringify(vm), "vm.json"), vm);
+  // A hostname the kernel would not hand to init whole (a dot, an =) is left to the agent's default.
+  t.notRegex(agentBootArgs("console=ttyS0 init=/x -- a b", { ...agent, hostname: "a.b" }), /--hostname|init=\/x| a b/);
+  t.throws(() => parseVmConfig(JSON.stringify({ ...vm, agent: { ...agent, workload: { args: "sh" } } }), "vm.json"), { message: /agent\.workload/ });
 });

@@ -24,6 +24,29 @@ export type VmScratch = {
   sizeBytes: number;
 };
 
+/** What the guest agent runs as the VM's workload (resolved at prepare from the spec over the image's config). */
+export type VmWorkload = {
+  args: string[];
+  /** The image config's Env ("KEY=VALUE"). */
+  imageEnv: string[];
+  /** The spec's env ("KEY=VALUE"), merged over imageEnv by the agent. */
+  env: string[];
+  cwd?: string;
+  user?: string;
+};
+
+/** An image VM run through the guest agent: its initramfs, the vsock, the relay, the workload. */
+export type VmAgent = {
+  /** The agent's initramfs: the VM's initrd, /init = vmctl-agent. */
+  initrd: string;
+  vsock: { guestCid: number; udsPath: string };
+  /** The unix socket whose connections are relayed to the agent's vsock port (grpc-js dials it). */
+  relaySocket: string;
+  port: number;
+  hostname: string;
+  workload: VmWorkload;
+};
+
 export type VmConfig = {
   vmId: string;
   kernel: string;
@@ -35,6 +58,7 @@ export type VmConfig = {
   drives: MicrovmDrive[];
   image?: VmImage;
   scratch?: VmScratch;
+  agent?: VmAgent;
 };
 
 /** What `root=` the guest kernel gets with an image when the boot args name none. */
@@ -45,7 +69,7 @@ export const IMAGE_ROOT_ARGS = "root=/dev/vda ro";
  * the base disk becomes drive rootfs (read-only, the root device), the writable layer
  * drive scratch, both ahead of the user's drives; the boot args get {@link IMAGE_ROOT_ARGS}.
  */
-export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: VmImage; scratch: VmScratch }): VmConfig {
+export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: VmImage; scratch: VmScratch; agent?: VmAgent }): VmConfig {
   const e = effective(spec);
   const base = {
     vmId,
@@ -57,10 +81,11 @@ export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: Vm
   };
   if (e.image === undefined) return { ...base, drives: e.drives };
   if (resolved === undefined) throw new Error("vmConfig: a spec with an image needs the resolved image and its writable layer");
-  const { image, scratch } = resolved;
+  const { image, scratch, agent } = resolved;
   return {
     ...base,
-    bootArgs: withImageRoot(e.bootArgs),
+    bootArgs: agent === undefined ? withImageRoot(e.bootArgs) : agentBootArgs(e.bootArgs, agent),
+    ...(agent === undefined ? {} : { initrd: agent.initrd, agent }),
     drives: [
       { id: IMAGE_DRIVE_IDS.rootfs, path: image.disk, readOnly: true, root: true },
       { id: IMAGE_DRIVE_IDS.scratch, path: scratch.path, readOnly: false },
@@ -81,6 +106,25 @@ export function withImageRoot(bootArgs: string): string {
   const kernelWords = end < 0 ? words : words.slice(0, end);
   if (kernelWords.some((w) => w.startsWith("root="))) return bootArgs;
   return [...kernelWords, IMAGE_ROOT_ARGS, ...(end < 0 ? [] : words.slice(end))].join(" ");
+}
+
+/**
+ * The kernel part of `bootArgs` with {@link IMAGE_ROOT_ARGS}, the agent's initramfs init
+ * (`rdinit=/init`), then the agent's own arguments: the two disks it assembles the root
+ * from, the hostname, the vsock port it serves on. They are plain words, not after a
+ * `--`: the VMM appends its `virtio_mmio.device=` declarations at the end of the command
+ * line, and behind a `--` the kernel would not read them (and init would get them).
+ * Linux hands every word it does not know, without `=` or `.`, to init as an argument,
+ * in order; so the hostname is passed only when it has neither (and is not empty).
+ * Words the user put after a `--` are dropped: the agent is init.
+ */
+export function agentBootArgs(bootArgs: string, agent: VmAgent): string {
+  const words = withImageRoot(bootArgs).split(/\s+/).filter(Boolean);
+  const end = words.indexOf("--");
+  const kernelWords = (end < 0 ? words : words.slice(0, end)).filter((w) => !w.startsWith("rdinit=") && !w.startsWith("init="));
+  const hostname = /^[A-Za-z0-9-]+$/.test(agent.hostname) ? ["--hostname", agent.hostname] : [];
+  const agentArgs = ["--root-base", "/dev/vda", "--root-scratch", "/dev/vdb", ...hostname, "--listen", `vsock:${agent.port}`];
+  return [...kernelWords, "rdinit=/init", ...agentArgs].join(" ");
 }
 
 /**
@@ -113,6 +157,14 @@ export function parseVmConfig(text: string, file: string): VmConfig {
   const scratch = v.scratch as Partial<VmScratch> | undefined;
   if (scratch !== undefined && (!isStr(scratch.path) || !isInt(scratch.sizeBytes))) throw bad("scratch is not { path, sizeBytes }");
   if ((image === undefined) !== (scratch === undefined)) throw bad("image and scratch go together");
+  const agent = v.agent as Partial<VmAgent> | undefined;
+  if (agent !== undefined) {
+    const w = agent.workload as Partial<VmWorkload> | undefined;
+    const strs = (x: unknown): boolean => Array.isArray(x) && x.every(isStr);
+    if (image === undefined || !isStr(agent.initrd) || !isStr(agent.relaySocket) || !isInt(agent.port) || !isStr(agent.hostname)) throw bad("agent is incomplete");
+    if (agent.vsock === undefined || !isInt(agent.vsock.guestCid) || !isStr(agent.vsock.udsPath)) throw bad("agent.vsock is not { guestCid, udsPath }");
+    if (w === undefined || !strs(w.args) || !strs(w.imageEnv) || !strs(w.env)) throw bad("agent.workload is not { args, imageEnv, env }");
+  }
   return v as VmConfig;
 }
 

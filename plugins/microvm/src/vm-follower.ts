@@ -10,6 +10,7 @@ import type { ServiceLayout } from "./layout.js";
 import { VmmConnection } from "./vmm-connection.js";
 import { terminate, type ProcessRef } from "./vmm-process.js";
 import { releaseVmm } from "./vmm-stop.js";
+import { releaseAgentSockets } from "./workload.js";
 
 /** How long to wait between looks at the state when no state stream can say more. */
 const POLL_MS = 50;
@@ -117,5 +118,6 @@ export class VmFollower {
     if (vmm) await terminate(vmm);
     if (s.detached() || s.destroyed()) return;
     releaseVmm(s.ctx.resources, s.id, s.layout.socketPath);
+    releaseAgentSockets(s.ctx.resources, s.layout);
   }
 }

@@ -26,8 +26,15 @@ export interface VmmLaunch {
 }
 
 /** Recorded before they exist, so whatever happens next they can be found and freed. */
-export function intendLaunch(launch: VmmLaunch): void {
+export function intendLaunch(launch: VmmLaunch, vm?: VmConfig): void {
   const { layout: l, ctx } = launch;
+  if (vm?.agent) {
+    for (const path of [vm.agent.vsock.udsPath, vm.agent.relaySocket]) {
+      if (dirname(path) !== l.serviceDir) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      ctx.resources.intend(ledger.socket(path));
+      rmSync(path, { force: true });
+    }
+  }
   if (dirname(l.socketPath) !== l.serviceDir) mkdirSync(dirname(l.socketPath), { recursive: true, mode: 0o700 });
   ctx.resources.intend(ledger.file(l.consoleFile));
   ctx.resources.intend(ledger.file(l.vmmLogFile));
@@ -86,4 +93,6 @@ async function configureVm(client: VmmClient, vm: VmConfig): Promise<void> {
     const drive = { driveId: d.id, pathOnHost: d.path, isReadOnly: d.readOnly ?? false, isRootDevice: d.root ?? false };
     await inSpecTerms(client.putDrive(drive, RPC), vm, d.id);
   }
+  // The guest agent's way in: after the drives (the vsock takes the slot after them).
+  if (vm.agent) await inSpecTerms(client.putVsock(vm.agent.vsock, RPC), vm);
 }

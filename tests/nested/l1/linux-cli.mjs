@@ -4,14 +4,14 @@
 // release vmctl-vmm — one `vmctl` command per case, in turn, against a vmctld this script
 // starts first (`vmctl daemon`) and stops last (SIGTERM). Each case is one JSON line on
 // stdout and RESULTS_DIR/<name>.json: exit code, stdout, stderr, wall time, and the
-// vmctl-vmm processes alive afterwards; so are the daemon's start ("daemon-started") and
+// vmctl-vmm processes and the services' sockets and disks left afterwards; so are the daemon's start ("daemon-started") and
 // stop ("daemon-stopped").
 //
 //   node tests/nested/l1/linux-cli.mjs PLAN.json
 //
 // A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs }] }.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,6 +28,25 @@ const env = { ...process.env, VMCTL_STATE_DIR: plan.stateDir, VMCTL_SOCKET: plan
 
 /** vmctl-vmm processes serving VMs of this run's daemon (their socket lives under its state dir). */
 const daemonVmms = () => liveVmms((pid) => commandLineOf(pid).includes(plan.stateDir));
+
+/**
+ * What a service of this run's daemon may leave behind, under its state dir: sockets other
+ * than vmctld's own, writable layers, workload output files.
+ */
+function leftoverFiles(dir = plan.stateDir) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return e.name === "images" ? [] : leftoverFiles(path);
+    const isSocket = e.isSocket() || e.name.endsWith(".sock");
+    return (isSocket && path !== plan.socket) || ["scratch.ext4", "stdout.log", "stderr.log"].includes(e.name) ? [path] : [];
+  });
+}
 
 function write(result) {
   const line = JSON.stringify(result);
@@ -51,7 +70,7 @@ async function runCli(c) {
   }, c.timeoutMs ?? 60_000);
   const code = await new Promise((resolve) => child.once("close", (code, signal) => resolve(code ?? signal)));
   clearTimeout(timer);
-  return { name: c.name, args: c.args, code, timedOut, stdout, stderr, ms: Math.round(performance.now() - started), leftoverVmms: daemonVmms() };
+  return { name: c.name, args: c.args, code, timedOut, stdout, stderr, ms: Math.round(performance.now() - started), leftoverVmms: daemonVmms(), leftoverFiles: leftoverFiles() };
 }
 
 // vmctld, started the way `vmctl daemon` runs it (in the foreground, here in the

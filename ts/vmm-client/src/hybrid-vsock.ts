@@ -3,7 +3,8 @@
 // VMM answers `OK <host-port>\n` once the guest accepted, after which the socket is a
 // byte stream to the guest's port. (A guest connecting to host port N reaches whoever
 // listens on `<uds>_N` instead.)
-import { connect, type Socket } from "node:net";
+import { rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { VmctlError } from "@vmctl/core/contract";
 
 /** The longest answer line the VMM sends ("OK 4294967295\n" and a little room). */
@@ -67,4 +68,70 @@ export function connectVsock(udsPath: string, port: number, options: VsockConnec
     };
     socket.on("data", onData);
   });
+}
+
+/**
+ * A unix socket at `listenPath` whose every connection is relayed to `port` in the guest
+ * behind the VMM's vsock socket `udsPath` (through {@link connectVsock}): how a client that
+ * only dials unix sockets (grpc-js) reaches a guest service. A connection the guest
+ * refuses (or that times out) is closed at once; either side closing closes the other.
+ * A stale file at `listenPath` is replaced. Close the returned server to stop relaying
+ * (connections in flight are destroyed too) and remove the socket file.
+ */
+export async function relayVsock(listenPath: string, udsPath: string, port: number, options: VsockConnectOptions = {}): Promise<VsockRelay> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    open.add(client);
+    client.pause();
+    client.on("error", () => undefined);
+    client.on("close", () => open.delete(client));
+    connectVsock(udsPath, port, options).then(
+      ({ socket: guest }) => {
+        if (client.destroyed) {
+          guest.destroy();
+          return;
+        }
+        open.add(guest);
+        const end = (): void => {
+          client.destroy();
+          guest.destroy();
+          open.delete(guest);
+        };
+        client.on("error", end).on("close", end);
+        guest.on("error", end).on("close", end);
+        client.pipe(guest);
+        guest.pipe(client);
+        client.resume();
+      },
+      () => client.destroy(),
+    );
+  });
+  rmSync(listenPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listenPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    path: listenPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        open.clear();
+        server.close(() => {
+          rmSync(listenPath, { force: true });
+          resolve();
+        });
+      }),
+  };
+}
+
+/** A running relay (see {@link relayVsock}). */
+export interface VsockRelay {
+  /** The unix socket clients dial. */
+  readonly path: string;
+  /** Stops accepting, destroys the connections in flight, removes the socket file. */
+  close(): Promise<void>;
 }

@@ -5,8 +5,8 @@ export type { CallOptions, ConsoleSession } from "./client.js";
 export { fromGrpc } from "./errors.js";
 export { readVmmLimits } from "./limits.js";
 export { checkoutVmmBinary, checkoutVmmBuilds, findVmmBinary, requireVmmBinary } from "./binary.js";
-export { connectVsock } from "./hybrid-vsock.js";
-export type { VsockConnection, VsockConnectOptions } from "./hybrid-vsock.js";
+export { connectVsock, relayVsock } from "./hybrid-vsock.js";
+export type { VsockConnection, VsockConnectOptions, VsockRelay } from "./hybrid-vsock.js";
 export { VmmProcess } from "./process.js";
 export type { SpawnVmmOptions } from "./process.js";
 export type {
