@@ -1,5 +1,6 @@
-//! The command line. In a VM the kernel passes what follows `--` on its command line to
-//! init: `vmctl-agent --root-base /dev/vda --root-scratch /dev/vdb --hostname web-1`.
+//! The command line. In a VM the kernel hands init the words of its command line it does
+//! not know (no `=` or `.`), in order: `--root-base /dev/vda --root-scratch /dev/vdb
+//! --hostname web-1 --listen vsock:1024` (see plugins/microvm/src/vm-config.ts).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
