@@ -24,10 +24,13 @@ export interface ShimIdentity {
   readonly tag: string;
 }
 
-// Runs as `sh -c SCRIPT NAME TAG PIDFILE STDOUT STDERR EXITFILE COMMAND...`.
+// Runs as `sh -c SCRIPT NAME TAG PIDFILE STDOUT STDERR EXITFILE COMMAND...`. The pid is
+// written by the shell itself (one small write: a reader sees nothing or all of it), with
+// no child of its own: from then on the shim's only child is the command, which a target
+// may signal as its children. The exit status is renamed into place: readers act on it.
 const SCRIPT = [
   'pidf=$2 out=$3 err=$4 exitf=$5; shift 5',
-  'echo $$ > "$pidf.tmp" && mv -f "$pidf.tmp" "$pidf"',
+  'echo $$ > "$pidf"',
   '"$@" </dev/null >>"$out" 2>>"$err"',
   'echo $? > "$exitf.tmp" && mv -f "$exitf.tmp" "$exitf"',
 ].join("\n");

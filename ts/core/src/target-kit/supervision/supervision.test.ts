@@ -1,12 +1,12 @@
 // The kit's supervision with real processes: a shim running sh commands, read back by a
 // second supervisor as adopt() would after an orchestrator restart.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import type { ExitInfo, LogChunk, Logger, ServiceState } from "../../contract/index.js";
-import { childrenOf, isAlive, startTimeOf } from "../process.js";
+import { argvOf, childrenOf, isAlive, startTimeOf } from "../process.js";
 import { isShim } from "./shim.js";
 import { ShimSupervisor, type ShimEnd } from "./shim-supervisor.js";
 import { readStopRecord } from "./stop-record.js";
@@ -69,6 +69,11 @@ class ShellService {
   }
 }
 
+/** The shim's command once it is `sleep` (exec'd: a signal then reaches sleep itself). */
+function sleeperOf(shimPid: number): Promise<number | undefined> {
+  return waitFor(() => childrenOf(shimPid).find((pid) => argvOf(pid)?.[0] === "sleep"), { pollMs: 5, timeoutMs: 5000 });
+}
+
 function exitOf(end: ShimEnd): ExitInfo {
   if (end.status === undefined) return { code: null, reason: "unknown", detail: "status lost", at: end.at };
   return { code: end.status, reason: end.stopSignals.length > 0 ? "stopped" : "exited", at: end.at };
@@ -122,7 +127,7 @@ test("a second supervisor on the same files (an orchestrator restart) sees the r
   const dir = join(root, "adopted");
   const first = new ShellService(dir, "svc-adopted");
   const ref = first.shim.launch(["/bin/sh", "-c", "exec sleep 30"]);
-  await waitFor(() => (existsSync(join(dir, "shim.pid")) && childrenOf(ref.pid).length > 0 ? true : undefined), { pollMs: 5, timeoutMs: 5000 });
+  await sleeperOf(ref.pid);
   const second = new ShellService(dir, "svc-adopted", true);
   t.is((await second.state()).phase, "running");
   t.true(isShim(ref.pid, { name: "vmctl-test-shim", tag: "svc-adopted" }));
@@ -139,7 +144,7 @@ test("a shim killed before its command ended: the status is lost, and said so", 
   const dir = join(root, "lost");
   const svc = new ShellService(dir, "svc-lost");
   const ref = svc.shim.launch(["/bin/sh", "-c", "exec sleep 30"]);
-  const sleeper = await waitFor(() => childrenOf(ref.pid)[0], { pollMs: 5, timeoutMs: 5000 });
+  const sleeper = await sleeperOf(ref.pid);
   process.kill(ref.pid, "SIGKILL");
   const exit = await svc.shim.wait();
   t.is(exit.code, null);
