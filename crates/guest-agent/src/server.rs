@@ -187,7 +187,10 @@ impl pb::agent_server::Agent for Api {
     ) -> Result<Response<pb::SignalResponse>, Status> {
         let request = request.into_inner();
         let signal = signals::parse(&request.signal).ok_or_else(|| {
-            Status::invalid_argument(format!("signal: unknown signal {:?}", request.signal))
+            Status::invalid_argument(crate::status::bounded(format!(
+                "signal: unknown signal {:?}",
+                request.signal
+            )))
         })?;
         let result = match request.target {
             Some(pb::signal_request::Target::Pid(pid)) => {

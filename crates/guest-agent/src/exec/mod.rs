@@ -42,6 +42,9 @@ impl Default for WindowSize {
 pub enum ExecError {
     #[error("args: no command given")]
     NoCommand,
+    /// A string the kernel cannot take (argv, environment and paths end at a NUL).
+    #[error("{0}: contains a NUL byte")]
+    Nul(String),
     #[error("env: {0:?} is not KEY=VALUE")]
     BadEnv(String),
     #[error("cwd: {} is not an absolute path to a directory", .0.display())]

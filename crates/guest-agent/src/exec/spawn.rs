@@ -45,6 +45,24 @@ pub fn prepare(request: Request<'_>, root: &Path) -> Result<Prepared, ExecError>
     if request.args.is_empty() || request.args[0].is_empty() {
         return Err(ExecError::NoCommand);
     }
+    let nul = |field: String, value: &str| {
+        if value.contains('\0') {
+            Err(ExecError::Nul(field))
+        } else {
+            Ok(())
+        }
+    };
+    for (i, arg) in request.args.iter().enumerate() {
+        nul(format!("args[{i}]"), arg)?;
+    }
+    for (i, entry) in request.image_env.iter().enumerate() {
+        nul(format!("image_env[{i}]"), entry)?;
+    }
+    for (i, entry) in request.env.iter().enumerate() {
+        nul(format!("env[{i}]"), entry)?;
+    }
+    nul("cwd".to_owned(), request.cwd)?;
+    nul("user".to_owned(), request.user)?;
     let identity = user::resolve(request.user, root)?;
     let mut env: Vec<(String, String)> = Vec::new();
     for entry in request.image_env.iter().chain(request.env) {
