@@ -20,6 +20,10 @@ export type {
   SocketRequirement,
 } from "./requirements.js";
 export type {
+  ExecExit,
+  ExecOutput,
+  ExecProcess,
+  ExecRequest,
   ExecResult,
   LogOptions,
   Logger,
@@ -29,6 +33,7 @@ export type {
   ServiceFactory,
   StopOptions,
   TargetContext,
+  TerminalSize,
 } from "./target.js";
 export type {
   Capabilities,

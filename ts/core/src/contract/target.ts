@@ -63,8 +63,63 @@ export interface LogOptions {
   readonly follow?: boolean;
 }
 
-export interface ExecResult {
+/** A terminal's size in character cells. */
+export interface TerminalSize {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** A further command to run inside a running service. */
+export interface ExecRequest {
+  /** argv: args[0] is looked up in the service's PATH unless it has a '/'. */
+  readonly args: readonly string[];
+  /** Runs it on a new terminal: its output is all "stdout", and `resize` applies. */
+  readonly tty?: boolean;
+  /** Keeps its stdin open for `write`; without it the command reads an empty stdin. */
+  readonly stdin?: boolean;
+  /** The terminal's first size (with `tty`); the target's default when unset. */
+  readonly size?: TerminalSize;
+}
+
+/** A piece of an exec'd command's output, in the order it was read from that stream. */
+export interface ExecOutput {
+  readonly stream: "stdout" | "stderr";
+  readonly data: Uint8Array;
+}
+
+/** How an exec'd command ended. */
+export interface ExecExit {
+  /**
+   * Its exit code; null when a signal killed it. A command that could not be run is 127
+   * (not found) or 126 (not executable), as a shell reports it, with the reason on stderr.
+   */
   readonly code: number | null;
+  /** The signal's name when one killed it ("SIGKILL"). */
+  readonly signal?: string;
+}
+
+/**
+ * A command running inside a service. Its output is read by iterating, once, at the
+ * reader's pace: a target must not buffer it whole (a slow reader slows the command
+ * down). `exited` settles after the output has ended.
+ */
+export interface ExecProcess extends AsyncIterable<ExecOutput> {
+  /** Rejects when the command's end could not be learned (the service went away, ...). */
+  readonly exited: Promise<ExecExit>;
+  /** Writes to its stdin (started with `stdin` or `tty`); resolves once accepted. */
+  write(data: Uint8Array): Promise<void>;
+  /** Ends its stdin (EOF). */
+  closeStdin(): Promise<void>;
+  /** The terminal's new size; ignored without `tty`. */
+  resize(size: TerminalSize): Promise<void>;
+  /** Sends the command a signal by name ("SIGINT", "SIGTERM", ...). */
+  signal(name: string): Promise<void>;
+  /** Kills the command if it still runs and frees what the session holds. Idempotent. */
+  cancel(): void;
+}
+
+/** An exec'd command's whole output and exit, as `execToEnd` collects it. */
+export interface ExecResult extends ExecExit {
   readonly stdout: Uint8Array;
   readonly stderr: Uint8Array;
 }
@@ -87,8 +142,11 @@ export interface ServiceController {
   destroy(): Promise<void>;
   /** What the orchestrator persists so `adopt` can reattach after a restart. */
   record(): JsonValue;
-  /** Only when the factory claims `exec`. */
-  exec?(args: readonly string[]): Promise<ExecResult>;
+  /**
+   * Only when the factory claims `exec`. Resolves once the command runs (or could not be
+   * run: then its exit says 127/126); rejects when the service cannot take it.
+   */
+  exec?(request: ExecRequest): Promise<ExecProcess>;
   /** Only when the factory claims `pause`. */
   pause?(): Promise<void>;
   resume?(): Promise<void>;

@@ -79,3 +79,4 @@ export {
 } from "./supervision/shim-supervisor.js";
 export { readStopRecord, recordSignal, recordStopBeforeStart, type StopRecord } from "./supervision/stop-record.js";
 export { waitFor, type WaitOptions } from "./supervision/wait.js";
+export { EXEC_TO_END_MAX_BYTES, execToEnd, type ExecToEndOptions } from "./exec/collect.js";
