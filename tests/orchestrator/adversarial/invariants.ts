@@ -30,7 +30,7 @@ export const DOCUMENTED: Readonly<Record<MethodName, readonly grpc.status[]>> = 
   listTargets: [S.OK],
   pauseService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   resumeService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
-  execService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
+  exec: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   createServiceWithProgress: [S.OK, S.NOT_FOUND, S.ALREADY_EXISTS, S.FAILED_PRECONDITION],
   // What a pull can answer for what the suite sends (requests.ts, "Image references"):
   // NOT_FOUND (no such archive, a digest alone), UNAVAILABLE (the registry at

@@ -44,7 +44,7 @@ export class RawOrchestrator {
   /** Sends `bytes` to `method` with a deadline; never rejects. Streams are read to their end (or the deadline). */
   call(method: MethodName, bytes: Buffer, deadlineMs: number): Promise<RawOutcome> {
     const started = Date.now();
-    const { path, responseStream } = OrchestratorService[method];
+    const { path, requestStream, responseStream } = OrchestratorService[method];
     const deadline = Date.now() + deadlineMs;
     const outcome = (err: grpc.ServiceError | null, responses: Buffer[]): RawOutcome => {
       const elapsedMs = Date.now() - started;
@@ -61,7 +61,11 @@ export class RawOrchestrator {
         return;
       }
       const responses: Buffer[] = [];
-      const stream = this.#client.makeServerStreamRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline });
+      // A stream both ways (Exec) gets `bytes` as its one message, then the client's end.
+      const stream = requestStream
+        ? this.#client.makeBidiStreamRequest(path, identity, identity, new grpc.Metadata(), { deadline })
+        : this.#client.makeServerStreamRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline });
+      if (requestStream) (stream as grpc.ClientDuplexStream<Buffer, Buffer>).end(bytes);
       stream.on("data", (m: Buffer) => responses.push(m));
       stream.on("error", (err: grpc.ServiceError) => resolve(outcome(err, responses)));
       stream.on("end", () => resolve(outcome(null, responses)));

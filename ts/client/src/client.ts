@@ -3,7 +3,6 @@ import * as grpc from "@grpc/grpc-js";
 import {
   createRequestToProto,
   eventFromProto,
-  execResultFromProto,
   exitFromProto,
   filterToProto,
   imageFromProto,
@@ -19,9 +18,13 @@ import {
   type vmctl,
 } from "@vmctl/proto";
 import { errorFromGrpc } from "./errors.js";
+import { startExec } from "./exec-call.js";
+import { execToEnd } from "@vmctl/core/target-kit";
 import { DEFAULT_SOCKET, VmctlError, type SystemPruneReport } from "@vmctl/core/contract";
 import type {
   CreateServiceInput,
+  ExecProcess,
+  ExecRequest,
   ExecResult,
   ExitInfo,
   Image,
@@ -253,9 +256,26 @@ export class VmctlClient {
     return serviceFromProto(await this.#call(this.#raw.resumeService, { id: ref }, options));
   }
 
-  /** Runs `args` inside a running service; its exit code (null when killed by a signal) and output. */
-  async exec(ref: string, args: readonly string[], options?: CallOptions): Promise<ExecResult> {
-    return execResultFromProto(await this.#call(this.#raw.execService, { id: ref, args: [...args] }, options));
+  /**
+   * Runs a command inside a running service, resolving once it runs: read its output by
+   * iterating (at your pace), write its stdin, resize its terminal, signal it; `exited`
+   * settles after the output. `signal` (or `cancel()`) ends the command.
+   */
+  async exec(ref: string, request: ExecRequest, options: { signal?: AbortSignal } = {}): Promise<ExecProcess> {
+    const process = await startExec(this.#raw.exec(), ref, request, this.socketPath);
+    const onAbort = (): void => process.cancel();
+    if (options.signal?.aborted) process.cancel();
+    else options.signal?.addEventListener("abort", onAbort, { once: true });
+    process.exited.finally(() => options.signal?.removeEventListener("abort", onAbort)).catch(() => undefined);
+    return process;
+  }
+
+  /**
+   * Runs `args` inside a running service and collects its exit and whole output (at most
+   * `maxBytes`, 16 MiB by default: more fails with RESOURCE_EXHAUSTED; use exec() to stream).
+   */
+  async execToEnd(ref: string, args: readonly string[], options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<ExecResult> {
+    return execToEnd(await this.exec(ref, { args }, options), options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes });
   }
 
   async targets(options?: CallOptions): Promise<TargetInfo[]> {

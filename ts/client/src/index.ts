@@ -7,6 +7,10 @@ export type { ErrorCode, ErrorDetails } from "@vmctl/core/contract";
 export type {
   Capabilities,
   CreateServiceInput,
+  ExecExit,
+  ExecOutput,
+  ExecProcess,
+  ExecRequest,
   ExecResult,
   ExitInfo,
   Image,
@@ -27,4 +31,5 @@ export type {
   ServicePhase,
   ServiceRecord,
   TargetInfo,
+  TerminalSize,
 } from "./types.js";

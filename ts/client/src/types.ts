@@ -2,6 +2,10 @@
 // carries no runtime), so a client caller and the engine can never drift apart.
 export type {
   Capabilities,
+  ExecExit,
+  ExecOutput,
+  ExecProcess,
+  ExecRequest,
   ExecResult,
   ExitInfo,
   JsonValue,
@@ -16,6 +20,7 @@ export type {
   ServicePhase,
   ServiceRecord,
   TargetInfo,
+  TerminalSize,
   // How far a pull or a target's prepare has got; `item` is a layer's digest for per-layer phases.
   ProgressEvent,
   ImageRunConfig as ImageConfig,

@@ -26,8 +26,6 @@ export {
   createRequestToProto,
   eventFromProto,
   eventToProto,
-  execResultFromProto,
-  execResultToProto,
   exitFromProto,
   exitToProto,
   filterFromProto,
@@ -42,6 +40,8 @@ export {
   targetToProto,
 } from "./codec/services.js";
 export type { CreateServiceRequestInput } from "./codec/services.js";
+export { execInputFromProto, execOutputFromProto, execOutputToProto, execStartToProto } from "./codec/exec.js";
+export type { ExecInputMessage, ExecOutputMessage } from "./codec/exec.js";
 export {
   imageFromProto,
   imageToProto,

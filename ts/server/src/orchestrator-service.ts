@@ -7,7 +7,6 @@ import { VmctlError, type Logger } from "@vmctl/core";
 import {
   createInputFromProto,
   eventToProto,
-  execResultToProto,
   exitToProto,
   filterFromProto,
   imageToProto,
@@ -20,6 +19,7 @@ import {
   targetToProto,
   type vmctl,
 } from "@vmctl/proto";
+import { serveExec } from "./exec-stream.js";
 import { checkImageReference, REFERENCE_FIELD } from "./image-requests.js";
 import type { ImageStoreApi, ServedEngine } from "./image-store-api.js";
 import { pageOf } from "./list-pages.js";
@@ -69,9 +69,8 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     })),
     pauseService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("PauseService", async (req) => serviceToProto(await engine.pause(req.id))),
     resumeService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("ResumeService", async (req) => serviceToProto(await engine.resume(req.id))),
-    execService: unary<vmctl.v1.ExecServiceRequest, vmctl.v1.IExecServiceResponse>("ExecService", async (req) => {
-      return execResultToProto(await engine.exec(req.id, req.args ?? []));
-    }),
+    // The command ends with the call: its exit, the client going away, or a bad message.
+    exec: rpc.duplex<vmctl.v1.ExecInput, vmctl.v1.IExecOutput>("Exec", (requests, signal) => serveExec(engine, requests, signal)),
     // A client that goes away ends its stream; the create goes on (as CreateService's does).
     createServiceWithProgress: streaming<vmctl.v1.CreateServiceRequest, vmctl.v1.ICreateServiceEvent>("CreateServiceWithProgress", async function* (req, signal) {
       const input = createInputFromProto(req);

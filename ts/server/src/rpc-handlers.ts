@@ -3,7 +3,8 @@
 // away, and the answer — or the error, through grpc-status.ts — is sent in a way that
 // cannot throw into the void: whatever goes wrong while building or sending an error falls
 // back to a plain status, never to an unhandled rejection (which would end the daemon).
-import { once } from "node:events";
+import { once, type EventEmitter } from "node:events";
+import type { Readable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import { VmctlError, type Logger } from "@vmctl/core";
 import { MalformedMessage } from "@vmctl/proto";
@@ -11,6 +12,7 @@ import { plainStatus, toServiceError, type StatusObject } from "./grpc-status.js
 
 export type Unary<Req, Res> = (request: Req, signal: AbortSignal) => Promise<Res> | Res;
 export type Streaming<Req, Res> = (request: Req, signal: AbortSignal) => AsyncIterable<Res>;
+export type Duplex<Req, Res> = (requests: AsyncIterable<Req>, signal: AbortSignal) => AsyncIterable<Res>;
 
 /** Open calls, so shutdown can end streams that would otherwise run forever. */
 export class CallTracker {
@@ -93,27 +95,52 @@ export class RpcHandlers {
   }
 
   streaming<Req, Res>(method: string, fn: Streaming<Req, Res>): grpc.handleServerStreamingCall<Req | MalformedMessage, Res> {
-    return (call) => {
-      const abort = this.calls.track();
-      // The client went away (or shutdown): the engine's iterator ends on this signal.
-      call.on("cancelled", () => abort.abort());
-      void (async () => {
-        try {
-          for await (const message of fn(decoded(call.request), abort.signal)) {
-            if (abort.signal.aborted) break;
-            if (!call.write(message)) await Promise.race([once(call, "drain"), once(abort.signal, "abort")]);
-          }
-          if (!call.cancelled) this.#safely(method, () => call.end(), () => call.destroy());
-        } catch (err) {
-          if (call.cancelled) return;
-          const status = this.#report(method, err);
-          this.#safely(
-            method,
-            () => call.emit("error", status),
-            () => call.emit("error", plainStatus(status.code, status.details)),
-          );
-        }
-      })().finally(() => this.calls.done(abort));
-    };
+    return (call) => this.#serveStream(method, call, (signal) => fn(decoded(call.request), signal));
   }
+
+  /** A stream both ways: `fn` reads the client's messages (each decoded, or INVALID_ARGUMENT) as it answers. */
+  duplex<Req, Res>(method: string, fn: Duplex<Req, Res>): grpc.handleBidiStreamingCall<Req | MalformedMessage, Res> {
+    return (call) => this.#serveStream(method, call, (signal) => fn(decodedAll<Req>(call), signal));
+  }
+
+  /** Writes what `answers` yields at the client's pace, then ends the call or sends the error's status. */
+  #serveStream<Res>(method: string, call: AnsweringCall<Res>, answers: (signal: AbortSignal) => AsyncIterable<Res>): void {
+    const abort = this.calls.track();
+    // The client went away (or shutdown): the engine's iterator ends on this signal.
+    call.on("cancelled", () => abort.abort());
+    void (async () => {
+      try {
+        for await (const message of answers(abort.signal)) {
+          if (abort.signal.aborted) break;
+          if (!call.write(message)) await Promise.race([once(call, "drain"), once(abort.signal, "abort")]);
+        }
+        if (!call.cancelled) this.#safely(method, () => call.end(), () => call.destroy());
+      } catch (err) {
+        if (call.cancelled) return;
+        const status = this.#report(method, err);
+        this.#safely(
+          method,
+          () => call.emit("error", status),
+          () => call.emit("error", plainStatus(status.code, status.details)),
+        );
+      }
+    })().finally(() => this.calls.done(abort));
+  }
+}
+
+/** What a streaming answer needs of a server-streaming or a duplex call. */
+interface AnsweringCall<Res> extends EventEmitter {
+  readonly cancelled: boolean;
+  write(message: Res): boolean;
+  end(): void;
+  destroy(): void;
+}
+
+/**
+ * The client's messages in order, each as `decoded` checks it. Leaving the loop early (a
+ * malformed message, the answer done) must not destroy the call: its status is still to
+ * be sent.
+ */
+async function* decodedAll<Req>(call: Readable): AsyncGenerator<Req> {
+  for await (const message of call.iterator({ destroyOnReturn: false })) yield decoded(message as Req | MalformedMessage);
 }

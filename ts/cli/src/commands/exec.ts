@@ -1,9 +1,15 @@
-// vmctl exec: a further command inside a running service (targets claiming exec);
-// its output is printed and its exit code becomes vmctl's.
+// vmctl exec: a further command inside a running service (targets claiming exec), joined
+// to this terminal: output streamed as it comes, stdin with -i, a terminal with -t; its
+// exit code becomes vmctl's (128 + N when signal N killed it).
 import type { Command } from "commander";
 import { eachRef, withClient } from "../connection/with-client.js";
 import { CliError } from "../errors.js";
-import { RUN_FAILED } from "./run.js";
+import { exitStatus, joinTerminal, terminalSize } from "./exec-terminal.js";
+
+interface ExecFlags {
+  readonly interactive?: boolean;
+  readonly tty?: boolean;
+}
 
 export function registerExec(program: Command, trailing: () => readonly string[], setExit: (code: number) => void): void {
   program
@@ -11,14 +17,19 @@ export function registerExec(program: Command, trailing: () => readonly string[]
     .description("run a command inside a running service and exit with its code")
     .argument("<service>", "service id or name")
     .argument("[command...]", "the command (after --)")
-    .action(async (ref: string, positional: string[], _options: unknown, command: Command) => {
+    .option("-i, --interactive", "pass this stdin to the command (its end is the command's EOF)")
+    .option("-t, --tty", "give the command a terminal (raw mode here, window size passed on)")
+    .action(async (ref: string, positional: string[], flags: ExecFlags, command: Command) => {
       const args = [...positional, ...trailing()];
       if (args.length === 0) throw new CliError("exec needs a command: vmctl exec SERVICE -- COMMAND...", 2);
-      const result = await withClient(command, (client) => client.exec(ref, args));
-      process.stdout.write(result.stdout);
-      process.stderr.write(result.stderr);
-      if (result.code === null) process.stderr.write(`vmctl: the command in ${ref} was killed by a signal\n`);
-      setExit(result.code ?? RUN_FAILED);
+      const tty = flags.tty === true;
+      const interactive = flags.interactive === true;
+      const size = tty ? terminalSize() : undefined;
+      const exit = await withClient(command, async (client) => {
+        const exec = await client.exec(ref, { args, tty, stdin: interactive, ...(size ? { size } : {}) });
+        return joinTerminal(exec, { interactive, tty });
+      });
+      setExit(exitStatus(exit));
     });
 }
 

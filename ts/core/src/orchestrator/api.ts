@@ -1,6 +1,6 @@
 // The engine's interface: what the gRPC server (and tests) call. The server maps these
 // types to proto/vmctl/v1 and VmctlError codes to gRPC statuses; nothing else.
-import type { ExecResult } from "../contract/target.js";
+import type { ExecProcess, ExecRequest } from "../contract/target.js";
 import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase, ProgressSink } from "../contract/types.js";
 
 /** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
@@ -120,8 +120,11 @@ export interface OrchestratorApi {
   pause(ref: ServiceRef): Promise<ServiceRecord>;
   /** Thaws a paused service. */
   resume(ref: ServiceRef): Promise<ServiceRecord>;
-  /** Runs a further command inside a running service (targets claiming `exec`) and collects its output. */
-  exec(ref: ServiceRef, args: readonly string[]): Promise<ExecResult>;
+  /**
+   * Runs a further command inside a running service (targets claiming `exec`): its output
+   * streams at the caller's pace; stdin, resizes and signals go to it while it runs.
+   */
+  exec(ref: ServiceRef, request: ExecRequest): Promise<ExecProcess>;
   targets(): TargetInfo[];
   /** Detaches from every service (they keep running) and closes the state store. */
   close(): Promise<void>;

@@ -7,7 +7,7 @@
 // (dependency ordering), service-stops.ts, service-teardown.ts, running-service-calls.ts
 // (pause, resume, exec), exit-monitor.ts, service-watchers.ts (watch and wait).
 import { mkdir } from "node:fs/promises";
-import type { ExecResult, Logger, ServiceController } from "../contract/target.js";
+import type { ExecProcess, ExecRequest, Logger, ServiceController } from "../contract/target.js";
 import type { ExitInfo, LogChunk, ProgressSink } from "../contract/types.js";
 import type { SystemPruneOptions, SystemPruneReport } from "../contract/owned.js";
 import { VmctlError } from "../errors.js";
@@ -307,12 +307,12 @@ export class Orchestrator implements OrchestratorApi {
     return publicRecord(await this.#locks.run(id, () => this.#calls.resume(id)));
   }
 
-  async exec(ref: ServiceRef, args: readonly string[]): Promise<ExecResult> {
+  async exec(ref: ServiceRef, request: ExecRequest): Promise<ExecProcess> {
     this.#assertOpen();
     const { id } = this.#services.require(ref);
-    checkArgs(args, "args", { nonEmpty: true });
+    const args = checkArgs(request.args, "args", { nonEmpty: true });
     // Not under the service's lock: an exec may run long, and stop must still get through.
-    return this.#calls.exec(id, args);
+    return this.#calls.exec(id, { ...request, args });
   }
 
   async delete(ref: ServiceRef, options: { force?: boolean } = {}): Promise<void> {

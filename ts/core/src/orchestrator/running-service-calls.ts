@@ -1,8 +1,9 @@
 // Pause, resume and exec: calls on a running service that only some targets support
 // (their factory's capabilities say which). A target without the capability is
 // FAILED_PRECONDITION naming the target, before its controller is asked anything.
-import type { ExecResult, ServiceController } from "../contract/target.js";
-import { VmctlError } from "../errors.js";
+import type { ExecProcess, ExecRequest, ServiceController } from "../contract/target.js";
+import { ValidationError, VmctlError } from "../errors.js";
+import { canonicalSignal } from "../target-kit/signals.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { StoredService } from "../state/service-row.js";
 import type { LiveService, ServiceTable } from "./service-table.js";
@@ -34,14 +35,17 @@ export class RunningServiceCalls {
     return this.#services.refresh(id, live.controller);
   }
 
-  /** Not under the service's lock: an exec may run long, and a stop must still get through. */
-  async exec(id: string, args: readonly string[]): Promise<ExecResult> {
+  /**
+   * Not under the service's lock: an exec may run long, and a stop must still get through.
+   * The process is the target's, with the caller's signal names checked first.
+   */
+  async exec(id: string, request: ExecRequest): Promise<ExecProcess> {
     const { service, live } = this.#capable(id, "exec");
     if (service.phase !== "running") throw notRunning(service, "exec in");
     const exec = live.controller.exec;
     if (exec === undefined) throw new VmctlError("INTERNAL", `target ${service.target} claims exec but its controller has no exec()`, { details: { target: service.target } });
     try {
-      return await exec.call(live.controller, args);
+      return withCheckedSignals(await exec.call(live.controller, request));
     } catch (err) {
       throw VmctlError.from(err, `exec in service ${service.name}`);
     }
@@ -74,4 +78,21 @@ function notRunning(service: StoredService, action: string, expected = "running"
   return new VmctlError("FAILED_PRECONDITION", `cannot ${action} service ${service.name}: it is ${service.phase}, not ${expected}`, {
     details: { serviceId: service.id },
   });
+}
+
+/** `process`, its signal() taking "INT", "SIGINT" or "2" and refusing a name no signal has. */
+function withCheckedSignals(process: ExecProcess): ExecProcess {
+  return {
+    exited: process.exited,
+    [Symbol.asyncIterator]: () => process[Symbol.asyncIterator](),
+    write: (data) => process.write(data),
+    closeStdin: () => process.closeStdin(),
+    resize: (size) => process.resize(size),
+    signal: (name) => {
+      const signal = canonicalSignal(name);
+      if (signal === undefined) return Promise.reject(new ValidationError("signal", `${JSON.stringify(name.slice(0, 64))} is not a signal`));
+      return process.signal(signal);
+    },
+    cancel: () => process.cancel(),
+  };
 }

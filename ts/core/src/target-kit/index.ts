@@ -35,7 +35,7 @@ export {
   type GroupWaitOptions,
   type ProcessRef,
 } from "./process.js";
-export { execStartCode, signalName, signalOfStatus } from "./signals.js";
+export { canonicalSignal, execStartCode, signalName, signalOfStatus } from "./signals.js";
 export {
   bool,
   commandArgs,

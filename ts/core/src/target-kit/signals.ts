@@ -26,3 +26,14 @@ export function execStartCode(code: number | null, stderr: string): number | nul
   if (/permission denied|exec format error|is a directory/i.test(stderr)) return 126;
   return code;
 }
+
+/**
+ * The host's name for a signal given as "SIGINT", "INT" or "2" (case-insensitive), or
+ * undefined when it names none: what callers may pass as an exec's signal.
+ */
+export function canonicalSignal(text: string): string | undefined {
+  if (/^\d{1,2}$/.test(text)) return signalName(Number(text));
+  const upper = text.toUpperCase();
+  const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  return Object.hasOwn(constants.signals, name) ? name : undefined;
+}

@@ -8,7 +8,6 @@
 import {
   ValidationError,
   type CreateServiceInput,
-  type ExecResult,
   type ExitInfo,
   type JsonValue,
   type LogChunk,
@@ -28,7 +27,7 @@ export interface CreateServiceRequestInput extends Omit<CreateServiceInput, "spe
   readonly spec?: { readonly [key: string]: JsonValue };
 }
 
-// ---- ExitInfo, ExecServiceResponse
+// ---- ExitInfo
 
 export function exitToProto(exit: ExitInfo): vmctl.v1.IExitInfo {
   return {
@@ -48,14 +47,6 @@ export function exitFromProto(e: vmctl.v1.IExitInfo): ExitInfo {
     ...(e.detail ? { detail: e.detail } : {}),
     at: dateOf(e.atUnixMs),
   };
-}
-
-export function execResultToProto(result: ExecResult): vmctl.v1.IExecServiceResponse {
-  return { ...(result.code === null ? {} : { code: result.code }), stdout: result.stdout, stderr: result.stderr };
-}
-
-export function execResultFromProto(r: vmctl.v1.IExecServiceResponse): ExecResult {
-  return { code: r.code ?? null, stdout: r.stdout ?? new Uint8Array(), stderr: r.stderr ?? new Uint8Array() };
 }
 
 // ---- Readiness
