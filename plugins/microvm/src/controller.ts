@@ -8,7 +8,7 @@
 // (exit and stop request on disk), vmm-stop.ts (stop escalation, release), reattach.ts
 // (adopt); for an image run by the guest agent, workload.ts (workload, output, exec).
 import { VmctlError } from "@vmctl/core/contract";
-import type { ExecResult, ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import type { ExecProcess, ExecRequest, ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
 import { followFiles } from "@vmctl/core/target-kit";
 import type { VmState } from "@vmctl/vmm-client";
 import { readConsoleFile } from "./console-log.js";
@@ -193,9 +193,9 @@ export class MicrovmController implements ServiceController {
     return exit;
   }
 
-  /** Through the guest agent (image VMs only), its output collected. */
-  async exec(args: readonly string[]): Promise<ExecResult> {
-    return this.#workload.exec(args, this.#readVm()?.agent);
+  /** Through the guest agent (image VMs only), its output streamed. */
+  async exec(request: ExecRequest): Promise<ExecProcess> {
+    return this.#workload.exec(request, this.#readVm()?.agent);
   }
 
   async pause(): Promise<void> {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { collectOutput, consoleExcerpt, execResult, workloadExit } from "./workload-exit.js";
+import { consoleExcerpt, fullSignalName, workloadExit } from "./workload-exit.js";
 
 const at = new Date(0);
 const facts = { coreDumped: false, oom: false, message: "" };
@@ -17,20 +17,9 @@ test("the workload's exit is the service's: code, signal (stopped when asked), o
   t.like(missing, { code: 127, reason: "failed", detail: "vmctl-agent: nosuch: command not found" });
 });
 
-test("exec's result: the code, and the agent's message as stderr when the command could not run", async (t) => {
-  async function* chunks() {
-    yield { stream: "stdout" as const, data: Buffer.from("a".repeat(10)) };
-    yield { stream: "stderr" as const, data: Buffer.from("e") };
-    yield { stream: "stdout" as const, data: Buffer.from("b".repeat(10)) };
-  }
-  const out = await collectOutput(chunks(), 15);
-  t.is(out.stdout.toString(), "a".repeat(10) + "b".repeat(5));
-  t.is(out.stderr.toString(), "e");
-  t.true(out.truncated);
-  t.deepEqual(execResult({ ...facts, code: 3 }, out), { code: 3, stdout: out.stdout, stderr: out.stderr });
-  const none = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
-  t.is(Buffer.from(execResult({ ...facts, code: 127, message: "vmctl-agent: x: command not found" }, none).stderr).toString(), "vmctl-agent: x: command not found\n");
-  t.is(execResult({ ...facts, signal: "SIGKILL" }, none).code, null);
+test("a signal's name is the full one, as the agent may leave the SIG off", (t) => {
+  t.is(fullSignalName("KILL"), "SIGKILL");
+  t.is(fullSignalName("SIGTERM"), "SIGTERM");
 });
 
 test("the console excerpt starts at the agent's first message or the panic, else it is the tail", (t) => {

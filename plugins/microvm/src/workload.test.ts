@@ -37,21 +37,25 @@ test("a VM that ends before its agent answers: the start fails saying so with th
   t.deepEqual([...vmmsUnder(s.dir).keys()], [], "no VMM left");
   t.false(existsSync(join(ctx.serviceDir, "agent.sock")), "no relay socket left");
   t.false(existsSync(join(ctx.serviceDir, "vsock.sock")), "no vsock socket left");
-  const exec = await t.throwsAsync(c.exec(["true"]), { instanceOf: VmctlError });
+  const exec = await t.throwsAsync(c.exec({ args: ["true"] }), { instanceOf: VmctlError });
   t.is(exec?.code, "FAILED_PRECONDITION");
+  t.regex(exec?.message ?? "", /no-agent has exited/);
   await c.destroy();
   t.deepEqual(socketsUnder(ctx.serviceDir), []);
   t.deepEqual(ctx.resources.list(), [], "every ledger entry released");
 });
 
-test("exec on a kernel-only VM is refused: no guest agent", async (t) => {
+test("exec on a kernel-only VM is refused: no guest agent; empty args are refused first, naming the field", async (t) => {
   const factory = s.factory();
   const ctx = testContext(s.dir, "kernel-only");
   const c = (await factory.create("kernel-only", factory.validate(s.guestSpec("ticker")), ctx)) as MicrovmController;
   t.teardown(() => c.destroy());
   await c.prepare();
   await c.start();
-  const err = await t.throwsAsync(c.exec(["true"]), { instanceOf: VmctlError });
+  const err = await t.throwsAsync(c.exec({ args: ["true"] }), { instanceOf: VmctlError });
   t.is(err?.code, "FAILED_PRECONDITION");
   t.regex(err?.message ?? "", /no guest agent/);
+  const empty = await t.throwsAsync(c.exec({ args: [] }), { instanceOf: VmctlError });
+  t.is(empty?.code, "INVALID_ARGUMENT");
+  t.is(empty?.details.field, "args");
 });

@@ -11,21 +11,20 @@
 // after the restart is dropped by the agent, and the exit is learned from the VM's end.
 import { closeSync, createWriteStream, fstatSync, openSync, readSync, rmSync, type WriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { VmctlError, type ExecResult, type ExitInfo, type ResourceLedger, type TargetContext } from "@vmctl/core/contract";
+import { VmctlError, type ExecProcess, type ExecRequest, type ExitInfo, type ResourceLedger, type TargetContext } from "@vmctl/core/contract";
 import { connectVsock, relayVsock, type VmmClient, type VsockRelay } from "@vmctl/vmm-client";
 import { AgentConnection, type ExecSession } from "./agent/index.js";
 import { errorDetails } from "./errors.js";
+import { startExec } from "./exec-process.js";
 import { ledger, type ServiceLayout } from "./layout.js";
 import type { VmAgent } from "./vm-config.js";
 import { RPC } from "./vmm-connection.js";
-import { collectOutput, consoleExcerpt, execResult, workloadExit } from "./workload-exit.js";
+import { consoleExcerpt, workloadExit } from "./workload-exit.js";
 
 /** How long a booting VM's agent gets to answer (a Linux boot; minutes under nesting's load). */
 export const AGENT_READY_TIMEOUT_MS = 120_000;
 /** After the workload's exit: how long the VM gets to power itself off before it is forced. */
 const POWER_OFF_GRACE_MS = 5000;
-/** exec()'s output is collected whole (the contract's buffered exec): at most this per stream. */
-const EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024;
 
 /** What the workload needs of its controller. */
 export interface WorkloadHost {
@@ -106,24 +105,18 @@ export class AgentWorkload {
     return this.host.exitKnown();
   }
 
-  /** The contract's exec: a further command, with the workload's env, cwd and user; its output collected. */
-  async exec(args: readonly string[], vmAgent: VmAgent | undefined): Promise<ExecResult> {
+  /** The contract's exec: a further command, with the workload's env, cwd and user; its output streamed (exec-process.ts). */
+  async exec(request: ExecRequest, vmAgent: VmAgent | undefined): Promise<ExecProcess> {
     const details = errorDetails(this.host.id);
+    if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", `args: exec into ${this.host.id} needs a command`, { details: { ...details, field: "args" } });
     if (!vmAgent) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} has no guest agent: exec needs an image VM`, { details });
+    if (this.host.exitKnown()) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} has exited: exec needs it running`, { details });
+    // A paused VM's agent cannot answer: the exec would hang until resume().
+    const vm = await this.host.vmmClient()?.getState(RPC).catch(() => undefined);
+    if (vm?.phase === "paused") throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} is paused: resume it to exec`, { details });
     const agent = this.#agent;
-    const w = vmAgent.workload;
     if (!agent) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id}: no connection to its guest agent`, { details });
-    const session = await agent.exec({
-      args,
-      imageEnv: w.imageEnv,
-      env: w.env,
-      ...(w.cwd === undefined ? {} : { cwd: w.cwd }),
-      ...(w.user === undefined ? {} : { user: w.user }),
-    });
-    const out = await collectOutput(session, EXEC_OUTPUT_LIMIT);
-    const exit = await session.exited;
-    if (out.truncated) this.host.ctx.log.warn("exec output cut at the limit", { limitBytes: EXEC_OUTPUT_LIMIT });
-    return execResult(exit, out);
+    return startExec(agent, request, vmAgent.workload);
   }
 
   /** Closes the connection and the relay (the VM runs on); waits for the output files to be let go. */

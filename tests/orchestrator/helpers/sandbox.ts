@@ -179,13 +179,14 @@ export interface CliResult {
 }
 
 /** Runs `vmctl ARGS...` against the sandbox (VMCTL_SOCKET / VMCTL_STATE_DIR set). */
-export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs?: number; stdin?: string | Uint8Array } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BIN, ...args], { env: sb.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { env: sb.env, stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    if (options.stdin !== undefined) child.stdin?.end(options.stdin);
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`vmctl ${args.join(" ")} did not finish in ${options.timeoutMs ?? 30_000} ms; stderr: ${stderr}`));

@@ -52,8 +52,12 @@ export interface ConformanceFixtures {
      */
     fromRun?(): FromRunFixture;
   };
-  /** For targets claiming `exec`: a command for exec() and text its stdout must contain. */
-  readonly exec?: { readonly args: readonly string[]; readonly stdout: string };
+  /**
+   * For targets claiming `exec`: a command for exec() and text its stdout must contain;
+   * `echoesStdin`, a command that copies its stdin to its stdout and exits 0 at its end
+   * (default ["cat"]).
+   */
+  readonly exec?: { readonly args: readonly string[]; readonly stdout: string; readonly echoesStdin?: readonly string[] };
   readonly timeouts?: Partial<ConformanceTimeouts>;
 }
 

@@ -3,7 +3,8 @@
 // UNIMPLEMENTED). What is verified per capability is listed in the README.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Capabilities, LogChunk, ServiceController } from "@vmctl/core/contract";
+import type { Capabilities, ExecProcess, ExecRequest, ExecResult, LogChunk, ServiceController } from "@vmctl/core/contract";
+import { execToEnd } from "@vmctl/core/target-kit";
 import type { Check } from "./check.js";
 import type { CheckEnv, Service } from "./check-env.js";
 import { exitText, outputOf, startRunning, tail, untilOutput } from "./check-env.js";
@@ -115,20 +116,63 @@ export const capabilityPause: Check = {
   },
 };
 
+/** The exec fixture when none is given: a shell prints a line; `cat` echoes stdin. */
+const DEFAULT_EXEC_PROBE = { args: ["sh", "-c", "echo vmctl-conformance-exec"], stdout: "vmctl-conformance-exec" };
+const DEFAULT_STDIN_ECHO = ["cat"];
+
+/** How an exec'd command ended, for a failure message. */
+function execExitText(result: ExecResult): string {
+  return result.code === null ? `signal ${result.signal ?? "(unnamed)"}` : `code ${result.code}`;
+}
+
+/**
+ * Runs `request` through exec() within the step budget, `feed` writing its stdin while
+ * its output is collected; the command is cancelled afterwards, whatever happened (a
+ * no-op once it ended), so a hung one does not outlive the check.
+ */
+async function execWhole(env: CheckEnv, c: ServiceController, request: ExecRequest, what: string, feed?: (p: ExecProcess) => Promise<void>): Promise<ExecResult> {
+  const started = await env.step(`exec(${JSON.stringify(request)})`, () => c.exec!(request));
+  try {
+    return await env.step(what, async () => {
+      const collected = execToEnd(started);
+      // A feed that fails leaves the collection to be cut by cancel(): not an unhandled rejection.
+      collected.catch(() => undefined);
+      await feed?.(started);
+      return await collected;
+    });
+  } finally {
+    started.cancel();
+  }
+}
+
 export const capabilityExec: Check = {
   name: "capabilities/exec",
   async run(env) {
     const s = await runningService(env);
     const c = s.controller;
     if (!claims(env, "exec")) {
-      throw new NotClaimed(`exec not claimed; ${await refusedCleanly(env, s, "exec", () => c.exec!(["true"]))}`);
+      throw new NotClaimed(`exec not claimed; ${await refusedCleanly(env, s, "exec", async () => (await c.exec!({ args: ["true"] })).cancel())}`);
     }
     if (typeof c.exec !== "function") fail("exec is claimed but the controller has no exec()");
-    const probe = env.fixtures.exec ?? { args: ["sh", "-c", "echo vmctl-conformance-exec"], stdout: "vmctl-conformance-exec" };
-    const result = await env.step(`exec(${JSON.stringify(probe.args)})`, () => c.exec!(probe.args));
+    const probe = env.fixtures.exec ?? DEFAULT_EXEC_PROBE;
+    const shown = `exec(${JSON.stringify(probe.args)})`;
+    const result = await execWhole(env, c, { args: probe.args }, `the output and exit of ${shown}`);
     const stdout = new TextDecoder().decode(result.stdout);
-    if (result.code !== 0) fail(`exec(${JSON.stringify(probe.args)}) exited with ${result.code}; stderr: ${JSON.stringify(tail(new TextDecoder().decode(result.stderr)))}`);
-    if (!stdout.includes(probe.stdout)) fail(`exec(${JSON.stringify(probe.args)}) printed ${JSON.stringify(tail(stdout))}, expected it to contain ${JSON.stringify(probe.stdout)}`);
+    if (result.code !== 0) fail(`${shown} exited with ${execExitText(result)}; stderr: ${JSON.stringify(tail(new TextDecoder().decode(result.stderr)))}`);
+    if (!stdout.includes(probe.stdout)) fail(`${shown} printed ${JSON.stringify(tail(stdout))}, expected it to contain ${JSON.stringify(probe.stdout)}`);
+
+    // stdin: a line written, then closed, comes back and the command ends on its own.
+    const echo = { args: env.fixtures.exec?.echoesStdin ?? DEFAULT_STDIN_ECHO, stdin: true };
+    const line = `vmctl-conformance-stdin-${Math.random().toString(36).slice(2, 10)}`;
+    const echoShown = `exec(${JSON.stringify(echo)})`;
+    const echoed = await execWhole(env, c, echo, `${echoShown} to echo a line written to its stdin and exit after closeStdin()`, async (p) => {
+      await p.write(new TextEncoder().encode(`${line}\n`));
+      await p.closeStdin();
+    });
+    const echoedOut = new TextDecoder().decode(echoed.stdout);
+    if (echoed.code !== 0) fail(`${echoShown} exited with ${execExitText(echoed)} after its stdin was closed; stderr: ${JSON.stringify(tail(new TextDecoder().decode(echoed.stderr)))}`);
+    if (!echoedOut.includes(line)) fail(`${echoShown} printed ${JSON.stringify(tail(echoedOut))}, expected the line written to its stdin, ${JSON.stringify(line)}`);
+
     const state = await c.state();
     if (state.phase !== "running") fail(`exec() disturbed the service: it is now "${state.phase}" (${exitText(state.exit)})`);
     await stopQuietly(env, s);
