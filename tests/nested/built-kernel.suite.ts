@@ -396,6 +396,14 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
       { name: "cli-image-detach", args: ["run", "-d", "--name", "imgvm", "--target", "microvm", "default", "--", "sleep", "600"], timeoutMs: 120_000 },
       { name: "cli-image-exec", args: ["exec", "imgvm", "--", "sh", "-c", EXEC_COMMAND], timeoutMs: 60_000 },
       { name: "cli-image-exec-missing", args: ["exec", "imgvm", "--", "no-such-command"], timeoutMs: 60_000 },
+      { name: "cli-image-exec-stdin", args: ["exec", "-i", "imgvm", "--", "wc", "-c"], input: "twelve bytes", timeoutMs: 60_000 },
+      {
+        name: "cli-image-exec-tty",
+        args: ["exec", "-it", "imgvm", "--", "sh", "-c", 'tty; stty size; read line; echo "got:$line"'],
+        terminal: { rows: 40, cols: 120 },
+        input: "typed\r",
+        timeoutMs: 60_000,
+      },
       { name: "cli-image-stop", args: ["stop", "imgvm"], timeoutMs: 60_000 },
       { name: "cli-image-inspect", args: ["inspect", "imgvm"], timeoutMs: 30_000 },
       { name: "cli-image-rm", args: ["rm", "imgvm"], timeoutMs: 30_000 },
@@ -703,7 +711,7 @@ test.serial(`vmctl run --rm --target microvm default -- CMD ${runner.kind === "n
   done();
 });
 
-test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "inside L1" : "on this host"}: output and code through the agent; stop ends the workload; rm leaves nothing`, async (t) => {
+test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "inside L1" : "on this host"}: output and code through the agent, stdin with -i, a PTY of the terminal's size with -it; stop ends the workload; rm leaves nothing`, async (t) => {
   const deadline = budget(t, 240_000);
   const done = timed(t);
   const b = linux();
@@ -718,6 +726,16 @@ test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "in
   const missing = await b.result<CliResult>("cli-image-exec-missing", deadline);
   t.is(missing.code, 127, missing.stderr);
   t.regex(missing.stderr, /no-such-command/);
+  const piped = await b.result<CliResult>("cli-image-exec-stdin", deadline);
+  t.is(piped.code, 0, piped.stderr);
+  t.is(piped.stdout.trim(), "12", "vmctl exec -i passes stdin, and its end");
+  // vmctl on a terminal (script(1)) of 40x120: the guest command gets a PTY of that size.
+  const tty = await b.result<CliResult>("cli-image-exec-tty", deadline);
+  t.log(`exec -it ${tty.ms} ms: ${JSON.stringify(tty.stdout)}`);
+  t.is(tty.code, 0, `stdout:\n${tty.stdout}\nstderr:\n${tty.stderr}`);
+  t.regex(tty.stdout, /\/dev\/pts\/\d+/, "the command's stdin is a PTY in the guest");
+  t.regex(tty.stdout, /40 120/, "of the terminal's size");
+  t.regex(tty.stdout, /got:typed/, "typed input reaches it");
   const stopped = await b.result<CliResult>("cli-image-stop", deadline);
   t.log(`stop ${stopped.ms} ms: ${stopped.stdout.trim()} ${stopped.stderr.trim()}`);
   t.is(stopped.code, 0, stopped.stderr);

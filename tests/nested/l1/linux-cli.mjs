@@ -9,7 +9,8 @@
 //
 //   node tests/nested/l1/linux-cli.mjs PLAN.json
 //
-// A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs }] }.
+// A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs,
+// input?: "text for the CLI's stdin", terminal?: { rows, cols } }] }.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -56,9 +57,24 @@ function write(result) {
   renameSync(`${out}.tmp`, out);
 }
 
+const shQuote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
+
+/**
+ * The CLI's command line: as is, or on a terminal of `c.terminal`'s size that script(1)
+ * makes, as a user's would be (vmctl exec -t puts it in raw mode and passes its size on).
+ */
+function cliCommand(c) {
+  if (!c.terminal) return [process.execPath, [cli, ...c.args]];
+  const line = [process.execPath, cli, ...c.args].map(shQuote).join(" ");
+  return ["script", ["-qec", `stty rows ${c.terminal.rows} cols ${c.terminal.cols}; exec ${line}`, "/dev/null"]];
+}
+
 async function runCli(c) {
   const started = performance.now();
-  const child = spawn(process.execPath, [cli, ...c.args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, args] = cliCommand(c);
+  const child = spawn(command, args, { env, stdio: [c.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  // Typed input stays open on a terminal until the command ends (an EOF would be a ^D).
+  if (c.input !== undefined) c.terminal ? child.stdin.write(c.input) : child.stdin.end(c.input);
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
