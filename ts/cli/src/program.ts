@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerDaemon } from "./commands/daemon.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerCp } from "./commands/cp.js";
 import { registerExec, registerPause } from "./commands/exec.js";
 import { registerImages } from "./commands/images.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -46,6 +47,7 @@ export function buildProgram(context: RunContext = { trailing: [], exitCode: 0 }
   registerStop(program);
   registerExec(program, () => context.trailing, setExit);
   registerPause(program);
+  registerCp(program);
   registerRm(program);
   registerInspect(program);
   registerTargets(program);

@@ -271,6 +271,17 @@ export class VmctlClient {
   }
 
   /**
+   * A tar stream of `path` (a file or a directory, under its own name) in a service whose
+   * target claims `copy`, read at your pace: while it runs, and after it exited until it is
+   * deleted. Leaving the loop (or `signal`) ends the copy.
+   */
+  copyOut(ref: string, path: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Uint8Array> {
+    const open = (): Promise<AsyncGenerator<Uint8Array>> =>
+      this.#stream(this.#raw.copyOut({ id: ref, path }), (chunk) => chunk.data ?? new Uint8Array(0), options.signal);
+    return lazyIterable(open);
+  }
+
+  /**
    * Runs `args` inside a running service and collects its exit and whole output (at most
    * `maxBytes`, 16 MiB by default: more fails with RESOURCE_EXHAUSTED; use exec() to stream).
    */

@@ -28,6 +28,9 @@ import { CallTracker, RpcHandlers, type Streaming, type Unary } from "./rpc-hand
 
 export { CallTracker };
 
+/** Largest CopyOut message: well under the client's 4 MiB message limit. */
+const COPY_CHUNK_BYTES = 1024 * 1024;
+
 export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: CallTracker): grpc.UntypedServiceImplementation {
   const rpc = new RpcHandlers(log, calls);
   const unary = <Req, Res>(method: string, fn: Unary<Req, Res>) => rpc.unary(method, fn);
@@ -69,6 +72,12 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     })),
     pauseService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("PauseService", async (req) => serviceToProto(await engine.pause(req.id))),
     resumeService: unary<vmctl.v1.ServiceRef, vmctl.v1.IService>("ResumeService", async (req) => serviceToProto(await engine.resume(req.id))),
+    // Read from the target only as the client takes it; a client that goes away ends the copy.
+    copyOut: streaming<vmctl.v1.CopyOutRequest, vmctl.v1.ICopyOutChunk>("CopyOut", async function* (req) {
+      for await (const data of engine.copyOut(req.id, req.path)) {
+        for (let offset = 0; offset < data.byteLength; offset += COPY_CHUNK_BYTES) yield { data: data.subarray(offset, offset + COPY_CHUNK_BYTES) };
+      }
+    }),
     // The command ends with the call: its exit, the client going away, or a bad message.
     exec: rpc.duplex<vmctl.v1.ExecInput, vmctl.v1.IExecOutput>("Exec", (requests, signal) => serveExec(engine, requests, signal)),
     // A client that goes away ends its stream; the create goes on (as CreateService's does).

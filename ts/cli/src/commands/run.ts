@@ -2,12 +2,15 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Command } from "commander";
+import { resolve } from "node:path";
 import type { CreateServiceInput, ExitInfo, JsonValue, ProgressEvent, VmctlClient } from "@vmctl/client";
+import type { BindMount } from "@vmctl/core/contract";
 import { VmctlError } from "@vmctl/core/contract";
 import { globalsOf } from "../connection/globals.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
 import { stderrProgress, type PullProgress } from "../output/progress-bars.js";
+import { copyOutTo, parseCopyOut, type CopyOutRequest } from "./copy-out.js";
 import { parseDiskSize } from "./disk-size.js";
 import { collect, keyValues } from "./parse.js";
 import { readinessFromFlags, type ReadinessFlags } from "./readiness-flags.js";
@@ -25,6 +28,8 @@ interface RunOptions extends ReadinessFlags {
   label: string[];
   spec?: string;
   diskSize?: string;
+  volume: string[];
+  copyOut: string[];
 }
 
 /** `--spec '{...}'` or `--spec @file.json`: a JSON object. */
@@ -69,6 +74,31 @@ async function attach(client: VmctlClient, id: string): Promise<void> {
   }
 }
 
+/** `-v SRC:DST[:ro|rw]`: SRC resolved here (vmctld checks that it exists). */
+export function parseVolume(text: string): BindMount {
+  const parts = text.split(":");
+  const mode = parts.length === 3 ? parts[2] : undefined;
+  const [source = "", destination = ""] = parts;
+  if (parts.length < 2 || parts.length > 3 || source === "" || !destination.startsWith("/") || (mode !== undefined && mode !== "ro" && mode !== "rw")) {
+    throw new CliError(`-v ${JSON.stringify(text)}: expected SRC:/DST[:ro]`, 2);
+  }
+  return { source: resolve(source), destination, ...(mode === "ro" ? { readOnly: true } : {}) };
+}
+
+/** Each --copy-out in turn, a line for each that fails; true when all were copied. */
+async function copyResultsOut(client: VmctlClient, id: string, copyOuts: readonly CopyOutRequest[]): Promise<boolean> {
+  let ok = true;
+  for (const { path, dest } of copyOuts) {
+    try {
+      await copyOutTo(client, id, path, dest);
+    } catch (err) {
+      ok = false;
+      process.stderr.write(`vmctl: --copy-out ${path}: ${cliError(err).message}\n`);
+    }
+  }
+  return ok;
+}
+
 export function registerRun(program: Command, trailing: () => readonly string[], setExit: (code: number) => void): void {
   program
     .command("run")
@@ -82,6 +112,8 @@ export function registerRun(program: Command, trailing: () => readonly string[],
     .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
     .option("--label <k=v>", "label (repeatable)", collect, [])
     .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
+    .option("-v, --volume <src:dst[:ro]>", "a host path the command sees at dst: bound into containers, copied into a microVM (repeatable)", collect, [])
+    .option("--copy-out <path:dest>", "after the command ends, copy path (in the service) to dest here (repeatable)", collect, [])
     .option("--disk-size <size>", "writable disk over the image, e.g. 20G (microvm; default 10G, sparse)")
     .option("--depends-on <service>", "a service that must be ready before this one starts (repeatable; started if need be)", collect, [])
     .option("--ready-tcp <[host:]port>", "ready once this TCP port accepts a connection (host: the service's address, else 127.0.0.1)")
@@ -95,7 +127,10 @@ export function registerRun(program: Command, trailing: () => readonly string[],
       const env = keyValues(options.env, "-e");
       const labels = keyValues(options.label, "--label");
       const cmd = [...positional, ...trailing()];
-      const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0;
+      const mounts = options.volume.map((text) => parseVolume(text));
+      const copyOuts = options.copyOut.map((text) => parseCopyOut(text));
+      if (options.detach && copyOuts.length > 0) throw new CliError("--copy-out needs vmctl to wait for the command: not with -d (use vmctl cp later)", 2);
+      const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0 || mounts.length > 0 || copyOuts.length > 0;
       // Loaded on demand (see README.md, "Start-up time").
       const { connectOrStart } = await import("../connection/daemon-launcher.js");
       let client: VmctlClient;
@@ -116,7 +151,7 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         start: true,
         // Web Crypto's: node:crypto would load with the bundle (a real import() cannot run in it, see import-esm.ts).
         requestId: globalThis.crypto.randomUUID(),
-        ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env } } : {}),
+        ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env, mounts, copyOut: copyOuts.map((c) => c.path) } } : {}),
       };
       /** `call`, and once more on a fresh connection (the daemon restarted if need be) when the daemon went away. */
       const again = async <T>(call: (c: VmctlClient) => Promise<T>): Promise<T> => {
@@ -173,11 +208,13 @@ export function registerRun(program: Command, trailing: () => readonly string[],
             process.stderr.write(`vmctl: lost vmctld while following ${service.name}'s output; waiting for its exit\n`);
           }
           const exit = await again((c) => c.wait(service.id));
+          const copied = await copyResultsOut(client, service.id, copyOuts);
           if (options.rm) await client.delete(service.id, { force: true });
           if (exit.code === null && exit.signal === undefined) {
             process.stderr.write(`vmctl: ${service.name} ${exit.reason}${exit.detail ? `: ${exit.detail}` : ""}\n`);
           }
-          setExit(exitCodeOf(exit));
+          // A copy that failed fails a command that succeeded; a failed command keeps its own code.
+          setExit(copied || exitCodeOf(exit) !== 0 ? exitCodeOf(exit) : RUN_FAILED);
         } catch (err) {
           throw cliError(err, RUN_FAILED);
         } finally {

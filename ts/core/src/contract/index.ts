@@ -36,6 +36,7 @@ export type {
   TerminalSize,
 } from "./target.js";
 export type {
+  BindMount,
   Capabilities,
   ControllerRecord,
   ExitInfo,

@@ -29,6 +29,8 @@ export const LIMITS = {
   argsTotalBytes: 256 * 1024,
   /** run.env entries. */
   envCount: 1024,
+  /** run.mounts and run.copyOut entries, each. */
+  runPathCount: 64,
   /** readiness.intervalMs: 1 ms .. 1 h. */
   readinessIntervalMs: 3_600_000,
   /** readiness.timeoutMs: 1 ms .. 24 h. */

@@ -1,4 +1,5 @@
 import type {
+  BindMount,
   Capabilities,
   ControllerRecord,
   ExitInfo,
@@ -147,6 +148,13 @@ export interface ServiceController {
    * run: then its exit says 127/126); rejects when the service cannot take it.
    */
   exec?(request: ExecRequest): Promise<ExecProcess>;
+  /**
+   * Only when the factory claims `copy`: a tar stream of `path` (a file or a directory,
+   * absolute in the service), holding it under its own name, read at the caller's pace.
+   * While the service runs, and after its exit until destroy (a VM: the paths given in
+   * `RunInput.copyOut`). NOT_FOUND when there is no such path.
+   */
+  copyOut?(path: string): AsyncIterable<Uint8Array>;
   /** Only when the factory claims `pause`. */
   pause?(): Promise<void>;
   resume?(): Promise<void>;
@@ -158,6 +166,18 @@ export interface RunInput {
   readonly image?: string;
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Host directories (or files) the command sees at `destination` (`-v SRC:DST[:ro]`),
+   * checked (absolute, existing). A container target binds them; a VM copies them in
+   * before the command starts (its changes stay in the VM: `copyOut` brings results back).
+   */
+  readonly mounts: readonly BindMount[];
+  /**
+   * Paths in the service the caller will copy out (`copyOut()`) after the command ends
+   * (`--copy-out`): a target whose files go with the command's end (a VM that powers off)
+   * keeps these until the service is destroyed.
+   */
+  readonly copyOut: readonly string[];
   /** Spec fields given explicitly (`--spec`); they win over what image/command imply. */
   readonly spec: Readonly<Record<string, unknown>>;
 }

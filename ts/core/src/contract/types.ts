@@ -16,6 +16,8 @@ export interface Capabilities {
   readonly volumes: boolean;
   /** `logs({ follow: true })` streams output as it is produced. */
   readonly logsFollow: boolean;
+  /** `copyOut()` gives a service's files as a tar stream (unset: false). */
+  readonly copy?: boolean;
 }
 
 /**
@@ -101,3 +103,13 @@ export interface ControllerRecord {
   /** Every resource recorded for the service and not yet released. */
   readonly resources: readonly OwnedResource[];
 }
+
+/** A host path bind-mounted into a container (or copied into a VM). */
+export type BindMount = {
+  /** Absolute host path; must exist. */
+  source: string;
+  /** Absolute path inside the service, not "/". */
+  destination: string;
+  /** Mount read-only (default false). */
+  readOnly?: boolean;
+};

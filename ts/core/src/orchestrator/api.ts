@@ -1,6 +1,7 @@
 // The engine's interface: what the gRPC server (and tests) call. The server maps these
 // types to proto/vmctl/v1 and VmctlError codes to gRPC statuses; nothing else.
 import type { ExecProcess, ExecRequest } from "../contract/target.js";
+import type { BindMount } from "../contract/types.js";
 import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase, ProgressSink } from "../contract/types.js";
 
 /** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
@@ -51,6 +52,10 @@ export interface RunShorthand {
   readonly image?: string;
   readonly command?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Host paths the command sees (`-v SRC:DST[:ro]`): bound by containers, copied into VMs. */
+  readonly mounts?: readonly BindMount[];
+  /** Paths the caller will copy out after the command ends (`--copy-out`). */
+  readonly copyOut?: readonly string[];
 }
 
 /** A service as stored and reported. */
@@ -125,6 +130,11 @@ export interface OrchestratorApi {
    * streams at the caller's pace; stdin, resizes and signals go to it while it runs.
    */
   exec(ref: ServiceRef, request: ExecRequest): Promise<ExecProcess>;
+  /**
+   * A tar stream of `path` (a file or a directory, under its own name) in a service whose
+   * target claims `copy`: while it runs and after its exit, until it is deleted.
+   */
+  copyOut(ref: ServiceRef, path: string): AsyncIterable<Uint8Array>;
   targets(): TargetInfo[];
   /** Detaches from every service (they keep running) and closes the state store. */
   close(): Promise<void>;

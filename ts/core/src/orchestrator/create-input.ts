@@ -10,6 +10,19 @@ import type { JsonValue } from "../contract/types.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
 import { checkArgs, checkJsonShape, checkRef, hasControlCharacter, utf8Bytes } from "./request-checks.js";
+import { containerPath, mounts, str, type StringCheck } from "../target-kit/spec-fields.js";
+
+/** A path a request names: a string without NUL, at most PATH_MAX bytes. */
+const pathText: StringCheck = (value, field) => {
+  const text = str(value, field);
+  if (utf8Bytes(text) > 4096) throw new ValidationError(field, "is longer than 4096 bytes");
+  return text;
+};
+
+/** An absolute path inside a service (no ".."), normalised. */
+export function checkServicePath(value: unknown, field: string): string {
+  return containerPath(value, field, pathText);
+}
 
 export { NAME_PATTERN };
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -208,7 +221,7 @@ export function specError(err: unknown): VmctlError {
  */
 export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: unknown): unknown {
   if (typeof run !== "object" || run === null) throw new ValidationError("run", "must be an object");
-  const { image, command = [], env = {} } = run;
+  const { image, command = [], env = {}, mounts: binds = [], copyOut = [] } = run;
   if (image !== undefined && (typeof image !== "string" || image === "" || image.includes("\0") || image.length > 4096)) {
     throw new ValidationError("run.image", "must be a non-empty string without NUL, at most 4096 characters");
   }
@@ -223,6 +236,11 @@ export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: un
     if (value.includes("\0")) throw new ValidationError(at, "must not contain NUL");
   }
   checkJsonShape(env, "run.env");
+  const checkedMounts = mounts(binds, "run.mounts", pathText);
+  if (checkedMounts.length > LIMITS.runPathCount) throw new ValidationError("run.mounts", `has ${checkedMounts.length} entries; at most ${LIMITS.runPathCount}`);
+  if (!Array.isArray(copyOut)) throw new ValidationError("run.copyOut", "must be a list of paths");
+  if (copyOut.length > LIMITS.runPathCount) throw new ValidationError("run.copyOut", `has ${copyOut.length} entries; at most ${LIMITS.runPathCount}`);
+  const checkedCopyOut = copyOut.map((path: unknown, i) => checkServicePath(path, `run.copyOut[${i}]`));
   if (spec !== undefined && spec !== null && (typeof spec !== "object" || Array.isArray(spec))) {
     throw new ValidationError("spec", "must be an object");
   }
@@ -234,6 +252,8 @@ export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: un
       ...(image === undefined ? {} : { image }),
       command: [...command],
       env: { ...env },
+      mounts: checkedMounts,
+      copyOut: checkedCopyOut,
       spec: (spec ?? {}) as Record<string, unknown>,
     });
   } catch (err) {

@@ -26,7 +26,7 @@ import type {
   ServiceRef,
   TargetInfo,
 } from "./api.js";
-import { checkCreateInput, factoryFor, generatedName, newServiceId, requestFingerprint, validatedSpec, type CheckedCreateInput } from "./create-input.js";
+import { checkCreateInput, checkServicePath, factoryFor, generatedName, newServiceId, requestFingerprint, validatedSpec, type CheckedCreateInput } from "./create-input.js";
 import { CreateRequests } from "./create-requests.js";
 import { EventHub } from "./event-hub.js";
 import { ExitMonitor } from "./exit-monitor.js";
@@ -313,6 +313,12 @@ export class Orchestrator implements OrchestratorApi {
     const args = checkArgs(request.args, "args", { nonEmpty: true });
     // Not under the service's lock: an exec may run long, and stop must still get through.
     return this.#calls.exec(id, { ...request, args });
+  }
+
+  copyOut(ref: ServiceRef, path: string): AsyncIterable<Uint8Array> {
+    this.#assertOpen();
+    const { id } = this.#services.require(ref);
+    return this.#calls.copyOut(id, checkServicePath(path, "path"));
   }
 
   async delete(ref: ServiceRef, options: { force?: boolean } = {}): Promise<void> {

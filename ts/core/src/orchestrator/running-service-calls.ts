@@ -51,11 +51,30 @@ export class RunningServiceCalls {
     }
   }
 
+  /**
+   * A tar stream of `path` in the service: while it runs (or is paused) and after its exit,
+   * until it is deleted. Not under the service's lock: a large copy must not hold up a stop.
+   */
+  copyOut(id: string, path: string): AsyncIterable<Uint8Array> {
+    const { service, live } = this.#capable(id, "copy");
+    if (!["running", "paused", "exited"].includes(service.phase)) throw notRunning(service, "copy out of", "running or exited");
+    const copyOut = live.controller.copyOut;
+    if (copyOut === undefined) throw new VmctlError("INTERNAL", `target ${service.target} claims copy but its controller has no copyOut()`, { details: { target: service.target } });
+    const name = service.name;
+    return (async function* () {
+      try {
+        yield* copyOut.call(live.controller, path);
+      } catch (err) {
+        throw VmctlError.from(err, `copy ${path} out of service ${name}`);
+      }
+    })();
+  }
+
   /** The service and its controller, if its target claims `capability`; else FAILED_PRECONDITION naming the target. */
-  #capable(id: string, capability: "pause" | "exec"): { service: StoredService; live: LiveService } {
+  #capable(id: string, capability: "pause" | "exec" | "copy"): { service: StoredService; live: LiveService } {
     const service = this.#services.require(id);
     const factory = this.#registry.tryFactory(service.target);
-    if (factory !== undefined && !factory.capabilities[capability]) {
+    if (factory !== undefined && factory.capabilities[capability] !== true) {
       throw new VmctlError("FAILED_PRECONDITION", `target ${service.target} does not support ${capability}`, {
         details: { serviceId: id, target: service.target },
       });

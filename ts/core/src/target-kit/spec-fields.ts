@@ -9,15 +9,9 @@ import { ValidationError } from "../contract/index.js";
 /** A check of one string-valued field: a target passes a stricter one where its format needs it. */
 export type StringCheck = (value: unknown, field: string) => string;
 
-/** A host path bind-mounted into a container. */
-export type BindMount = {
-  /** Absolute host path; must exist. */
-  source: string;
-  /** Absolute path inside the container, not "/". */
-  destination: string;
-  /** Mount read-only (default false). */
-  readOnly?: boolean;
-};
+/** A host path bind-mounted into a container (the contract's type; `mounts()` checks one). */
+export type { BindMount } from "../contract/types.js";
+import type { BindMount } from "../contract/types.js";
 
 const ENV_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MOUNT_FIELDS = ["source", "destination", "readOnly"];

@@ -29,7 +29,7 @@ test("a create request with the run shorthand becomes the engine's input", (t) =
       target: "oci",
       labels: { a: "b" },
       spec: structFromJson({ cwd: "/" }),
-      run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" } },
+      run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" }, mounts: [{ source: "/src", destination: "/work", readOnly: true }], copyOut: ["/work/out"] },
       start: true,
       readiness: { tcp: { port: 80 }, timeoutMs: 5000 },
     }).finish(),
@@ -41,13 +41,13 @@ test("a create request with the run shorthand becomes the engine's input", (t) =
     dependsOn: [],
     readiness: { check: { kind: "tcp", port: 80 }, timeoutMs: 5000 },
     start: true,
-    run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" } },
+    run: { image: "/rootfs", command: ["sh", "-c", "true"], env: { K: "V" }, mounts: [{ source: "/src", destination: "/work", readOnly: true }], copyOut: ["/work/out"] },
   });
   const plain = createInputFromProto(pb.CreateServiceRequest.decode(pb.CreateServiceRequest.encode({ target: "oci" }).finish()));
   t.is(plain.spec, undefined);
   t.is(plain.run, undefined);
   const noImage = createInputFromProto(pb.CreateServiceRequest.decode(pb.CreateServiceRequest.encode({ target: "x", run: { command: ["a"] } }).finish()));
-  t.deepEqual(noImage.run, { command: ["a"], env: {} });
+  t.deepEqual(noImage.run, { command: ["a"], env: {}, mounts: [], copyOut: [] });
   t.deepEqual(noImage.spec, {});
 });
 
@@ -140,7 +140,7 @@ test("every service message the server sends decodes on the client to what the e
   for (const exit of [{ code: null, signal: "SIGKILL", reason: "stopped", at }, { code: 0, reason: "exited", at }]) {
     t.deepEqual(exitFromProto(wire(pb.ExitInfo, exitToProto(exit) as vmctl.v1.ExitInfo)), exit);
   }
-  const target = { name: "oci", plugin: "vmctl-plugin-oci", status: "ready", capabilities: { exec: true, pause: false, network: true, volumes: false, logsFollow: true } };
+  const target = { name: "oci", plugin: "vmctl-plugin-oci", status: "ready", capabilities: { exec: true, pause: false, network: true, volumes: false, logsFollow: true, copy: true } };
   t.deepEqual(targetFromProto(wire(pb.Target, targetToProto(target) as vmctl.v1.Target)), target);
 });
 
@@ -154,7 +154,7 @@ test("what the client sends decodes on the server to the engine's input", (t) =>
     dependsOn: ["db"],
     readiness: { check: { kind: "command" as const, args: ["true"] }, timeoutMs: 9 },
     start: true,
-    run: { image: "alpine", command: ["sh"], env: { K: "V" } },
+    run: { image: "alpine", command: ["sh"], env: { K: "V" }, mounts: [{ source: "/a", destination: "/b" }, { source: "/é", destination: "/c", readOnly: true }], copyOut: ["/b/out"] },
   };
   t.deepEqual(createInputFromProto(wire(pb.CreateServiceRequest, createRequestToProto(input) as vmctl.v1.CreateServiceRequest)), input);
   t.deepEqual(createInputFromProto(wire(pb.CreateServiceRequest, createRequestToProto({ target: "x" }) as vmctl.v1.CreateServiceRequest)), {

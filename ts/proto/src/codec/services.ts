@@ -148,7 +148,7 @@ export function logChunkFromProto(c: vmctl.v1.ILogChunk): LogChunk {
 }
 
 export function targetToProto(t: TargetInfo): vmctl.v1.ITarget {
-  return { name: t.name, plugin: t.plugin, status: t.status, capabilities: { ...t.capabilities } };
+  return { name: t.name, plugin: t.plugin, status: t.status, capabilities: { ...t.capabilities, copy: t.capabilities.copy === true } };
 }
 
 export function targetFromProto(t: vmctl.v1.ITarget): TargetInfo {
@@ -163,6 +163,7 @@ export function targetFromProto(t: vmctl.v1.ITarget): TargetInfo {
       network: c.network === true,
       volumes: c.volumes === true,
       logsFollow: c.logsFollow === true,
+      copy: c.copy === true,
     },
   };
 }
@@ -186,6 +187,8 @@ export function createRequestToProto(input: CreateServiceRequestInput): vmctl.v1
             ...(input.run.image === undefined ? {} : { image: input.run.image }),
             command: [...(input.run.command ?? [])],
             env: { ...(input.run.env ?? {}) },
+            mounts: (input.run.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readOnly: m.readOnly === true })),
+            copyOut: [...(input.run.copyOut ?? [])],
           },
         }),
   };
@@ -220,6 +223,9 @@ export function createInputFromProto(req: vmctl.v1.ICreateServiceRequest): Creat
             ...(run.image != null ? { image: run.image } : {}),
             command: [...(run.command ?? [])],
             env: { ...(run.env ?? {}) },
+            // Checked by the engine (the target kit's mount rules), like the rest of the shorthand.
+            mounts: (run.mounts ?? []).map((m) => ({ source: m.source ?? "", destination: m.destination ?? "", ...(m.readOnly ? { readOnly: true } : {}) })),
+            copyOut: [...(run.copyOut ?? [])],
           },
         }
       : {}),
