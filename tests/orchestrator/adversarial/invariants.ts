@@ -31,6 +31,7 @@ export const DOCUMENTED: Readonly<Record<MethodName, readonly grpc.status[]>> = 
   pauseService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   resumeService: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   exec: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
+  copyOut: [S.OK, S.NOT_FOUND, S.FAILED_PRECONDITION],
   createServiceWithProgress: [S.OK, S.NOT_FOUND, S.ALREADY_EXISTS, S.FAILED_PRECONDITION],
   // What a pull can answer for what the suite sends (requests.ts, "Image references"):
   // NOT_FOUND (no such archive, a digest alone), UNAVAILABLE (the registry at

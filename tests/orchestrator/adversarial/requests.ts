@@ -98,7 +98,7 @@ const bytesOf = (text: string): Uint8Array => cesu8(text);
 const HUGE = "x".repeat(1024 * 1024);
 const CONTROL = ["\0", "\n", "\r", "\t", "\x1b", "\x7f", "\u0085", "\u2028", "\u202e", "\ufeff"];
 
-const hostileText: fc.Arbitrary<string> = fc.oneof(
+export const hostileText: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.constant("") },
   { weight: 4, arbitrary: fc.string({ maxLength: 12 }) },
   { weight: 4, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
@@ -324,6 +324,11 @@ const PLAUSIBLE: Partial<Record<Path, fc.Arbitrary<Wire>>> = {
   "vmctl.v1.LogsRequest.id": fc.constantFrom(...NAME_POOL).map(str),
   "vmctl.v1.ExecStart.id": fc.constantFrom(...NAME_POOL).map(str),
   "vmctl.v1.ExecStart.args": fc.constantFrom("/bin/true").map(str),
+  "vmctl.v1.CopyOutRequest.id": fc.constantFrom(...NAME_POOL).map(str),
+  "vmctl.v1.CopyOutRequest.path": fc.constantFrom("/", "/etc", "/nope", "relative").map(str),
+  "vmctl.v1.Mount.source": fc.constantFrom("/", "/tmp", "/nonexistent").map(str),
+  "vmctl.v1.Mount.destination": fc.constantFrom("/src", "/", "rel").map(str),
+  "vmctl.v1.RunShorthand.copyOut": fc.constantFrom("/out", "rel").map(str),
   "vmctl.v1.ListServicesRequest.labels": fc.constantFrom("tier", "tier=web", "team=a").map(str),
   "vmctl.v1.ListServicesRequest.target": fc.constantFrom("", "process").map(str),
   "vmctl.v1.ListServicesRequest.phases": fc.integer({ min: 1, max: 7 }).map((n) => num(BigInt(n))),

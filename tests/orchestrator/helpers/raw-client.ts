@@ -46,13 +46,7 @@ export class RawOrchestrator {
     const started = Date.now();
     const { path, requestStream, responseStream } = OrchestratorService[method];
     const deadline = Date.now() + deadlineMs;
-    const outcome = (err: grpc.ServiceError | null, responses: Buffer[]): RawOutcome => {
-      const elapsedMs = Date.now() - started;
-      if (err === null) return { code: grpc.status.OK, message: "", details: {}, responses, elapsedMs };
-      const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
-      const rich = raw instanceof Buffer ? decodeRichStatus(raw) : undefined;
-      return { code: err.code, message: err.details, details: errorFromGrpc(err, this.socketPath).details, ...(rich === undefined ? {} : { rich }), responses, elapsedMs };
-    };
+    const outcome = (err: grpc.ServiceError | null, responses: Buffer[]): RawOutcome => this.#outcome(err, responses, started);
     return new Promise((resolve) => {
       if (!responseStream) {
         this.#client.makeUnaryRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline }, (err, response) =>
@@ -70,6 +64,34 @@ export class RawOrchestrator {
       stream.on("error", (err: grpc.ServiceError) => resolve(outcome(err, responses)));
       stream.on("end", () => resolve(outcome(null, responses)));
     });
+  }
+
+  /**
+   * Sends `messages` on a stream both ways (Exec), one after another, then the client's
+   * end; reads the answers to their end (or the deadline). Never rejects.
+   */
+  duplex(method: MethodName, messages: readonly Buffer[], deadlineMs: number): Promise<RawOutcome> {
+    const started = Date.now();
+    const { path } = OrchestratorService[method];
+    return new Promise((resolve) => {
+      const responses: Buffer[] = [];
+      const stream = this.#client.makeBidiStreamRequest(path, identity, identity, new grpc.Metadata(), { deadline: Date.now() + deadlineMs });
+      const finish = (err: grpc.ServiceError | null): void => resolve(this.#outcome(err, responses, started));
+      stream.on("data", (m: Buffer) => responses.push(m));
+      stream.on("error", (err: grpc.ServiceError) => finish(err));
+      stream.on("end", () => finish(null));
+      for (const message of messages) stream.write(message);
+      stream.end();
+    });
+  }
+
+  /** What a call ended with, as a test checks it. */
+  #outcome(err: grpc.ServiceError | null, responses: Buffer[], started: number): RawOutcome {
+    const elapsedMs = Date.now() - started;
+    if (err === null) return { code: grpc.status.OK, message: "", details: {}, responses, elapsedMs };
+    const raw = err.metadata?.get(STATUS_DETAILS_KEY)[0];
+    const rich = raw instanceof Buffer ? decodeRichStatus(raw) : undefined;
+    return { code: err.code, message: err.details, details: errorFromGrpc(err, this.socketPath).details, ...(rich === undefined ? {} : { rich }), responses, elapsedMs };
   }
 
   close(): void {
