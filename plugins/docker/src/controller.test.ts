@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { VmctlError } from "@vmctl/core/contract";
+import { execToEnd } from "@vmctl/core/target-kit";
 import type { DockerController } from "./controller.js";
 import { CONTAINER_KIND, OWNER_LABEL, SERVICE_LABEL, TARGET_LABEL } from "./naming.js";
 import type { DockerSpec } from "./spec.js";
@@ -201,13 +202,13 @@ test("exec runs a further command with the service's env and workdir; refused on
   const { c } = await service(t, { args: sh("echo ready; exec sleep 1000"), env: { FOO: "bar" }, workdir: "/tmp" });
   await c.start();
   await untilStdout(c, "ready");
-  const r = await c.exec(sh('echo "$FOO"; pwd; echo oops >&2; exit 4'));
+  const r = await execToEnd(await c.exec({ args: sh('echo "$FOO"; pwd; echo oops >&2; exit 4') }));
   t.is(r.code, 4);
   t.is(Buffer.from(r.stdout).toString(), "bar\n/tmp\n");
   t.is(Buffer.from(r.stderr).toString(), "oops\n");
   t.is((await c.state()).phase, "running");
   await c.stop({ timeoutMs: 100 });
-  await t.throwsAsync(c.exec(["true"]), { instanceOf: VmctlError, message: /exited/ });
+  await t.throwsAsync(c.exec({ args: ["true"] }), { instanceOf: VmctlError, code: "FAILED_PRECONDITION", message: /exited/ });
 });
 
 test("pause freezes and resume thaws; stop of a paused service works", async (t) => {

@@ -7,7 +7,8 @@ import { VmctlError } from "@vmctl/core/contract";
 import { readStopRecord, recordStopBeforeStart } from "@vmctl/core/target-kit";
 import type {
   ErrorDetails,
-  ExecResult,
+  ExecProcess,
+  ExecRequest,
   ExitInfo,
   JsonValue,
   LogChunk,
@@ -22,6 +23,7 @@ import type {
 import { exitOf, readContainer } from "./container-state.js";
 import { createContainer } from "./create-container.js";
 import type { DockerEngine } from "./engine.js";
+import { startExecSession } from "./exec-session.js";
 import type { ImageResolver, ResolvedImage } from "./images.js";
 import { CONTAINER_KIND, isServiceContainer, stopFileOf } from "./naming.js";
 import type { DockerSpec } from "./spec.js";
@@ -185,9 +187,10 @@ export class DockerController implements ServiceController {
     }
   }
 
-  async exec(args: readonly string[]): Promise<ExecResult> {
-    if (args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { ...this.#details, field: "args" } });
-    return this.#engine.exec(this.#containerWhen(await this.state(), "running", `exec in ${this.id}`), args);
+  async exec(request: ExecRequest): Promise<ExecProcess> {
+    if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { ...this.#details, field: "args" } });
+    const containerId = this.#containerWhen(await this.state(), "running", `exec in ${this.id}`);
+    return startExecSession(this.#engine, containerId, request, this.#details);
   }
 
   async pause(): Promise<void> {

@@ -2,11 +2,11 @@
 // touches dockerode. It returns plain types and throws VmctlErrors, so no SDK type leaks
 // into the rest of the plugin, and socket errors are translated here, at the edge.
 import { Agent } from "node:http";
-import { Readable } from "node:stream";
+import { Readable, type Duplex } from "node:stream";
 import type Docker from "dockerode";
 import { VmctlError, type ErrorCode, type ErrorDetails } from "@vmctl/core/contract";
 import { demuxed } from "./logs.js";
-import type { LogChunk } from "@vmctl/core/contract";
+import type { LogChunk, TerminalSize } from "@vmctl/core/contract";
 
 /** How long create()/adopt() wait for the daemon to answer a ping. */
 const PING_TIMEOUT_MS = 5_000;
@@ -54,10 +54,33 @@ export interface ContainerConfig {
   };
 }
 
-export interface ExecOutput {
-  readonly code: number | null;
-  readonly stdout: Uint8Array;
-  readonly stderr: Uint8Array;
+/** An exec to start: the command and how it is attached. */
+export interface ExecOptions {
+  readonly args: readonly string[];
+  readonly tty: boolean;
+  /** Keep its stdin open for writing (a TTY always has its stdin attached). */
+  readonly stdin: boolean;
+  /** The terminal's first size (with `tty`). */
+  readonly size?: TerminalSize;
+}
+
+/** What the plugin needs of `GET /exec/{id}/json`. */
+export interface ExecStatus {
+  readonly running: boolean;
+  /** The command's host pid; 0 until Docker has started it, and for one it could not start. */
+  readonly pid: number;
+  /** null until it has ended (or Docker failed to start it: then 126). */
+  readonly exitCode: number | null;
+  /** The container's full id. */
+  readonly containerId: string;
+}
+
+/** A started exec: its hijacked connection, and calls about it. */
+export interface ExecAttachment {
+  /** Output comes in (framed as in stdcopy, raw with a TTY); stdin goes out. */
+  readonly socket: Duplex;
+  inspect(): Promise<ExecStatus>;
+  resize(size: TerminalSize): Promise<void>;
 }
 
 /** Fields of a dockerode error (HTTP status, Docker's JSON body) or a socket error (errno). */
@@ -338,25 +361,51 @@ export class DockerEngine {
     yield* demuxed(stream, (s, out, errs) => docker.modem.demuxStream(s, out, errs), { timestamps: true });
   }
 
-  /** Runs `args` in the running container (its env and workdir) and collects its output. */
-  async exec(id: string, args: readonly string[]): Promise<ExecOutput> {
+  /**
+   * Starts `options.args` in the running container (its env and workdir) and hands over
+   * the hijacked connection: what the command prints comes in on it, its stdin goes out.
+   */
+  async startExec(containerId: string, options: ExecOptions, details: ErrorDetails = {}): Promise<ExecAttachment> {
+    const what = `exec in container ${containerId}`;
+    const { tty } = options;
+    // API 1.42+ starts the terminal at this size; older daemons ignore it (the session resizes).
+    const consoleSize: { ConsoleSize?: [number, number] } = tty && options.size ? { ConsoleSize: [options.size.rows, options.size.cols] } : {};
     try {
       const docker = await this.#api();
-      const exec = await docker.getContainer(id).exec({ Cmd: [...args], AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
-      const stream = await exec.start({ hijack: true, stdin: false });
-      const out: Buffer[] = [];
-      const errs: Buffer[] = [];
-      for await (const chunk of demuxed(stream, (s, o, e) => docker.modem.demuxStream(s, o, e), { timestamps: false })) {
-        (chunk.stream === "stderr" ? errs : out).push(Buffer.from(chunk.data));
-      }
-      // The stream ends as the process does; Docker may record the exit code a moment later.
-      for (let i = 0; ; i++) {
-        const info = await exec.inspect();
-        if (!info.Running || i >= 100) return { code: info.ExitCode ?? null, stdout: Buffer.concat(out), stderr: Buffer.concat(errs) };
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      const exec = await docker.getContainer(containerId).exec({
+        Cmd: [...options.args],
+        // A terminal's stdin must be attached for the command's stdin to be the terminal (stty, isatty).
+        AttachStdin: options.stdin || tty,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: tty,
+        ...consoleSize,
+      });
+      // hijack: after the HTTP upgrade the socket is ours. stdin: false only tells docker-modem
+      // to end the request body; stdin is written on the socket. Tty must be repeated here:
+      // it is what makes Docker send the output raw rather than framed.
+      const start: Docker.ExecStartOptions & { ConsoleSize?: [number, number] } = { hijack: true, stdin: false, Detach: false, Tty: tty, ...consoleSize };
+      const socket = await exec.start(start);
+      return {
+        socket,
+        inspect: async () => {
+          try {
+            const info = await exec.inspect();
+            return { running: info.Running, pid: info.Pid, exitCode: info.ExitCode ?? null, containerId: info.ContainerID };
+          } catch (err) {
+            throw this.error(err, `inspect ${what}`, details);
+          }
+        },
+        resize: async (size) => {
+          try {
+            await exec.resize({ h: size.rows, w: size.cols });
+          } catch (err) {
+            throw this.error(err, `resize the terminal of ${what}`, details);
+          }
+        },
+      };
     } catch (err) {
-      throw this.error(err, `exec in container ${id}`);
+      throw this.error(err, what, details);
     }
   }
 
