@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import test from "ava";
+import { execToEnd } from "@vmctl/core/target-kit";
 import type { ControllerRecord, JsonValue, OwnedResource } from "@vmctl/core/contract";
 import type { LxcController } from "./controller.js";
 import { containerNameFor, ledger, serviceLayout } from "./layout.js";
@@ -90,7 +91,7 @@ test("adopt can stop (gracefully), exec in and pause a running container it did 
   await b.c.start();
   await untilStdout(b.c, "ready");
   const { c } = await restart(t, b);
-  const r = await c!.exec(sh("echo in-adopted"));
+  const r = await execToEnd(await c!.exec({ args: sh("echo in-adopted") }));
   t.is(Buffer.from(r.stdout).toString(), "in-adopted\n");
   await c!.pause();
   t.is((await c!.state()).phase, "paused");

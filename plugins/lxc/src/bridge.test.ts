@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "ava";
+import { execToEnd } from "@vmctl/core/target-kit";
 import { VmctlError } from "@vmctl/core/contract";
 import type { LxcController } from "./controller.js";
 import { hostVethFor, hwaddrFor } from "./network.js";
@@ -63,9 +64,9 @@ test("a bridge service gets an address from the subnet, reachable from the host;
   t.is(readFileSync(`/sys/class/net/${net.bridge}/address`, "utf8").trim(), hwaddrFor(`${prefix}.1`), "with a fixed MAC");
   t.true(link(hostVethFor(id)), "the host-side veth carries the derived name");
   t.true(hostPing(address!), "the host reaches the container");
-  const gw = await c.exec(["ping", "-c", "1", "-W", "2", `${prefix}.1`]);
+  const gw = await execToEnd(await c.exec({ args: ["ping", "-c", "1", "-W", "2", `${prefix}.1`] }));
   t.is(gw.code, 0, `the container reaches the gateway (the bridge): ${Buffer.from(gw.stdout).toString()}${Buffer.from(gw.stderr).toString()}`);
-  const shown = await c.exec(["ip", "-4", "addr", "show", "eth0"]);
+  const shown = await execToEnd(await c.exec({ args: ["ip", "-4", "addr", "show", "eth0"] }));
   t.regex(Buffer.from(shown.stdout).toString(), new RegExp(`inet ${address!.replace(/\./g, "\\.")}/24 brd ${prefix}\\.255`));
 
   await c.destroy();
@@ -104,8 +105,8 @@ test("two bridge services reach each other", async (t) => {
   const ipA = sa.addresses![0]!;
   const ipB = sb.addresses![0]!;
   t.not(ipA, ipB);
-  t.is((await a.c.exec(["ping", "-c", "1", "-W", "2", ipB])).code, 0);
-  t.is((await b.c.exec(["ping", "-c", "1", "-W", "2", ipA])).code, 0);
+  t.is((await execToEnd(await a.c.exec({ args: ["ping", "-c", "1", "-W", "2", ipB] }))).code, 0);
+  t.is((await execToEnd(await b.c.exec({ args: ["ping", "-c", "1", "-W", "2", ipA] }))).code, 0);
 });
 
 test("a host-side veth left by a crash does not block the next start", async (t) => {

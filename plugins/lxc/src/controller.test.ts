@@ -8,6 +8,8 @@ import type { LxcController } from "./controller.js";
 import type { LxcSpec } from "./spec.js";
 import { LxcTools } from "./tools.js";
 import { lxcLs, lxcpathEntries, scratch, testContext, type TestContext } from "./testing/context.js";
+import { ExecReader, text } from "./testing/exec-reader.js";
+import { execToEnd, waitFor } from "@vmctl/core/target-kit";
 import { collectLogs, processesMentioning, untilStdout } from "@vmctl/plugin-conformance";
 
 const s = scratch();
@@ -36,6 +38,26 @@ function lxcState(name: string): Promise<string | undefined> {
 
 function sh(script: string): string[] {
   return ["sh", "-c", script];
+}
+
+/**
+ * A line's end on an lxc-attach terminal: the container's terminal writes "\r\n", and
+ * lxc-attach sets ONLCR on the terminal it relays to (as it does on a user's), which
+ * makes that "\r\r\n" (the same on a screen).
+ */
+const LXC_NEWLINE = /\r?\r\n/g;
+
+/** A running service to exec in. */
+async function running(t: import("ava").ExecutionContext, spec: Omit<LxcSpec, "rootfs" | "args"> = {}): Promise<LxcController> {
+  const { c } = await service(t, { args: sh("echo ready; exec sleep 1000"), ...spec });
+  await c.start();
+  await untilStdout(c, "ready");
+  return c;
+}
+
+/** What `ps` in the container lists, one command line a line. */
+async function psIn(c: LxcController): Promise<string> {
+  return text((await execToEnd(await c.exec({ args: ["ps", "-o", "pid,args"] }))).stdout);
 }
 
 test("lifecycle: create → prepare → start → logs → wait gives the exit code; stdout and stderr apart", async (t) => {
@@ -181,25 +203,112 @@ test("exec runs a further command with the service's env and workdir, not the or
   const { c } = await service(t, { args: sh("echo ready; exec sleep 1000"), env: { FOO: "bar" }, workdir: "/mnt" });
   await c.start();
   await untilStdout(c, "ready");
-  const r = await c.exec(sh('echo "$FOO"; pwd; echo "secret=$VMCTL_LXC_TEST_SECRET"; echo oops >&2; exit 4'));
+  const r = await execToEnd(await c.exec({ args: sh('echo "$FOO"; pwd; echo "secret=$VMCTL_LXC_TEST_SECRET"; echo oops >&2; exit 4') }));
   t.is(r.code, 4);
-  t.is(Buffer.from(r.stdout).toString(), "bar\n/mnt\nsecret=\n");
-  t.is(Buffer.from(r.stderr).toString(), "oops\n");
+  t.is(text(r.stdout), "bar\n/mnt\nsecret=\n");
+  t.is(text(r.stderr), "oops\n");
+  // The same env and workdir on a terminal.
+  const onTty = await execToEnd(await c.exec({ args: sh('echo "$FOO"; pwd; exit 5'), tty: true }));
+  t.is(onTty.code, 5);
+  t.is(text(onTty.stdout).replace(LXC_NEWLINE, "\n"), "bar\n/mnt\n");
   t.is((await c.state()).phase, "running");
+  const empty = await t.throwsAsync(c.exec({ args: [] }), { instanceOf: VmctlError });
+  t.is(empty?.code, "INVALID_ARGUMENT");
+  t.is(empty?.details.field, "args");
   await c.stop({ timeoutMs: 100 });
-  await t.throwsAsync(c.exec(["true"]), { instanceOf: VmctlError, message: /exited/ });
+  const stopped = await t.throwsAsync(c.exec({ args: ["true"] }), { instanceOf: VmctlError, message: /exited/ });
+  t.is(stopped?.code, "FAILED_PRECONDITION");
 });
 
 test("exec of a command the container lacks is 127, of one it cannot run 126, as a shell says", async (t) => {
-  const { c } = await service(t, { args: sh("echo ready; exec sleep 1000") });
-  await c.start();
-  await untilStdout(c, "ready");
-  const missing = await c.exec(["no-such-command"]);
-  t.is(missing.code, 127, Buffer.from(missing.stderr).toString());
-  const notExecutable = await c.exec(["/"]);
-  t.is(notExecutable.code, 126, Buffer.from(notExecutable.stderr).toString());
+  const c = await running(t);
+  const missing = await execToEnd(await c.exec({ args: ["no-such-command"] }));
+  t.is(missing.code, 127, text(missing.stderr));
+  const notExecutable = await execToEnd(await c.exec({ args: ["/"] }));
+  t.is(notExecutable.code, 126, text(notExecutable.stderr));
+  const missingOnTty = await execToEnd(await c.exec({ args: ["no-such-command"], tty: true }));
+  t.is(missingOnTty.code, 127, text(missingOnTty.stdout));
   await c.stop({ timeoutMs: 100 });
 });
+
+test("exec output arrives whole and in order, also when it is much more than a pipe holds", async (t) => {
+  const c = await running(t);
+  const r = await execToEnd(await c.exec({ args: sh("i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; echo done >&2") }));
+  t.is(r.code, 0);
+  t.is(text(r.stdout), Array.from({ length: 20000 }, (_, i) => `line ${i}\n`).join(""));
+  t.is(text(r.stderr), "done\n");
+  const zeros = await execToEnd(await c.exec({ args: ["head", "-c", "8388608", "/dev/zero"], tty: true }));
+  t.is(zeros.stdout.byteLength, 8 * 1024 * 1024, "all of it through lxc-attach's terminal and ours");
+});
+
+test("exec with a tty: the command runs on a terminal of the requested size, resize reaches it, output is all stdout", async (t) => {
+  const c = await running(t);
+  const p = await c.exec({ args: sh("tty; echo to-stderr >&2; stty size; read x; stty size"), tty: true, size: { rows: 30, cols: 100 } });
+  const out = new ExecReader(p);
+  await out.until(/\/dev\/pts\/\d+\r?\r\n/);
+  await out.until(/30 100\r?\r\n/);
+  t.regex(out.text, /to-stderr\r?\r\n/);
+  await p.resize({ rows: 40, cols: 120 });
+  await p.write(Buffer.from("\r"));
+  await out.until(/40 120\r?\r\n/);
+  await out.rest();
+  t.deepEqual([...out.streams], ["stdout"]);
+  t.deepEqual(await p.exited, { code: 0 });
+});
+
+test("exec with stdin: what is written reaches the command, and closing stdin ends it", async (t) => {
+  const c = await running(t);
+  const p = await c.exec({ args: ["cat"], stdin: true });
+  const out = new ExecReader(p);
+  await p.write(Buffer.from("hello "));
+  await out.until(/hello /);
+  await p.write(Buffer.from("container\n"));
+  await p.closeStdin();
+  t.is(await out.rest(), "hello container\n");
+  t.deepEqual(await p.exited, { code: 0 });
+  const onTty = await c.exec({ args: ["cat"], tty: true });
+  const ttyOut = new ExecReader(onTty);
+  await onTty.write(Buffer.from("typed\r"));
+  await ttyOut.until(/typed\r?\r\n.*typed\r?\r\n/s); // the terminal's echo, then cat's copy
+  await onTty.closeStdin();
+  await ttyOut.rest();
+  t.deepEqual(await onTty.exited, { code: 0 });
+});
+
+test("exec signal: the command gets it (lxc-attach forwards none); death by it is reported as such", async (t) => {
+  const c = await running(t);
+  const trapped = await c.exec({ args: sh("trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done") });
+  const out = new ExecReader(trapped);
+  await out.until(/ready/);
+  await trapped.signal("SIGTERM");
+  t.is(await out.rest(), "ready\ngot TERM\n");
+  t.deepEqual(await trapped.exited, { code: 3 });
+  for (const [signal, tty] of [["SIGTERM", false], ["SIGKILL", false], ["SIGINT", true]] as const) {
+    const p = await c.exec({ args: sh("echo ready; exec sleep 1000"), tty });
+    const pOut = new ExecReader(p);
+    await pOut.until(/ready/);
+    await p.signal(signal);
+    await pOut.rest();
+    t.deepEqual(await p.exited, { code: null, signal }, `${signal}${tty ? " on a tty" : ""}`);
+  }
+});
+
+for (const tty of [false, true]) {
+  test(`exec cancel kills the command inside the container${tty ? " (tty)" : ""}`, async (t) => {
+    const c = await running(t);
+    // A mark of its own: the tests run at once, and the host sees every container's processes.
+    const seconds = tty ? "525202" : "525201";
+    const p = await c.exec({ args: ["sleep", seconds], tty });
+    // exec resolves once the command runs in the container.
+    t.regex(await psIn(c), new RegExp(`sleep ${seconds}`));
+    p.cancel();
+    p.cancel(); // idempotent
+    t.deepEqual(await p.exited, { code: null, signal: "SIGKILL" });
+    t.truthy(await waitFor(async () => (new RegExp(`sleep ${seconds}`).test(await psIn(c)) ? undefined : true), { timeoutMs: 3000, pollMs: 50 }), "the command is gone from the container");
+    t.deepEqual(processesMentioning(seconds), [], "no lxc-attach left on the host");
+    t.is((await c.state()).phase, "running", "the service runs on");
+  });
+}
 
 test("pause freezes (no output) and resume thaws the container", async (t) => {
   const { c } = await service(t, { args: sh("while :; do echo tick; sleep 0.05; done") });

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { serviceLabels, VmctlError } from "@vmctl/core/contract";
-import type { ExecResult, ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
+import type { ExecProcess, ExecRequest, ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
 import { isDirectory, mtimeOf, readIntFile, readJsonFile, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
 import { DEFAULT_PATH, type ConfigOptions } from "./config.js";
 import { LxcContainer, TemplateFailed } from "./container.js";
@@ -176,7 +176,8 @@ export class LxcController implements ServiceController {
     return this.#shim.wait();
   }
 
-  async exec(args: readonly string[]): Promise<ExecResult> {
+  async exec(request: ExecRequest): Promise<ExecProcess> {
+    const args = request.args;
     if (args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { field: "args" } });
     const state = await this.state();
     if (state.phase !== "running") throw this.#error("FAILED_PRECONDITION", `cannot exec in ${this.id}: it is ${state.phase}`);
@@ -184,8 +185,7 @@ export class LxcController implements ServiceController {
     // lxc-attach has no working-directory option: a shell in the container changes to it.
     const workdir = this.#spec.workdir;
     const command = workdir === undefined ? args : ["/bin/sh", "-c", 'cd "$0" && exec "$@"', workdir, ...args];
-    const r = await this.#tools.attach(this.#name, command, env);
-    return { code: r.code, stdout: new Uint8Array(r.stdout), stderr: new Uint8Array(r.stderr) };
+    return this.#tools.attach(this.#name, request, command, env);
   }
 
   async pause(): Promise<void> {

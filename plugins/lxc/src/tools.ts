@@ -2,7 +2,8 @@
 // short-lived process; nothing here holds state.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { VmctlError } from "@vmctl/core/contract";
+import { VmctlError, type ExecProcess, type ExecRequest } from "@vmctl/core/contract";
+import { spawnExec } from "@vmctl/core/target-kit";
 
 /** The lxc-* binaries this target uses, by absolute path. Only lxc-execute, lxc-stop and lxc-info are required. */
 export interface LxcBinaries {
@@ -57,11 +58,23 @@ export class LxcTools {
     if (r.code !== 0) throw fail("lxc-unfreeze", name, r, "FAILED_PRECONDITION");
   }
 
-  /** Runs a command in the running container with exactly `env` (the orchestrator's own is not passed on). */
-  async attach(name: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<ToolResult> {
+  /**
+   * Runs `command` for `request` in the running container with exactly `env` (the
+   * orchestrator's own is not passed on). lxc-attach exits with the command's status
+   * (127/126 when it cannot run it, 128+N for death by signal N). It forwards no signal
+   * (one kills lxc-attach and leaves the command running): the kit signals the command,
+   * its child in the container's PID namespace. On a terminal (its stdin a tty, which
+   * it must be able to open as /dev/tty) it gives the command a terminal of its own.
+   */
+  attach(name: string, request: ExecRequest, command: readonly string[], env: Readonly<Record<string, string>>): Promise<ExecProcess> {
     const vars = Object.entries(env).flatMap(([k, v]) => ["-v", `${k}=${v}`]);
-    // cwd "/": lxc-attach starts in the caller's cwd when that path exists in the container.
-    return run(required(this.bin.attach, "lxc-attach"), ["-P", this.lxcpath, "-n", name, "--clear-env", ...vars, "--", ...args], "/");
+    return spawnExec({
+      request,
+      argv: [required(this.bin.attach, "lxc-attach"), "-P", this.lxcpath, "-n", name, "--clear-env", ...vars, "--", ...command],
+      // lxc-attach starts in the caller's cwd when that path exists in the container.
+      cwd: "/",
+      inContainer: true,
+    });
   }
 
   /** `lxc-create -t TEMPLATE -f CONFIG`: the template builds a rootfs under the container's dir. */
@@ -102,9 +115,9 @@ function required(binary: string | undefined, name: string): string {
   return binary;
 }
 
-function run(binary: string, args: readonly string[], cwd?: string): Promise<ToolResult> {
+function run(binary: string, args: readonly string[]): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    execFile(binary, args, { encoding: "buffer", maxBuffer: 64 * 1024 * 1024, ...(cwd ? { cwd } : {}) }, (err, stdout, stderr) => {
+    execFile(binary, args, { encoding: "buffer", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err && typeof (err as NodeJS.ErrnoException).code === "string") {
         reject(VmctlError.from(err, binary));
         return;

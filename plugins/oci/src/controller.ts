@@ -7,7 +7,8 @@ import { mkdir, rm } from "node:fs/promises";
 import { isDirectory, mtimeOf, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
 import { serviceLabels, VmctlError } from "@vmctl/core/contract";
 import type {
-  ExecResult,
+  ExecProcess,
+  ExecRequest,
   ExitInfo,
   JsonValue,
   LogChunk,
@@ -165,15 +166,15 @@ export class OciController implements ServiceController {
     return this.#shim.wait();
   }
 
-  async exec(args: readonly string[]): Promise<ExecResult> {
+  async exec(request: ExecRequest): Promise<ExecProcess> {
     const state = await this.state();
     if (state.phase !== "running") {
       throw new VmctlError("FAILED_PRECONDITION", `cannot exec in ${this.id}: it is ${state.phase}`, {
         details: { serviceId: this.id, target: "oci" },
       });
     }
-    if (args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { field: "args" } });
-    return this.#runtime.exec(this.#containerId, args);
+    if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { field: "args" } });
+    return this.#runtime.exec(this.#containerId, request);
   }
 
   async pause(): Promise<void> {

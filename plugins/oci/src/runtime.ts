@@ -3,7 +3,8 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { VmctlError } from "@vmctl/core/contract";
-import { execStartCode } from "@vmctl/core/target-kit";
+import type { ExecProcess, ExecRequest } from "@vmctl/core/contract";
+import { execStartCode, spawnExec } from "@vmctl/core/target-kit";
 
 /** What `runc state` says about a container that exists. */
 export interface RuntimeContainerState {
@@ -12,12 +13,6 @@ export interface RuntimeContainerState {
   readonly status: string;
   readonly pid: number;
   readonly annotations: Readonly<Record<string, string>>;
-}
-
-export interface RuntimeExecResult {
-  readonly code: number | null;
-  readonly stdout: Uint8Array;
-  readonly stderr: Uint8Array;
 }
 
 interface RawResult {
@@ -89,11 +84,20 @@ export class OciRuntime {
     if (r.code !== 0) throw this.#fail("resume", id, r, "FAILED_PRECONDITION");
   }
 
-  /** Runs a further process in the container with the config's env, cwd and user. */
-  async exec(id: string, args: readonly string[]): Promise<RuntimeExecResult> {
-    const r = await this.#run(["exec", id, ...args]);
-    // runc's own failure to start the command is 255; report what a shell would.
-    return { code: execStartCode(r.code, r.stderr.toString()), stdout: new Uint8Array(r.stdout), stderr: new Uint8Array(r.stderr) };
+  /**
+   * Runs a further process in the container with the config's env, cwd and user, in
+   * the foreground: runc relays its stdio (a terminal of its own with `-t`, resized on
+   * SIGWINCH), and exits with its status (128+N for death by signal N). The kit signals
+   * the command itself, which is runc's child in the container's PID namespace.
+   */
+  exec(id: string, request: ExecRequest): Promise<ExecProcess> {
+    return spawnExec({
+      request,
+      argv: [this.binary, "--root", this.root, "exec", ...(request.tty ? ["-t"] : []), id, ...request.args],
+      inContainer: true,
+      // runc's own failure to start the command is 255; report what a shell would.
+      mapExit: (exit, stderrTail) => ({ ...exit, code: execStartCode(exit.code, stderrTail) }),
+    });
   }
 
   /**

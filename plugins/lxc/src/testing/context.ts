@@ -18,8 +18,8 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "lxc-tests", resources });
 }
 
-/** The applets the lxc tests call, besides the kit's usual ones. */
-const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip"];
+/** The applets the lxc tests call, besides the kit's usual ones (network, exec on a terminal, ps in the container). */
+const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip", "stty", "tty", "ps", "head"];
 
 /** A tiny rootfs from busybox-static (the conformance kit's fixture), with the network applets. */
 export function busyboxRootfs(dir: string): string {

@@ -7,7 +7,14 @@ import { join } from "node:path";
 import type { OwnedResource } from "@vmctl/core/contract";
 import { findBinary, initOci } from "../index.js";
 import type { OciFactory } from "../factory.js";
-import { busyboxRootfs, MemoryLogger, processesMentioning, testTargetContext, type TestTargetContext } from "@vmctl/plugin-conformance";
+import {
+  BUSYBOX_APPLETS,
+  busyboxRootfs as kitRootfs,
+  MemoryLogger,
+  processesMentioning,
+  testTargetContext,
+  type TestTargetContext,
+} from "@vmctl/plugin-conformance";
 
 // One context, in-memory ledger and logger for every plugin's tests: the conformance kit's.
 export { MemoryLogger };
@@ -18,8 +25,13 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "oci-tests", resources });
 }
 
-/** A tiny rootfs from busybox-static (the conformance kit's fixture). */
-export { busyboxRootfs };
+/** The applets the oci tests call, besides the kit's usual ones (exec on a terminal, ps in the container). */
+const OCI_APPLETS = [...BUSYBOX_APPLETS, "stty", "tty", "ps", "head"];
+
+/** A tiny rootfs from busybox-static (the conformance kit's fixture), with the exec applets. */
+export function busyboxRootfs(dir: string): string {
+  return kitRootfs(dir, OCI_APPLETS);
+}
 
 /** The path of runc, or a thrown reason: the oci tests run against the real runtime. */
 export function requireRunc(): string {

@@ -80,3 +80,5 @@ export {
 export { readStopRecord, recordSignal, recordStopBeforeStart, type StopRecord } from "./supervision/stop-record.js";
 export { waitFor, type WaitOptions } from "./supervision/wait.js";
 export { EXEC_TO_END_MAX_BYTES, execToEnd, type ExecToEndOptions } from "./exec/collect.js";
+export { EXEC_STDERR_TAIL_BYTES, spawnExec, type SpawnExecOptions } from "./exec/spawn-exec.js";
+export { DEFAULT_TERMINAL_SIZE, loadPtyAddon, type PtyAddon } from "./exec/spawn-exec-terminal.js";
