@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { mountsFromRun } from "@vmctl/core/target-kit";
 import type { CgroupVersion } from "./config.js";
 import { LxcController } from "./controller.js";
 import { containerDir, containerNameFor, serviceLayout } from "./layout.js";
@@ -66,6 +67,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
       ...(input.command.length > 0 ? { args: input.command } : {}),
       ...input.spec,
       ...(Object.keys(env).length > 0 ? { env } : {}),
+      ...mountsFromRun(input),
     };
   }
 

@@ -68,14 +68,14 @@ test("specFromRun: the image is the rootfs, the command the args, explicit spec 
     cgroup: "v1",
     log: new MemoryLogger(),
   });
-  t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, spec: {} }), {
+  t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, mounts: [], copyOut: [], spec: {} }), {
     rootfs: "/srv/rootfs",
     args: ["sh", "-c", "true"],
     env: { A: "1" },
   });
   t.deepEqual(
-    factory.specFromRun({ image: "/srv/rootfs", command: ["true"], env: { B: "2" }, spec: { args: ["false"], env: { A: "1" }, workdir: "/tmp" } }),
+    factory.specFromRun({ image: "/srv/rootfs", command: ["true"], env: { B: "2" }, mounts: [], copyOut: [], spec: { args: ["false"], env: { A: "1" }, workdir: "/tmp" } }),
     { rootfs: "/srv/rootfs", args: ["false"], env: { A: "1", B: "2" }, workdir: "/tmp" },
   );
-  t.deepEqual(factory.specFromRun({ command: ["true"], env: {}, spec: { template: "busybox" } }), { args: ["true"], template: "busybox" });
+  t.deepEqual(factory.specFromRun({ command: ["true"], env: {}, mounts: [], copyOut: [], spec: { template: "busybox" } }), { args: ["true"], template: "busybox" });
 });

@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { VmctlError, ValidationError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { mountsFromRun } from "@vmctl/core/target-kit";
 import { OciController } from "./controller.js";
 import { containerIdFor, serviceLayout } from "./layout.js";
 import { ownedContainers, removeOwnedContainer } from "./owned.js";
@@ -51,6 +52,7 @@ export class OciFactory implements ServiceFactory<OciSpec> {
       ...(Object.keys(env).length > 0 ? { env } : {}),
       ...input.spec,
       ...(Object.keys(env).length > 0 ? { env } : {}),
+      ...mountsFromRun(input),
     };
   }
 

@@ -42,13 +42,18 @@ test("a spec naming a runtime that is not installed is refused at validate", (t)
 
 test("specFromRun: the image is the rootfs, the command the args, explicit spec fields win", (t) => {
   const factory = new OciFactory(new Map(), new MemoryLogger());
-  t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, spec: {} }), {
+  t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, mounts: [], copyOut: [], spec: {} }), {
     rootfs: "/srv/rootfs",
     args: ["sh", "-c", "true"],
     env: { A: "1" },
   });
   t.deepEqual(
-    factory.specFromRun({ image: "/srv/rootfs", command: ["true"], env: { B: "2" }, spec: { args: ["false"], env: { A: "1" }, cwd: "/tmp" } }),
+    factory.specFromRun({ image: "/srv/rootfs", command: ["true"], env: { B: "2" }, mounts: [], copyOut: [], spec: { args: ["false"], env: { A: "1" }, cwd: "/tmp" } }),
     { rootfs: "/srv/rootfs", args: ["false"], env: { A: "1", B: "2" }, cwd: "/tmp" },
   );
+  // -v mounts follow the spec's own.
+  const mount = { source: "/srv/src", destination: "/src", readOnly: true };
+  t.deepEqual(factory.specFromRun({ image: "/r", command: [], env: {}, mounts: [mount], copyOut: ["/src/out"], spec: {} }), { rootfs: "/r", mounts: [mount] });
+  const own = { source: "/srv/data", destination: "/data" };
+  t.deepEqual(factory.specFromRun({ image: "/r", command: [], env: {}, mounts: [mount], copyOut: [], spec: { mounts: [own] } }), { rootfs: "/r", mounts: [own, mount] });
 });

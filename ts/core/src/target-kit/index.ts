@@ -46,6 +46,7 @@ export {
   hostPath,
   intIn,
   mounts,
+  mountsFromRun,
   numberIn,
   positiveInt,
   positiveNumber,

@@ -178,3 +178,15 @@ export function mounts(value: unknown, field = "mounts", text: StringCheck = str
     return mount;
   });
 }
+
+/**
+ * The `mounts` a spec made from `vmctl run` gets: the explicit spec's own (when it has
+ * a list), then the shorthand's `-v` mounts; {} when there are none, so the spec stays as
+ * the caller wrote it. An explicit `mounts` that is no list is left for validate() to refuse.
+ */
+export function mountsFromRun(input: { readonly mounts: readonly BindMount[]; readonly spec: Readonly<Record<string, unknown>> }): { mounts?: unknown } {
+  if (input.mounts.length === 0) return {};
+  const explicit = input.spec.mounts;
+  if (explicit !== undefined && !Array.isArray(explicit)) return { mounts: explicit };
+  return { mounts: [...((explicit as unknown[] | undefined) ?? []), ...input.mounts] };
+}

@@ -35,7 +35,7 @@ export const specFromRunCheck: Check = {
 
     // An explicit spec and no shorthand: the explicit fields are the spec (they win), and it validates.
     const explicit = factory.validate(env.fixtures.specs.exitsWith(0).spec);
-    const made = fromRun({ command: [], env: {}, spec: explicit as Record<string, unknown> }, "an explicit spec (exitsWith(0)) and no shorthand");
+    const made = fromRun({ command: [], env: {}, mounts: [], copyOut: [], spec: explicit as Record<string, unknown> }, "an explicit spec (exitsWith(0)) and no shorthand");
     if (made !== undefined) {
       try {
         const again = factory.validate(made);
@@ -48,7 +48,7 @@ export const specFromRunCheck: Check = {
     }
 
     // Nothing at all (`vmctl run --target T`): refused naming a field of the spec, never the spec root as "spec".
-    const empty = fromRun({ command: [], env: {}, spec: {} }, "an empty shorthand");
+    const empty = fromRun({ command: [], env: {}, mounts: [], copyOut: [], spec: {} }, "an empty shorthand");
     if (empty !== undefined) {
       try {
         factory.validate(empty);
@@ -72,7 +72,7 @@ export const specFromRunCheck: Check = {
       return;
     }
     const { run, line } = fixture;
-    const spec = fromRun({ ...(run.image === undefined ? {} : { image: run.image }), command: [...run.command], env: { ...run.env }, spec: {} }, "fixtures.specs.fromRun");
+    const spec = fromRun({ ...(run.image === undefined ? {} : { image: run.image }), command: [...run.command], env: { ...run.env }, mounts: [], copyOut: [], spec: {} }, "fixtures.specs.fromRun");
     if (problems.length > 0) fail(problems.join("; "));
     const s = await env.service(spec, { prefix: "run" });
     await env.step(`prepare(${s.id})`, () => s.controller.prepare());
