@@ -9,6 +9,6 @@ export default defineConfig({
   clean: true,
   target: "node20",
   // @vmctl/core is a peer: the orchestrator's copy is the one used, never a bundled one.
-  // @vmctl/vmm-client, @vmctl/proto and grpc-js are regular dependencies, loaded from node_modules.
-  external: ["@vmctl/core", "@vmctl/vmm-client", "@vmctl/proto", "@grpc/grpc-js"],
+  // @vmctl/vmm-client, @vmctl/proto, grpc-js and tar are regular dependencies, loaded from node_modules.
+  external: ["@vmctl/core", "@vmctl/vmm-client", "@vmctl/proto", "@grpc/grpc-js", "tar"],
 });

@@ -374,8 +374,34 @@ const IMAGE_COMMAND = "echo out; echo err >&2; exit 7";
 /** What `vmctl exec` runs in the running image VM. */
 const EXEC_COMMAND = "echo exec-out; echo exec-err >&2; echo host=$(hostname); exit 3";
 
+/**
+ * The workspace a `vmctl run -v` copies into an image VM: text, a Unicode name, a binary
+ * of 3 MiB, a nested and an empty directory, a symlink. The command copies it whole into
+ * the results directory (and lists its own checksums there); `--copy-out` brings that
+ * back, where every file must hash as it did here.
+ */
+const WORKSPACE_FILES: Readonly<Record<string, string | Buffer>> = {
+  "hello.txt": "hello from the host\n",
+  "naïve café ☕.txt": "unicode name\n",
+  "nested/deeper/data.bin": Buffer.from(Buffer.alloc(3 * 1024 * 1024).map((_, i) => (i * 2654435761) >>> 24)),
+};
+const WORKSPACE_COMMAND = "cd /src && mkdir -p out && cp -a in out/ && (cd in && find . -type f -exec sha256sum {} +) > out/guest-sums && ls -la out/in > out/listing";
+
+function prepareWorkspace(dir: string): { source: string; results: string } {
+  const source = join(dir, "workspace");
+  for (const [name, content] of Object.entries(WORKSPACE_FILES)) {
+    const path = join(source, "in", name);
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeFileSync(path, content);
+  }
+  mkdirSync(join(source, "in", "empty"));
+  execFileSync("ln", ["-s", "hello.txt", join(source, "in", "link")]);
+  return { source, results: join(dir, "workspace-results") };
+}
+
 /** The orchestrator step's plan: `vmctl run` of a Linux on an ext4 root drive, and of a file that is no kernel. */
 function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknown> {
+  const workspace = prepareWorkspace(dir);
   const root = makeExt4(busyboxTree(join(dir, "cli-rootfs-root"), ROOT_FILES), join(dir, "root-cli.ext4"), 32, "vmctl-root");
   const notKernel = join(dir, "cli-not-a-kernel");
   writeFileSync(notKernel, "this is a text file, neither an ELF vmlinux nor a bzImage\n".repeat(100));
@@ -393,6 +419,12 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
       },
       // An image through the guest agent: the default image (busybox) on the default kernel.
       { name: "cli-image-run", args: ["run", "--rm", "--target", "microvm", "default", "--", "sh", "-c", IMAGE_COMMAND], timeoutMs: 180_000 },
+      // Workspace in (-v, copied into the VM before the command), results out (--copy-out, after it).
+      {
+        name: "cli-image-workspace",
+        args: ["run", "--rm", "--target", "microvm", "-v", `${workspace.source}:/src`, "--copy-out", `/src/out:${workspace.results}`, "default", "--", "sh", "-c", WORKSPACE_COMMAND],
+        timeoutMs: 180_000,
+      },
       { name: "cli-image-detach", args: ["run", "-d", "--name", "imgvm", "--target", "microvm", "default", "--", "sleep", "600"], timeoutMs: 120_000 },
       { name: "cli-image-exec", args: ["exec", "imgvm", "--", "sh", "-c", EXEC_COMMAND], timeoutMs: 60_000 },
       { name: "cli-image-exec-missing", args: ["exec", "imgvm", "--", "no-such-command"], timeoutMs: 60_000 },
@@ -746,6 +778,28 @@ test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "in
   const removed = await b.result<CliResult>("cli-image-rm", deadline);
   t.is(removed.code, 0, removed.stderr);
   t.deepEqual(removed.leftoverFiles, [], "sockets, writable layer or output files left after rm");
+  done();
+});
+
+test.serial(`vmctl run -v DIR:/src --copy-out /src/out:DEST --target microvm default ${runner.kind === "nested" ? "inside L1" : "on this host"}: a workspace round trip keeps every file's checksum; nothing left`, async (t) => {
+  const deadline = budget(t, 240_000);
+  const done = timed(t);
+  const b = linux();
+  const r = await b.result<CliResult>("cli-image-workspace", deadline);
+  t.log(`vmctl run -v … --copy-out … (copy in, command, copy out): ${r.ms} ms`);
+  t.is(r.code, 0, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  const results = join(b.dir, "workspace-results");
+  const sha = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
+  for (const name of Object.keys(WORKSPACE_FILES)) {
+    const expected = sha(join(b.dir, "workspace", "in", name));
+    t.is(sha(join(results, "in", name)), expected, `${name} came back unchanged`);
+    // What the command saw in the VM, by its own sha256sum.
+    t.regex(readFileSync(join(results, "guest-sums"), "utf8"), new RegExp(`^${expected}  \\./${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"), `${name} was copied in unchanged`);
+  }
+  t.true(existsSync(join(results, "in", "empty")), "the empty directory made the round trip");
+  t.is(execFileSync("readlink", [join(results, "in", "link")], { encoding: "utf8" }).trim(), "hello.txt", "the symlink stays a symlink");
+  noVmmLeft(t, r);
+  t.deepEqual(r.leftoverFiles, [], "sockets, writable layer or captured copies left");
   done();
 });
 

@@ -6,7 +6,7 @@
 // configure, start), vm-follower.ts (console, exit, retiring the VMM) over
 // vmm-connection.ts (API client, one state stream), service-state.ts, service-records.ts
 // (exit and stop request on disk), vmm-stop.ts (stop escalation, release), reattach.ts
-// (adopt); for an image run by the guest agent, workload.ts (workload, output, exec).
+// (adopt); for an image run by the guest agent, workload.ts (workload, output, exec, copies).
 import { VmctlError } from "@vmctl/core/contract";
 import type { ExecProcess, ExecRequest, ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
 import { followFiles } from "@vmctl/core/target-kit";
@@ -96,7 +96,6 @@ export class MicrovmController implements ServiceController {
   get vmId(): string {
     return this.#vmId;
   }
-
   /** The VMM's API socket. */
   get socketPath(): string {
     return this.#l.socketPath;
@@ -198,12 +197,18 @@ export class MicrovmController implements ServiceController {
     return this.#workload.exec(request, this.#readVm()?.agent);
   }
 
+  /** Image VMs only: from the agent while the VM runs, then the paths kept at the workload's end (workload.ts). */
+  copyOut(path: string): AsyncIterable<Uint8Array> {
+    return this.#workload.copyOut(path, this.#readVm()?.agent);
+  }
+
+  /** pause() and resume(): idempotent once there, refused unless running (paused). */
   async pause(): Promise<void> {
-    await this.#switch("pause", "running", "paused");
+    await switchVm(this.id, "pause", await this.state(), this.#follower.connection?.client, "running", "paused");
   }
 
   async resume(): Promise<void> {
-    await this.#switch("resume", "paused", "running");
+    await switchVm(this.id, "resume", await this.state(), this.#follower.connection?.client, "paused", "running");
   }
 
   async destroy(): Promise<void> {
@@ -271,11 +276,6 @@ export class MicrovmController implements ServiceController {
       if (this.#vmm) await terminate(this.#vmm);
       throw e;
     }
-  }
-
-  /** pause() or resume(): idempotent once in `to`, refused unless in `from`. */
-  async #switch(verb: "pause" | "resume", from: ServiceState["phase"], to: ServiceState["phase"]): Promise<void> {
-    await switchVm(this.id, verb, await this.state(), this.#follower.connection?.client, from, to);
   }
 
   /** vm.json as prepare() wrote it; undefined before that. */

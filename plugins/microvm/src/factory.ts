@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { ValidationError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
+import { mountsFromRun } from "@vmctl/core/target-kit";
 import { MicrovmController } from "./controller.js";
 import { kernelCacheDir } from "./kernel-cache.js";
 import { agentSocketsFor, perVmFiles, recordedVmm, serviceLayout, socketPathFor, vmIdFor } from "./layout.js";
@@ -12,15 +13,19 @@ import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 /**
  * What the target can do. pause: the VMM's Pause/Resume. exec: through the guest agent,
  * for image VMs it runs (a kernel-only VM refuses exec with FAILED_PRECONDITION).
- * network: virtio-net is not wired in the VMM yet. volumes: drives are whole block
- * devices, not host paths mounted into the guest.
+ * network: virtio-net is not wired in the VMM yet. volumes: host paths (the spec's
+ * `mounts`, `-v`) are copied into an image VM before its workload starts, through the
+ * agent — a copy, not a mount: changes in the VM never reach the host (a kernel-only VM
+ * refuses `mounts`). copy: copyOut() through the agent while the VM runs, and the
+ * spec's `copyOut` paths after it has powered off (workload.ts).
  */
 export const MICROVM_CAPABILITIES: Capabilities = {
   exec: true,
   pause: true,
   network: false,
-  volumes: false,
+  volumes: true,
   logsFollow: true,
+  copy: true,
 };
 
 /** The kernel command line when the spec gives none: serial console, reboot = exit. */
@@ -35,6 +40,20 @@ export const DEFAULT_AGENT_BOOT_ARGS = `${DEFAULT_BOOT_ARGS} quiet`;
 function withDefaultBootArgs(spec: MicrovmSpec): MicrovmSpec {
   if (spec.bootArgs !== undefined) return spec;
   return { ...spec, bootArgs: spec.agent ? DEFAULT_AGENT_BOOT_ARGS : DEFAULT_BOOT_ARGS };
+}
+
+/**
+ * The run's `-v` mounts after the spec's own (the kit's rule, as every target), and its
+ * `--copy-out` paths after the spec's: the caller will copy those out after the exit, so
+ * they must be kept whatever the spec says. {} when the run has neither. A spec field that
+ * is no list is left for validate() to refuse.
+ */
+function runCopies(input: RunInput): { mounts?: unknown; copyOut?: unknown } {
+  // `?? []`: a caller built before these fields leaves them out.
+  const run = { mounts: input.mounts ?? [], copyOut: input.copyOut ?? [], spec: input.spec };
+  const explicit = input.spec.copyOut;
+  const copyOut = run.copyOut.length === 0 ? {} : { copyOut: Array.isArray(explicit) ? [...(explicit as unknown[]), ...run.copyOut] : (explicit ?? [...run.copyOut]) };
+  return { ...mountsFromRun(run), ...copyOut };
 }
 
 export interface MicrovmFactoryOptions {
@@ -78,7 +97,9 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
    * else is an image reference (`spec.image`): on the default kernel (no `spec.kernel`,
    * no `agent: false`) the guest agent runs it, the words are the workload's `args` and
    * env its `env`; with a kernel of the spec's, the words go on the command line as
-   * before. Explicit spec fields win; spec.bootArgs replaces the default.
+   * before. Explicit spec fields win; spec.bootArgs replaces the default. The run's
+   * mounts and copyOut are added to the spec's own (runCopies; only an image VM's agent
+   * can copy: on any other VM the spec then refuses them, naming the field).
    */
   specFromRun(input: RunInput): unknown {
     const from = input.image === undefined ? {} : input.image.startsWith("/") ? { kernel: input.image } : { image: input.image };
@@ -90,6 +111,7 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
         ...(input.command.length > 0 ? { args: input.command } : {}),
         ...input.spec,
         ...(Object.keys(env).length > 0 ? { env } : {}),
+        ...runCopies(input),
       };
     }
     const env = Object.entries(input.env).map(([key, value]) => {
@@ -102,6 +124,7 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
       ...from,
       ...input.spec,
       ...(words.length > 0 || input.spec.bootArgs === undefined ? { bootArgs: [base, ...words].filter(Boolean).join(" ") } : {}),
+      ...runCopies(input),
     };
   }
 
@@ -128,7 +151,7 @@ export class MicrovmFactory implements ServiceFactory<MicrovmSpec> {
     const data = (record.data ?? {}) as { socket?: unknown };
     const socket = vmm?.socket ?? (typeof data.socket === "string" ? data.socket : socketPathFor(ctx.serviceDir, this.#stateDir));
     const layout = serviceLayout(ctx.serviceDir, socket, agentSocketsFor(ctx.serviceDir, this.#stateDir));
-    const leftovers = [socket, layout.vsockPath, layout.relayPath, ...perVmFiles(layout)].some((p) => existsSync(p));
+    const leftovers = [socket, layout.vsockPath, layout.relayPath, layout.capturedDir, ...perVmFiles(layout)].some((p) => existsSync(p));
     if (resources.length === 0 && !leftovers) return undefined;
     const controller = new MicrovmController({
       id: record.id,

@@ -35,6 +35,8 @@ export interface ServiceLayout {
   /** With the agent: the workload's stdout and stderr, appended as they come (the service's logs). */
   readonly stdoutFile: string;
   readonly stderrFile: string;
+  /** With the agent and copyOut: the paths kept when the workload ended (workspace-out.ts). */
+  readonly capturedDir: string;
   /**
    * Where the image engine builds scratchFile before renaming it into place: left behind
    * only by a crash mid-create, it must go before the next create (which refuses to
@@ -52,6 +54,7 @@ const FILES = {
   scratch: "scratch.ext4",
   stdout: "stdout.log",
   stderr: "stderr.log",
+  captured: "captured",
 };
 
 /** The agent's two sockets; default: in serviceDir (see {@link agentSocketsFor} for deep dirs). */
@@ -68,6 +71,7 @@ export function serviceLayout(serviceDir: string, socketPath: string, agentSocke
     relayPath: agentSockets?.relay ?? join(serviceDir, "agent.sock"),
     stdoutFile: join(serviceDir, FILES.stdout),
     stderrFile: join(serviceDir, FILES.stderr),
+    capturedDir: join(serviceDir, FILES.captured),
     vmFile: join(serviceDir, FILES.vm),
     consoleFile: join(serviceDir, FILES.console),
     vmmLogFile: join(serviceDir, FILES.vmmLog),
@@ -128,6 +132,9 @@ export const ledger = {
   },
   file(path: string): OwnedResource {
     return { kind: "file", key: path };
+  },
+  dir(path: string): OwnedResource {
+    return { kind: "dir", key: path };
   },
 };
 

@@ -25,9 +25,9 @@ export interface VmToPrepare {
 }
 
 /**
- * The VM to boot. Checks first that the host files the spec names are there. Once vm.json
- * exists (`prepared`: made here or by an earlier process) it is the VM and nothing is
- * resolved again: only its image's base disk is checked and a vanished writable layer
+ * The VM to boot. Checks first that the host files (and mount sources) the spec names
+ * are there. Once vm.json exists (`prepared`: made here or by an earlier process) it is
+ * the VM and nothing is resolved again: only its image's base disk is checked and a vanished writable layer
  * remade. Otherwise the image is resolved (pulling if needed, with `progress`), the
  * writable layer made and vm.json written.
  */
@@ -39,6 +39,10 @@ export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | unde
   ];
   for (const [field, path] of files) {
     if (!isFile(path as string)) throw gone(vm.serviceId, field as string, path as string);
+  }
+  // Before a VM is booted for nothing: a mount's source is copied in only after the boot.
+  for (const [i, mount] of (vm.spec.mounts ?? []).entries()) {
+    if (!existsSync(mount.source)) throw new VmctlError("FAILED_PRECONDITION", `mounts[${i}].source: ${mount.source} is not there any more`, { details: errorDetails(vm.serviceId) });
   }
   const existing = prepared();
   if (existing !== undefined) {
@@ -65,8 +69,9 @@ export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | unde
 }
 
 /**
- * The agent's side of an image VM: its initramfs, the vsock and relay sockets, and the
- * workload — the spec's command, env, cwd and user over the image config's.
+ * The agent's side of an image VM: its initramfs, the vsock and relay sockets, the
+ * workload — the spec's command, env, cwd and user over the image config's — and what is
+ * copied in before it and kept after it (the spec's mounts and copyOut).
  */
 function agentOf(vm: VmToPrepare, image: ImageRecord): VmAgent {
   const c = image.config;
@@ -76,6 +81,8 @@ function agentOf(vm: VmToPrepare, image: ImageRecord): VmAgent {
   }
   const cwd = vm.spec.cwd ?? (c.workingDir || undefined);
   const user = vm.spec.user ?? (c.user || undefined);
+  const mounts = vm.spec.mounts ?? [];
+  const copyOut = vm.spec.copyOut ?? [];
   return {
     initrd: requireAgentInitramfs(),
     vsock: { guestCid: AGENT_GUEST_CID, udsPath: vm.layout.vsockPath },
@@ -89,6 +96,7 @@ function agentOf(vm: VmToPrepare, image: ImageRecord): VmAgent {
       ...(cwd === undefined ? {} : { cwd }),
       ...(user === undefined ? {} : { user }),
     },
+    ...(mounts.length + copyOut.length === 0 ? {} : { workspace: { mounts, copyOut } }),
   };
 }
 

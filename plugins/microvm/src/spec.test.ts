@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import test from "ava";
 import fc from "fast-check";
 import { ValidationError, VmctlError } from "@vmctl/core/contract";
@@ -266,4 +266,122 @@ test("an image on the default kernel is run by the guest agent (agent: true, wit
   t.is(fieldOf(t, { kernel, image: "default", agent: true, cwd: "relative" }), "cwd");
   t.is(fieldOf(t, { kernel, image: "default", agent: true, user: "a b" }), "user");
   t.is(fieldOf(t, { kernel, image: "default", agent: true, env: { "A=B": "c" } }), "env.A=B");
+});
+
+// ---- mounts, copyOut -------------------------------------------------------------------
+
+const agentSpec = { kernel, image: "default", agent: true };
+const workspace = join(dir, "workspace");
+mkdirSync(workspace);
+
+test("mounts and copyOut, with the agent: kept checked and normalised (no trailing slash, a copyOut path once), idempotent", (t) => {
+  const input = {
+    ...agentSpec,
+    mounts: [
+      { source: workspace, destination: "/src/" },
+      { source: disk, destination: "/etc//app.conf", readOnly: true },
+    ],
+    copyOut: ["/src/out/", "/src/out", "/src/./report.txt", "/日本語/结果"],
+  };
+  const spec = parseMicrovmSpec(input);
+  t.deepEqual(spec.mounts, [
+    { source: workspace, destination: "/src" },
+    { source: disk, destination: "/etc/app.conf", readOnly: true },
+  ]);
+  t.deepEqual(spec.copyOut, ["/src/out", "/src/report.txt", "/日本語/结果"]);
+  t.deepEqual(parseMicrovmSpec(JSON.parse(JSON.stringify(spec))), spec);
+  t.deepEqual(parseMicrovmSpec({ ...agentSpec, mounts: [], copyOut: [] }), { ...agentSpec, mounts: [], copyOut: [] });
+  // A source that is a symlink is taken (the copy follows it).
+  const link = join(dir, "workspace-link");
+  symlinkSync(workspace, link);
+  t.is(parseMicrovmSpec({ ...agentSpec, mounts: [{ source: link, destination: "/w" }] }).mounts?.[0]?.source, link);
+});
+
+test("bad mounts are refused naming the field: shape, paths, NUL, huge, relative, '..', '/', duplicates, what cannot be copied, too many", (t) => {
+  const m = (mounts: unknown) => fieldOf(t, { ...agentSpec, mounts });
+  const huge = `/${"x".repeat(5000)}`;
+  t.is(m("/src"), "mounts");
+  t.is(m({ source: workspace, destination: "/src" }), "mounts");
+  t.is(m(null), "mounts");
+  t.is(m(["x"]), "mounts[0]");
+  t.is(m([null]), "mounts[0]");
+  t.is(m([{ source: workspace, destination: "/a" }, []]), "mounts[1]");
+  t.is(m([{ source: workspace, destination: "/a", rw: true }]), "mounts[0].rw");
+  t.is(m([{ destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: "relative/dir", destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: join(dir, "no-such-dir"), destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: `${workspace}\0x`, destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: huge, destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: 42, destination: "/a" }]), "mounts[0].source");
+  t.is(m([{ source: "/dev/null", destination: "/a" }]), "mounts[0].source", "a device is neither a directory nor a file");
+  t.is(m([{ source: workspace }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "a" }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "/a/../../etc" }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "/" }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "//" }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "/a\0" }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: huge }]), "mounts[0].destination");
+  t.is(m([{ source: workspace, destination: "/a" }, { source: disk, destination: "/a/" }]), "mounts[1].destination");
+  t.is(m([{ source: workspace, destination: "/a", readOnly: "yes" }]), "mounts[0].readOnly");
+  t.is(m(Array.from({ length: 65 }, (_, i) => ({ source: workspace, destination: `/m${i}` }))), "mounts");
+  t.notThrows(() => parseMicrovmSpec({ ...agentSpec, mounts: Array.from({ length: 64 }, (_, i) => ({ source: workspace, destination: `/m${i}` })) }));
+  const err = t.throws(() => parseMicrovmSpec({ ...agentSpec, mounts: [{ source: "/dev/null", destination: "/a" }] }), { instanceOf: ValidationError });
+  t.regex(err?.message ?? "", /neither a directory nor a regular file/);
+});
+
+test("bad copyOut paths are refused naming the field: non-array, non-string, NUL, huge, relative, '..', '/', too many", (t) => {
+  const c = (copyOut: unknown) => fieldOf(t, { ...agentSpec, copyOut });
+  t.is(c("/out"), "copyOut");
+  t.is(c({ 0: "/out" }), "copyOut");
+  t.is(c(null), "copyOut");
+  t.is(c([42]), "copyOut[0]");
+  t.is(c(["/ok", null]), "copyOut[1]");
+  t.is(c([["/nested"]]), "copyOut[0]");
+  t.is(c(["out"]), "copyOut[0]");
+  t.is(c([""]), "copyOut[0]");
+  t.is(c(["./out"]), "copyOut[0]");
+  t.is(c(["/a/../etc/shadow"]), "copyOut[0]");
+  t.is(c(["/.."]), "copyOut[0]");
+  t.is(c(["/"]), "copyOut[0]");
+  t.is(c(["///"]), "copyOut[0]");
+  t.is(c(["/out\0/x"]), "copyOut[0]");
+  t.is(c([`/${"y".repeat(5000)}`]), "copyOut[0]");
+  t.is(c(Array.from({ length: 65 }, (_, i) => `/o${i}`)), "copyOut");
+  t.notThrows(() => parseMicrovmSpec({ ...agentSpec, copyOut: [`/${"y".repeat(4000)}`] }));
+});
+
+test("mounts and copyOut on a VM without the agent: INVALID_ARGUMENT naming the field (nothing to copy with)", (t) => {
+  for (const [input, field] of [
+    [{ kernel, mounts: [{ source: workspace, destination: "/src" }] }, "mounts"],
+    [{ kernel, copyOut: ["/out"] }, "copyOut"],
+    [{ kernel, image: "default", copyOut: ["/out"] }, "copyOut"],
+    [{ kernel, image: "default", agent: false, mounts: [] }, "mounts"],
+  ] as const) {
+    const err = t.throws(() => parseMicrovmSpec(input), { instanceOf: ValidationError });
+    t.is(err?.code, "INVALID_ARGUMENT");
+    t.is(err?.field, field);
+    t.regex(err?.message ?? "", /copied by the guest agent, and this VM has none/);
+  }
+});
+
+test("property: any string as a copyOut path is kept, normalised, exactly when it is an absolute path without NUL or '..', other than '/', of at most 4096 bytes; else refused naming copyOut[0]", (t) => {
+  const path = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 40 }),
+    fc.array(fc.constantFrom("a", "..", ".", "", "日本", "\0", "b c"), { maxLength: 6 }).map((parts) => `/${parts.join("/")}`),
+    fc.nat({ max: 6000 }).map((n) => `/${"x".repeat(n)}`),
+  );
+  fc.assert(
+    fc.property(path, (value) => {
+      const normalised = posix.normalize(value).replace(/\/+$/, "") || "/";
+      const acceptable = value.startsWith("/") && !value.includes("\0") && !value.split("/").includes("..") && Buffer.byteLength(value) <= 4096 && normalised !== "/";
+      try {
+        const spec = parseMicrovmSpec({ ...agentSpec, copyOut: [value] });
+        return acceptable && spec.copyOut?.[0] === normalised;
+      } catch (err) {
+        return !acceptable && err instanceof ValidationError && err.field === "copyOut[0]";
+      }
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass();
 });

@@ -6,10 +6,11 @@
 // An `image` is only checked as a reference here (the target kit's checkReference, the
 // rule the image store applies too): pulling it is prepare()'s work.
 import { ValidationError } from "@vmctl/core/contract";
-import { bool, checkReference, commandArgs, envVars, hostFile, intIn, positiveInt, record, refuseUnknown, str } from "@vmctl/core/target-kit";
+import { bool, checkReference, commandArgs, envVars, hostFile, intIn, positiveInt, record, refuseUnknown, str, type BindMount } from "@vmctl/core/target-kit";
 import { requireVmmBinary, type VmmLimits } from "@vmctl/vmm-client";
 import { kernelCacheDir, requireDefaultKernel } from "./kernel-cache.js";
 import { vmmLimitsOf } from "./vmm-limits.js";
+import { workspaceCopyOut, workspaceMounts } from "./workspace-spec.js";
 
 /** A block device backed by a host file (virtio-blk behind virtio-mmio). */
 export type MicrovmDrive = {
@@ -62,6 +63,15 @@ export type MicrovmSpec = {
   cwd?: string;
   /** With the agent: "uid[:gid]" or "name[:group]" (default: the image's User, else root). */
   user?: string;
+  /**
+   * With the agent: host paths copied into the guest before the workload starts (a
+   * directory's contents into `destination`, a file to `destination`). A copy, not a
+   * mount: changes in the VM never reach the host (`copyOut` brings results back), and
+   * `readOnly` is accepted but means nothing more.
+   */
+  mounts?: BindMount[];
+  /** With the agent: guest paths kept when the workload ends, for copyOut() after the VM has powered off. */
+  copyOut?: string[];
 };
 
 export const DEFAULT_VCPUS = 1;
@@ -80,9 +90,11 @@ export const MAX_DISK_SIZE_MIB = 1_048_576;
 export const IMAGE_DRIVE_IDS = { rootfs: "rootfs", scratch: "scratch" } as const;
 const RESERVED_DRIVE_IDS: readonly string[] = Object.values(IMAGE_DRIVE_IDS);
 
-const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives", "agent", "args", "env", "cwd", "user"];
+const SPEC_FIELDS = ["kernel", "image", "diskSizeMib", "bootArgs", "initrd", "vcpus", "memoryMib", "drives", "agent", "args", "env", "cwd", "user", "mounts", "copyOut"];
 /** The fields that only mean something to the guest agent. */
 const AGENT_FIELDS = ["args", "env", "cwd", "user"] as const;
+/** The fields the guest agent copies with (workspace-spec.ts). */
+const COPY_FIELDS = ["mounts", "copyOut"] as const;
 const DRIVE_FIELDS = ["id", "path", "readOnly", "root"];
 
 export interface ParseOptions {
@@ -176,6 +188,8 @@ function agentFields(obj: Record<string, unknown>, spec: MicrovmSpec, defaultKer
   if (!spec.agent) {
     const given = AGENT_FIELDS.find((f) => obj[f] !== undefined);
     if (given) throw new ValidationError(given, "is the workload's, run by the guest agent: only with `image` on the default kernel (or `agent: true`)");
+    const copy = COPY_FIELDS.find((f) => obj[f] !== undefined);
+    if (copy) throw new ValidationError(copy, "is copied by the guest agent, and this VM has none: only with `image` on the default kernel (or `agent: true`)");
     return;
   }
   if (spec.initrd !== undefined) throw new ValidationError("initrd", "an image VM's initrd is the guest agent's (set `agent: false` to boot your own)");
@@ -189,6 +203,8 @@ function agentFields(obj: Record<string, unknown>, spec: MicrovmSpec, defaultKer
     spec.user = str(obj.user, "user");
     if (spec.user === "" || /[\s\0]/.test(spec.user)) throw new ValidationError("user", "must be uid[:gid] or name[:group]");
   }
+  if (obj.mounts !== undefined) spec.mounts = workspaceMounts(obj.mounts);
+  if (obj.copyOut !== undefined) spec.copyOut = workspaceCopyOut(obj.copyOut);
 }
 
 function memoryMib(value: unknown, limits: VmmLimits): number {

@@ -70,3 +70,13 @@ test("with the agent: its initramfs is the initrd, its arguments plain words aft
   t.notRegex(agentBootArgs("console=ttyS0 init=/x -- a b", { ...agent, hostname: "a.b" }), /--hostname|init=\/x| a b/);
   t.throws(() => parseVmConfig(JSON.stringify({ ...vm, agent: { ...agent, workload: { args: "sh" } } }), "vm.json"), { message: /agent\.workload/ });
 });
+
+test("with the agent's workspace (mounts, copyOut): vm.json reads back; a malformed one is INTERNAL naming agent.workspace", (t) => {
+  const workspace = { mounts: [{ source: "/home/me/src", destination: "/src", readOnly: true }], copyOut: ["/src/out"] };
+  const vm = vmConfig("vmctl-s1", { kernel: "/k", image: "default", agent: true }, { image, scratch, agent: { ...agent, workspace } });
+  t.deepEqual(vm.agent?.workspace, workspace);
+  t.deepEqual(parseVmConfig(JSON.stringify(vm), "vm.json"), vm);
+  for (const bad of [{ mounts: [] }, { mounts: [{ source: "/a" }], copyOut: [] }, { mounts: [null], copyOut: [] }, { mounts: [], copyOut: [1] }]) {
+    t.throws(() => parseVmConfig(JSON.stringify({ ...vm, agent: { ...agent, workspace: bad } }), "vm.json"), { message: /agent\.workspace/ });
+  }
+});

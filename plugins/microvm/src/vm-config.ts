@@ -2,7 +2,7 @@
 // base disk, and the drives in bus order. prepare() writes it to vm.json and start()
 // configures the VMM from that file alone, so a start after a restart or adopt boots what
 // was prepared — the same image digest, even if the tag has moved to another image since.
-import { VmctlError } from "@vmctl/core/contract";
+import { VmctlError, type BindMount } from "@vmctl/core/contract";
 import { effective, IMAGE_DRIVE_IDS, type MicrovmDrive, type MicrovmSpec } from "./spec.js";
 
 export const MIB = 1024 * 1024;
@@ -35,6 +35,12 @@ export type VmWorkload = {
   user?: string;
 };
 
+/** What the agent copies in before the workload (the spec's mounts) and keeps after it (copyOut): workspace-in.ts, workspace-out.ts. */
+export type VmWorkspace = {
+  mounts: BindMount[];
+  copyOut: string[];
+};
+
 /** An image VM run through the guest agent: its initramfs, the vsock, the relay, the workload. */
 export type VmAgent = {
   /** The agent's initramfs: the VM's initrd, /init = vmctl-agent. */
@@ -45,6 +51,8 @@ export type VmAgent = {
   port: number;
   hostname: string;
   workload: VmWorkload;
+  /** Absent when the spec has neither mounts nor copyOut (and in a vm.json from before them). */
+  workspace?: VmWorkspace;
 };
 
 export type VmConfig = {
@@ -164,6 +172,9 @@ export function parseVmConfig(text: string, file: string): VmConfig {
     if (image === undefined || !isStr(agent.initrd) || !isStr(agent.relaySocket) || !isInt(agent.port) || !isStr(agent.hostname)) throw bad("agent is incomplete");
     if (agent.vsock === undefined || !isInt(agent.vsock.guestCid) || !isStr(agent.vsock.udsPath)) throw bad("agent.vsock is not { guestCid, udsPath }");
     if (w === undefined || !strs(w.args) || !strs(w.imageEnv) || !strs(w.env)) throw bad("agent.workload is not { args, imageEnv, env }");
+    const ws = agent.workspace as Partial<VmWorkspace> | undefined;
+    const mounts = (x: unknown): boolean => Array.isArray(x) && x.every((m: Partial<BindMount> | null) => m !== null && typeof m === "object" && isStr(m.source) && isStr(m.destination));
+    if (ws !== undefined && (!mounts(ws.mounts) || !strs(ws.copyOut))) throw bad("agent.workspace is not { mounts, copyOut }");
   }
   return v as VmConfig;
 }

@@ -33,10 +33,12 @@ export function releaseVmm(resources: ResourceLedger, serviceId: string, socketP
   resources.release(entry.kind, entry.key);
 }
 
-/** destroy(): every per-VM file removed and released (never the image's base disk). */
+/** destroy(): every per-VM file (and the kept copyOut paths) removed and released (never the image's base disk). */
 export function removePerVmFiles(resources: ResourceLedger, l: ServiceLayout): void {
   for (const file of perVmFiles(l)) {
     rmSync(file, { force: true });
     resources.release("file", file);
   }
+  rmSync(l.capturedDir, { recursive: true, force: true });
+  resources.release("dir", l.capturedDir);
 }

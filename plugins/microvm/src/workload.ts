@@ -6,10 +6,15 @@
 // VM must end: the agent syncs and powers off; a VM still running a few seconds later
 // (a kernel without a power-off path halts instead) is forced off through the VMM.
 //
+// The workspace: the spec's mounts are copied in before the workload starts
+// (workspace-in.ts). With copyOut paths the workload runs with keepRunning, and when it
+// ends those paths are kept in the service dir (workspace-out.ts) before the VM is told
+// to power off and before the exit is settled, so whoever sees the exit can copy out.
+//
 // Across an orchestrator restart the relay and the connection are remade (exec, stop), but
 // the agent cannot re-attach a workload's output or exit to a new client: output printed
 // after the restart is dropped by the agent, and the exit is learned from the VM's end.
-import { closeSync, createWriteStream, fstatSync, openSync, readSync, rmSync, type WriteStream } from "node:fs";
+import { createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError, type ExecProcess, type ExecRequest, type ExitInfo, type ResourceLedger, type TargetContext } from "@vmctl/core/contract";
 import { connectVsock, relayVsock, type VmmClient, type VsockRelay } from "@vmctl/vmm-client";
@@ -18,13 +23,14 @@ import { errorDetails } from "./errors.js";
 import { startExec } from "./exec-process.js";
 import { ledger, type ServiceLayout } from "./layout.js";
 import type { VmAgent } from "./vm-config.js";
+import { endVm, POWER_OFF_GRACE_MS } from "./vm-power-off.js";
 import { RPC } from "./vmm-connection.js";
 import { consoleExcerpt, workloadExit } from "./workload-exit.js";
+import { copyMountsIn } from "./workspace-in.js";
+import { keepCopyOutPaths, keptCopy } from "./workspace-out.js";
 
 /** How long a booting VM's agent gets to answer (a Linux boot; minutes under nesting's load). */
 export const AGENT_READY_TIMEOUT_MS = 120_000;
-/** After the workload's exit: how long the VM gets to power itself off before it is forced. */
-const POWER_OFF_GRACE_MS = 5000;
 
 /** What the workload needs of its controller. */
 export interface WorkloadHost {
@@ -44,6 +50,8 @@ export class AgentWorkload {
   /** The workload's output being written to its files, then its exit settled. */
   #pump: Promise<void> | undefined;
   #pumping = false;
+  /** The workload's exit has come (its copyOut paths may still be being kept). */
+  #workloadEnded = false;
 
   constructor(private readonly host: WorkloadHost) {}
 
@@ -64,11 +72,22 @@ export class AgentWorkload {
   /**
    * After the VM started: the relay, the agent's first answer (UNAVAILABLE with the
    * console's last lines when it never comes, or FAILED_PRECONDITION when the VM ended
-   * first), then the workload started and its output followed in the background.
+   * first), then the workload started (startWorkload).
    */
   async run(agent: VmAgent, timeoutMs = AGENT_READY_TIMEOUT_MS): Promise<void> {
     const conn = await this.connect(agent);
     await this.#waitForAgent(conn, agent, timeoutMs);
+    await this.startWorkload(conn, agent);
+  }
+
+  /**
+   * Once the agent answers: the mounts copied in (a failure names the mount and fails
+   * the start), then the workload started — kept running after it ends when there are
+   * copyOut paths to keep — and followed in the background.
+   */
+  async startWorkload(conn: AgentConnection, agent: VmAgent): Promise<void> {
+    this.#agent = conn;
+    await copyMountsIn(conn, agent.workspace?.mounts ?? [], this.host.id, this.host.ctx.log);
     const w = agent.workload;
     const session = await conn.exec({
       args: w.args,
@@ -77,8 +96,9 @@ export class AgentWorkload {
       ...(w.cwd === undefined ? {} : { cwd: w.cwd }),
       ...(w.user === undefined ? {} : { user: w.user }),
       workload: true,
+      keepRunning: (agent.workspace?.copyOut.length ?? 0) > 0,
     });
-    this.#pump = this.#follow(session);
+    this.#pump = this.#follow(session, agent.workspace?.copyOut ?? []);
   }
 
   /** The relay and a connection to the agent (adopt: the VM already runs). */
@@ -94,11 +114,14 @@ export class AgentWorkload {
   async terminate(graceMs: number): Promise<boolean> {
     const agent = this.#agent;
     if (!agent) return false;
-    try {
-      await agent.signal("workload", "SIGTERM", { timeoutMs: Math.min(graceMs, 5000) || 1000 });
-    } catch (err) {
-      this.host.ctx.log.warn("could not signal the workload", { error: String(err) });
-      return false;
+    // Ended already, its copyOut paths being kept: nothing to signal, the exit comes after them.
+    if (!this.#workloadEnded) {
+      try {
+        await agent.signal("workload", "SIGTERM", { timeoutMs: Math.min(graceMs, 5000) || 1000 });
+      } catch (err) {
+        this.host.ctx.log.warn("could not signal the workload", { error: String(err) });
+        return false;
+      }
     }
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && !this.host.exitKnown()) await sleep(50);
@@ -111,12 +134,30 @@ export class AgentWorkload {
     if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", `args: exec into ${this.host.id} needs a command`, { details: { ...details, field: "args" } });
     if (!vmAgent) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} has no guest agent: exec needs an image VM`, { details });
     if (this.host.exitKnown()) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} has exited: exec needs it running`, { details });
-    // A paused VM's agent cannot answer: the exec would hang until resume().
+    return startExec(await this.#answeringAgent("exec"), request, vmAgent.workload);
+  }
+
+  /**
+   * The contract's copyOut: a tar stream of `path` from the running VM's agent; after the
+   * exit, what was kept of the spec's copyOut paths (workspace-out.ts).
+   */
+  async *copyOut(path: string, vmAgent: VmAgent | undefined): AsyncGenerator<Uint8Array> {
+    if (!vmAgent) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} has no guest agent: copying files out needs an image VM`, { details: errorDetails(this.host.id) });
+    if (this.host.exitKnown()) {
+      yield* keptCopy(this.host.layout, path, vmAgent.workspace?.copyOut ?? [], this.host.id);
+      return;
+    }
+    for await (const chunk of (await this.#answeringAgent("copy files out")).copyOut(path)) yield chunk as Buffer;
+  }
+
+  /** The agent's connection, unless the VM is paused (its agent cannot answer: the call would hang until resume()). */
+  async #answeringAgent(what: string): Promise<AgentConnection> {
+    const details = errorDetails(this.host.id);
     const vm = await this.host.vmmClient()?.getState(RPC).catch(() => undefined);
-    if (vm?.phase === "paused") throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} is paused: resume it to exec`, { details });
+    if (vm?.phase === "paused") throw new VmctlError("FAILED_PRECONDITION", `${this.host.id} is paused: resume it to ${what}`, { details });
     const agent = this.#agent;
     if (!agent) throw new VmctlError("FAILED_PRECONDITION", `${this.host.id}: no connection to its guest agent`, { details });
-    return startExec(agent, request, vmAgent.workload);
+    return agent;
   }
 
   /** Closes the connection and the relay (the VM runs on); waits for the output files to be let go. */
@@ -166,18 +207,25 @@ export class AgentWorkload {
     }
   }
 
-  /** The workload's output into its files, then its exit settled and the VM made to end. */
-  async #follow(session: ExecSession): Promise<void> {
+  /**
+   * The workload's output into its files, then its exit settled and the VM made to end.
+   * With `copyOut` paths (the workload was kept running for them): they are kept first,
+   * then the agent told to power off, and only then is the exit settled.
+   */
+  async #follow(session: ExecSession, copyOut: readonly string[]): Promise<void> {
     this.#pumping = true;
     const files = { stdout: this.#open(this.host.layout.stdoutFile), stderr: this.#open(this.host.layout.stderrFile) };
+    let exit: ExitInfo;
     try {
       for await (const { stream, data } of session) {
         const file = files[stream];
         if (!file.write(data)) await new Promise<void>((resolve) => file.once("drain", () => resolve()));
       }
-      const exit = await session.exited;
+      const ended = await session.exited;
       await Promise.all(Object.values(files).map((f) => new Promise<void>((resolve) => f.end(() => resolve()))));
-      this.host.settle(workloadExit(exit, this.host.stopRequested()));
+      exit = workloadExit(ended, this.host.stopRequested());
+      this.#workloadEnded = true;
+      if (copyOut.length === 0) this.host.settle(exit);
     } catch (err) {
       // The connection went (detach, destroy) or the VM died under it: the VM's end says how.
       this.host.ctx.log.debug("stopped following the workload", { error: String(err) });
@@ -186,9 +234,33 @@ export class AgentWorkload {
     } finally {
       this.#pumping = false;
     }
-    await this.#endVm();
+    let graceMs = POWER_OFF_GRACE_MS;
+    const agent = this.#agent;
+    if (copyOut.length > 0 && agent) {
+      // Each path's failure is recorded in its place; this is the service dir failing (disk full):
+      // the exit must still come, and the VM end.
+      await keepCopyOutPaths(agent, copyOut, this.host.layout, this.host.ctx.resources, this.host.ctx.log).catch((err: unknown) => {
+        this.host.ctx.log.warn("could not keep the copyOut paths", { error: String(err) });
+      });
+      // Cut off meanwhile (detach, destroy): as above, the VM's end says how it ended.
+      if (this.#agent !== agent) return;
+      if (!(await this.#powerOff(agent))) graceMs = 0;
+      this.host.settle(exit);
+    }
+    await endVm(() => this.host.vmmClient(), this.host.layout.consoleFile, this.host.ctx.log, graceMs);
     // Nothing more to ask of this agent: the VM is ending.
     await this.#closeChannels();
+  }
+
+  /** The agent's Shutdown (sync, power off); false when it did not take it (the VM is then forced at once). */
+  async #powerOff(agent: AgentConnection): Promise<boolean> {
+    try {
+      await agent.shutdown("power-off", { timeoutMs: 5000 });
+      return true;
+    } catch (err) {
+      this.host.ctx.log.warn("the guest agent did not take Shutdown; forcing the VM off", { error: String(err) });
+      return false;
+    }
   }
 
   #open(path: string): WriteStream {
@@ -198,47 +270,6 @@ export class AgentWorkload {
     return stream;
   }
 
-  /**
-   * The agent syncs and powers the VM off after the workload. Linux without a power-off
-   * handler (no ACPI here) turns that into a halt (`reboot: System halted`): the vCPU
-   * halts and the VM never ends on its own. Once that line (or `reboot: Power down`) is on
-   * the console the disks are flushed, and the VM is forced off at once; a VM that says
-   * nothing is forced after POWER_OFF_GRACE_MS.
-   */
-  async #endVm(): Promise<void> {
-    const deadline = Date.now() + POWER_OFF_GRACE_MS;
-    while (Date.now() < deadline) {
-      const client = this.host.vmmClient();
-      const vm = await client?.getState(RPC).catch(() => undefined);
-      if (!client || vm === undefined || vm.phase === "exited") return;
-      if (poweredDown(this.host.layout.consoleFile)) break;
-      await sleep(50);
-    }
-    this.host.ctx.log.debug("forcing the VM off after its workload");
-    await this.host
-      .vmmClient()
-      ?.shutdown(0, { timeoutMs: 5000 })
-      .catch(() => undefined);
-  }
-}
-
-/**
- * The kernel said it powers down or, with no power-off handler (Linux then turns a power
- * off into a halt), that it halted: both after the devices' shutdown.
- */
-function poweredDown(consoleFile: string): boolean {
-  let fd: number | undefined;
-  try {
-    fd = openSync(consoleFile, "r");
-    const size = fstatSync(fd).size;
-    const tail = Buffer.alloc(Math.min(size, 8192));
-    readSync(fd, tail, 0, tail.length, size - tail.length);
-    return /reboot: (Power down|System halted)/.test(tail.toString("latin1"));
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /** The agent's sockets gone and released (the VMM removes its vsock socket itself when it exits cleanly). */
