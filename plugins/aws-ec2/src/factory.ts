@@ -49,6 +49,9 @@ export class Ec2Factory implements ServiceFactory<Ec2Spec> {
 
   /** `vmctl run [AMI] -- CMD...`: the image is the AMI id, the command its args. */
   specFromRun(input: RunInput): unknown {
+    // An instance in the cloud cannot see this host's files, and its disk goes with it.
+    if (input.mounts.length > 0) throw new ValidationError("mounts", "an EC2 instance cannot mount this host's paths (-v)");
+    if (input.copyOut.length > 0) throw new ValidationError("copyOut", "aws-ec2 cannot copy files out of an instance (--copy-out)");
     const env = { ...(input.spec.env as Record<string, string> | undefined), ...input.env };
     return {
       ...(input.image === undefined ? {} : { imageId: input.image }),

@@ -69,8 +69,11 @@ test("the factory requires an image and a bucket unless the target gives default
 
 test("specFromRun: the image is the AMI, the command the args, --spec wins, env merged", (t) => {
   const f = new Ec2Factory(parseTargetOptions({ logBucket: "logs-1" }), new MemoryLogger());
-  const spec = f.specFromRun({ image: base.imageId, command: ["make", "test"], env: { CI: "1" }, spec: { instanceType: "t3.large", env: { A: "b" } } });
+  const spec = f.specFromRun({ image: base.imageId, command: ["make", "test"], env: { CI: "1" }, mounts: [], copyOut: [], spec: { instanceType: "t3.large", env: { A: "b" } } });
   t.deepEqual(f.validate(spec), { imageId: base.imageId, args: ["make", "test"], instanceType: "t3.large", env: { A: "b", CI: "1" } });
+  const run = { image: base.imageId, command: ["true"], env: {}, spec: {} };
+  t.throws(() => f.specFromRun({ ...run, mounts: [{ source: "/tmp", destination: "/src" }], copyOut: [] }), { message: /^mounts: .*cannot mount this host's paths/ });
+  t.throws(() => f.specFromRun({ ...run, mounts: [], copyOut: ["/out"] }), { message: /^copyOut: .*cannot copy files out/ });
 });
 
 test("target options: defaults, and each bad option named", (t) => {
