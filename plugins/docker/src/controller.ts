@@ -21,6 +21,7 @@ import type {
   TargetContext,
 } from "@vmctl/core/contract";
 import { exitOf, readContainer } from "./container-state.js";
+import { OpenCopies } from "./copy-out.js";
 import { createContainer } from "./create-container.js";
 import type { DockerEngine } from "./engine.js";
 import { startExecSession } from "./exec-session.js";
@@ -71,6 +72,7 @@ export class DockerController implements ServiceController {
   #destroying: Promise<void> | undefined;
   #exit: ExitInfo | undefined;
   #destroyed = false;
+  readonly #copies = new OpenCopies();
 
   constructor(options: DockerControllerOptions) {
     this.id = options.id;
@@ -130,6 +132,8 @@ export class DockerController implements ServiceController {
 
   async stop(options?: StopOptions): Promise<void> {
     const timeoutMs = options?.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    // Its exit known, stop() asks Docker nothing: the copies need not make way.
+    if (!this.#exit) this.#copies.cut(this.id, "the service is being stopped", this.#details);
     const state = await this.state();
     if (state.phase === "exited") return;
     const id = this.#containerId;
@@ -193,6 +197,18 @@ export class DockerController implements ServiceController {
     return startExecSession(this.#engine, containerId, request, this.#details);
   }
 
+  /**
+   * A tar stream of `path` in the container (copy-out.ts): whenever it exists — running,
+   * paused, exited — until destroy; FAILED_PRECONDITION after it, as prepare() and start().
+   * stop() and destroy() cut open copies: Docker holds the container while one is read.
+   */
+  async *copyOut(path: string): AsyncGenerator<Uint8Array> {
+    this.#assertNotDestroyed();
+    const containerId = this.#containerId;
+    if (containerId === undefined) throw new VmctlError("FAILED_PRECONDITION", `cannot copy out of ${this.id}: it has no container yet`, { details: this.#details });
+    yield* this.#copies.read({ engine: this.#engine, containerId, containerName: this.#name, serviceId: this.id, path, details: this.#details });
+  }
+
   async pause(): Promise<void> {
     const state = await this.state();
     if (state.phase === "paused") return;
@@ -234,6 +250,7 @@ export class DockerController implements ServiceController {
   }
 
   async #destroy(): Promise<void> {
+    this.#copies.close(this.id, "the service is being destroyed", this.#details);
     let id = this.#containerId;
     if (id === undefined) {
       // A prepare interrupted between create and the ledger update: the name finds it.

@@ -362,6 +362,38 @@ export class DockerEngine {
   }
 
   /**
+   * A tar of `path` in the container, held under its own name (`GET /containers/{id}/archive`,
+   * what `docker cp` reads). The response is pulled only as the caller reads, never in
+   * flowing mode: a reader that stalls leaves the socket full and Docker waits, so nothing
+   * here grows with the archive. undefined on a 404: no such container or no such path
+   * (Docker says which only in its message; the caller inspects to tell). `signal` ends the
+   * copy, at any point, with its reason.
+   */
+  async archive(id: string, path: string, options: { details?: ErrorDetails; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const { details = {}, signal } = options;
+    const what = `copy ${path} out of container ${id}`;
+    let response: NodeJS.ReadableStream;
+    try {
+      response = await (await this.#api()).getContainer(id).getArchive({ path, ...(signal ? { abortSignal: signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (httpStatusOf(err) === 404) return undefined;
+      throw this.error(err, what, details);
+    }
+    return this.#pulled(response, signal, `${what}: the archive broke off`, details);
+  }
+
+  /** The chunks of a response as Uint8Arrays, read on demand; a reader that stops early closes it. */
+  async *#pulled(response: NodeJS.ReadableStream, signal: AbortSignal | undefined, what: string, details: ErrorDetails): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const chunk of response) yield typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw this.error(err, what, details);
+    }
+  }
+
+  /**
    * Starts `options.args` in the running container (its env and workdir) and hands over
    * the hijacked connection: what the command prints comes in on it, its stdin goes out.
    */

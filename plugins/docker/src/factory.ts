@@ -1,5 +1,6 @@
 // The docker target: validates specs and makes controllers over one Docker daemon.
 import { encodeLabel, type Capabilities, type ControllerRecord, type Logger, type OwnedThing, type RunInput, type ServiceFactory, type TargetContext } from "@vmctl/core/contract";
+import { mountsFromRun } from "@vmctl/core/target-kit";
 import { DockerController, type DockerRecord } from "./controller.js";
 import { DockerEngine } from "./engine.js";
 import { ImageResolver } from "./images.js";
@@ -14,6 +15,8 @@ export const DOCKER_CAPABILITIES: Capabilities = {
   network: true,
   volumes: true,
   logsFollow: true,
+  // copyOut(): Docker's archive of a path, while the container runs and after its exit.
+  copy: true,
 };
 
 export class DockerFactory implements ServiceFactory<DockerSpec> {
@@ -34,8 +37,11 @@ export class DockerFactory implements ServiceFactory<DockerSpec> {
   }
 
   /**
-   * `vmctl run --target docker IMAGE -- CMD...`: IMAGE is a local image reference, or
-   * an absolute path of a `docker save` archive; the command becomes args.
+   * `vmctl run --target docker [-v SRC:DST[:ro]] IMAGE -- CMD...`: IMAGE is a local image
+   * reference, or an absolute path of a `docker save` archive; the command becomes args,
+   * the -v mounts bind mounts after the spec's own (the kit's mountsFromRun, as oci and lxc).
+   * Explicit spec fields win. The run's copyOut needs nothing: a container's files stay
+   * until destroy.
    */
   specFromRun(input: RunInput): unknown {
     const env = { ...(input.spec.env as Record<string, string> | undefined), ...input.env };
@@ -45,6 +51,7 @@ export class DockerFactory implements ServiceFactory<DockerSpec> {
       ...(input.command.length > 0 ? { args: input.command } : {}),
       ...input.spec,
       ...(Object.keys(env).length > 0 ? { env } : {}),
+      ...mountsFromRun(input),
     };
   }
 

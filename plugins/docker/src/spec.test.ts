@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { ValidationError } from "@vmctl/core/contract";
+import { ValidationError, type RunInput } from "@vmctl/core/contract";
 import { DockerFactory } from "./factory.js";
 import { MemoryLogger } from "./testing/context.js";
 import { parseDockerSpec } from "./spec.js";
@@ -82,6 +82,8 @@ test("mounts", (t) => {
   refusedAt(t, { image, mounts: [{ source: dir, destination: "m" }] }, "mounts[0].destination");
   refusedAt(t, { image, mounts: [{ source: dir, destination: "/m" }, { source: dir, destination: "/" }] }, "mounts[1].destination");
   refusedAt(t, { image, mounts: [{ source: dir, destination: "/m", readOnly: "yes" }] }, "mounts[0].readOnly");
+  refusedAt(t, { image, mounts: [{ source: dir, destination: "/m" }, { source: archive, destination: "/n" }, { source: dir, destination: "/m/" }] }, "mounts[2].destination", /mounted already \(mounts\[0\]\)/);
+  t.deepEqual(parseDockerSpec({ image, mounts: [{ source: dir, destination: "/m" }, { source: dir, destination: "/m/n" }] }).mounts?.length, 2, "nested destinations are fine");
 });
 
 test("resources and network", (t) => {
@@ -95,13 +97,41 @@ test("resources and network", (t) => {
   refusedAt(t, { image, network: 1 }, "network");
 });
 
+/** A RunInput: what `vmctl run` gives when nothing else is said. */
+function run(input: Partial<RunInput>): RunInput {
+  return { command: [], env: {}, mounts: [], copyOut: [], spec: {}, ...input };
+}
+
 test("specFromRun: IMAGE -- CMD maps to image and args; an absolute path is an archive; --spec wins", (t) => {
   const factory = new DockerFactory("/nonexistent/docker.sock", new MemoryLogger());
-  t.deepEqual(factory.specFromRun({ image: "alpine:3", command: ["echo", "hi"], env: { A: "1" }, spec: {} }), { image: "alpine:3", args: ["echo", "hi"], env: { A: "1" } });
-  t.deepEqual(factory.specFromRun({ image: archive, command: [], env: {}, spec: {} }), { imageArchive: archive });
+  t.deepEqual(factory.specFromRun(run({ image: "alpine:3", command: ["echo", "hi"], env: { A: "1" } })), { image: "alpine:3", args: ["echo", "hi"], env: { A: "1" } });
+  t.deepEqual(factory.specFromRun(run({ image: archive })), { imageArchive: archive });
   t.deepEqual(
-    factory.specFromRun({ image: "alpine:3", command: ["true"], env: { B: "2" }, spec: { workdir: "/w", env: { A: "1" } } }),
+    factory.specFromRun(run({ image: "alpine:3", command: ["true"], env: { B: "2" }, spec: { workdir: "/w", env: { A: "1" } } })),
     { image: "alpine:3", args: ["true"], workdir: "/w", env: { A: "1", B: "2" } },
   );
-  t.deepEqual(factory.validate(factory.specFromRun({ image, command: ["true"], env: {}, spec: {} })), { image, args: ["true"] });
+  t.deepEqual(factory.validate(factory.specFromRun(run({ image, command: ["true"] }))), { image, args: ["true"] });
+});
+
+test("specFromRun: -v mounts become bind mounts after the spec's own (readOnly kept as said); copyOut adds nothing", (t) => {
+  const factory = new DockerFactory("/nonexistent/docker.sock", new MemoryLogger());
+  const mounts = [{ source: dir, destination: "/work" }, { source: archive, destination: "/in/image.tar", readOnly: true }, { source: dir, destination: "/rw", readOnly: false }];
+  const spec = factory.specFromRun(run({ image, command: ["true"], mounts, copyOut: ["/work/out"] }));
+  t.deepEqual(spec, { image, args: ["true"], mounts });
+  t.deepEqual(factory.validate(spec), { image, args: ["true"], mounts }, "the mapped spec is valid as it stands");
+
+  const own = { source: dir, destination: "/explicit", readOnly: true };
+  t.deepEqual(factory.specFromRun(run({ image, mounts, spec: { mounts: [own], args: ["false"] } })), { image, args: ["false"], mounts: [own, ...mounts] }, "the spec's own mounts come first; its args win");
+  t.deepEqual(factory.specFromRun(run({ image, spec: { mounts: [own] } })), { image, mounts: [own] }, "no -v: the spec's mounts as they are");
+  t.deepEqual(factory.specFromRun(run({ image, mounts: [], copyOut: ["/a", "/b"] })), { image }, "no mounts, no field; copyOut needs nothing");
+});
+
+test("specFromRun: a -v mount validate refuses is named as the spec's mounts[i]", (t) => {
+  const factory = new DockerFactory("/nonexistent/docker.sock", new MemoryLogger());
+  const clash = factory.specFromRun(run({ image, mounts: [{ source: dir, destination: "/data" }], spec: { mounts: [{ source: archive, destination: "/data" }] } }));
+  const err = t.throws(() => factory.validate(clash), { instanceOf: ValidationError });
+  t.is(err?.field, "mounts[1].destination");
+  t.regex(err?.message ?? "", /\/data is mounted already/);
+  const notList = factory.specFromRun(run({ image, mounts: [{ source: dir, destination: "/data" }], spec: { mounts: "x" } }));
+  t.is(t.throws(() => factory.validate(notList), { instanceOf: ValidationError })?.field, "mounts");
 });

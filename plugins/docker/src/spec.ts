@@ -69,7 +69,7 @@ export function parseDockerSpec(input: unknown): DockerSpec {
   if (obj.args !== undefined) spec.args = commandArgs(obj.args, "args", "must name a command (omit args to run the image's own)");
   if (obj.env !== undefined) spec.env = envVars(obj.env);
   if (obj.workdir !== undefined) spec.workdir = containerPath(obj.workdir, "workdir");
-  if (obj.mounts !== undefined) spec.mounts = mounts(obj.mounts);
+  if (obj.mounts !== undefined) spec.mounts = distinctDestinations(mounts(obj.mounts));
   if (obj.resources !== undefined) spec.resources = resources(obj.resources);
   if (obj.network !== undefined) spec.network = network(obj.network);
   return spec;
@@ -80,6 +80,21 @@ function imageReference(value: unknown): string {
   if (ref === "") throw new ValidationError("image", "must not be empty");
   if (!IMAGE_REFERENCE.test(ref)) throw new ValidationError("image", `${JSON.stringify(ref)} is not an image reference`);
   return ref;
+}
+
+/**
+ * Docker refuses two mounts on one destination ("Duplicate mount point") only at create;
+ * said here it names the field. `vmctl run -v` on a path the spec mounts too ends here.
+ */
+function distinctDestinations(list: DockerMount[]): DockerMount[] {
+  const seen = new Map<string, number>();
+  list.forEach((mount, i) => {
+    const key = mount.destination.replace(/\/+$/, "");
+    const first = seen.get(key);
+    if (first !== undefined) throw new ValidationError(`mounts[${i}].destination`, `${mount.destination} is mounted already (mounts[${first}])`);
+    seen.set(key, i);
+  });
+  return list;
 }
 
 function resources(value: unknown): DockerResources {
