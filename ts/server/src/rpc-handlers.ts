@@ -137,10 +137,31 @@ interface AnsweringCall<Res> extends EventEmitter {
 }
 
 /**
- * The client's messages in order, each as `decoded` checks it. Leaving the loop early (a
- * malformed message, the answer done) must not destroy the call: its status is still to
- * be sent.
+ * The client's messages in order, each as `decoded` checks it, read only as they are
+ * asked for (a slow consumer holds the client back through HTTP/2 flow control). Read by
+ * hand, not through the stream's async iterator: that iterator destroys the call when it
+ * sees an 'error' — and an error emitted on the call is how its status is sent — so the
+ * status would never go out.
  */
 async function* decodedAll<Req>(call: Readable): AsyncGenerator<Req> {
-  for await (const message of call.iterator({ destroyOnReturn: false })) yield decoded(message as Req | MalformedMessage);
+  for (;;) {
+    const message: unknown = call.read();
+    if (message !== null) {
+      yield decoded(message as Req | MalformedMessage);
+      continue;
+    }
+    if (call.readableEnded || call.destroyed) return;
+    const ended = await new Promise<boolean>((resolve) => {
+      const on = (event: string, value: boolean): (() => void) => {
+        const listener = (): void => {
+          for (const off of offs) off();
+          resolve(value);
+        };
+        call.on(event, listener);
+        return () => call.off(event, listener);
+      };
+      const offs = [on("readable", false), on("end", true), on("close", true), on("error", true)];
+    });
+    if (ended) return;
+  }
 }
