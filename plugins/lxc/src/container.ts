@@ -30,6 +30,11 @@ export class LxcContainer {
     return `${this.dir}/config`;
   }
 
+  /** The root filesystem directory: the user's, or the one the template made (the config says where). */
+  get rootfs(): string {
+    return this.spec.rootfs ?? rootfsOf(this.configFile, this.dir);
+  }
+
   /** The config is complete (a make() ran to its end). */
   complete(): boolean {
     try {

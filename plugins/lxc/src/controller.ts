@@ -7,15 +7,14 @@ import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { serviceLabels, VmctlError } from "@vmctl/core/contract";
 import type { ExecProcess, ExecRequest, ExitInfo, JsonValue, LogChunk, LogOptions, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
-import { isDirectory, mtimeOf, readIntFile, readJsonFile, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
-import { DEFAULT_PATH, type ConfigOptions } from "./config.js";
+import { isDirectory, mtimeOf, packContainerPath, readIntFile, readJsonFile, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
+import { DEFAULT_PATH, type CgroupVersion, type ConfigOptions } from "./config.js";
 import { LxcContainer, TemplateFailed } from "./container.js";
 import { interpretExit } from "./exit.js";
 import { hostnameFor, ledger, type ServiceLayout } from "./layout.js";
 import { commandMissing } from "./rootfs.js";
 import { ServiceNetwork, type ManagedNetwork } from "./service-network.js";
 import { SHIM_NAME, workloadPid } from "./shim.js";
-import type { CgroupVersion } from "./config.js";
 import { lxcError, type LxcTools } from "./tools.js";
 import type { LxcSpec } from "./spec.js";
 
@@ -91,12 +90,9 @@ export class LxcController implements ServiceController {
     // Prepared already: the run dir and a complete config exist.
     if (existsSync(this.#l.runDir) && this.#container.complete()) return;
     const spec = this.#spec;
-    if (spec.rootfs !== undefined && !isDirectory(spec.rootfs)) {
-      throw this.#error("FAILED_PRECONDITION", `rootfs ${spec.rootfs} is not a directory (any more)`, "rootfs");
-    }
-    if (spec.template !== undefined && (this.#o.templatePath === undefined || !existsSync(this.#o.templatePath))) {
-      throw this.#error("NOT_FOUND", `LXC template "${spec.template}" is not installed`, "template");
-    }
+    if (spec.rootfs !== undefined && !isDirectory(spec.rootfs)) throw this.#error("FAILED_PRECONDITION", `rootfs ${spec.rootfs} is not a directory (any more)`, "rootfs");
+    const template = this.#o.templatePath;
+    if (spec.template !== undefined && (template === undefined || !existsSync(template))) throw this.#error("NOT_FOUND", `LXC template "${spec.template}" is not installed`, "template");
     const res = this.#ctx.resources;
     // The address first: an exhausted subnet refuses before anything else is made.
     const network = this.#bridged() ? this.#network.claim() : undefined;
@@ -186,6 +182,12 @@ export class LxcController implements ServiceController {
     const workdir = this.#spec.workdir;
     const command = workdir === undefined ? args : ["/bin/sh", "-c", 'cd "$0" && exec "$@"', workdir, ...args];
     return this.#tools.attach(this.#name, request, command, env);
+  }
+
+  /** As the container sees it: through its init's root while it runs, else its rootfs and the spec's mounts (until destroy). */
+  async *copyOut(path: string): AsyncGenerator<Uint8Array> {
+    this.#assertNotDestroyed();
+    yield* packContainerPath({ rootfs: this.#container.rootfs, mounts: this.#spec.mounts ?? [], path, pid: (await this.state()).pid });
   }
 
   async pause(): Promise<void> {

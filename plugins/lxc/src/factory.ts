@@ -43,6 +43,8 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
       network: options.network?.bridge !== undefined,
       volumes: true,
       logsFollow: true,
+      // Read on the host (the kit's packContainerPath): no LXC tool needed.
+      copy: true,
     };
   }
 

@@ -23,7 +23,7 @@ test("init finds LXC, makes a private lxcpath under the state dir and claims hon
   t.is(factory?.target, "lxc");
   t.is(factory?.lxcpath, join(stateDir, "containers"));
   t.deepEqual(readdirSync(stateDir), ["containers"]);
-  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: true, volumes: true, logsFollow: true });
+  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: true, volumes: true, logsFollow: true, copy: true });
 });
 
 test("init is skipped (undefined, with a reason logged) when the lxc tools are not found", (t) => {
@@ -40,7 +40,7 @@ test("without lxc-attach or lxc-freeze, exec and pause are not claimed", (t) => 
   mkdirSync(bin, { recursive: true });
   for (const name of ["lxc-execute", "lxc-stop", "lxc-info"]) symlinkSync(findBinary(name)!, join(bin, name));
   const factory = initLxc({ stateDir: join(dir, "c"), options: {}, log: new MemoryLogger() }, [bin]);
-  t.deepEqual(factory?.capabilities, { exec: false, pause: false, network: false, volumes: true, logsFollow: true });
+  t.deepEqual(factory?.capabilities, { exec: false, pause: false, network: false, volumes: true, logsFollow: true, copy: true });
 });
 
 test("bad bridge / subnet options are refused at init, naming the option", (t) => {

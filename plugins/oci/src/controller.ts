@@ -4,7 +4,7 @@
 // waiting are the kit's ShimSupervisor; this file says what is runc's own.
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { isDirectory, mtimeOf, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
+import { isDirectory, mtimeOf, packContainerPath, ShimSupervisor, writeAtomic, type ShimEnd } from "@vmctl/core/target-kit";
 import { serviceLabels, VmctlError } from "@vmctl/core/contract";
 import type {
   ExecProcess,
@@ -175,6 +175,17 @@ export class OciController implements ServiceController {
     }
     if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "exec needs a command", { details: { field: "args" } });
     return this.#runtime.exec(this.#containerId, request);
+  }
+
+  /**
+   * The path as the container sees it: while it runs, through its own root (its tmpfs and
+   * mounts); otherwise the rootfs directory (the user's own: runc writes in place) and the
+   * spec's mounts, until destroy.
+   */
+  async *copyOut(path: string): AsyncGenerator<Uint8Array> {
+    this.#assertNotDestroyed();
+    const { pid } = await this.state();
+    yield* packContainerPath({ rootfs: this.#spec.rootfs, mounts: this.#spec.mounts ?? [], path, pid });
   }
 
   async pause(): Promise<void> {

@@ -15,6 +15,7 @@ export const OCI_CAPABILITIES: Capabilities = {
   network: false,
   volumes: true,
   logsFollow: true,
+  copy: true,
 };
 
 export class OciFactory implements ServiceFactory<OciSpec> {

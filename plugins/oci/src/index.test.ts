@@ -19,7 +19,7 @@ test("init finds runc and claims honest capabilities", async (t) => {
   requireRunc();
   const factory = await registration.targets[0]!.init({ stateDir: join(dir, "a"), options: {}, log: new MemoryLogger() });
   t.is(factory?.target, "oci");
-  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: false, volumes: true, logsFollow: true });
+  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: false, volumes: true, logsFollow: true, copy: true });
 });
 
 test("init is skipped (undefined, with a reason logged) when no runtime binary is found", (t) => {

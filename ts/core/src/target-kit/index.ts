@@ -5,6 +5,8 @@
 // the contract entry, so a third-party plugin can use it freely.
 export { defaultSearchDirs, findBinary } from "./binaries.js";
 export { changeIn } from "./dir-change.js";
+// copyOut() for a container over a rootfs directory; node-tar (an optional peer) is loaded on first use.
+export { MAX_SYMLINK_HOPS, packContainerPath, type ContainerPath } from "./copy-out.js";
 export { unavailableImages } from "./images.js";
 // The one rule for an image reference (the image store and the image RPCs apply it too).
 export { checkReference, MAX_REFERENCE_BYTES } from "../images/reference.js";
