@@ -27,7 +27,7 @@ export function parseCopyOut(text: string, flag = "--copy-out"): CopyOutRequest 
 }
 
 /** Copies `path` of service `ref` to `dest` (relative to the current directory); resolves to where it landed. */
-export async function copyOutTo(client: VmctlClient, ref: string, path: string, dest: string): Promise<string> {
+export async function copyOutTo(client: Pick<VmctlClient, "copyOut">, ref: string, path: string, dest: string): Promise<string> {
   const target = resolve(dest);
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
