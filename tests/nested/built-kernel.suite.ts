@@ -440,6 +440,12 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
       { name: "cli-image-inspect", args: ["inspect", "imgvm"], timeoutMs: 30_000 },
       { name: "cli-image-rm", args: ["rm", "imgvm"], timeoutMs: 30_000 },
       { name: "cli-not-a-kernel", args: ["run", "--rm", "--target", "microvm", notKernel], timeoutMs: 30_000 },
+      // The guest's OOM killer ends the workload (tail of an endless line keeps all of it).
+      { name: "cli-image-oom", args: ["run", "--name", "oomvm", "--target", "microvm", "--spec", JSON.stringify({ memoryMib: 128 }), "default", "--", "tail", "/dev/zero"], timeoutMs: 180_000 },
+      { name: "cli-image-oom-inspect", args: ["inspect", "oomvm"], timeoutMs: 30_000 },
+      { name: "cli-image-oom-rm", args: ["rm", "oomvm"], timeoutMs: 30_000 },
+      // A Linux that panics: no root device to mount, and no initramfs.
+      { name: "cli-panic", args: ["run", "--rm", "--target", "microvm", kernel.vmlinux, "--", "root=/dev/vda", "quiet"], timeoutMs: 60_000 },
     ],
   };
 }
@@ -456,7 +462,7 @@ const linux = (): Batch =>
       { script: "tests/nested/l1/linux-cases.mjs", prepare: prepareApiPlan },
       { script: "tests/nested/l1/linux-cli.mjs", prepare: prepareCliPlan },
     ],
-    480_000,
+    720_000,
   ));
 
 test.after.always("remove the batch's directory", async () => {
@@ -800,6 +806,31 @@ test.serial(`vmctl run -v DIR:/src --copy-out /src/out:DEST --target microvm def
   t.is(execFileSync("readlink", [join(results, "in", "link")], { encoding: "utf8" }).trim(), "hello.txt", "the symlink stays a symlink");
   noVmmLeft(t, r);
   t.deepEqual(r.leftoverFiles, [], "sockets, writable layer or captured copies left");
+  done();
+});
+
+test.serial(`a workload the guest's OOM killer ends ${runner.kind === "nested" ? "inside L1" : "on this host"}: reason oom, SIGKILL's exit code; a panicking guest: its panic line; nothing left`, async (t) => {
+  const deadline = budget(t, 300_000);
+  const done = timed(t);
+  const b = linux();
+  const oom = await b.result<CliResult>("cli-image-oom", deadline);
+  t.log(`OOM run ${oom.ms} ms, exit ${oom.code}: ${oom.stderr.trim().slice(-300)}`);
+  t.is(oom.code, 137, `stdout:\n${oom.stdout.slice(-500)}\nstderr:\n${oom.stderr}`);
+  const inspect = await b.result<CliResult>("cli-image-oom-inspect", deadline);
+  const exit = (JSON.parse(inspect.stdout) as { exit?: { reason?: string; signal?: string; detail?: string } }[])[0]?.exit;
+  t.is(exit?.reason, "oom", inspect.stdout);
+  t.is(exit?.signal, "SIGKILL");
+  const removed = await b.result<CliResult>("cli-image-oom-rm", deadline);
+  t.is(removed.code, 0, removed.stderr);
+  noVmmLeft(t, removed);
+  t.deepEqual(removed.leftoverFiles, [], "files left after rm");
+  const panic = await b.result<CliResult>("cli-panic", deadline);
+  t.log(`panic run ${panic.ms} ms, exit ${panic.code}: ${panic.stderr.trim()}`);
+  t.is(panic.code, 125, panic.stderr);
+  t.regex(panic.stderr, /panic/i, "the CLI says the guest panicked");
+  t.regex(panic.stderr, /VFS|root|not syncing/i, "and quotes the panic line");
+  noVmmLeft(t, panic);
+  t.deepEqual(panic.leftoverFiles, []);
   done();
 });
 

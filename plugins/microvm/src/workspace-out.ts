@@ -4,7 +4,7 @@
 // written to `captured/<index>.tar` in the service dir, what became of each in
 // `captured/index.json`, all of it removed by destroy(). After the exit only those are
 // served.
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { VmctlError, type Logger, type ResourceLedger } from "@vmctl/core/contract";
@@ -39,7 +39,9 @@ export async function keepCopyOutPaths(agent: AgentConnection, paths: readonly s
     const file = `${i}.tar`;
     const partial = join(l.capturedDir, `${file}.partial`);
     try {
-      await pipeline(agent.copyOut(path), createWriteStream(partial));
+      // Opened here, not by the stream: an asynchronous open could make the file after a
+      // copy refused at once had removed it.
+      await pipeline(agent.copyOut(path), createWriteStream(partial, { fd: openSync(partial, "w") }));
       renameSync(partial, join(l.capturedDir, file));
       const bytes = statSync(join(l.capturedDir, file)).size;
       kept.push({ path, file, bytes });
