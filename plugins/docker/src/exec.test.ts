@@ -5,10 +5,9 @@ import test, { type ExecutionContext } from "ava";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError, type ExecOutput } from "@vmctl/core/contract";
 import { execToEnd } from "@vmctl/core/target-kit";
-import { untilStdout } from "@vmctl/plugin-conformance";
+import { ExecReader, untilStdout, utf8 as text } from "@vmctl/plugin-conformance";
 import type { DockerController } from "./controller.js";
 import { client, scratch } from "./testing/context.js";
-import { OutputReader } from "./testing/exec-reader.js";
 import { sh } from "./testing/helpers.js";
 
 const s = await scratch("vmctl-docker-exec-");
@@ -39,8 +38,6 @@ async function until(what: string, check: () => Promise<boolean>, ms = 10_000): 
     await sleep(20);
   }
 }
-
-const text = (data: Uint8Array): string => Buffer.from(data).toString();
 
 test.after.always("no container of this file is left on the daemon", async (t) => {
   const left = await s.leftovers();
@@ -80,14 +77,15 @@ test("exec is refused with INVALID_ARGUMENT for empty args and FAILED_PRECONDITI
 test("stdin: what is written reaches the command before stdin ends; closeStdin gives it EOF (cat ends, 0)", async (t) => {
   const c = await running(t);
   const command = await c.exec({ args: ["cat"], stdin: true });
-  const reader = new OutputReader(command);
+  const reader = new ExecReader(command);
   await command.write(Buffer.from("hello\n"));
-  await reader.until("stdout", "hello\n");
+  await reader.until("hello\n", "stdout");
   await command.write(Buffer.from("second line\n"));
-  await reader.until("stdout", "second line\n");
+  await reader.until("second line\n", "stdout");
   await command.closeStdin();
   await command.closeStdin(); // idempotent
-  t.deepEqual(await reader.rest(), { stdout: "hello\nsecond line\n", stderr: "" });
+  await reader.rest();
+  t.deepEqual(reader.byStream, { stdout: "hello\nsecond line\n", stderr: "" });
   t.deepEqual(await command.exited, { code: 0 });
   await t.throwsAsync(command.write(Buffer.from("late")), { instanceOf: VmctlError, code: "FAILED_PRECONDITION", message: /closed/ });
 });
@@ -95,11 +93,12 @@ test("stdin: what is written reaches the command before stdin ends; closeStdin g
 test("stdin: a write resolves as the command takes it: 8 MiB through wc -c; to a command that never reads, it stays pending", async (t) => {
   const c = await running(t);
   const counting = await c.exec({ args: sh("wc -c"), stdin: true });
-  const reader = new OutputReader(counting);
+  const reader = new ExecReader(counting);
   const block = Buffer.alloc(1024 * 1024, 0x61);
   for (let i = 0; i < 8; i++) await counting.write(block);
   await counting.closeStdin();
-  t.is((await reader.rest()).stdout.trim(), String(8 * block.byteLength));
+  await reader.rest();
+  t.is(reader.byStream.stdout.trim(), String(8 * block.byteLength));
   t.deepEqual(await counting.exited, { code: 0 });
 
   const deaf = await c.exec({ args: ["sleep", "4747"], stdin: true });
@@ -128,14 +127,15 @@ test("tty: all output is stdout, stty reports the size asked, resize changes it;
     tty: true,
     size: { rows: 24, cols: 80 },
   });
-  const reader = new OutputReader(command);
+  const reader = new ExecReader(command);
   await command.write(Buffer.from("go\n"));
-  await reader.until("stdout", "24 80\r\n");
+  await reader.until("24 80\r\n", "stdout");
   await command.resize({ rows: 11, cols: 22 });
   await command.write(Buffer.from("go\n"));
-  await reader.until("stdout", "11 22\r\n");
+  await reader.until("11 22\r\n", "stdout");
   await command.closeStdin();
-  const out = await reader.rest();
+  await reader.rest();
+  const out = reader.byStream;
   t.is(out.stderr, "", "a terminal has one output");
   t.regex(out.stdout, /to-stderr\r\n/);
   t.regex(out.stdout, /cat-ended\r\n$/, "cat read the terminal's EOF");
@@ -166,11 +166,11 @@ test("signal: SIGTERM ends sleep; Docker reports 143, read as the signal the ses
 test("signal: a signal the command traps reaches it (on a tty here): its handler runs and its own exit code stands", async (t) => {
   const c = await running(t);
   const command = await c.exec({ args: sh("trap 'echo got-int; exit 5' INT; echo armed; while :; do sleep 0.05; done"), tty: true });
-  const reader = new OutputReader(command);
-  await reader.until("stdout", "armed");
+  const reader = new ExecReader(command);
+  await reader.until("armed", "stdout");
   await command.signal("SIGINT");
   await reader.rest();
-  t.regex(reader.text.stdout, /got-int/);
+  t.regex(reader.byStream.stdout, /got-int/);
   t.deepEqual(await command.exited, { code: 5 });
 });
 
@@ -184,8 +184,8 @@ test("a command's own exit 143 is its code, not a signal (no signal was sent)", 
 test("cancel kills the command in the container, ends the output quietly and is idempotent", async (t) => {
   const c = await running(t);
   const command = await c.exec({ args: sh("echo started; exec sleep 4343"), stdin: true });
-  const reader = new OutputReader(command);
-  await reader.until("stdout", "started");
+  const reader = new ExecReader(command);
+  await reader.until("started", "stdout");
   await until("the exec'd sleep", async () => (await processesIn(c)).some((p) => p.includes("sleep 4343")));
   const reading = reader.rest();
   command.cancel();
@@ -238,8 +238,8 @@ test("a command that cannot be run: 127 when not found, 126 when not executable,
 test("the service destroyed under a running exec: the output ends; exited says the command was killed (or that its end is unknown)", async (t) => {
   const c = await running(t);
   const command = await c.exec({ args: sh("echo started; exec sleep 4646") });
-  const reader = new OutputReader(command);
-  await reader.until("stdout", "started");
+  const reader = new ExecReader(command);
+  await reader.until("started", "stdout");
   await c.destroy();
   await reader.rest();
   // Docker 20.10 keeps the exec's record after the container is gone: SIGKILL's 137, not

@@ -16,6 +16,7 @@ const sh = (script: string) => ({ rootfs, args: ["sh", "-c", script] });
 // network is claimed: the long-running fixture is on the bridge, so the kit's network,
 // stop, destroy and adopt checks all run a bridged service (a bridge private to this file).
 const net = testNetwork();
+let copies = 0;
 
 conformanceTests(
   test,
@@ -42,6 +43,12 @@ conformanceTests(
           { spec: { rootfs, args: ["true"], mounts: [{ source: dir, destination: "/" }] }, field: "mounts[0].destination" },
           { spec: { rootfs, args: ["true"], bogus: true }, field: "bogus" },
         ],
+      },
+      // The copy check writes its tree under /srv of a writable rootfs of the service's own
+      // (the shared one is read-only; /tmp is then a tmpfs, gone after the exit).
+      copy: {
+        dir: "/srv",
+        running: () => ({ spec: { ...sh("while :; do echo tick; sleep 0.05; done"), rootfs: busyboxRootfs(join(dir, `copy-${++copies}`)), readonlyRootfs: false }, line: "tick" }),
       },
     },
   },

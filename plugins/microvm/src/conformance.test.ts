@@ -11,12 +11,14 @@ const { guest } = requireVmHost();
 const guestSpec = (...words: string[]) => ({ kernel: guest, bootArgs: ["console=ttyS0", ...words].join(" "), memoryMib: 16 });
 
 /**
- * `exec` is claimed for image VMs (through the guest agent), but the services here are
- * test guests, kernel-only VMs with no agent: the kit's exec check must fail on them
- * (FAILED_PRECONDITION), and is registered as a known failure. exec is proven through the
- * nested host (tests/nested/built-kernel.suite.ts: `vmctl exec` into an image VM).
+ * `exec` and `copy` are claimed for image VMs (through the guest agent), but the services
+ * here are test guests, kernel-only VMs with no agent: the kit's exec and copy checks must
+ * fail on them (exec refused with FAILED_PRECONDITION; a spec keeping a copyOut path is
+ * refused, kernel-only VMs cannot copy), and are registered as known failures. Both are
+ * proven through the nested host (tests/nested/built-kernel.suite.ts: `vmctl exec` into an
+ * image VM, `vmctl run --copy-out`) and the agent tests (workload-copy.test.ts).
  */
-const KNOWN_FAILING = /capabilities\/exec$/;
+const KNOWN_FAILING = /capabilities\/(exec|copy)$/;
 const adapted = {
   serial: (title: string, impl: (t: ExecutionContext) => Promise<void>) => (KNOWN_FAILING.test(title) ? test.serial.failing(title, impl) : test.serial(title, impl)),
   after: test.after,
@@ -43,6 +45,9 @@ conformanceTests(
           { spec: { ...guestSpec("vmctl.test=hello"), bogus: 1 }, field: "bogus" },
         ],
       },
+      // A VM keeps after its exit only the paths declared at run (RunInput.copyOut, the
+      // spec's copyOut): the path the check will copy out is declared here.
+      copy: { running: (path) => ({ spec: { ...guestSpec("vmctl.test=ticker"), copyOut: [path] }, line: "tick=" }) },
     },
   },
   { title: "microvm conformance: " },

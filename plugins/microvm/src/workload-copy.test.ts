@@ -7,10 +7,8 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import anyTest, { type TestFn } from "ava";
-import { x as untar } from "tar";
+import { makeWorkspace, treeDigest, unpack } from "@vmctl/plugin-conformance";
 import { VmctlError, type ExitInfo } from "@vmctl/core/contract";
 import { startAgent, type RunningAgent } from "./agent/testing.js";
 import { serviceLayout, type ServiceLayout } from "./layout.js";
@@ -18,7 +16,9 @@ import { testContext, type TestContext } from "./testing/context.js";
 import type { VmAgent, VmWorkspace } from "./vm-config.js";
 import { removePerVmFiles } from "./vmm-stop.js";
 import { AgentWorkload } from "./workload.js";
-import { makeWorkspace, tree } from "./testing/workspace.js";
+
+/** Every entry with its mode (and a file's sha256, a link's target): what a copy in and out must keep. */
+const tree = (root: string): Record<string, string> => treeDigest(root, { modes: true });
 
 const test = anyTest as TestFn<{ agent: RunningAgent; dir: string }>;
 
@@ -74,8 +74,7 @@ function vmAgent(args: string[], env: string[], workspace?: VmWorkspace): VmAgen
 /** copyOut(path) unpacked into a new directory; what it held. */
 async function copiedOut(stream: AsyncIterable<Uint8Array>, into: string): Promise<string[]> {
   mkdirSync(into);
-  await pipeline(Readable.from(stream), untar({ cwd: into, strict: true }));
-  return readdirSync(into).sort();
+  return unpack(stream, into);
 }
 
 async function failure(stream: AsyncIterable<Uint8Array>): Promise<VmctlError> {

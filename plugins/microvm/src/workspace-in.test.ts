@@ -4,14 +4,15 @@
 // "guest" paths are paths here.
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import anyTest, { type TestFn } from "ava";
-import { x as untar } from "tar";
+import { makeWorkspace, MIB, treeDigest, unpack } from "@vmctl/plugin-conformance";
 import { VmctlError } from "@vmctl/core/contract";
 import { startAgent, type RunningAgent } from "./agent/testing.js";
 import { MemoryLogger } from "./testing/context.js";
-import { makeWorkspace, MIB, tree } from "./testing/workspace.js";
 import { copyMountsIn } from "./workspace-in.js";
+
+/** Every entry with its mode (and a file's sha256, a link's target): what a copy in and out must keep. */
+const tree = (root: string): Record<string, string> => treeDigest(root, { modes: true });
 
 const test = anyTest as TestFn<{ agent: RunningAgent }>;
 
@@ -38,8 +39,7 @@ test("a directory mount: its contents land in the destination (made), byte for b
 
   // The way back: the agent's tar holds the directory under its own name.
   const back = mkdtempSync(join(dir, "back-"));
-  await pipeline(connection.copyOut(guest), untar({ cwd: back, strict: true }));
-  t.deepEqual(readdirSync(back), ["src"]);
+  t.deepEqual(await unpack(connection.copyOut(guest), back), ["src"]);
   t.deepEqual(tree(join(back, "src")), expected);
 });
 

@@ -13,6 +13,7 @@ requireRunc();
 const dir = mkdtempSync(join(tmpdir(), "vmctl-oci-conformance-"));
 const rootfs = busyboxRootfs(dir);
 const sh = (script: string) => ({ rootfs, args: ["sh", "-c", script] });
+let copies = 0;
 
 conformanceTests(
   test,
@@ -34,6 +35,12 @@ conformanceTests(
           { spec: { rootfs, args: ["true"], mounts: [{ source: dir, destination: "/" }] }, field: "mounts[0].destination" },
           { spec: { rootfs, args: ["true"], bogus: true }, field: "bogus" },
         ],
+      },
+      // The copy check writes its tree under /srv of a writable rootfs of the service's own
+      // (the shared one is read-only; /tmp is a tmpfs, gone after the exit).
+      copy: {
+        dir: "/srv",
+        running: () => ({ spec: { ...sh("while :; do echo tick; sleep 0.05; done"), rootfs: busyboxRootfs(join(dir, `copy-${++copies}`)), readonlyRootfs: false }, line: "tick" }),
       },
     },
   },

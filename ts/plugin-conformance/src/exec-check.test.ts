@@ -14,13 +14,16 @@ const scratch = mkdtempSync(join(tmpdir(), "vmctl-exec-check-"));
 test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function execCheck(factory: FactoryInit): Promise<CheckResult | undefined> {
-  const report = await runConformance({ factory, target: "process", fixtures: processFixtures, options: { tmpDir: scratch, only: /^capabilities\/exec$/ } });
+  // host-exec has no terminal: the check's terminal part is skipped (and noted).
+  const fixtures = { ...processFixtures, exec: { args: ["sh", "-c", "echo vmctl-conformance-exec"], stdout: "vmctl-conformance-exec", tty: false } };
+  const report = await runConformance({ factory, target: "process", fixtures, options: { tmpDir: scratch, only: /^capabilities\/exec$/ } });
   return report.checks.find((c) => c.name === "capabilities/exec");
 }
 
 test("an exec that runs the command and passes stdin on passes the exec check", async (t) => {
   const check = await execCheck(hostExecTarget);
   t.is(check?.status, "pass", check?.reason);
+  t.regex(check?.reason ?? "", /the terminal part was not exercised \(fixtures\.exec\.tty: false\)/);
 });
 
 test("an exec that drops what is written to stdin fails the exec check, saying what came back", async (t) => {

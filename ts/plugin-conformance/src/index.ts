@@ -20,6 +20,7 @@ export type {
   ConformanceTimeouts,
   FactoryInit,
   FixtureSpec,
+  CopyFixture,
   FromRunFixture,
   InvalidFixture,
   PluginSource,
@@ -37,3 +38,20 @@ export type { LogLine } from "./harness/memory-logger.js";
 export { holdersOf, isAlive, processesMentioning, recordedProcesses } from "./harness/host-processes.js";
 export { collectLogs, logChunks, streamsOf, untilStdout } from "./harness/service-output.js";
 export type { RecordedProcess } from "./harness/host-processes.js";
+// Helpers for plugin authors' exec and copy tests.
+export { ExecReader, utf8, type ExecStream } from "./testing/exec-reader.js";
+export {
+  archiveEntries,
+  failureOf,
+  makeWorkspace,
+  MIB,
+  parseTreeDigest,
+  sha256sums,
+  shellQuote,
+  treeDigest,
+  treeDigestScript,
+  unpack,
+  unpackToTemp,
+  type ArchivedEntry,
+} from "./testing/archive.js";
+export { COPY_UNICODE_NAME, copyTreeScript } from "./checks/copy.js";

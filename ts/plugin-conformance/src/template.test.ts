@@ -65,12 +65,12 @@ test.serial("the template, built outside the workspace, passes every check of vm
   const failed = report.checks.filter((c) => c.status === "fail");
   t.deepEqual(failed, []);
   // Every check ran, and only unclaimed capabilities were not exercised.
-  t.is(report.checks.length, 20);
+  t.is(report.checks.length, 21);
   // The template declares what it needs on the host (requires): well formed, and met here.
   t.like(report.checks.find((c) => c.name === "registration/requires"), { status: "pass", reason: "1 host requirement(s) well formed, all met here" });
   t.deepEqual(
     report.checks.filter((c) => c.status === "skip-not-claimed").map((c) => c.name),
-    ["capabilities/pause", "capabilities/exec", "capabilities/network", "capabilities/volumes"],
+    ["capabilities/pause", "capabilities/exec", "capabilities/copy", "capabilities/network", "capabilities/volumes"],
   );
   // The restart checks ran the first orchestrator in a fresh process, and the interrupted start was resumed, not lost.
   const interrupted = report.checks.find((c) => c.name === "adopt/interrupted-start");

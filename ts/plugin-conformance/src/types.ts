@@ -57,8 +57,46 @@ export interface ConformanceFixtures {
    * `echoesStdin`, a command that copies its stdin to its stdout and exits 0 at its end
    * (default ["cat"]).
    */
-  readonly exec?: { readonly args: readonly string[]; readonly stdout: string; readonly echoesStdin?: readonly string[] };
+  readonly exec?: {
+    readonly args: readonly string[];
+    readonly stdout: string;
+    readonly echoesStdin?: readonly string[];
+    /**
+     * false when the target's exec has no terminal (a `tty` request is not honoured): the
+     * check's terminal part (size, resize, one output stream, EOF typed) is then skipped
+     * and noted. Default true. The terminal part runs `sh -c` with `stty size`.
+     */
+    readonly tty?: boolean;
+  };
+  /**
+   * For targets claiming `copy` (the capabilities/copy check), optional when the target
+   * also claims `exec` and keeps its files after the exit.
+   */
+  readonly copy?: CopyFixture;
   readonly timeouts?: Partial<ConformanceTimeouts>;
+}
+
+/**
+ * How the capabilities/copy check gets a tree to copy. The kit picks `path` (under `dir`);
+ * the tree is written there by a POSIX shell script of the kit's (mkdir, ln, printf): through
+ * exec when the target claims it, else by the workload itself (`running`'s `script`).
+ */
+export interface CopyFixture {
+  /**
+   * An absolute directory in the service where the tree is written: writable by the
+   * workload and exec'd commands, and whose files stay after the exit (not a tmpfs).
+   * Default "/tmp". Made by the script when missing.
+   */
+  readonly dir?: string;
+  /**
+   * The service to copy from, default `specs.runsUntilStopped()`: it keeps running until
+   * stopped. `path` is what the kit will copy out, while it runs and after its exit: a
+   * target that keeps only paths declared up front (a VM that powers off keeps its
+   * `RunInput.copyOut` paths) declares `path` in the spec. `script` is given only when
+   * the target claims copy but not exec: the workload must run it with `sh -c` first (it
+   * writes the tree and prints a line the kit waits for), then keep running.
+   */
+  running?(path: string, script?: string): RunningFixtureSpec;
 }
 
 export interface ConformanceTimeouts {

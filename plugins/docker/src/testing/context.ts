@@ -17,9 +17,10 @@ import { OWNER_LABEL } from "../naming.js";
 
 export { MemoryLedger, MemoryLogger };
 
-/** The busybox image every docker test runs. */
-export const TEST_IMAGE = "vmctl-test/busybox:1";
-const APPLETS = [...BUSYBOX_APPLETS, "hostname", "ip"];
+/** The busybox image every docker test runs (the tag names its applets: a new set, a new tag). */
+export const TEST_IMAGE = "vmctl-test/busybox:2";
+/** The kit's applets, and what its exec and copy checks call (stty; mkdir, ln, sha256sum, readlink). */
+const APPLETS = [...BUSYBOX_APPLETS, "hostname", "ip", "stty", "mkdir", "ln", "sha256sum", "readlink"];
 
 export type TestContext = TestTargetContext;
 

@@ -18,8 +18,8 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "lxc-tests", resources });
 }
 
-/** The applets the lxc tests call, besides the kit's usual ones (network, exec on a terminal, ps in the container). */
-const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip", "stty", "tty", "ps", "head"];
+/** The applets the lxc tests call, besides the kit's usual ones (network, exec on a terminal, ps in the container, the kit's copy check). */
+const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip", "stty", "tty", "ps", "head", "mkdir", "ln", "sha256sum", "readlink"];
 
 /** A tiny rootfs from busybox-static (the conformance kit's fixture), with the network applets. */
 export function busyboxRootfs(dir: string): string {

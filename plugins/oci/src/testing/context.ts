@@ -25,8 +25,8 @@ export function testContext(parent: string, serviceId: string, resources: readon
   return testTargetContext(parent, serviceId, { owner: "oci-tests", resources });
 }
 
-/** The applets the oci tests call, besides the kit's usual ones (exec on a terminal, ps in the container). */
-const OCI_APPLETS = [...BUSYBOX_APPLETS, "stty", "tty", "ps", "head"];
+/** The applets the oci tests call, besides the kit's usual ones (exec on a terminal, ps in the container, the kit's copy check). */
+const OCI_APPLETS = [...BUSYBOX_APPLETS, "stty", "tty", "ps", "head", "mkdir", "ln", "sha256sum", "readlink"];
 
 /** A tiny rootfs from busybox-static (the conformance kit's fixture), with the exec applets. */
 export function busyboxRootfs(dir: string): string {

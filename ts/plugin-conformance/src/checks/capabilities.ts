@@ -9,13 +9,14 @@ import type { Check } from "./check.js";
 import type { CheckEnv, Service } from "./check-env.js";
 import { exitText, outputOf, startRunning, tail, untilOutput } from "./check-env.js";
 import { CheckFailure, NotClaimed, describe, fail, until, within } from "./budget.js";
+import { ExecReader } from "../testing/exec-reader.js";
 
-function claims(env: CheckEnv, capability: keyof Capabilities): boolean {
+export function claims(env: CheckEnv, capability: keyof Capabilities): boolean {
   return env.harness.factory.capabilities[capability] === true;
 }
 
 /** A method an unclaimed capability would use: absent, or refused cleanly when called. */
-async function refusedCleanly(env: CheckEnv, s: Service, method: "exec" | "pause" | "resume", call: () => Promise<unknown>): Promise<string> {
+export async function refusedCleanly(env: CheckEnv, s: Service, method: "exec" | "pause" | "resume" | "copyOut", call: () => Promise<unknown>): Promise<string> {
   if (typeof (s.controller as unknown as Record<string, unknown>)[method] !== "function") return `the controller offers no ${method}()`;
   try {
     await within(env.timeouts.stepMs, `${method}() of an unclaimed capability`, call);
@@ -30,14 +31,14 @@ async function refusedCleanly(env: CheckEnv, s: Service, method: "exec" | "pause
   fail(`${method}() is offered although the capability is not claimed, and it succeeded: claim it or drop the method`);
 }
 
-async function runningService(env: CheckEnv): Promise<Service> {
+export async function runningService(env: CheckEnv): Promise<Service> {
   const { spec, line } = env.fixtures.specs.runsUntilStopped();
   const s = await env.service(spec);
   await startRunning(env, s, line);
   return s;
 }
 
-async function stopQuietly(env: CheckEnv, s: Service): Promise<void> {
+export async function stopQuietly(env: CheckEnv, s: Service): Promise<void> {
   const { stopMs, forceMarginMs } = env.timeouts;
   await env.step(`stop(${s.id})`, () => s.controller.stop({ timeoutMs: stopMs }), stopMs + forceMarginMs);
 }
@@ -121,7 +122,7 @@ const DEFAULT_EXEC_PROBE = { args: ["sh", "-c", "echo vmctl-conformance-exec"], 
 const DEFAULT_STDIN_ECHO = ["cat"];
 
 /** How an exec'd command ended, for a failure message. */
-function execExitText(result: ExecResult): string {
+export function execExitText(result: ExecResult): string {
   return result.code === null ? `signal ${result.signal ?? "(unnamed)"}` : `code ${result.code}`;
 }
 
@@ -130,7 +131,7 @@ function execExitText(result: ExecResult): string {
  * its output is collected; the command is cancelled afterwards, whatever happened (a
  * no-op once it ended), so a hung one does not outlive the check.
  */
-async function execWhole(env: CheckEnv, c: ServiceController, request: ExecRequest, what: string, feed?: (p: ExecProcess) => Promise<void>): Promise<ExecResult> {
+export async function execWhole(env: CheckEnv, c: ServiceController, request: ExecRequest, what: string, feed?: (p: ExecProcess) => Promise<void>): Promise<ExecResult> {
   const started = await env.step(`exec(${JSON.stringify(request)})`, () => c.exec!(request));
   try {
     return await env.step(what, async () => {
@@ -173,11 +174,128 @@ export const capabilityExec: Check = {
     if (echoed.code !== 0) fail(`${echoShown} exited with ${execExitText(echoed)} after its stdin was closed; stderr: ${JSON.stringify(tail(new TextDecoder().decode(echoed.stderr)))}`);
     if (!echoedOut.includes(line)) fail(`${echoShown} printed ${JSON.stringify(tail(echoedOut))}, expected the line written to its stdin, ${JSON.stringify(line)}`);
 
+    await execContract(env, c);
+    if (env.fixtures.exec?.tty === false) env.note("the terminal part was not exercised (fixtures.exec.tty: false)");
+    else await execTerminal(env, c);
+
     const state = await c.state();
     if (state.phase !== "running") fail(`exec() disturbed the service: it is now "${state.phase}" (${exitText(state.exit)})`);
     await stopQuietly(env, s);
+    try {
+      await env.step("exec() after the service exited to be refused", () => c.exec!({ args: ["true"] }).then((p) => p.cancel()));
+    } catch (err) {
+      if (err instanceof CheckFailure) throw err;
+      const e = err as { name?: unknown; code?: unknown };
+      if (e.name === "VmctlError" && e.code === "FAILED_PRECONDITION") return;
+      fail(`exec() after the service exited failed with ${describe(err)}; expected a VmctlError FAILED_PRECONDITION`);
+    }
+    fail("exec() after the service exited started a command; expected a VmctlError FAILED_PRECONDITION");
   },
 };
+
+const sh = (script: string): string[] => ["sh", "-c", script];
+const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** Starts `request` and reads it with an ExecReader; the command is cancelled when `use` ends, whatever happened. */
+async function withReader<T>(env: CheckEnv, c: ServiceController, request: ExecRequest, use: (p: ExecProcess, out: ExecReader) => Promise<T>): Promise<T> {
+  const p = await env.step(`exec(${JSON.stringify(request)})`, () => c.exec!(request));
+  try {
+    return await use(p, new ExecReader(p));
+  } finally {
+    p.cancel();
+  }
+}
+
+/** What every exec promises beyond stdin: 127/126, refusal of empty args, whole ordered output, signals, cancel. */
+async function execContract(env: CheckEnv, c: ServiceController): Promise<void> {
+  const missing = await execWhole(env, c, { args: ["vmctl-no-such-command"] }, "a command that does not exist to end");
+  if (missing.code !== 127) fail(`exec of a command that does not exist exited with ${execExitText(missing)}; expected 127 (stderr ${JSON.stringify(tail(decode(missing.stderr)))})`);
+  if (!decode(missing.stderr).includes("vmctl-no-such-command")) fail(`exec of a command that does not exist gave 127 but its stderr does not name it: ${JSON.stringify(tail(decode(missing.stderr)))}`);
+  if (env.fixtures.exec?.tty !== false) {
+    // On a terminal the reason is on the terminal (stdout); the code is still read.
+    const onTty = await execWhole(env, c, { args: ["vmctl-no-such-command"], tty: true }, "a command that does not exist, on a terminal, to end");
+    if (onTty.code !== 127) fail(`exec of a command that does not exist on a terminal exited with ${execExitText(onTty)}; expected 127 (output ${JSON.stringify(tail(decode(onTty.stdout)))})`);
+  }
+  const notExecutable = await execWhole(env, c, { args: ["/"] }, "a command that is not executable to end");
+  if (notExecutable.code !== 126) fail(`exec(["/"]) (a directory) exited with ${execExitText(notExecutable)}; expected 126 (stderr ${JSON.stringify(tail(decode(notExecutable.stderr)))})`);
+  try {
+    await env.step("exec({ args: [] }) to be refused", () => c.exec!({ args: [] }).then((p) => p.cancel()));
+    fail("exec({ args: [] }) started something; expected a ValidationError/VmctlError INVALID_ARGUMENT naming args");
+  } catch (err) {
+    if (err instanceof CheckFailure) throw err;
+    const e = err as { code?: unknown; field?: unknown; details?: { field?: unknown } };
+    if (e.code !== "INVALID_ARGUMENT" || (e.field ?? e.details?.field) !== "args") fail(`exec({ args: [] }) failed with ${describe(err)}; expected INVALID_ARGUMENT naming the field args`);
+  }
+
+  // Output much bigger than a pipe holds arrives whole, in order, each stream apart.
+  const lines = 20_000;
+  const big = await execWhole(env, c, { args: sh(`i=0; while [ $i -lt ${lines} ]; do echo line $i; i=$((i+1)); done; echo done >&2`) }, `${lines} lines of output to arrive`);
+  const wanted = Array.from({ length: lines }, (_, i) => `line ${i}\n`).join("");
+  const got = decode(big.stdout);
+  if (big.code !== 0 || got !== wanted || decode(big.stderr) !== "done\n") {
+    const at = [...wanted].findIndex((ch, i) => got[i] !== ch);
+    fail(`${lines} lines on stdout and "done" on stderr came back as ${got.length} chars of stdout (first difference at ${at}: ${JSON.stringify(got.slice(Math.max(0, at - 20), at + 20))}), stderr ${JSON.stringify(tail(decode(big.stderr)))}, ${execExitText(big)}`);
+  }
+
+  // A signal reaches the command: a trap runs and its exit code stands; death by one is reported as such.
+  await withReader(env, c, { args: sh("trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done") }, async (p, out) => {
+    await env.step("the trapping command to print ready", () => out.until("ready"));
+    await env.step("signal(SIGTERM)", () => p.signal("SIGTERM"));
+    await env.step("the trapping command to end after SIGTERM", () => out.rest());
+    const exit = await env.step("exited of the trapping command", () => p.exited);
+    if (!out.byStream.stdout.includes("got TERM") || exit.code !== 3) fail(`a command trapping SIGTERM printed ${JSON.stringify(tail(out.text))} and ended with ${JSON.stringify(exit)}; expected its handler's "got TERM" and code 3`);
+  });
+  const tty = env.fixtures.exec?.tty !== false;
+  for (const [signal, onTty] of [["SIGTERM", false], ["SIGKILL", false], ["SIGINT", true]] as const) {
+    if (onTty && !tty) continue;
+    const what = `a command killed by signal(${signal})${onTty ? " on a terminal" : ""}`;
+    await withReader(env, c, { args: sh("echo ready; exec sleep 1000"), tty: onTty }, async (p, out) => {
+      await env.step(`${what}: to print ready`, () => out.until("ready"));
+      await env.step(`${what}: signal()`, () => p.signal(signal));
+      await env.step(`${what}: its output to end`, () => out.rest());
+      const exit = await env.step(`${what}: exited`, () => p.exited);
+      if (exit.code !== null || exit.signal !== signal) fail(`${what} ended with ${JSON.stringify(exit)}; expected { code: null, signal: "${signal}" }`);
+    });
+  }
+
+  // cancel() kills the command (twice: idempotent): exited says SIGKILL, and it is gone from the service.
+  for (const onTty of tty ? [false, true] : [false]) {
+    const what = `a cancelled command${onTty ? " on a terminal" : ""}`;
+    await withReader(env, c, { args: sh("echo ready $$; exec sleep 1000"), tty: onTty }, async (p, out) => {
+      const pid = /ready (\d+)/.exec(await env.step(`${what}: to print its pid`, () => out.until(/ready \d+\r*\n/)))![1]!;
+      p.cancel();
+      p.cancel();
+      const exit = await env.step(`${what}: exited`, () => p.exited);
+      if (exit.code !== null || exit.signal !== "SIGKILL") fail(`${what} ended with ${JSON.stringify(exit)}; expected { code: null, signal: "SIGKILL" }`);
+      await until(env.timeouts.stepMs, `${what} (pid ${pid} in the service) to be gone: kill -0 ${pid} still succeeds`, async () => {
+        const probe = await execWhole(env, c, { args: sh(`kill -0 ${pid} 2>/dev/null && echo alive || echo gone`) }, `kill -0 ${pid} in the service`);
+        return decode(probe.stdout).includes("gone") ? true : undefined;
+      });
+    });
+  }
+}
+
+/**
+ * On a terminal: the size asked for (by the time the command has read a first line: some
+ * runtimes size the terminal just after the command starts), resize reaching it, one
+ * output stream, closeStdin typing EOF.
+ */
+async function execTerminal(env: CheckEnv, c: ServiceController): Promise<void> {
+  const request = { args: sh("read x; stty size; echo to-stderr >&2; read y; stty size; cat; echo cat-ended"), tty: true, size: { rows: 30, cols: 100 } };
+  await withReader(env, c, request, async (p, out) => {
+    await env.step("a line typed on the terminal", () => p.write(new TextEncoder().encode("\r")));
+    await env.step("stty size on a 30x100 terminal to print 30 100", () => out.until(/30 100\r*\n/));
+    await env.step("resize(40x120)", () => p.resize({ rows: 40, cols: 120 }));
+    await env.step("a line typed on the terminal", () => p.write(new TextEncoder().encode("\r")));
+    await env.step("stty size after resize to print 40 120", () => out.until(/40 120\r*\n/));
+    await env.step("closeStdin() on a terminal", () => p.closeStdin());
+    await env.step("cat to end on the terminal's EOF", () => out.rest());
+    const exit = await env.step("exited of the command on a terminal", () => p.exited);
+    if (!/to-stderr\r*\n/.test(out.text) || !/cat-ended\r*\n$/.test(out.text)) fail(`on a terminal the command printed ${JSON.stringify(tail(out.text))}; expected its stderr line and "cat-ended" after the EOF closeStdin() typed`);
+    if (out.streams.has("stderr")) fail(`a command on a terminal produced output on stderr (${JSON.stringify(tail(out.byStream.stderr))}): a terminal has one output, stdout`);
+    if (exit.code !== 0) fail(`the command on a terminal ended with ${JSON.stringify(exit)}; expected code 0`);
+  });
+}
 
 export const capabilityNetwork: Check = {
   name: "capabilities/network",

@@ -2,6 +2,7 @@
 import { adoptExited, adoptInterruptedStart, adoptRunning } from "./adopt.js";
 import { capabilityExec, capabilityLogsFollow, capabilityNetwork, capabilityPause, capabilityVolumes } from "./capabilities.js";
 import type { Check } from "./check.js";
+import { capabilityCopy } from "./copy.js";
 import { concurrentLifecycles } from "./concurrency.js";
 import { destroyCreated, destroyExited, destroyRunning } from "./destroy.js";
 import { exitCodeCheck } from "./lifecycle.js";
@@ -34,6 +35,7 @@ export function allChecks(exitCodes: readonly number[] = DEFAULT_EXIT_CODES): Ch
     capabilityLogsFollow,
     capabilityPause,
     capabilityExec,
+    capabilityCopy,
     capabilityNetwork,
     capabilityVolumes,
   ];

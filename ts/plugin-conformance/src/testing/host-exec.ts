@@ -4,17 +4,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
-import { VmctlError, type ExecExit, type ExecOutput, type ExecProcess, type ExecRequest } from "@vmctl/core/contract";
+import { VmctlError, type ExecExit, type ExecOutput, type ExecProcess, type ExecRequest, type ServiceController } from "@vmctl/core/contract";
 import { brokenProcessTarget } from "./broken/delegate.js";
 
 /**
- * Runs `request` on this host. Only what the kit's check uses: a command that cannot be
- * started rejects here (the contract's 127/126 exit is the real targets' business).
+ * Runs `request` on this host, through `sh -c 'exec "$@"'` so that a command that cannot
+ * be run ends as the contract says: 127 (not found) or 126 (not executable), the shell's
+ * reason on stderr. No terminal: a `tty` request is not honoured (fixtures say tty: false).
  */
 export async function hostExec(request: ExecRequest): Promise<ExecProcess> {
   if (request.args.length === 0) throw new VmctlError("INVALID_ARGUMENT", "args: exec needs a command", { details: { field: "args" } });
-  const [command, ...args] = request.args as [string, ...string[]];
-  const child = spawn(command, args, { stdio: [request.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+  const child = spawn("/bin/sh", ["-c", 'exec "$@"', "sh", ...request.args], { stdio: [request.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
   await once(child, "spawn");
   return new HostExecProcess(child);
 }
@@ -66,7 +66,9 @@ class HostExecProcess implements ExecProcess {
 /** Both pipes' chunks as each arrives, one read at a time per pipe. */
 async function* interleave(pipes: Record<ExecOutput["stream"], Readable>): AsyncGenerator<ExecOutput> {
   const readers = new Map((Object.keys(pipes) as ExecOutput["stream"][]).map((stream) => [stream, pipes[stream][Symbol.asyncIterator]() as AsyncIterator<Buffer>]));
-  const next = (stream: ExecOutput["stream"]) => readers.get(stream)!.next().then((result) => ({ stream, result }));
+  // A pipe cancel() destroyed ends that stream (its pending read would otherwise reject unheard).
+  const ended: IteratorResult<Buffer> = { done: true, value: undefined };
+  const next = (stream: ExecOutput["stream"]) => readers.get(stream)!.next().then((result) => ({ stream, result }), () => ({ stream, result: ended }));
   const pending = new Map([...readers.keys()].map((stream) => [stream, next(stream)]));
   while (pending.size > 0) {
     const { stream, result } = await Promise.race(pending.values());
@@ -79,5 +81,14 @@ async function* interleave(pipes: Record<ExecOutput["stream"], Readable>): Async
   }
 }
 
+/** exec() of the service `inner`: refused (FAILED_PRECONDITION) unless it runs, then a host process. */
+export function hostExecIn(inner: ServiceController): (request: ExecRequest) => Promise<ExecProcess> {
+  return async (request) => {
+    const { phase } = await inner.state();
+    if (phase !== "running") throw new VmctlError("FAILED_PRECONDITION", `service ${inner.id} is ${phase}: exec needs it running`);
+    return hostExec(request);
+  };
+}
+
 /** The process target with an honest exec: a host process, stdin passed on. */
-export const hostExecTarget = brokenProcessTarget({ capabilities: { exec: true }, controller: () => ({ exec: hostExec }) });
+export const hostExecTarget = brokenProcessTarget({ capabilities: { exec: true }, controller: (inner) => ({ exec: hostExecIn(inner) }) });
