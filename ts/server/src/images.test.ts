@@ -393,7 +393,7 @@ test("CreateServiceWithProgress streams the target's progress, then the Service;
     t.is(events[0]?.progress?.item, NODE.layers[0]?.digest);
     t.is(events[1]?.progress?.message, "making the disk");
     t.is(events[2]?.service?.id, RECORD.id);
-    t.deepEqual(h.creates[0]?.run, { image: "node:20", command: ["node"], env: {} });
+    t.deepEqual(h.creates[0]?.run, { image: "node:20", command: ["node"], env: {}, mounts: [], copyOut: [] });
   } finally {
     h.close();
   }

@@ -75,7 +75,7 @@ test("run shorthand goes through the target's specFromRun; a target without it n
     },
   } as unknown as ServiceFactory;
   t.deepEqual(specFromRun(withRun, { image: "/r", command: ["sh"], env: { A: "1" } }, { cwd: "/" }), { rootfs: "/r", args: ["sh"], cwd: "/" });
-  t.deepEqual(seen[0], { image: "/r", command: ["sh"], env: { A: "1" }, spec: { cwd: "/" } });
+  t.deepEqual(seen[0], { image: "/r", command: ["sh"], env: { A: "1" }, mounts: [], copyOut: [], spec: { cwd: "/" } });
   t.deepEqual(specFromRun(withRun, { command: [] }, undefined), { rootfs: undefined, args: [] });
 
   const field = (f: () => unknown): string | undefined => t.throws(f, { instanceOf: ValidationError })?.field;
