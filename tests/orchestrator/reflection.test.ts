@@ -48,11 +48,11 @@ test("a stock Python client describes every method from reflection alone and cal
     t.deepEqual(found.services, ["vmctl.v1.Orchestrator"]);
     t.deepEqual(found.v1_services, ["vmctl.v1.Orchestrator"]);
     // every rpc in the .proto, with its types fully qualified
-    const rpcs = [...readFileSync(PROTO, "utf8").matchAll(/^\s*rpc (\w+)\((\w+)\) returns \((stream )?(\w+)\)/gm)];
+    const rpcs = [...readFileSync(PROTO, "utf8").matchAll(/^\s*rpc (\w+)\((stream )?(\w+)\) returns \((stream )?(\w+)\)/gm)];
     t.true(rpcs.length >= 13, `${rpcs.length} rpcs`);
     t.deepEqual(Object.keys(found.methods).sort(), rpcs.map((m) => m[1]).sort());
-    for (const [, name, input, stream, output] of rpcs) {
-      t.deepEqual(found.methods[name as string], { input: `vmctl.v1.${input}`, output: `vmctl.v1.${output}`, server_streaming: stream !== undefined, client_streaming: false }, name);
+    for (const [, name, inStream, input, outStream, output] of rpcs) {
+      t.deepEqual(found.methods[name as string], { input: `vmctl.v1.${input}`, output: `vmctl.v1.${output}`, server_streaming: outStream !== undefined, client_streaming: inStream !== undefined }, name);
     }
     // the real file, with its import; Struct resolved from google/protobuf/struct.proto
     t.deepEqual(found.file, { name: "vmctl/v1/vmctl.proto", package: "vmctl.v1", dependency: ["google/protobuf/struct.proto"], syntax: "proto3" });

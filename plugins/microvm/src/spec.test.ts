@@ -155,11 +155,13 @@ test("property: any JSON as a spec either parses to known, valid fields or is re
         const keys = input !== null && typeof input === "object" && !Array.isArray(input) ? Object.keys(input) : [];
         return fields.includes(field) || /^drives(\[\d+\](\.\w+)?)?$/.test(field) || keys.includes(field);
       }
-      // Accepted: only known fields, the kernel and initrd are the host's files; a size only with an image.
+      // Accepted: only known fields, the kernel and initrd are the host's files (their format
+      // is the VMM's to check at start: a disk image given as the kernel passes here); a
+      // size only with an image.
       return (
         Object.keys(parsed).every((k) => fields.includes(k)) &&
         (parsed.diskSizeMib === undefined || parsed.image !== undefined) &&
-        parsed.kernel === kernel &&
+        (parsed.kernel === kernel || parsed.kernel === disk) &&
         (parsed.initrd === undefined || parsed.initrd === kernel || parsed.initrd === disk)
       );
     }),

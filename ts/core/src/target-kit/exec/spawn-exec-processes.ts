@@ -39,17 +39,32 @@ function pidNamespaceOf(pid: number): string | undefined {
   }
 }
 
+function commandName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trimEnd();
+  } catch {
+    return undefined;
+  }
+}
+
+/** runc's own stages before the command is exec'd ("runc:[2:INIT]"). */
+const RUNC_STAGE = /^runc:\[\d:\w+\]$/;
+
 /**
- * The command a runtime (runc exec, lxc-attach) runs in a container: its children that
- * live in another PID namespace than its own. Before that, its children are its own
- * helpers (runc init, lxc-attach's intermediate), which are not the command.
+ * The command a runtime (runc exec, lxc-attach) runs in a container, once exec'd: its
+ * children that live in another PID namespace than its own and no longer run the
+ * runtime's code. Before that, a child in the container is still the runtime's helper
+ * (runc's init stage, lxc-attach's fork) — a signal sent to it would not reach the
+ * command, and could end the helper while the runtime waits for it.
  */
 export function commandsInContainer(runtimePid: number): number[] {
   const own = pidNamespaceOf(runtimePid);
+  const runtimeName = commandName(runtimePid);
   if (own === undefined) return [];
   return childrenOfProcess(runtimePid).filter((child) => {
     const ns = pidNamespaceOf(child);
-    return ns !== undefined && ns !== own;
+    const name = commandName(child);
+    return ns !== undefined && ns !== own && name !== undefined && name !== runtimeName && !RUNC_STAGE.test(name);
   });
 }
 
