@@ -243,6 +243,8 @@ export class ShimSupervisor {
     } catch {
       // ended meanwhile
     }
+    // Reaped means gone: a caller may look for it the moment this resolves.
+    await waitFor(() => (this.#shimAlive(pid) ? undefined : true), { timeoutMs: KILL_WAIT_MS, pollMs: POLL_MS, dir: this.#files.runDir });
   }
 
   /** destroy() is done: state() says so from now on, and keeps the exit it read last. */
