@@ -138,7 +138,7 @@ test("a second supervisor on the same files (an orchestrator restart) sees the r
   t.is(exit.code, 143, "sleep ended by SIGTERM");
   t.is(exit.reason, "stopped");
   await second.shim.reap();
-  t.false(isAlive(ref));
+  t.false(isAlive(ref) && pidRunning(ref.pid), "the shim has ended (an unreaped zombie counts as ended)");
 });
 
 test("a shim killed before its command ended: the status is lost, and said so", async (t) => {
