@@ -1,4 +1,4 @@
-// Exec under hostile clients, property-based: sequences of Exec messages — a start with
+// Exec and CopyOut under hostile clients, property-based: sequences of Exec messages — a start with
 // hostile ids, args, sizes; then stdin bytes, ends of stdin, resizes of any size, signals
 // named by any text, a second start, bytes that are no message at all — against a real
 // vmctld with a running oci service (runc). Every call ends before its deadline with a
@@ -99,11 +99,42 @@ test.serial("any sequence of Exec messages ends with a documented status; vmctld
       if (wrong !== undefined) throw new Error(`${wrong}\n  messages: ${[first, ...rest].map((m) => m.toString("hex").slice(0, 200)).join(" ")}`);
       if (!(await daemon.client.get(SERVICE)).phase.startsWith("running")) throw new Error("the service stopped running");
     }),
-    { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+    { numRuns: RUNS, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: SEED }) },
   );
   await until("every exec'd command to end with its call", () => execedCommands().length === 0, 10_000).catch(() => {
     throw new Error(`commands outlived their calls: ${execedCommands().join("; ")}`);
   });
   t.log(`exec fuzz: ${RUNS} sequences; by status ${JSON.stringify(counts)}`);
   t.true((counts.OK ?? 0) > 0 && (counts.INVALID_ARGUMENT ?? 0) > 0, "both successes and refusals were exercised");
+});
+
+const copyPath = fc.oneof(
+  fc.constantFrom("/", "/bin", "/bin/busybox", "/proc/1/root/etc", "/proc/self/root", "/proc/1/cwd", "/../../etc", "/bin/../../..", "/dev/null", "/nope", "/bin/busybox/x", "//bin", "/bin/"),
+  hostileText,
+  hostileText.map((text) => `/${text}`),
+);
+
+test.serial("CopyOut with any path ends with a documented status; what it gives is one entry named for the path; vmctld and the service stay up", async (t) => {
+  t.timeout(300_000);
+  const counts: Record<string, number> = {};
+  await fc.assert(
+    fc.asyncProperty(copyPath, async (path) => {
+      const outcome = await raw.call("copyOut", Buffer.from(pb.v1.CopyOutRequest.encode({ id: SERVICE, path }).finish()), DEADLINE_MS);
+      const name = S[outcome.code] ?? String(outcome.code);
+      counts[name] = (counts[name] ?? 0) + 1;
+      const wrong = problem(outcome);
+      if (wrong !== undefined) throw new Error(`${wrong}\n  path: ${JSON.stringify(path.slice(0, 200))}`);
+      if (outcome.code === S.OK) {
+        const tar = Buffer.concat(outcome.responses.map((r) => Buffer.from(pb.v1.CopyOutChunk.decode(r).data)));
+        // The first header's name (ustar: bytes 0..99): the path's last component, under its own name.
+        const first = tar.subarray(0, 100).toString("utf8").replace(/\0.*$/s, "");
+        const base = path.replace(/\/+$/, "").split("/").pop();
+        if (first.replace(/\/$/, "").split("/")[0] !== base) throw new Error(`CopyOut of ${JSON.stringify(path)} held ${JSON.stringify(first)} first`);
+      }
+      if (!(await daemon.client.get(SERVICE)).phase.startsWith("running")) throw new Error("the service stopped running");
+    }),
+    { numRuns: 150, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: SEED }) },
+  );
+  t.log(`copy-out fuzz: 150 paths; by status ${JSON.stringify(counts)}`);
+  t.true((counts.OK ?? 0) > 0 && (counts.NOT_FOUND ?? 0) > 0 && (counts.INVALID_ARGUMENT ?? 0) > 0, "copies, missing paths and refusals were all exercised");
 });

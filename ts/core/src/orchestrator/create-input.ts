@@ -19,9 +19,14 @@ const pathText: StringCheck = (value, field) => {
   return text;
 };
 
-/** An absolute path inside a service (no ".."), normalised. */
+/** A file name's longest (NAME_MAX), in bytes. */
+const NAME_MAX_BYTES = 255;
+
+/** An absolute path inside a service (no "..", no name longer than Linux allows), normalised. */
 export function checkServicePath(value: unknown, field: string): string {
-  return containerPath(value, field, pathText);
+  const path = containerPath(value, field, pathText);
+  if (path.split("/").some((name) => utf8Bytes(name) > NAME_MAX_BYTES)) throw new ValidationError(field, `has a name longer than ${NAME_MAX_BYTES} bytes`);
+  return path;
 }
 
 export { NAME_PATTERN };

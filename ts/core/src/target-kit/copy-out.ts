@@ -9,7 +9,7 @@
 // symlink between node-tar's lstat and its open could still race it out (docker cp's
 // CVE-2018-15664; docker pauses the container for the copy). After the exit nothing races.
 import { constants } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { lstat, open, stat } from "node:fs/promises";
 import { posix } from "node:path";
 import type { BindMount } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
@@ -66,7 +66,20 @@ export async function* packContainerPath(p: ContainerPath): AsyncGenerator<Uint8
     // The walk holds its own descriptor of the root from here.
     await live?.close();
   }
+  await refuseSpecialFile(entry, p.path);
   yield* packEntry(tar, entry, posix.basename(path));
+}
+
+/**
+ * Only files, directories and symlinks are copied: a device, a socket or a FIFO has no
+ * content a tar holds (node-tar would write an empty archive), so asking for one is a
+ * clear refusal rather than a copy of nothing.
+ */
+async function refuseSpecialFile(entry: ResolvedEntry, shown: string): Promise<void> {
+  const stats = await lstat(`${entry.dirPath}/${entry.name}`).catch(() => undefined);
+  if (stats === undefined || stats.isFile() || stats.isDirectory() || stats.isSymbolicLink()) return;
+  await entry.close();
+  throw new VmctlError("INVALID_ARGUMENT", `${shown} is not a file, a directory or a symlink: there is nothing to copy`, { details: { field: "path" } });
 }
 
 /** Packs the resolved entry under `name`; closes its descriptors once node-tar is done with them. */
