@@ -281,13 +281,26 @@ async function execContract(env: CheckEnv, c: ServiceController): Promise<void> 
  * output stream, closeStdin typing EOF.
  */
 async function execTerminal(env: CheckEnv, c: ServiceController): Promise<void> {
-  const request = { args: sh("read x; stty size; echo to-stderr >&2; read y; stty size; cat; echo cat-ended"), tty: true, size: { rows: 30, cols: 100 } };
+  // After a resize the command prints the size for each line typed, until "done": a
+  // runtime passes a resize on asynchronously (runc on its SIGWINCH), so the new size is
+  // asked for again until it shows.
+  const request = { args: sh('read x; stty size; echo to-stderr >&2; while read y && [ "$y" != done ]; do stty size; done; cat; echo cat-ended'), tty: true, size: { rows: 30, cols: 100 } };
   await withReader(env, c, request, async (p, out) => {
     await env.step("a line typed on the terminal", () => p.write(new TextEncoder().encode("\r")));
     await env.step("stty size on a 30x100 terminal to print 30 100", () => out.until(/30 100\r*\n/));
     await env.step("resize(40x120)", () => p.resize({ rows: 40, cols: 120 }));
-    await env.step("a line typed on the terminal", () => p.write(new TextEncoder().encode("\r")));
-    await env.step("stty size after resize to print 40 120", () => out.until(/40 120\r*\n/));
+    await env.step("stty size after resize to print 40 120", async () => {
+      const resized = out.until(/40 120\r*\n/);
+      let shown = false;
+      void resized.then(() => (shown = true), () => (shown = true));
+      while (!shown) {
+        // A write refused (the command ended, the step gave up) ends the loop; `resized` says why.
+        await p.write(new TextEncoder().encode("\r")).catch(() => (shown = true));
+        await Promise.race([resized, new Promise((resolve) => setTimeout(resolve, 300))]);
+      }
+      await resized;
+    });
+    await env.step('"done" typed on the terminal', () => p.write(new TextEncoder().encode("done\r")));
     await env.step("closeStdin() on a terminal", () => p.closeStdin());
     await env.step("cat to end on the terminal's EOF", () => out.rest());
     const exit = await env.step("exited of the command on a terminal", () => p.exited);
