@@ -251,7 +251,7 @@ test("concurrent lifecycles do not interfere", async (t) => {
   );
   await Promise.all(services.map(({ c }) => c.start()));
   const exits = await Promise.all(services.map(({ c }) => c.wait()));
-  t.deepEqual(exits.map((e) => e.code), [10, 11, 12, 13]);
+  t.deepEqual(exits.map((e) => e.code), [10, 11, 12, 13], `exits: ${JSON.stringify(exits)}`);
   const logs = await Promise.all(services.map(({ c }) => collectLogs(c)));
   t.deepEqual(logs, [0, 1, 2, 3].map((i) => ({ stdout: `svc${i}\n`, stderr: `e${i}\n` })));
   await Promise.all(services.map(({ c }) => c.destroy()));
