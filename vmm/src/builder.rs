@@ -180,9 +180,21 @@ fn attach_devices(
     )?;
     ctx.metrics
         .set_block_devices(drives.into_iter().map(|d| (d.drive_id, d.metrics)).collect());
-    // The vsock in the slot after the drives; its socket is bound here, at Start.
+    // Network interfaces after the drives; their TAPs are attached here, at Start.
+    let nets = device_manager::virtio::attach_net(
+        vm,
+        memory,
+        &mut mmio,
+        resources.drives().len(),
+        resources.net_interfaces(),
+        &mut subscribers,
+        &mut cmdline,
+    )?;
+    ctx.metrics
+        .set_net_devices(nets.into_iter().map(|n| (n.iface_id, n.metrics)).collect());
+    // The vsock in the slot after those; its socket is bound here, at Start.
     if let Some(config) = resources.vsock() {
-        let slot = resources.drives().len();
+        let slot = resources.drives().len() + resources.net_interfaces().len();
         let vsock = device_manager::virtio::attach_vsock(
             vm,
             memory,

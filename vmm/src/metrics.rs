@@ -1,11 +1,12 @@
 //! VMM-wide counters, updated lock-free from vCPU threads and devices and read by the
-//! API's GetMetrics. Block and vsock metrics live with their devices.
+//! API's GetMetrics. Block, net and vsock metrics live with their devices.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use vmctl_devices::virtio::block::{BlockMetrics, BlockMetricsSnapshot};
+use vmctl_devices::virtio::net::{NetMetrics, NetMetricsSnapshot};
 use vmctl_devices::virtio::vsock::{VsockMetrics, VsockMetricsSnapshot};
 
 /// Kinds of VM exit counted by the VMM.
@@ -67,6 +68,7 @@ pub struct VmmMetrics {
     exits: [AtomicU64; ExitKind::ALL.len()],
     console_bytes_out: AtomicU64,
     block: Mutex<Vec<(String, Arc<BlockMetrics>)>>,
+    net: Mutex<Vec<(String, Arc<NetMetrics>)>>,
     vsock: Mutex<Option<Arc<VsockMetrics>>>,
 }
 
@@ -122,6 +124,20 @@ impl VmmMetrics {
 
     pub fn block(&self) -> Vec<(String, BlockMetricsSnapshot)> {
         self.block
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, m)| (id.clone(), m.snapshot()))
+            .collect()
+    }
+
+    /// The net devices' counters, by interface id (set when the VM is built).
+    pub fn set_net_devices(&self, devices: Vec<(String, Arc<NetMetrics>)>) {
+        *self.net.lock().unwrap_or_else(PoisonError::into_inner) = devices;
+    }
+
+    pub fn net(&self) -> Vec<(String, NetMetricsSnapshot)> {
+        self.net
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()

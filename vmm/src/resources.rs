@@ -5,10 +5,13 @@ use crate::vmm_config::FieldError;
 use crate::vmm_config::boot_source::BootSourceConfig;
 use crate::vmm_config::drive::DriveConfig;
 use crate::vmm_config::machine_config::MachineConfig;
+use crate::vmm_config::net::{NetworkInterfaceConfig, TapSource};
 use crate::vmm_config::vsock::VsockConfig;
 
 /// Most drives a VM may have: every virtio-mmio slot but the one kept for the vsock device
 /// (one per VM), so the published limit holds whether or not a vsock is configured.
+/// Network interfaces take slots from the same pool: drives and interfaces together fit
+/// in `MAX_DRIVES`.
 pub const MAX_DRIVES: usize = MAX_VIRTIO_DEVICES - 1;
 
 /// Why a drive cannot join the set.
@@ -20,8 +23,39 @@ pub enum DriveSetError {
     RootExists { existing: String },
     #[error("drive.path_on_host: {path} is already used by drive {existing:?} and one of them is writable")]
     PathInUse { path: String, existing: String },
-    #[error("drive: at most {MAX_DRIVES} drives fit on the interrupt controller")]
+    #[error(
+        "drive: at most {MAX_DRIVES} drives and network interfaces together fit on the interrupt controller"
+    )]
     TooMany,
+}
+
+/// Why a network interface cannot join the set.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NetSetError {
+    #[error("network_interface.iface_id: an interface with id {0:?} already exists")]
+    IdInUse(String),
+    #[error("network_interface.host_dev_name: TAP {name:?} is already used by interface {existing:?}")]
+    TapInUse { name: String, existing: String },
+    #[error("network_interface.tap_fd: descriptor {fd} is already used by interface {existing:?}")]
+    TapFdInUse { fd: i32, existing: String },
+    #[error("network_interface.guest_mac: {mac} is already the MAC of interface {existing:?}")]
+    MacInUse { mac: String, existing: String },
+    #[error(
+        "network_interface: at most {MAX_DRIVES} drives and network interfaces together fit on the interrupt controller"
+    )]
+    TooMany,
+}
+
+impl FieldError for NetSetError {
+    fn field(&self) -> &'static str {
+        match self {
+            NetSetError::IdInUse(_) => "network_interface.iface_id",
+            NetSetError::TapInUse { .. } => "network_interface.host_dev_name",
+            NetSetError::TapFdInUse { .. } => "network_interface.tap_fd",
+            NetSetError::MacInUse { .. } => "network_interface.guest_mac",
+            NetSetError::TooMany => "network_interface",
+        }
+    }
 }
 
 impl FieldError for DriveSetError {
@@ -42,13 +76,57 @@ pub struct VmResources {
     pub boot_source: Option<BootSourceConfig>,
     /// In device order: the root device first, then in the order added.
     drives: Vec<DriveConfig>,
-    /// The vsock device: one per VM, placed after the drives.
+    /// In the order added, placed after the drives.
+    net_interfaces: Vec<NetworkInterfaceConfig>,
+    /// The vsock device: one per VM, placed after the drives and network interfaces.
     vsock: Option<VsockConfig>,
 }
 
 impl VmResources {
     pub fn drives(&self) -> &[DriveConfig] {
         &self.drives
+    }
+
+    pub fn net_interfaces(&self) -> &[NetworkInterfaceConfig] {
+        &self.net_interfaces
+    }
+
+    /// Adds a network interface (the API's PutNetworkInterface). Ids, TAPs and MACs are
+    /// unique: a second interface on the same TAP could not attach, and two NICs with one
+    /// MAC on a bridge break each other.
+    pub fn put_net_interface(&mut self, iface: NetworkInterfaceConfig) -> Result<(), NetSetError> {
+        for existing in &self.net_interfaces {
+            let other = || existing.iface_id().to_owned();
+            if existing.iface_id() == iface.iface_id() {
+                return Err(NetSetError::IdInUse(iface.iface_id().to_owned()));
+            }
+            match (&existing.tap, &iface.tap) {
+                (TapSource::Name(a), TapSource::Name(b)) if a == b => {
+                    return Err(NetSetError::TapInUse {
+                        name: b.clone(),
+                        existing: other(),
+                    });
+                }
+                (TapSource::Fd { number: a, .. }, TapSource::Fd { number: b, .. }) if a == b => {
+                    return Err(NetSetError::TapFdInUse {
+                        fd: *b,
+                        existing: other(),
+                    });
+                }
+                _ => {}
+            }
+            if existing.config.guest_mac == iface.config.guest_mac {
+                return Err(NetSetError::MacInUse {
+                    mac: iface.config.guest_mac.to_string(),
+                    existing: other(),
+                });
+            }
+        }
+        if self.drives.len() + self.net_interfaces.len() >= MAX_DRIVES {
+            return Err(NetSetError::TooMany);
+        }
+        self.net_interfaces.push(iface);
+        Ok(())
     }
 
     pub fn vsock(&self) -> Option<&VsockConfig> {
@@ -85,7 +163,7 @@ impl VmResources {
                 existing: d.drive_id.clone(),
             });
         }
-        if self.drives.len() >= MAX_DRIVES {
+        if self.drives.len() + self.net_interfaces.len() >= MAX_DRIVES {
             return Err(DriveSetError::TooMany);
         }
         self.drives.push(drive);
@@ -164,6 +242,53 @@ mod tests {
         ));
         r.put_drive(drive("ro1", "/shared", true, false)).unwrap();
         r.put_drive(drive("ro2", "/shared", true, false)).unwrap();
+    }
+
+    fn nic(id: &str, tap: &str, mac_last: u8) -> NetworkInterfaceConfig {
+        crate::vmm_config::net::network_interface_config(
+            id,
+            "lo",
+            &format!("02:00:00:00:00:{mac_last:02x}"),
+            None,
+        )
+        .map(|mut n| {
+            n.tap = TapSource::Name(tap.into());
+            n
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn interface_ids_taps_and_macs_are_unique_and_share_the_slots_with_drives() {
+        let mut r = VmResources::default();
+        r.put_net_interface(nic("eth0", "tap0", 1)).unwrap();
+        assert_eq!(
+            r.put_net_interface(nic("eth0", "tap1", 2)),
+            Err(NetSetError::IdInUse("eth0".into()))
+        );
+        assert!(matches!(
+            r.put_net_interface(nic("eth1", "tap0", 2)),
+            Err(NetSetError::TapInUse { .. })
+        ));
+        assert!(matches!(
+            r.put_net_interface(nic("eth1", "tap1", 1)),
+            Err(NetSetError::MacInUse { .. })
+        ));
+        r.put_net_interface(nic("eth1", "tap1", 2)).unwrap();
+        assert_eq!(r.net_interfaces().len(), 2);
+        for i in 0..MAX_DRIVES - 2 {
+            r.put_drive(drive(&format!("d{i}"), &format!("/d{i}"), false, false))
+                .unwrap();
+        }
+        assert_eq!(
+            r.put_drive(drive("x", "/x", false, false)),
+            Err(DriveSetError::TooMany)
+        );
+        assert_eq!(
+            r.put_net_interface(nic("eth2", "tap2", 3)),
+            Err(NetSetError::TooMany)
+        );
+        assert_eq!(NetSetError::TooMany.field(), "network_interface");
     }
 
     #[test]

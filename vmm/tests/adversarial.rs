@@ -205,6 +205,18 @@ const METHODS: &[Method] = &[
         stream: false,
     },
     Method {
+        name: "PutNetworkInterface",
+        message: "network_interface",
+        fields: &[(1, Kind::Str), (2, Kind::Str), (3, Kind::Str), (4, Kind::OptU32)],
+        stream: false,
+    },
+    Method {
+        name: "ListNetworkInterfaces",
+        message: "list_network_interfaces_request",
+        fields: &[],
+        stream: false,
+    },
+    Method {
         name: "Start",
         message: "start_request",
         fields: &[],
@@ -615,7 +627,12 @@ const FAILED_PRECONDITION: i32 = 9;
 
 /// What the API reports of the configuration: a refused call must leave it as it was.
 #[derive(Debug, PartialEq)]
-struct Stored(pb::MachineConfig, pb::ListDrivesResponse, pb::GetVsockResponse);
+struct Stored(
+    pb::MachineConfig,
+    pb::ListDrivesResponse,
+    pb::GetVsockResponse,
+    pb::ListNetworkInterfacesResponse,
+);
 
 impl Stored {
     async fn read(raw: &mut Raw) -> Result<Self, String> {
@@ -624,6 +641,8 @@ impl Stored {
                 .await?,
             raw.unary("ListDrives", pb::ListDrivesRequest {}).await?,
             raw.unary("GetVsock", pb::GetVsockRequest {}).await?,
+            raw.unary("ListNetworkInterfaces", pb::ListNetworkInterfacesRequest {})
+                .await?,
         ))
     }
 }
@@ -821,6 +840,7 @@ async fn run_case(t: &mut Target, c: &Call, tally: &mut Tally) -> Result<(), Str
             "boot_source",
             "drive",
             "vsock",
+            "network_interface",
         ]
         .contains(&first)
             && a.message.contains(": ");

@@ -4,6 +4,7 @@
 //! - [`virtio::VirtioDevice`]: the trait every device implements;
 //! - [`virtio::mmio::MmioTransport`]: the virtio-mmio (version 2) register window;
 //! - [`virtio::block::Block`]: virtio-blk on a host file or block device;
+//! - [`virtio::net::Net`]: virtio-net on a TAP device (opened by name or passed in);
 //! - [`virtio::vsock::Vsock`]: virtio-vsock with the host side on unix sockets (Firecracker's
 //!   "hybrid vsock" protocol: `CONNECT <port>\n` on `uds_path`, `<uds_path>_<port>` for
 //!   guest-initiated connections);

@@ -8,6 +8,8 @@ import {
   machineConfigFromProto,
   machineConfigToProto,
   metricsFromProto,
+  networkInterfaceFromProto,
+  networkInterfaceToProto,
   vmmInfoFromProto,
   vmStateFromProto,
   vsockFromProto,
@@ -15,7 +17,7 @@ import {
 } from "./convert.js";
 import { VmctlError } from "@vmctl/core/contract";
 import { fromGrpc } from "./errors.js";
-import type { BootSource, Drive, MachineConfig, Metrics, VmmInfo, VmState, Vsock } from "./types.js";
+import type { BootSource, Drive, MachineConfig, Metrics, NetworkInterface, VmmInfo, VmState, Vsock } from "./types.js";
 
 /** Per-call options. */
 export interface CallOptions {
@@ -101,6 +103,20 @@ export class VmmClient {
   async getVsock(options?: CallOptions): Promise<Vsock | undefined> {
     const response = await this.#call(this.#raw.getVsock, {}, options);
     return response.vsock ? vsockFromProto(response.vsock) : undefined;
+  }
+
+  /**
+   * Adds a virtio-net device on an existing TAP (checked now, attached at Start).
+   * ALREADY_EXISTS for an id, TAP, descriptor or MAC already in use.
+   */
+  async putNetworkInterface(iface: NetworkInterface, options?: CallOptions): Promise<NetworkInterface> {
+    return networkInterfaceFromProto(await this.#call(this.#raw.putNetworkInterface, networkInterfaceToProto(iface), options));
+  }
+
+  /** The configured network interfaces, in the guest's device order. */
+  async listNetworkInterfaces(options?: CallOptions): Promise<NetworkInterface[]> {
+    const response = await this.#call(this.#raw.listNetworkInterfaces, {}, options);
+    return (response.networkInterfaces ?? []).map(networkInterfaceFromProto);
   }
 
   async start(options?: CallOptions): Promise<VmState> {

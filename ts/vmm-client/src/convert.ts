@@ -7,6 +7,8 @@ import type {
   ExitReason,
   MachineConfig,
   Metrics,
+  NetMetrics,
+  NetworkInterface,
   Phase,
   VmmInfo,
   VmmLimits,
@@ -91,6 +93,7 @@ export function limitsFromProto(m: pb.ILimits | null | undefined): VmmLimits | u
     maxMemMib: m.maxMemMib ?? 0,
     ...(m.maxGuestCid ? { minGuestCid: m.minGuestCid ?? 0, maxGuestCid: m.maxGuestCid } : {}),
     ...(m.udsPathMaxLen ? { udsPathMaxLen: m.udsPathMaxLen } : {}),
+    ...(m.hostDevNameMaxLen ? { hostDevNameMaxLen: m.hostDevNameMaxLen } : {}),
   };
 }
 
@@ -140,6 +143,31 @@ export const vsockFromProto = (m: pb.IVsock): Vsock => ({
   udsPath: m.udsPath ?? "",
 });
 
+export const networkInterfaceToProto = (n: NetworkInterface): pb.INetworkInterface => ({
+  ifaceId: n.ifaceId,
+  hostDevName: n.hostDevName ?? "",
+  guestMac: n.guestMac,
+  ...(n.tapFd !== undefined ? { tapFd: n.tapFd } : {}),
+});
+
+export const networkInterfaceFromProto = (m: pb.INetworkInterface): NetworkInterface => {
+  const common = { ifaceId: m.ifaceId ?? "", guestMac: m.guestMac ?? "" };
+  return m.tapFd !== undefined && m.tapFd !== null ? { ...common, tapFd: m.tapFd } : { ...common, hostDevName: m.hostDevName ?? "" };
+};
+
+const netMetricsFromProto = (m: pb.INetMetrics): NetMetrics => ({
+  ifaceId: m.ifaceId ?? "",
+  rxPackets: Number(m.rxPackets ?? 0),
+  rxBytes: Number(m.rxBytes ?? 0),
+  rxDropped: Number(m.rxDropped ?? 0),
+  rxNoBuffer: Number(m.rxNoBuffer ?? 0),
+  txPackets: Number(m.txPackets ?? 0),
+  txBytes: Number(m.txBytes ?? 0),
+  txDropped: Number(m.txDropped ?? 0),
+  txWouldBlock: Number(m.txWouldBlock ?? 0),
+  failed: m.failed ?? false,
+});
+
 const vsockMetricsFromProto = (m: pb.IVsockMetrics): VsockMetrics => ({
   hostConnectionsOpened: Number(m.hostConnectionsOpened ?? 0),
   guestConnectionsOpened: Number(m.guestConnectionsOpened ?? 0),
@@ -179,5 +207,6 @@ export function metricsFromProto(m: pb.IMetrics): Metrics {
     block: (m.block ?? []).map(blockMetricsFromProto),
     consoleBytesOut: Number(m.consoleBytesOut ?? 0),
     ...(m.vsock ? { vsock: vsockMetricsFromProto(m.vsock) } : {}),
+    net: (m.net ?? []).map(netMetricsFromProto),
   };
 }

@@ -17,6 +17,8 @@ export type {
   KvmHost,
   MachineConfig,
   Metrics,
+  NetMetrics,
+  NetworkInterface,
   Phase,
   VmExit,
   VmmInfo,

@@ -19,6 +19,12 @@ export interface SpawnVmmOptions {
   readonly readyTimeoutMs?: number;
   /** Extra environment (e.g. VMCTL_VMM_LOG=debug). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * A command the binary runs under, which must exec it (so the pid stays the VMM's):
+   * e.g. `["ip", "netns", "exec", "NAME"]` to run it in a network namespace where its TAPs
+   * are.
+   */
+  readonly runUnder?: readonly string[];
 }
 
 const STDERR_KEEP_BYTES = 16 * 1024;
@@ -58,7 +64,8 @@ export class VmmProcess implements AsyncDisposable {
     const ownedDir = options.socketPath ? undefined : mkdtempSync(join(tmpdir(), "vmctl-vmm-"));
     const socketPath = options.socketPath ?? join(ownedDir as string, "api.sock");
     const args = ["--api-sock", socketPath, ...(options.id ? ["--id", options.id] : [])];
-    const child = spawn(options.binary, args, {
+    const [command, ...prefix] = [...(options.runUnder ?? []), options.binary];
+    const child = spawn(command as string, [...prefix, ...args], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, ...options.env },
     });

@@ -34,6 +34,8 @@ export interface VmmLimits {
   readonly maxGuestCid?: number;
   /** Vsock.udsPath: at most this many bytes (UTF-8). */
   readonly udsPathMaxLen?: number;
+  /** NetworkInterface.hostDevName: at most this many bytes (undefined from a VMM without networking). */
+  readonly hostDevNameMaxLen?: number;
 }
 
 export interface VmmInfo {
@@ -77,6 +79,18 @@ export interface Vsock {
   /** Made at Start, removed when the VM's run ends. */
   readonly udsPath: string;
 }
+
+/**
+ * A virtio-net device on a TAP that already exists (the VMM attaches, it never creates):
+ * named by `hostDevName` in the VMM's network namespace, or a descriptor the VMM process
+ * inherited (`tapFd`) — exactly one of the two.
+ */
+export type NetworkInterface = {
+  /** Unique in the VM; the drive id rule (VmmLimits.driveIdPattern). */
+  readonly ifaceId: string;
+  /** The guest's MAC, "02:00:00:00:00:01": unicast, not all zeros. */
+  readonly guestMac: string;
+} & ({ readonly hostDevName: string; readonly tapFd?: undefined } | { readonly hostDevName?: undefined; readonly tapFd: number });
 
 export type Phase = "configuring" | "running" | "paused" | "exited";
 
@@ -133,6 +147,27 @@ export interface VsockMetrics {
   readonly failed: boolean;
 }
 
+/** One virtio-net device's counters since Start. Bytes are frame bytes (no virtio-net header). */
+export interface NetMetrics {
+  readonly ifaceId: string;
+  /** Frames delivered to the guest, and their bytes. */
+  readonly rxPackets: number;
+  readonly rxBytes: number;
+  /** Frames towards the guest lost (too large for its buffer, unusable buffers). */
+  readonly rxDropped: number;
+  /** Times reading the TAP paused for want of guest buffers (frames waited, not lost). */
+  readonly rxNoBuffer: number;
+  /** Frames the guest sent to the TAP, and their bytes. */
+  readonly txPackets: number;
+  readonly txBytes: number;
+  /** Frames from the guest not sent (malformed, refused by the TAP). */
+  readonly txDropped: number;
+  /** Times the TAP would not take a frame yet (it waited, not lost). */
+  readonly txWouldBlock: number;
+  /** The device stopped on a malformed queue until the driver resets it. */
+  readonly failed: boolean;
+}
+
 export interface Metrics {
   /** Start → the guest's boot-done write, in µs; undefined until it happens. */
   readonly bootDoneUs?: number;
@@ -144,4 +179,6 @@ export interface Metrics {
   readonly consoleBytesOut: number;
   /** Present once a VM with a vsock device has started. */
   readonly vsock?: VsockMetrics;
+  /** One per network interface, once the VM has started. */
+  readonly net: readonly NetMetrics[];
 }

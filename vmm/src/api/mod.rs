@@ -30,6 +30,7 @@ use vmctl_vmm_api::v1 as pb;
 use crate::controller::state::{Phase, VmState};
 use crate::controller::{Controller, ControllerError, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::vmm_config::drive::DriveConfig;
+use crate::vmm_config::net::NetworkInterfaceConfig;
 use crate::vmm_config::vsock::VsockConfig;
 use crate::vstate::exit::ExitReason;
 use status::to_status;
@@ -119,6 +120,15 @@ fn vsock_to_pb(v: &VsockConfig) -> pb::Vsock {
     pb::Vsock {
         guest_cid: v.guest_cid,
         uds_path: v.uds_path.display().to_string(),
+    }
+}
+
+fn net_to_pb(n: &NetworkInterfaceConfig) -> pb::NetworkInterface {
+    pb::NetworkInterface {
+        iface_id: n.iface_id().to_owned(),
+        host_dev_name: n.host_dev_name().to_owned(),
+        guest_mac: n.config.guest_mac.to_string(),
+        tap_fd: n.tap_fd(),
     }
 }
 
@@ -221,6 +231,27 @@ impl server::vmm_server::Vmm for VmmService {
     ) -> Result<Response<pb::GetVsockResponse>, Status> {
         Ok(Response::new(pb::GetVsockResponse {
             vsock: self.controller.vsock().as_ref().map(vsock_to_pb),
+        }))
+    }
+
+    async fn put_network_interface(
+        &self,
+        request: Request<pb::NetworkInterface>,
+    ) -> Result<Response<pb::NetworkInterface>, Status> {
+        let r = request.into_inner();
+        let n = self
+            .controller
+            .put_net_interface(&r.iface_id, &r.host_dev_name, &r.guest_mac, r.tap_fd)
+            .map_err(to_status)?;
+        Ok(Response::new(net_to_pb(&n)))
+    }
+
+    async fn list_network_interfaces(
+        &self,
+        _request: Request<pb::ListNetworkInterfacesRequest>,
+    ) -> Result<Response<pb::ListNetworkInterfacesResponse>, Status> {
+        Ok(Response::new(pb::ListNetworkInterfacesResponse {
+            network_interfaces: self.controller.net_interfaces().iter().map(net_to_pb).collect(),
         }))
     }
 
@@ -394,6 +425,22 @@ impl server::vmm_server::Vmm for VmmService {
                 rsts_sent: v.rsts_sent,
                 failed: v.failed,
             }),
+            net: m
+                .net()
+                .into_iter()
+                .map(|(iface_id, n)| pb::NetMetrics {
+                    iface_id,
+                    rx_packets: n.rx_packets,
+                    rx_bytes: n.rx_bytes,
+                    rx_dropped: n.rx_dropped,
+                    rx_no_buffer: n.rx_no_buffer,
+                    tx_packets: n.tx_packets,
+                    tx_bytes: n.tx_bytes,
+                    tx_dropped: n.tx_dropped,
+                    tx_would_block: n.tx_would_block,
+                    failed: n.failed,
+                })
+                .collect(),
         }))
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! | error | status |
 //! | --- | --- |
-//! | invalid configuration value (machine config, boot source, drive, vsock, kernel that does not fit; a vsock socket path taken or unusable at Start) | INVALID_ARGUMENT, message names the field |
-//! | a drive id already in use, a second root device, or a writable file used by two drives | ALREADY_EXISTS |
-//! | more drives than interrupt lines; console input the guest has not read beyond 64 KiB | RESOURCE_EXHAUSTED |
+//! | invalid configuration value (machine config, boot source, drive, vsock, network interface, kernel that does not fit; a vsock socket path taken or unusable at Start; a TAP gone or not attachable at Start) | INVALID_ARGUMENT, message names the field |
+//! | a drive id already in use, a second root device, or a writable file used by two drives; an interface id, TAP, descriptor or MAC already in use | ALREADY_EXISTS |
+//! | more drives and network interfaces than interrupt lines; console input the guest has not read beyond 64 KiB | RESOURCE_EXHAUSTED |
 //! | action not allowed in the current phase; Start without a boot source | FAILED_PRECONDITION |
 //! | KVM, memory, thread or device failures | INTERNAL |
 //! | a request that does not decode (garbage, truncated, wrong wire type, a string that is not UTF-8) | INVALID_ARGUMENT, message names the field (or the message) |
@@ -30,9 +30,10 @@ use crate::builder::StartError;
 use crate::controller::ControllerError;
 use crate::device_manager::virtio::VirtioAttachError;
 use crate::devices::legacy::i8042::I8042Error;
-use crate::resources::DriveSetError;
+use crate::resources::{DriveSetError, NetSetError};
 use crate::vmm::VmmError;
 use crate::vmm_config::FieldError;
+use crate::vmm_config::net::net_field;
 use crate::vmm_config::vsock::vsock_field;
 use vmctl_devices::virtio::block::BlockError;
 
@@ -41,14 +42,22 @@ pub fn code(e: &ControllerError) -> Code {
         ControllerError::MachineConfig(_)
         | ControllerError::BootSource(_)
         | ControllerError::Drive(_)
-        | ControllerError::Vsock(_) => Code::InvalidArgument,
+        | ControllerError::Vsock(_)
+        | ControllerError::Net(_) => Code::InvalidArgument,
         ControllerError::DriveSet(DriveSetError::TooMany) => Code::ResourceExhausted,
         ControllerError::DriveSet(_) => Code::AlreadyExists,
+        ControllerError::NetSet(NetSetError::TooMany) => Code::ResourceExhausted,
+        ControllerError::NetSet(_) => Code::AlreadyExists,
         ControllerError::State(_) => Code::FailedPrecondition,
         ControllerError::Start(StartError::NoBootSource) => Code::FailedPrecondition,
         ControllerError::Start(StartError::Load(e)) if e.is_config() => Code::InvalidArgument,
         ControllerError::Start(StartError::Virtio(VirtioAttachError::Block { .. })) => Code::InvalidArgument,
         ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockConfig(_))) => {
+            Code::InvalidArgument
+        }
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::Net { source, .. }))
+            if net_field(source).is_some() =>
+        {
             Code::InvalidArgument
         }
         ControllerError::Vmm(VmmError::CtrlAltDel(I8042Error::BufferFull)) => Code::ResourceExhausted,
@@ -64,11 +73,16 @@ fn field(e: &ControllerError) -> Option<&'static str> {
         ControllerError::Drive(e) => Some(e.field()),
         ControllerError::DriveSet(e) => Some(e.field()),
         ControllerError::Vsock(e) => Some(e.field()),
+        ControllerError::Net(e) => Some(e.field()),
+        ControllerError::NetSet(e) => Some(e.field()),
         ControllerError::Start(StartError::Load(e)) => Some(e.field()),
         ControllerError::Start(StartError::Virtio(VirtioAttachError::Block { source, .. })) => {
             block_field(source)
         }
         ControllerError::Start(StartError::Virtio(VirtioAttachError::VsockConfig(e))) => vsock_field(e),
+        ControllerError::Start(StartError::Virtio(VirtioAttachError::Net { source, .. })) => {
+            net_field(source)
+        }
         ControllerError::ConsoleInput(_) => Some("console_input.data"),
         _ => None,
     }
@@ -422,6 +436,52 @@ mod tests {
             source: std::io::Error::from_raw_os_error(libc::EIO),
         })));
         assert!(internal.details().is_empty());
+    }
+
+    #[test]
+    fn network_interface_refusals_name_the_api_field() {
+        use crate::vmm_config::net::{NetConfigError, NetError};
+        let s = to_status(ControllerError::Net(NetConfigError(NetError::MacMulticast(
+            "01:00:5e:00:00:01".into(),
+        ))));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(
+            s.message().starts_with("network_interface.guest_mac: "),
+            "{}",
+            s.message()
+        );
+        let status = rpc::Status::decode(s.details()).unwrap();
+        let bad = rpc::BadRequest::decode(&status.details[1].value[..]).unwrap();
+        assert_eq!(bad.field_violations[0].field, "network_interface.guest_mac");
+        let dup = ControllerError::NetSet(NetSetError::IdInUse("eth0".into()));
+        assert_eq!(code(&dup), Code::AlreadyExists);
+        assert_eq!(
+            code(&ControllerError::NetSet(NetSetError::TooMany)),
+            Code::ResourceExhausted
+        );
+        // A TAP deleted between Put and Start: the client's to fix, named.
+        let gone = ControllerError::Start(StartError::Virtio(VirtioAttachError::Net {
+            iface_id: "eth0".into(),
+            source: NetError::TapNotFound("tap0".into()),
+        }));
+        let s = to_status(gone);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(
+            s.message()
+                .starts_with("network_interface.host_dev_name: no TAP device \"tap0\""),
+            "{}",
+            s.message()
+        );
+        // An ioctl the device needs failing is ours.
+        let setup = ControllerError::Start(StartError::Virtio(VirtioAttachError::Net {
+            iface_id: "eth0".into(),
+            source: NetError::TapSetup {
+                name: "tap0".into(),
+                what: "TUNSETVNETHDRSZ",
+                source: std::io::Error::from_raw_os_error(libc::EINVAL),
+            },
+        }));
+        assert_eq!(code(&setup), Code::Internal);
     }
 
     #[test]

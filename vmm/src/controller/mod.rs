@@ -17,11 +17,12 @@ use tokio::sync::watch;
 use crate::builder::{self, StartError, VmContext};
 use crate::devices::legacy::serial::{ConsoleBuffer, InputFullError, InputQueue};
 use crate::metrics::VmmMetrics;
-use crate::resources::{DriveSetError, VmResources};
+use crate::resources::{DriveSetError, NetSetError, VmResources};
 use crate::vmm::{Vmm, VmmError};
 use crate::vmm_config::boot_source::{BootSourceConfig, BootSourceError};
 use crate::vmm_config::drive::{DriveConfig, DriveError};
 use crate::vmm_config::machine_config::{MachineConfig, MachineConfigError};
+use crate::vmm_config::net::{self, NetConfigError, NetworkInterfaceConfig};
 use crate::vmm_config::vsock::{self, VsockConfig, VsockConfigError};
 use crate::vstate::exit::{ExitLatch, ExitReason, VmExit};
 use state::{Action, Phase, StateError, VmState};
@@ -44,6 +45,10 @@ pub enum ControllerError {
     DriveSet(#[from] DriveSetError),
     #[error(transparent)]
     Vsock(#[from] VsockConfigError),
+    #[error(transparent)]
+    Net(#[from] NetConfigError),
+    #[error(transparent)]
+    NetSet(#[from] NetSetError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -169,6 +174,26 @@ impl Controller {
 
     pub fn vsock(&self) -> Option<VsockConfig> {
         self.lock().resources.vsock().cloned()
+    }
+
+    /// Adds a network interface: validated (its TAP exists, or its descriptor is a TAP);
+    /// the TAP is attached at Start.
+    pub fn put_net_interface(
+        &self,
+        iface_id: &str,
+        host_dev_name: &str,
+        guest_mac: &str,
+        tap_fd: Option<i32>,
+    ) -> Result<NetworkInterfaceConfig, ControllerError> {
+        let mut inner = self.lock();
+        self.check(Action::Configure)?;
+        let iface = net::network_interface_config(iface_id, host_dev_name, guest_mac, tap_fd)?;
+        inner.resources.put_net_interface(iface.clone())?;
+        Ok(iface)
+    }
+
+    pub fn net_interfaces(&self) -> Vec<NetworkInterfaceConfig> {
+        self.lock().resources.net_interfaces().to_vec()
     }
 
     // --- lifecycle -----------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! Attaches virtio devices (from `vmctl-devices`), each behind a virtio-mmio transport in
 //! slot `n`: window `0xd0000000 + n * 0x1000`, GSI `5 + n` (8, the RTC's, skipped),
 //! declared on the kernel command line as `virtio_mmio.device=4K@ADDR:GSI`. The drives
-//! take slots `0..drives` (root first), the vsock device the next one. Queue notifications
+//! take slots `0..drives` (root first), the network interfaces the next ones (in the order
+//! added, so the guest's eth0 is the first), the vsock device the one after. Queue notifications
 //! are KVM ioeventfds on `QueueNotify` (datamatch = queue index) handled on the event
 //! loop; the device interrupt is a KVM irqfd.
 
@@ -11,6 +12,7 @@ use vm_memory::GuestMemoryMmap;
 use vmctl_devices::virtio::VirtioDevice;
 use vmctl_devices::virtio::block::{Block, BlockConfig, BlockError, BlockMetrics};
 use vmctl_devices::virtio::mmio::{MMIO_NOTIFY_OFFSET, MMIO_WINDOW_SIZE, MmioTransport};
+use vmctl_devices::virtio::net::{Net, NetError, NetMetrics, Tap};
 use vmctl_devices::virtio::vsock::{Vsock, VsockConfig, VsockError, VsockMetrics};
 
 use super::DeviceManagerError;
@@ -18,6 +20,7 @@ use super::bus::{Bus, BusDevice};
 use crate::arch::x86_64::layout::{virtio_mmio_addr, virtio_mmio_gsi};
 use crate::event_loop::Subscriber;
 use crate::vmm_config::drive::DriveConfig;
+use crate::vmm_config::net::{NetworkInterfaceConfig, TapSource};
 use crate::vmm_config::vsock::vsock_field;
 use crate::vstate::vm::Vm;
 
@@ -46,6 +49,10 @@ pub enum VirtioAttachError {
     /// The vsock device could not be set up (timer, eventfds).
     #[error(transparent)]
     VsockDevice(VsockError),
+    /// The interface's TAP could not be attached (gone since PutNetworkInterface, not a
+    /// TAP, busy) or the device could not be set up.
+    #[error("network_interface.{source} (interface {iface_id:?})")]
+    Net { iface_id: String, source: NetError },
     #[error(transparent)]
     Manager(#[from] DeviceManagerError),
 }
@@ -140,6 +147,58 @@ pub fn attach_vsock(
         cmdline,
     )?;
     Ok(AttachedVsock { metrics })
+}
+
+/// One attached network interface, for the metrics endpoint.
+pub struct AttachedNet {
+    pub iface_id: String,
+    pub metrics: Arc<NetMetrics>,
+}
+
+/// Opens each interface's TAP and attaches its device, in slots `first..`. A TAP opened
+/// for a build that fails later is closed with the rest of the build.
+#[allow(clippy::too_many_arguments)]
+pub fn attach_net(
+    vm: &Vm,
+    memory: &GuestMemoryMmap,
+    mmio: &mut Bus,
+    first: usize,
+    interfaces: &[NetworkInterfaceConfig],
+    subscribers: &mut Vec<Subscriber>,
+    cmdline: &mut Vec<String>,
+) -> Result<Vec<AttachedNet>, VirtioAttachError> {
+    let mut attached = Vec::with_capacity(interfaces.len());
+    for (i, iface) in interfaces.iter().enumerate() {
+        let iface_id = iface.iface_id().to_owned();
+        let err = |source| VirtioAttachError::Net {
+            iface_id: iface_id.clone(),
+            source,
+        };
+        let tap = match &iface.tap {
+            TapSource::Name(name) => Tap::open(name),
+            // A second descriptor of the checked one, so a failed Start keeps the config.
+            TapSource::Fd { number, fd } => fd
+                .try_clone()
+                .map_err(|source| NetError::TapFdNotATap { fd: *number, source })
+                .and_then(Tap::from_fd),
+        }
+        .map_err(err)?;
+        let net = Net::new(iface.config.clone(), tap).map_err(err)?;
+        let metrics = net.metrics().clone();
+        let name = format!("virtio-net {iface_id:?} (TAP {})", net.tap().name());
+        place(
+            vm,
+            memory,
+            mmio,
+            first + i,
+            name,
+            Arc::new(Mutex::new(net)),
+            subscribers,
+            cmdline,
+        )?;
+        attached.push(AttachedNet { iface_id, metrics });
+    }
+    Ok(attached)
 }
 
 /// Puts `device` behind a virtio-mmio transport in slot `n`: its queue eventfds as KVM

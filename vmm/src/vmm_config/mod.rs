@@ -4,6 +4,7 @@
 pub mod boot_source;
 pub mod drive;
 pub mod machine_config;
+pub mod net;
 pub mod vsock;
 
 /// A field of a resource failed validation. Displays as `resource.field: reason`.
@@ -29,6 +30,7 @@ pub fn limits() -> pb::Limits {
         min_guest_cid: vsock::MIN_GUEST_CID as u32,
         max_guest_cid: vsock::MAX_GUEST_CID as u32,
         uds_path_max_len: vsock::UDS_PATH_MAX as u32,
+        host_dev_name_max_len: net::IFNAME_MAX as u32,
     }
 }
 
@@ -45,9 +47,10 @@ pub fn limits_json(limits: &pb::Limits) -> String {
         min_guest_cid,
         max_guest_cid,
         uds_path_max_len,
+        host_dev_name_max_len,
     } = limits;
     format!(
-        "{{\"maxDrives\":{max_drives},\"driveIdPattern\":{},\"driveIdMaxLen\":{drive_id_max_len},\"maxVcpus\":{max_vcpus},\"minMemMib\":{min_mem_mib},\"maxMemMib\":{max_mem_mib},\"minGuestCid\":{min_guest_cid},\"maxGuestCid\":{max_guest_cid},\"udsPathMaxLen\":{uds_path_max_len}}}",
+        "{{\"maxDrives\":{max_drives},\"driveIdPattern\":{},\"driveIdMaxLen\":{drive_id_max_len},\"maxVcpus\":{max_vcpus},\"minMemMib\":{min_mem_mib},\"maxMemMib\":{max_mem_mib},\"minGuestCid\":{min_guest_cid},\"maxGuestCid\":{max_guest_cid},\"udsPathMaxLen\":{uds_path_max_len},\"hostDevNameMaxLen\":{host_dev_name_max_len}}}",
         json_string(drive_id_pattern)
     )
 }
@@ -83,7 +86,7 @@ mod tests {
         );
         assert_eq!(
             limits_json(&l),
-            r#"{"maxDrives":17,"driveIdPattern":"^[A-Za-z0-9_-]{1,20}$","driveIdMaxLen":20,"maxVcpus":32,"minMemMib":1,"maxMemMib":262144,"minGuestCid":3,"maxGuestCid":4294967294,"udsPathMaxLen":107}"#
+            r#"{"maxDrives":17,"driveIdPattern":"^[A-Za-z0-9_-]{1,20}$","driveIdMaxLen":20,"maxVcpus":32,"minMemMib":1,"maxMemMib":262144,"minGuestCid":3,"maxGuestCid":4294967294,"udsPathMaxLen":107,"hostDevNameMaxLen":15}"#
         );
         assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
     }

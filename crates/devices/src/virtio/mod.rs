@@ -15,6 +15,7 @@
 pub mod block;
 mod interrupt;
 pub mod mmio;
+pub mod net;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod vsock;
@@ -54,6 +55,8 @@ pub mod features {
 pub mod device_type {
     /// Block device.
     pub const BLOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
+    /// Network device.
+    pub const NET: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_NET;
     /// Socket device (vsock).
     pub const VSOCK: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_VSOCK;
 }

@@ -4,6 +4,7 @@
 pub mod block;
 pub mod memory;
 pub mod mmio;
+pub mod net;
 pub mod soak;
 pub mod vsock;
 
