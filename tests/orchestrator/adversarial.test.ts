@@ -4,7 +4,9 @@
 // the status in the method's documented set (never UNKNOWN or INTERNAL for client
 // input), INVALID_ARGUMENT naming its field, an answer before the deadline, and nothing
 // half-made (services listed == services acknowledged, no stray service directory; no
-// image listed and no file in the image store, since nothing the suite sends can be pulled).
+// image listed and no file in the image store, since nothing the suite sends can be pulled;
+// networks listed == networks acknowledged, their bridges and no other in the daemon's
+// network namespace — the daemon runs in one of its own, never the host's).
 // The daemon is kept off the network: PullImage sends only references that cannot leave
 // the host, and every registry request goes to a proxy where nothing listens (OFFLINE_ENV).
 //
@@ -22,6 +24,7 @@ import test from "ava";
 import fc from "fast-check";
 import { VmctlError } from "@vmctl/client";
 import { alive, Daemon, PROCESS_PLUGIN_FIXTURE, sandbox, teardown, type Sandbox } from "./helpers/sandbox.js";
+import { TestNetns } from "./helpers/netns.js";
 import { METHODS, RawOrchestrator, type RawOutcome } from "./helpers/raw-client.js";
 import { acceptedWrongly } from "./adversarial/accepted.js";
 import { violation, WAITING } from "./adversarial/invariants.js";
@@ -40,14 +43,20 @@ const ANSWER_MS = 10_000;
 const WAIT_MS = 150;
 /** Acknowledged services kept before the suite deletes them all (keeps each check cheap). */
 const KEEP_SERVICES = 24;
+/** Acknowledged networks kept before the suite deletes them all (the pool holds 256). */
+const KEEP_NETWORKS = 8;
 
 let sb: Sandbox;
+let ns: TestNetns;
 let daemon: Daemon;
 let raw: RawOrchestrator;
 
 test.before(async () => {
   sb = sandbox("vmctl-adversarial-");
+  // Its own network namespace: a CreateNetwork that succeeds makes a bridge and rules there.
+  ns = TestNetns.create("vmctl-adv");
   daemon = await Daemon.start(sb, {
+    wrap: (argv) => ns.wrap(argv),
     plugins: [PROCESS_PLUGIN_FIXTURE],
     extraArgs: ["--no-builtins", "--log-level", "warn"],
     // No command name resolves: whatever a hostile spec names, nothing on the host runs.
@@ -60,6 +69,7 @@ test.before(async () => {
 test.after.always(async () => {
   raw?.close();
   if (sb) await teardown(sb, [daemon]);
+  ns?.remove();
 });
 
 function describe(request: HostileRequest, outcome: RawOutcome): string {
@@ -100,7 +110,7 @@ test.serial("vmctld answers any request to any method with a documented status, 
     counts.detail[key] = (counts.detail[key] ?? 0) + 1;
     model.record(request, outcome);
 
-    const problem = violation(request.method, outcome) ?? acceptedWrongly(request, outcome);
+    const problem = violation(request.method, outcome) ?? acceptedWrongly(request, outcome, (except) => model.subnets(except));
     if (problem !== undefined) throw new Error(`${problem}\n  ${describe(request, outcome)}`);
     if (!alive(daemon.pid)) throw new Error(`vmctld died after ${describe(request, outcome)}\n${daemon.log().trim().split("\n").slice(-5).join("\n")}`);
   };
@@ -119,7 +129,21 @@ test.serial("vmctld answers any request to any method with a documented status, 
     if (images.length > 0) throw new Error(`images listed ${JSON.stringify(images)}, yet nothing can be pulled ${after()}`);
     const files = model.imageFiles();
     if (files.length > 0) throw new Error(`files left in the image store ${JSON.stringify(files.slice(0, 5))} ${after()}`);
+    const networks = await daemon.client.listNetworks();
+    if (JSON.stringify(networks.map((n) => n.name).sort()) !== JSON.stringify(model.networks())) {
+      throw new Error(`networks listed ${JSON.stringify(networks.map((n) => n.name))} != acknowledged ${JSON.stringify(model.networks())} ${after()}`);
+    }
+    const bridges = ns.links().filter((l) => l.ifname.startsWith("vmbr-")).map((l) => l.ifname).sort();
+    if (JSON.stringify(bridges) !== JSON.stringify(networks.map((n) => n.bridge).sort())) {
+      throw new Error(`bridges ${JSON.stringify(bridges)} != the networks' ${JSON.stringify(networks.map((n) => n.bridge))} ${after()}`);
+    }
     if (model.size > KEEP_SERVICES) await deleteAll(model);
+    if (model.networks().length > KEEP_NETWORKS) {
+      for (const name of model.networks()) {
+        await daemon.client.deleteNetwork(name, { timeoutMs: ANSWER_MS });
+        model.forgetNetwork(name);
+      }
+    }
   };
 
   const runBatch = async (batch: readonly HostileRequest[]): Promise<void> => {

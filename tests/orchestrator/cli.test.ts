@@ -57,8 +57,8 @@ test("run -d, logs -f while running, ps (table, --json, --filter), inspect, stop
     await until("logs -f to print the first line", () => follow.output().includes("first\n"));
 
     const table = await vmctl(sb, ["ps"]);
-    t.regex(table.stdout, /^ID +NAME +TARGET +PHASE +EXIT +AGE$/m);
-    t.regex(table.stdout, new RegExp(`^${id} +web +oci +running +- +\\d+s$`, "m"));
+    t.regex(table.stdout, /^ID +NAME +TARGET +PHASE +ADDRESS +EXIT +AGE$/m);
+    t.regex(table.stdout, new RegExp(`^${id} +web +oci +running +- +- +\\d+s$`, "m"));
     const json = JSON.parse((await vmctl(sb, ["ps", "--json", "--filter", "label=tier=front", "--filter", "target=oci"])).stdout) as { id: string; phase: string; labels: Record<string, string> }[];
     t.deepEqual(json.map((s) => [s.id, s.phase, s.labels.tier]), [[id, "running", "front"]]);
     t.deepEqual(JSON.parse((await vmctl(sb, ["ps", "--json", "--filter", "phase=exited"])).stdout), []);

@@ -3,4 +3,5 @@
 
 pub mod image;
 pub mod kvm;
+pub mod net;
 pub mod pty;

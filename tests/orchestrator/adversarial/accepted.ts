@@ -6,9 +6,13 @@
 // Images: nothing the suite sends can be pulled (requests.ts, "Image references"), so the
 // store stays empty — a pull, inspect or remove that succeeds, a listing with an image, or
 // a prune that finds anything to reclaim (files a failed pull left behind) is wrong.
+// Networks: an acknowledged create keeps the name and subnet rules (docs/api-limits.md) and
+// overlaps no other network nor the namespace's uplink; a service is never acknowledged
+// with a network, ports or a policy, since the suite's target claims no network.
 import * as grpc from "@grpc/grpc-js";
 import { LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "@vmctl/core/contract";
 import { jsonFromStruct, vmctl, type JsonValue } from "@vmctl/proto";
+import { UPLINK_SUBNET } from "../helpers/netns.js";
 import type { RawOutcome } from "../helpers/raw-client.js";
 import type { HostileRequest } from "./requests.js";
 
@@ -49,6 +53,9 @@ function createAccepted(request: HostileRequest, outcome: RawOutcome): string | 
     if ((readiness.intervalMs ?? 0) > LIMITS.readinessIntervalMs) return `acknowledged with readiness.intervalMs ${readiness.intervalMs}`;
     if ((readiness.timeoutMs ?? 0) > LIMITS.readinessTimeoutMs) return `acknowledged with readiness.timeoutMs ${readiness.timeoutMs}`;
   }
+  if (!["", "none"].includes(sent.network) || sent.ports.length > 0 || sent.networkPolicy != null || made.network != null) {
+    return `acknowledged with a network (${JSON.stringify(sent.network)}, ${sent.ports.length} ports) on a target that claims none`;
+  }
   if (sent.spec != null) {
     const spec = jsonFromStruct(sent.spec) ?? {};
     if (depthOf(spec) > LIMITS.specDepth) return `acknowledged a spec ${depthOf(spec)} levels deep`;
@@ -72,14 +79,38 @@ function selectorsAccepted(request: HostileRequest): string | undefined {
   return undefined;
 }
 
-/** A rule an OK or NOT_FOUND answer broke, or undefined. */
-export function acceptedWrongly(request: HostileRequest, outcome: RawOutcome): string | undefined {
+/** "a.b.c.d/n" as [first, last] address numbers. */
+function range(cidr: string): [number, number] {
+  const [address = "", prefix = "32"] = cidr.split("/");
+  const base = address.split(".").reduce((n, p) => n * 256 + Number(p), 0);
+  return [base, base + 2 ** (32 - Number(prefix)) - 1];
+}
+
+function networkAccepted(request: HostileRequest, outcome: RawOutcome, otherSubnets: (except: string) => readonly string[]): string | undefined {
+  const sent = pb.CreateNetworkRequest.decode(request.bytes);
+  const made = pb.Network.decode(outcome.responses.at(-1) ?? Buffer.alloc(0));
+  if (!NAME_PATTERN.test(made.name) || made.name === "none" || made.name !== sent.name) return `acknowledged network ${JSON.stringify(made.name)} for ${JSON.stringify(sent.name.slice(0, 40))}`;
+  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(made.subnet) || made.prefixLength < 16 || made.prefixLength > 29) return `acknowledged subnet ${JSON.stringify(made.subnet)}`;
+  if (sent.subnet !== "" && sent.subnet !== made.subnet) return `asked for ${JSON.stringify(sent.subnet.slice(0, 40))}, made ${made.subnet}`;
+  const [a0, a1] = range(made.subnet);
+  for (const other of [...otherSubnets(made.name), UPLINK_SUBNET]) {
+    const [b0, b1] = range(other);
+    if (a0 <= b1 && b0 <= a1) return `acknowledged ${made.subnet}, which overlaps ${other}`;
+  }
+  if (made.dns.length > 8 || made.dns.some((d) => !/^\d{1,3}(\.\d{1,3}){3}$/.test(d) || d === "0.0.0.0")) return `acknowledged resolvers ${JSON.stringify(made.dns)}`;
+  if ((sent.policy?.cidrs?.length ?? 0) > 64) return `acknowledged ${sent.policy?.cidrs?.length} policy CIDRs`;
+  return undefined;
+}
+
+/** A rule an OK or NOT_FOUND answer broke, or undefined. `otherSubnets`: the acknowledged networks' subnets but one's. */
+export function acceptedWrongly(request: HostileRequest, outcome: RawOutcome, otherSubnets: (except: string) => readonly string[] = () => []): string | undefined {
   if (outcome.code === grpc.status.NOT_FOUND && outcome.details.serviceId !== undefined && !NAME_PATTERN.test(outcome.details.serviceId)) {
     return `NOT_FOUND for ${JSON.stringify(outcome.details.serviceId.slice(0, 40))}, which cannot be a service id or name (INVALID_ARGUMENT expected)`;
   }
   if (outcome.code !== grpc.status.OK) return undefined;
   if (request.method === "createService" || request.method === "createServiceWithProgress") return createAccepted(request, outcome);
   if (request.method === "listServices") return selectorsAccepted(request);
+  if (request.method === "createNetwork") return networkAccepted(request, outcome, otherSubnets);
   if (request.method === "stopService") {
     const timeout = pb.StopServiceRequest.decode(request.bytes).timeoutMs;
     if (timeout != null && timeout > LIMITS.stopTimeoutMs) return `accepted a stop timeout of ${timeout} ms`;

@@ -45,6 +45,13 @@ export const DOCUMENTED: Readonly<Record<MethodName, readonly grpc.status[]>> = 
   pruneImages: [S.OK],
   // UNIMPLEMENTED never: vmctld's engine prunes. A target that cannot list is in the answer, not a status.
   pruneSystem: [S.OK],
+  // Networks: a name taken (ALREADY_EXISTS); FAILED_PRECONDITION never for input the
+  // daemon can take — its host networking is real (in the suite's own network namespace).
+  createNetwork: [S.OK, S.ALREADY_EXISTS],
+  listNetworks: [S.OK],
+  getNetwork: [S.OK, S.NOT_FOUND],
+  // A network with services on it; the suite's target claims no network, so none ever has.
+  deleteNetwork: [S.OK, S.NOT_FOUND],
 };
 const ALWAYS = [S.INVALID_ARGUMENT, S.RESOURCE_EXHAUSTED, S.CANCELLED];
 

@@ -6,6 +6,10 @@
 // Structs, negative and out-of-range numbers, the wrong wire type — and unknown fields
 // are mixed in. Some requests are then cut, corrupted or replaced with garbage bytes.
 //
+// Networks: the daemon runs in a network namespace of its own (helpers/netns.ts), so the
+// bridges and nftables rules a CreateNetwork makes are never the host's; plausible subnets
+// collide with each other and with the namespace's uplink (192.0.2.0/24).
+//
 // Safety: the daemon runs the fixture "process" target (host commands) and readiness
 // probes (TCP, HTTP, a host command). Fields that would reach the network or run a
 // command are hostile only in ways that can never resolve: probes target 127.0.0.1,
@@ -23,6 +27,8 @@ export type MethodName = keyof typeof OrchestratorService;
 
 /** Names plausible requests use, so creates collide and lookups find real services. */
 export const NAME_POOL = ["a0", "a1", "a2", "a3", "web", "db"] as const;
+/** Network names plausible requests use, so creates collide and lookups and deletes find real networks. */
+export const NETWORK_POOL = ["n0", "n1", "n2", "default"] as const;
 
 /** One generated request: where it goes, its bytes, and how it was made (for reports). */
 export interface HostileRequest {
@@ -339,6 +345,17 @@ const PLAUSIBLE: Partial<Record<Path, fc.Arbitrary<Wire>>> = {
   "vmctl.v1.Readiness.timeoutMs": fc.constantFrom(0n, 100n, 500n).map(num),
   "vmctl.v1.TcpCheck.port": fc.constantFrom(1n, 9n, 65535n).map(num),
   "vmctl.v1.ImageRef.reference": lookupReference.map(str),
+  "vmctl.v1.CreateServiceRequest.network": fc.constantFrom("", "none", "default", "n0", "nope").map(str),
+  "vmctl.v1.PublishedPort.hostPort": fc.constantFrom(0n, 8080n, 8081n, 65535n, 70000n).map(num),
+  "vmctl.v1.PublishedPort.guestPort": fc.constantFrom(80n, 0n).map(num),
+  "vmctl.v1.PublishedPort.protocol": fc.constantFrom("", "tcp", "udp", "sctp").map(str),
+  "vmctl.v1.PublishedPort.hostAddress": fc.constantFrom("", "127.0.0.1", "0.0.0.0", "203.0.113.9").map(str),
+  "vmctl.v1.EgressPolicy.mode": fc.integer({ min: 0, max: 4 }).map((n) => num(BigInt(n))),
+  "vmctl.v1.EgressPolicy.cidrs": fc.constantFrom("10.0.0.0/8", "1.1.1.1", "10.0.0.1/8", "0.0.0.0/0").map(str),
+  "vmctl.v1.CreateNetworkRequest.name": fc.constantFrom(...NETWORK_POOL, "none").map(str),
+  "vmctl.v1.CreateNetworkRequest.subnet": fc.constantFrom("", "10.99.0.0/24", "10.99.1.0/24", "10.99.0.0/23", "10.99.0.128/25", "10.99.2.0/29", "192.0.2.0/24", "127.0.0.0/16").map(str),
+  "vmctl.v1.CreateNetworkRequest.dns": fc.constantFrom("1.1.1.1", "9.9.9.9", "0.0.0.0").map(str),
+  "vmctl.v1.NetworkRef.name": fc.constantFrom(...NETWORK_POOL).map(str),
   "vmctl.v1.RemoveImageRequest.reference": lookupReference.map(str),
 };
 
@@ -360,6 +377,13 @@ const PRESENCE: Partial<Record<Path, { readonly p: number; readonly max?: number
   "vmctl.v1.CreateServiceRequest.labels": { p: 0.5, max: 2 },
   "vmctl.v1.CreateServiceRequest.spec": { p: 0.95 },
   "vmctl.v1.CreateServiceRequest.target": { p: 0.95 },
+  // The fixture target claims no network: a create with one is refused, so they stay rarer.
+  "vmctl.v1.CreateServiceRequest.network": { p: 0.2 },
+  "vmctl.v1.CreateServiceRequest.ports": { p: 0.1, max: 2 },
+  "vmctl.v1.CreateServiceRequest.networkPolicy": { p: 0.1 },
+  "vmctl.v1.CreateNetworkRequest.dns": { p: 0.3, max: 2 },
+  "vmctl.v1.CreateNetworkRequest.policy": { p: 0.3 },
+  "vmctl.v1.EgressPolicy.cidrs": { p: 0.7, max: 2 },
   "vmctl.v1.ListServicesRequest.labels": { p: 0.3, max: 2 },
   "vmctl.v1.ListServicesRequest.phases": { p: 0.3, max: 2 },
   "vmctl.v1.WatchServicesRequest.ids": { p: 0.7, max: 2 },

@@ -4,6 +4,8 @@
 // create that failed or a delete that was refused leaves nothing half-made. Images: none,
 // ever (nothing the suite sends can be pulled), so the daemon lists none and its image
 // store holds no file: a pull that fails before it fetches anything leaves nothing behind.
+// Networks: every one a CreateNetwork acknowledged, less every one a DeleteNetwork did; the
+// daemon lists exactly these, and its namespace holds exactly their bridges.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -13,11 +15,13 @@ import { acknowledgedService } from "./accepted.js";
 import type { HostileRequest, MethodName } from "./requests.js";
 
 /** The methods that change which services exist: a batch sends them one after another, in order. */
-export const MODEL_METHODS: ReadonlySet<MethodName> = new Set<MethodName>(["createService", "createServiceWithProgress", "deleteService"]);
+export const MODEL_METHODS: ReadonlySet<MethodName> = new Set<MethodName>(["createService", "createServiceWithProgress", "deleteService", "createNetwork", "deleteNetwork"]);
 
 export class ServiceModel {
   /** id → name of every acknowledged, undeleted service. */
   readonly #services = new Map<string, string>();
+  /** name → subnet of every acknowledged, undeleted network. */
+  readonly #networks = new Map<string, string>();
 
   constructor(private readonly stateDir: string) {}
 
@@ -29,12 +33,31 @@ export class ServiceModel {
     return [...this.#services.keys()].sort();
   }
 
+  /** Names of the acknowledged networks. */
+  networks(): string[] {
+    return [...this.#networks.keys()].sort();
+  }
+
+  /** Subnets of the acknowledged networks but `except`. */
+  subnets(except?: string): string[] {
+    return [...this.#networks].filter(([name]) => name !== except).map(([, subnet]) => subnet);
+  }
+
+  forgetNetwork(name: string): void {
+    this.#networks.delete(name);
+  }
+
   /** Takes in what an answered request did. */
   record(request: HostileRequest, outcome: RawOutcome): void {
     if (outcome.code !== grpc.status.OK) return;
     if (request.method === "createService" || request.method === "createServiceWithProgress") {
       const service = acknowledgedService(request, outcome);
       this.#services.set(service.id, service.name);
+    } else if (request.method === "createNetwork") {
+      const network = vmctl.v1.Network.decode(outcome.responses.at(-1) ?? Buffer.alloc(0));
+      this.#networks.set(network.name, network.subnet);
+    } else if (request.method === "deleteNetwork") {
+      this.#networks.delete(vmctl.v1.NetworkRef.decode(request.bytes).name);
     } else if (request.method === "deleteService") {
       // The request decoded (the daemon said OK), so it decodes here too.
       this.forget(vmctl.v1.DeleteServiceRequest.decode(request.bytes).id);

@@ -70,14 +70,16 @@ export class Daemon {
   /** Starts vmctld and resolves once it answers on its socket. */
   static async start(
     sb: Sandbox,
-    options: { plugins?: readonly string[]; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+    options: { plugins?: readonly string[]; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv; wrap?: (argv: readonly string[]) => string[] } = {},
   ): Promise<Daemon> {
     const logPath = join(sb.dir, `vmctld-${Date.now()}.log`);
     const args = [VMCTLD_BIN, "--state-dir", sb.stateDir, "--socket", sb.socket, "--log-level", "debug"];
     for (const plugin of options.plugins ?? []) args.push("--plugin", plugin);
     args.push(...(options.extraArgs ?? []));
     const fd = openSync(logPath, "a");
-    const child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd], ...(options.env === undefined ? {} : { env: options.env }) });
+    // `wrap` runs it inside something (a network namespace: helpers/netns.ts) that must exec it, so the child is vmctld.
+    const argv = options.wrap === undefined ? [process.execPath, ...args] : options.wrap([process.execPath, ...args]);
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", fd, fd], ...(options.env === undefined ? {} : { env: options.env }) });
     closeSync(fd);
     const daemon = new Daemon(sb, child, logPath);
     let gone = false;

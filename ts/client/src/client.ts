@@ -1,7 +1,9 @@
 // A typed promise client for vmctld over its unix socket.
 import * as grpc from "@grpc/grpc-js";
 import {
+  createNetworkToProto,
   createRequestToProto,
+  networkFromProto,
   eventFromProto,
   exitFromProto,
   filterToProto,
@@ -22,7 +24,9 @@ import { startExec } from "./exec-call.js";
 import { execToEnd } from "@vmctl/core/target-kit";
 import { DEFAULT_SOCKET, VmctlError, type SystemPruneReport } from "@vmctl/core/contract";
 import type {
+  CreateNetworkInput,
   CreateServiceInput,
+  NetworkRecord,
   ExecProcess,
   ExecRequest,
   ExecResult,
@@ -333,6 +337,26 @@ export class VmctlClient {
    */
   async pruneSystem(options: CallOptions & { dryRun?: boolean } = {}): Promise<SystemPruneReport> {
     return pruneReportFromProto(await this.#call(this.#raw.pruneSystem, { dryRun: options.dryRun === true }, options));
+  }
+
+  /** A named network (its bridge, subnet and NAT made on vmctld's host). */
+  async createNetwork(input: CreateNetworkInput, options?: CallOptions): Promise<NetworkRecord> {
+    return networkFromProto(await this.#call(this.#raw.createNetwork, createNetworkToProto(input), options));
+  }
+
+  async listNetworks(options?: CallOptions): Promise<NetworkRecord[]> {
+    const response = await this.#call(this.#raw.listNetworks, {}, options);
+    return (response.networks ?? []).map(networkFromProto);
+  }
+
+  /** NOT_FOUND when there is no such network. */
+  async getNetwork(name: string, options?: CallOptions): Promise<NetworkRecord> {
+    return networkFromProto(await this.#call(this.#raw.getNetwork, { name }, options));
+  }
+
+  /** FAILED_PRECONDITION while services are on it. */
+  async deleteNetwork(name: string, options?: CallOptions): Promise<void> {
+    await this.#call(this.#raw.deleteNetwork, { name }, options);
   }
 
   /** Resolves once vmctld answers (within `timeoutMs`); rejects with UNAVAILABLE or DEADLINE_EXCEEDED otherwise. */

@@ -6,7 +6,12 @@ export { VmctlError } from "@vmctl/core/contract";
 export type { ErrorCode, ErrorDetails } from "@vmctl/core/contract";
 export type {
   Capabilities,
+  CreateNetworkInput,
   CreateServiceInput,
+  EgressPolicy,
+  NetworkRecord,
+  PublishedPort,
+  ServiceNetworkInfo,
   ExecExit,
   ExecOutput,
   ExecProcess,

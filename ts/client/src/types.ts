@@ -2,6 +2,11 @@
 // carries no runtime), so a client caller and the engine can never drift apart.
 export type {
   Capabilities,
+  CreateNetworkInput,
+  EgressPolicy,
+  NetworkRecord,
+  PublishedPort,
+  ServiceNetworkInfo,
   ExecExit,
   ExecOutput,
   ExecProcess,

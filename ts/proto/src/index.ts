@@ -19,7 +19,19 @@ export type {
 } from "./rpc-types.js";
 export { decodeRichStatus, encodeRichStatus, STATUS_DETAILS_KEY } from "./rich-status.js";
 export type { FieldViolation, RichStatus } from "./rich-status.js";
-export { eventKind, logStream, servicePhase } from "./codec/enums.js";
+export { eventKind, logStream, policyMode, servicePhase } from "./codec/enums.js";
+export {
+  createNetworkFromProto,
+  createNetworkToProto,
+  networkFromProto,
+  networkToProto,
+  policyFromProto,
+  policyToProto,
+  portFromProto,
+  portToProto,
+  serviceNetworkFromProto,
+  serviceNetworkToProto,
+} from "./codec/networks.js";
 export type { EnumCodec } from "./codec/enums.js";
 export {
   createInputFromProto,

@@ -48,3 +48,18 @@ test("a bad config file is refused naming the file and the field", (t) => {
   t.throws(() => readConfig(join(dir, "missing.json")), { instanceOf: ConfigError, message: /missing\.json: cannot read the config file: ENOENT/ });
   t.throws(() => parseDaemonArgs(["--config", broken], {}), { instanceOf: ConfigError });
 });
+
+test("network.pool and network.poolPrefix come from the config file, checked", (t) => {
+  const file = join(dir, "network.json");
+  writeFileSync(file, JSON.stringify({ network: { pool: "10.99.0.0/16", poolPrefix: 26 } }));
+  const options = parseDaemonArgs(["--config", file], {});
+  t.deepEqual(options !== "help" ? options.network : undefined, { pool: "10.99.0.0/16", poolPrefix: 26 });
+  const cases: [unknown, RegExp][] = [
+    [{ network: [] }, /network: must be an object/],
+    [{ network: { subnet: "x" } }, /network\.subnet: unknown field/],
+    [{ network: { pool: "10.99.0.1/16" } }, /network\.pool: .*host bits/],
+    [{ network: { pool: "10.99.0.0/16", poolPrefix: 8 } }, /network\.poolPrefix/],
+    [{ network: { poolPrefix: "24" } }, /network\.poolPrefix/],
+  ];
+  for (const [value, message] of cases) t.throws(() => parseConfig(value, "cfg.json"), { instanceOf: ConfigError, message });
+});

@@ -1,10 +1,13 @@
 // vmctld's config file: per-target options (`targets.<name>`, handed to the target's init
 // as PluginEnvironment.options), e.g. the aws-ec2 region, endpoint and log bucket, and
 // more plugins to load (`plugins`: package names or paths, as `--plugin` takes them; a
-// relative path is relative to the config file).
+// relative path is relative to the config file), and where networks get their subnets
+// (`network.pool`, `network.poolPrefix`).
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isPathReference } from "@vmctl/core/loader";
+import { VmctlError } from "@vmctl/core/contract";
+import { checkSubnetPool } from "@vmctl/core";
 
 export interface DaemonConfig {
   readonly targets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
@@ -12,10 +15,13 @@ export interface DaemonConfig {
   readonly plugins: readonly string[];
   /** `images.insecureRegistries`: registries (`host:port`) spoken to over plain HTTP besides loopback ones. */
   readonly insecureRegistries: readonly string[];
+  /** `network.pool` and `network.poolPrefix`: where networks without a subnet get one. */
+  readonly network: { readonly pool?: string; readonly poolPrefix?: number };
 }
 
-const KNOWN = ["images", "plugins", "targets"];
+const KNOWN = ["images", "network", "plugins", "targets"];
 const IMAGE_FIELDS = ["insecureRegistries"];
+const NETWORK_FIELDS = ["pool", "poolPrefix"];
 
 /** A config file that cannot be used: the message names the file and the field. */
 export class ConfigError extends Error {
@@ -52,7 +58,26 @@ export function parseConfig(value: unknown, source: string): DaemonConfig {
       throw new ConfigError(`${source}: images.insecureRegistries[${i}]: must be "host" or "host:port"`);
     }
   }
-  return { targets: targets as DaemonConfig["targets"], plugins: plugins as string[], insecureRegistries: insecure as string[] };
+  const network = value.network ?? {};
+  if (!isObject(network)) throw new ConfigError(`${source}: network: must be an object`);
+  for (const key of Object.keys(network)) {
+    if (!NETWORK_FIELDS.includes(key)) throw new ConfigError(`${source}: network.${key}: unknown field (known: ${NETWORK_FIELDS.join(", ")})`);
+  }
+  try {
+    checkSubnetPool(network.pool, network.poolPrefix);
+  } catch (err) {
+    if (err instanceof VmctlError) throw new ConfigError(`${source}: ${err.message}`);
+    throw err;
+  }
+  return {
+    targets: targets as DaemonConfig["targets"],
+    plugins: plugins as string[],
+    insecureRegistries: insecure as string[],
+    network: {
+      ...(network.pool === undefined ? {} : { pool: network.pool as string }),
+      ...(network.poolPrefix === undefined ? {} : { poolPrefix: network.poolPrefix as number }),
+    },
+  };
 }
 
 export function readConfig(path: string): DaemonConfig {

@@ -14,7 +14,8 @@ export const DAEMON_USAGE = `usage: vmctld [options]
   --plugin NAME|PATH  load a plugin package (repeatable); the built-in targets load too
   --no-builtins       load only the --plugin targets (tests, minimal daemons)
   --config FILE       JSON config: {"targets": {"<target>": {options}}, "plugins": [NAME|PATH...],
-                      "images": {"insecureRegistries": ["host:port"...]}}
+                      "images": {"insecureRegistries": ["host:port"...]},
+                      "network": {"pool": "10.213.0.0/16", "poolPrefix": 24}}
                       (default $VMCTL_CONFIG)
   --log-level LEVEL   debug, info, warn or error (default info)
   -h, --help          this text
@@ -54,11 +55,13 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   let targetOptions: VmctldOptions["targetOptions"] = {};
   let configPlugins: readonly string[] = [];
   let insecureRegistries: readonly string[] = [];
+  let network: VmctldOptions["network"] = {};
   // A bad config file is a ConfigError (one line, no usage text), not a usage error.
-  if (configPath !== undefined) ({ targets: targetOptions, plugins: configPlugins, insecureRegistries } = readConfig(configPath));
+  if (configPath !== undefined) ({ targets: targetOptions, plugins: configPlugins, insecureRegistries, network } = readConfig(configPath));
   return {
     targetOptions,
     insecureRegistries,
+    network,
     stateDir: v["state-dir"] ?? (env.VMCTL_STATE_DIR || DEFAULT_STATE_DIR),
     socketPath: v.socket ?? (env.VMCTL_SOCKET || DEFAULT_SOCKET),
     plugins: [...configPlugins, ...(v.plugin ?? [])],

@@ -6,6 +6,8 @@ import type * as grpc from "@grpc/grpc-js";
 import { VmctlError, type Logger } from "@vmctl/core";
 import {
   createInputFromProto,
+  createNetworkFromProto,
+  networkToProto,
   eventToProto,
   exitToProto,
   filterFromProto,
@@ -111,6 +113,17 @@ export function orchestratorHandlers(engine: ServedEngine, log: Logger, calls: C
     pruneSystem: unary<vmctl.v1.PruneSystemRequest, vmctl.v1.IPruneSystemResponse>("PruneSystem", async (req) => {
       if (engine.prune === undefined) throw new VmctlError("UNIMPLEMENTED", "this vmctld cannot prune");
       return pruneReportToProto(await engine.prune({ dryRun: req.dryRun === true }));
+    }),
+    createNetwork: unary<vmctl.v1.CreateNetworkRequest, vmctl.v1.INetwork>("CreateNetwork", async (req) =>
+      networkToProto(await engine.createNetwork(createNetworkFromProto(req))),
+    ),
+    listNetworks: unary<vmctl.v1.ListNetworksRequest, vmctl.v1.IListNetworksResponse>("ListNetworks", () => ({
+      networks: engine.listNetworks().map(networkToProto),
+    })),
+    getNetwork: unary<vmctl.v1.NetworkRef, vmctl.v1.INetwork>("GetNetwork", (req) => networkToProto(engine.getNetwork(req.name))),
+    deleteNetwork: unary<vmctl.v1.NetworkRef, vmctl.v1.IDeleteNetworkResponse>("DeleteNetwork", async (req) => {
+      await engine.deleteNetwork(req.name);
+      return {};
     }),
   };
 }

@@ -3,7 +3,7 @@ import { existsSync, realpathSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, jsonLogger, Orchestrator, VmctlError } from "@vmctl/core";
+import { createHostNetwork, DEFAULT_SOCKET, DEFAULT_STATE_DIR, jsonLogger, nativeImageEngine, Orchestrator, VmctlError } from "@vmctl/core";
 import type { Logger, LogLevel } from "@vmctl/core";
 import { OrchestratorService } from "@vmctl/proto";
 import { ConfigError } from "./config.js";
@@ -11,7 +11,6 @@ import { CallTracker, orchestratorHandlers } from "./orchestrator-service.js";
 import { addReflection } from "./reflection.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { bindUnixSocket, prepareSocketPath } from "./unix-socket.js";
-import { nativeImageEngine } from "./image-engine.js";
 
 export { DEFAULT_SOCKET } from "@vmctl/core/contract";
 /** Targets loaded unless told otherwise (each only when its package is installed). */
@@ -42,6 +41,8 @@ export interface VmctldOptions {
   readonly insecureRegistries?: readonly string[];
   /** Start without the native image engine (image calls answer FAILED_PRECONDITION). */
   readonly noImageEngine?: boolean;
+  /** Where networks get subnets (config `network`); the host side is createHostNetwork() of @vmctl/core. */
+  readonly network?: { readonly pool?: string; readonly poolPrefix?: number };
 }
 
 /** A running daemon. */
@@ -129,6 +130,7 @@ export async function startVmctld(options: VmctldOptions = {}): Promise<Vmctld> 
       nodeModules,
       log,
       targetOptions: options.targetOptions ?? {},
+      network: { ...options.network, host: createHostNetwork() },
       ...(options.noImageEngine ? {} : { images: { native: nativeImageEngine(), insecureRegistries: options.insecureRegistries ?? [] } }),
     });
     // Options for a target no plugin registered are a typo, not something to ignore.

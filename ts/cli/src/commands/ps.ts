@@ -29,6 +29,11 @@ export function parseFilters(items: readonly string[]): ServiceFilter {
   return { labels, ...(target === undefined ? {} : { target }), phases };
 }
 
+/** The address a service is reached at: its network's lease, else what its target reports; "-" for none. */
+export function addressOf(s: ServiceRecord): string {
+  return s.network?.address ?? s.addresses[0] ?? "-";
+}
+
 const newestFirst = (a: ServiceRecord, b: ServiceRecord): number => b.createdAt.getTime() - a.createdAt.getTime();
 
 export function registerPs(program: Command): void {
@@ -49,7 +54,7 @@ export function registerPs(program: Command): void {
         return;
       }
       const now = Date.now();
-      const rows = services.map((s) => [s.id, s.name, s.target, s.status ? `${s.phase}*` : s.phase, exitSummary(s.exit), age(s.createdAt, now)]);
-      process.stdout.write(`${formatTable(["ID", "NAME", "TARGET", "PHASE", "EXIT", "AGE"], rows)}\n`);
+      const rows = services.map((s) => [s.id, s.name, s.target, s.status ? `${s.phase}*` : s.phase, addressOf(s), exitSummary(s.exit), age(s.createdAt, now)]);
+      process.stdout.write(`${formatTable(["ID", "NAME", "TARGET", "PHASE", "ADDRESS", "EXIT", "AGE"], rows)}\n`);
     });
 }

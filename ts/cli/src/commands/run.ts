@@ -7,21 +7,22 @@ import type { CreateServiceInput, ExitInfo, JsonValue, ProgressEvent, VmctlClien
 import type { BindMount } from "@vmctl/core/contract";
 import { VmctlError } from "@vmctl/core/contract";
 import { globalsOf } from "../connection/globals.js";
+import { withClient } from "../connection/with-client.js";
 import { CliError, cliError } from "../errors.js";
 import { withProgress } from "../output/progress.js";
 import { stderrProgress, type PullProgress } from "../output/progress-bars.js";
 import { copyOutTo, parseCopyOut, type CopyOutRequest } from "./copy-out.js";
 import { parseDiskSize } from "./disk-size.js";
+import { policyFlag, publishFlags } from "./network.js";
 import { collect, keyValues } from "./parse.js";
 import { readinessFromFlags, type ReadinessFlags } from "./readiness-flags.js";
 
 /** Exit code for a run that failed before the workload ran (docker's convention). */
 export const RUN_FAILED = 125;
 
-interface RunOptions extends ReadinessFlags {
+/** The flags `run` and `create` share: what the service is. */
+export interface ServiceFlags extends ReadinessFlags {
   dependsOn: string[];
-  rm?: boolean;
-  detach?: boolean;
   name?: string;
   target: string;
   env: string[];
@@ -29,7 +30,70 @@ interface RunOptions extends ReadinessFlags {
   spec?: string;
   diskSize?: string;
   volume: string[];
+  /** `run` only: `create` does not wait for the command. */
+  copyOut?: string[];
+  network?: string;
+  publish: string[];
+  networkPolicy?: string;
+}
+
+interface RunOptions extends ServiceFlags {
+  rm?: boolean;
+  detach?: boolean;
   copyOut: string[];
+}
+
+/** Adds the flags of ServiceFlags (all but --copy-out, which only `run` waits for). */
+export function serviceFlags(command: Command): Command {
+  return command
+    .option("--name <name>", "service name (generated when omitted)")
+    .option("--target <target>", "target to run on", "oci")
+    .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
+    .option("--label <k=v>", "label (repeatable)", collect, [])
+    .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
+    .option("-v, --volume <src:dst[:ro]>", "a host path the command sees at dst: bound into containers, copied into a microVM (repeatable)", collect, [])
+    .option("--network <name>", "the service's network: none (default), default, or a network's name (vmctl network ls)")
+    .option("-p, --publish <[addr:]port:port[/proto]>", "forward a host port to the service, e.g. 8080:80 or 127.0.0.1:5353:53/udp (repeatable; needs --network)", collect, [])
+    .option("--network-policy <policy>", "the service's egress: allow-all, deny-all or allow:CIDR[,CIDR...] (default: its network's)")
+    .option("--disk-size <size>", "writable disk over the image, e.g. 20G (microvm; default 10G, sparse)")
+    .option("--depends-on <service>", "a service that must be ready before this one starts (repeatable; started if need be)", collect, [])
+    .option("--ready-tcp <[host:]port>", "ready once this TCP port accepts a connection (host: the service's address, else 127.0.0.1)")
+    .option("--ready-http <url>", "ready once this URL answers 2xx")
+    .option("--ready-cmd <command>", "ready once this host shell command exits 0")
+    .option("--ready-interval <ms>", "time between readiness checks (default 200)")
+    .option("--ready-timeout <ms>", "give up being ready after this long (default 60000)");
+}
+
+/**
+ * The create request the flags describe (with an idempotency key: a create sent again to
+ * a daemon that replaced one that went away can only make one service). Usage errors
+ * (exit 2) before anything is sent.
+ */
+export function requestFromFlags(image: string | undefined, cmd: readonly string[], options: ServiceFlags, start: boolean): CreateServiceInput {
+  const spec = withDiskSize(options.spec === undefined ? undefined : parseSpec(options.spec), options.diskSize);
+  const readiness = readinessFromFlags(options);
+  const env = keyValues(options.env, "-e");
+  const labels = keyValues(options.label, "--label");
+  const mounts = options.volume.map((text) => parseVolume(text));
+  const copyOuts = (options.copyOut ?? []).map((text) => parseCopyOut(text));
+  const ports = publishFlags(options.publish);
+  const networkPolicy = policyFlag(options.networkPolicy);
+  const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0 || mounts.length > 0 || copyOuts.length > 0;
+  return {
+    target: options.target,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(spec === undefined ? {} : { spec }),
+    labels,
+    dependsOn: options.dependsOn,
+    ...(readiness === undefined ? {} : { readiness }),
+    ...(options.network === undefined ? {} : { network: options.network }),
+    ...(ports.length === 0 ? {} : { ports }),
+    ...(networkPolicy === undefined ? {} : { networkPolicy }),
+    start,
+    // Web Crypto's: node:crypto would load with the bundle (a real import() cannot run in it, see import-esm.ts).
+    requestId: globalThis.crypto.randomUUID(),
+    ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: [...cmd], env, mounts, copyOut: copyOuts.map((c) => c.path) } } : {}),
+  };
 }
 
 /** `--spec '{...}'` or `--spec @file.json`: a JSON object. */
@@ -99,38 +163,37 @@ async function copyResultsOut(client: VmctlClient, id: string, copyOuts: readonl
   return ok;
 }
 
+/** `vmctl create`: the service made (prepared, not started); its id on stdout, as docker's. */
+export function registerCreate(program: Command, trailing: () => readonly string[]): void {
+  serviceFlags(
+    program
+      .command("create")
+      .description("create a service without starting it (vmctl start... later); prints its id")
+      .argument("[image]", "what to run from (oci: a rootfs directory)")
+      .argument("[command...]", "the command (after --)"),
+  ).action(async (image: string | undefined, positional: string[], options: ServiceFlags, command: Command) => {
+    const request = requestFromFlags(image, [...positional, ...trailing()], options, false);
+    const service = await withClient(command, (client) => client.create(request));
+    process.stdout.write(`${service.id}\n`);
+  });
+}
+
 export function registerRun(program: Command, trailing: () => readonly string[], setExit: (code: number) => void): void {
-  program
-    .command("run")
-    .description("create and start a service, stream its output, exit with its exit code")
-    .argument("[image]", "what to run from (oci: a rootfs directory)")
-    .argument("[command...]", "the command (after --)")
-    .option("--rm", "delete the service once it has exited")
-    .option("-d, --detach", "print the service id and return once it runs")
-    .option("--name <name>", "service name (generated when omitted)")
-    .option("--target <target>", "target to run on", "oci")
-    .option("-e, --env <K=V>", "environment variable (repeatable)", collect, [])
-    .option("--label <k=v>", "label (repeatable)", collect, [])
-    .option("--spec <json|@file>", "the target's spec as JSON; explicit fields win over IMAGE and COMMAND")
-    .option("-v, --volume <src:dst[:ro]>", "a host path the command sees at dst: bound into containers, copied into a microVM (repeatable)", collect, [])
+  serviceFlags(
+    program
+      .command("run")
+      .description("create and start a service, stream its output, exit with its exit code")
+      .argument("[image]", "what to run from (oci: a rootfs directory)")
+      .argument("[command...]", "the command (after --)")
+      .option("--rm", "delete the service once it has exited")
+      .option("-d, --detach", "print the service id and return once it runs"),
+  )
     .option("--copy-out <path:dest>", "after the command ends, copy path (in the service) to dest here (repeatable)", collect, [])
-    .option("--disk-size <size>", "writable disk over the image, e.g. 20G (microvm; default 10G, sparse)")
-    .option("--depends-on <service>", "a service that must be ready before this one starts (repeatable; started if need be)", collect, [])
-    .option("--ready-tcp <[host:]port>", "ready once this TCP port accepts a connection (host: the service's address, else 127.0.0.1)")
-    .option("--ready-http <url>", "ready once this URL answers 2xx")
-    .option("--ready-cmd <command>", "ready once this host shell command exits 0")
-    .option("--ready-interval <ms>", "time between readiness checks (default 200)")
-    .option("--ready-timeout <ms>", "give up being ready after this long (default 60000)")
     .action(async (image: string | undefined, positional: string[], options: RunOptions, command: Command) => {
-      const spec = withDiskSize(options.spec === undefined ? undefined : parseSpec(options.spec), options.diskSize);
-      const readiness = readinessFromFlags(options);
-      const env = keyValues(options.env, "-e");
-      const labels = keyValues(options.label, "--label");
       const cmd = [...positional, ...trailing()];
-      const mounts = options.volume.map((text) => parseVolume(text));
       const copyOuts = options.copyOut.map((text) => parseCopyOut(text));
       if (options.detach && copyOuts.length > 0) throw new CliError("--copy-out needs vmctl to wait for the command: not with -d (use vmctl cp later)", 2);
-      const shorthand = image !== undefined || cmd.length > 0 || Object.keys(env).length > 0 || mounts.length > 0 || copyOuts.length > 0;
+      const request = requestFromFlags(image, cmd, options, true);
       // Loaded on demand (see README.md, "Start-up time").
       const { connectOrStart } = await import("../connection/daemon-launcher.js");
       let client: VmctlClient;
@@ -139,20 +202,6 @@ export function registerRun(program: Command, trailing: () => readonly string[],
       } catch (err) {
         throw cliError(err, RUN_FAILED);
       }
-      // An idempotency key: if the daemon goes away before answering, the create is sent
-      // again to the daemon that replaces it, and can only make one service.
-      const request: CreateServiceInput = {
-        target: options.target,
-        ...(options.name === undefined ? {} : { name: options.name }),
-        ...(spec === undefined ? {} : { spec }),
-        labels,
-        dependsOn: options.dependsOn,
-        ...(readiness === undefined ? {} : { readiness }),
-        start: true,
-        // Web Crypto's: node:crypto would load with the bundle (a real import() cannot run in it, see import-esm.ts).
-        requestId: globalThis.crypto.randomUUID(),
-        ...(shorthand ? { run: { ...(image === undefined ? {} : { image }), command: cmd, env, mounts, copyOut: copyOuts.map((c) => c.path) } } : {}),
-      };
       /** `call`, and once more on a fresh connection (the daemon restarted if need be) when the daemon went away. */
       const again = async <T>(call: (c: VmctlClient) => Promise<T>): Promise<T> => {
         try {

@@ -8,6 +8,22 @@ function seconds(value: string): number {
   return n;
 }
 
+/** `vmctl start`: services made by `vmctl create` (dependencies first); prints each name. */
+export function registerStart(program: Command): void {
+  program
+    .command("start")
+    .description("start created services (their dependencies first)")
+    .argument("<service...>", "service ids or names")
+    .action(async (refs: string[], _options: unknown, command: Command) => {
+      await withClient(command, (client) =>
+        eachRef(refs, async (ref) => {
+          await client.start(ref);
+          process.stdout.write(`${ref}\n`);
+        }),
+      );
+    });
+}
+
 export function registerStop(program: Command): void {
   program
     .command("stop")

@@ -31,6 +31,7 @@ export type {
   RunInput,
   ServiceController,
   ServiceFactory,
+  ServiceNetwork,
   StopOptions,
   TargetContext,
   TerminalSize,
@@ -72,4 +73,33 @@ export type {
   ServiceRecord,
   ServiceRef,
   TargetInfo,
+  CreateNetworkInput,
+  NetworkRecord,
+  ServiceNetworkInfo,
 } from "../orchestrator/api.js";
+export type {
+  EgressPolicy,
+  HostNetworkInventory,
+  HostNetworkOps,
+  NetworkAttachment,
+  NetworkDefinition,
+  PublishedPort,
+  ServiceRules,
+} from "../network/types.js";
+export {
+  checkDeviceName,
+  checkMac,
+  checkNetworkName,
+  checkPolicy,
+  checkPorts,
+  DEFAULT_MTU,
+  DEFAULT_NETWORK,
+  formatPolicy,
+  MAX_DEVICE_NAME_BYTES,
+  NETWORK_LIMITS,
+  NO_NETWORK,
+  parsePolicy,
+  parsePublish,
+} from "../network/network-input.js";
+export { canonicalCidr, cidrContains, cidrOverlaps, cidrSize, formatAddress, formatCidr, isAddress, networkOf, nthHost, parseAddress, parseCidr } from "../network/ipv4.js";
+export type { Cidr } from "../network/ipv4.js";

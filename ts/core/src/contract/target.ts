@@ -11,6 +11,7 @@ import type {
 } from "./types.js";
 import type { ImageAccess } from "../images/types.js";
 import type { OwnedThing } from "./owned.js";
+import type { NetworkAttachment } from "../network/types.js";
 
 /**
  * A durable ledger of what one service owns. `intend` is written to disk before it
@@ -52,6 +53,23 @@ export interface TargetContext {
    * without an image engine.
    */
   readonly images: ImageAccess;
+  /**
+   * The service's place on a network, when it asked for one and the target claims
+   * `capabilities.network` (absent otherwise). The orchestrator has leased the address,
+   * made the bridge and will apply the host rules once `prepare` is done; the target makes
+   * its host device (named `attachment.hostDevice`) and hands the guest its address,
+   * gateway and DNS.
+   */
+  readonly network?: ServiceNetwork;
+}
+
+/** What a target gets of a service's network (TargetContext.network). */
+export interface ServiceNetwork {
+  readonly attachment: NetworkAttachment;
+  /** A persistent TAP named `attachment.hostDevice`, on the bridge and up (a microVM's). Idempotent. */
+  createTap(): Promise<void>;
+  /** Deletes the service's host device (TAP or veth); false when it was not there. Idempotent. */
+  deleteDevice(): Promise<boolean>;
 }
 
 export interface StopOptions {
@@ -115,7 +133,10 @@ export interface ExecProcess extends AsyncIterable<ExecOutput> {
   resize(size: TerminalSize): Promise<void>;
   /** Sends the command a signal by name ("SIGINT", "SIGTERM", ...). */
   signal(name: string): Promise<void>;
-  /** Kills the command if it still runs and frees what the session holds. Idempotent. */
+  /**
+   * Kills the command if it still runs and frees what the session holds. Idempotent. A
+   * command it killed ends as killed by SIGKILL (`exited`: code null, signal "SIGKILL").
+   */
   cancel(): void;
 }
 

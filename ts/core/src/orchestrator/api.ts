@@ -3,6 +3,7 @@
 import type { ExecProcess, ExecRequest } from "../contract/target.js";
 import type { BindMount } from "../contract/types.js";
 import type { Capabilities, ExitInfo, JsonValue, LogChunk, Phase, ProgressSink } from "../contract/types.js";
+import type { EgressPolicy, NetworkDefinition, PublishedPort } from "../network/types.js";
 
 /** A service's phase as the orchestrator sees it: the target's phases plus "waiting" (for dependencies). */
 export type ServicePhase = Phase | "waiting";
@@ -44,6 +45,15 @@ export interface CreateServiceInput {
    * second one; the same key with a different request is ALREADY_EXISTS.
    */
   readonly requestId?: string;
+  /**
+   * "none" (the default), "default" (the implicit network, made on first use) or a
+   * network's name. Only on targets claiming `capabilities.network`.
+   */
+  readonly network?: string;
+  /** Host ports forwarded to the service (`-p 8080:80`); only with a network. */
+  readonly ports?: readonly PublishedPort[];
+  /** Where the service may send traffic; absent: its network's policy. Only with a network. */
+  readonly networkPolicy?: EgressPolicy;
 }
 
 /** What `vmctl run` says besides an explicit spec. */
@@ -79,8 +89,47 @@ export interface ServiceRecord {
    * unavailable: failed: runc not found" after a restart. Absent when all is well.
    */
   readonly status?: string;
+  /** Its place on a network; absent for a service without one. */
+  readonly network?: ServiceNetworkInfo;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/** A service's network, address and rules, as reported. */
+export interface ServiceNetworkInfo {
+  readonly network: string;
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly gateway: string;
+  readonly dns: readonly string[];
+  readonly mac: string;
+  /** The host-side device (TAP or veth). */
+  readonly hostDevice: string;
+  readonly ports: readonly PublishedPort[];
+  /** The policy in force: the service's own, else its network's. */
+  readonly policy: EgressPolicy;
+  /** True when `policy` is the service's own. */
+  readonly ownPolicy: boolean;
+}
+
+/** `CreateNetwork`: a named network. */
+export interface CreateNetworkInput {
+  readonly name: string;
+  /** A CIDR ("10.88.1.0/24", /16 to /29); absent: the next free one of the daemon's pool. */
+  readonly subnet?: string;
+  /** Resolvers for the guests; absent or empty: the host's non-loopback ones (/etc/resolv.conf). */
+  readonly dns?: readonly string[];
+  /** Egress of its services that set none; absent: allow-all. */
+  readonly policy?: EgressPolicy;
+}
+
+/** A network as reported. */
+export interface NetworkRecord extends NetworkDefinition {
+  /** Ids of the services on it. */
+  readonly services: readonly string[];
+  /** The subnet's prefix length. */
+  readonly prefixLength: number;
+  readonly createdAt: Date;
 }
 
 export interface ServiceFilter {
@@ -136,6 +185,12 @@ export interface OrchestratorApi {
    */
   copyOut(ref: ServiceRef, path: string): AsyncIterable<Uint8Array>;
   targets(): TargetInfo[];
+  /** A named network: its bridge, subnet and NAT made on the host. */
+  createNetwork(input: CreateNetworkInput): Promise<NetworkRecord>;
+  listNetworks(): NetworkRecord[];
+  getNetwork(name: string): NetworkRecord;
+  /** FAILED_PRECONDITION while services are on it. */
+  deleteNetwork(name: string): Promise<void>;
   /** Detaches from every service (they keep running) and closes the state store. */
   close(): Promise<void>;
 }

@@ -11,6 +11,8 @@ import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { CreateServiceInput, Readiness, ReadinessCheck, RunShorthand } from "./api.js";
 import { checkArgs, checkJsonShape, checkRef, hasControlCharacter, utf8Bytes } from "./request-checks.js";
 import { containerPath, mounts, str, type StringCheck } from "../target-kit/spec-fields.js";
+import { checkNetworkName, checkPolicy, checkPorts, NO_NETWORK } from "../network/network-input.js";
+import type { EgressPolicy, PublishedPort } from "../network/types.js";
 
 /** A path a request names: a string without NUL, at most PATH_MAX bytes. */
 const pathText: StringCheck = (value, field) => {
@@ -40,6 +42,29 @@ export interface CheckedCreateInput {
   readonly readiness?: Readiness;
   readonly start: boolean;
   readonly requestId?: string;
+  /** Absent: no network. */
+  readonly network?: NetworkRequest;
+}
+
+/** What a create asks of networking, checked (the network's existence is the engine's to check). */
+export interface NetworkRequest {
+  readonly network: string;
+  readonly ports: readonly PublishedPort[];
+  readonly policy?: EgressPolicy;
+}
+
+/** `network`, `ports` and `networkPolicy` of a create; ports or a policy without a network are refused. */
+export function checkNetworkRequest(input: Pick<CreateServiceInput, "network" | "ports" | "networkPolicy">): NetworkRequest | undefined {
+  const { network, ports, networkPolicy } = input;
+  const name = network === undefined || network === null || network === "" ? NO_NETWORK : checkNetworkName(network, "network", { allowNone: true });
+  const checkedPorts = checkPorts(ports, "ports");
+  const policy = networkPolicy === undefined || networkPolicy === null ? undefined : checkPolicy(networkPolicy, "networkPolicy");
+  if (name === NO_NETWORK) {
+    if (checkedPorts.length > 0) throw new ValidationError("ports", "needs a network: the service has none (give network)");
+    if (policy !== undefined) throw new ValidationError("networkPolicy", "needs a network: the service has none (give network)");
+    return undefined;
+  }
+  return { network: name, ports: checkedPorts, ...(policy === undefined ? {} : { policy }) };
 }
 
 export function checkCreateInput(input: CreateServiceInput): CheckedCreateInput {
@@ -75,6 +100,8 @@ export function checkCreateInput(input: CreateServiceInput): CheckedCreateInput 
   if (name !== undefined && name !== "") out.name = name;
   if (requestId !== undefined && requestId !== "") out.requestId = requestId;
   if (readiness !== undefined && readiness !== null) out.readiness = checkReadiness(readiness);
+  const network = checkNetworkRequest(input);
+  if (network !== undefined) out.network = network;
   return out;
 }
 

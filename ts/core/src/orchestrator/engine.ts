@@ -5,7 +5,8 @@
 // images, plugins, then recovery by reconciler.ts), service-table.ts (rows, controllers,
 // events), create-requests.ts (idempotent create), service-dependencies.ts and readiness/
 // (dependency ordering), service-stops.ts, service-teardown.ts, running-service-calls.ts
-// (pause, resume, exec), exit-monitor.ts, service-watchers.ts (watch and wait).
+// (pause, resume, exec), exit-monitor.ts, service-watchers.ts (watch and wait),
+// service-networks.ts (networks, address leases and the host rules of a service's network).
 import { mkdir } from "node:fs/promises";
 import type { ExecProcess, ExecRequest, Logger, ServiceController } from "../contract/target.js";
 import type { ExitInfo, LogChunk, ProgressSink } from "../contract/types.js";
@@ -18,7 +19,9 @@ import { publicRecord, type StoredService } from "../state/service-row.js";
 import type { IntegrityReport, StateStore } from "../state/state-store.js";
 import { abortable, untilAborted } from "./abortable.js";
 import type {
+  CreateNetworkInput,
   CreateServiceInput,
+  NetworkRecord,
   OrchestratorApi,
   ServiceEvent,
   ServiceFilter,
@@ -45,6 +48,7 @@ import { DEFAULT_WATCH_QUEUE_LIMIT, waitForExit, watchServices } from "./service
 import { startUp, type OrchestratorOptions, type StartedState } from "./startup.js";
 import { pruneSystem } from "./system-prune.js";
 import { serviceContext } from "./target-context.js";
+import type { ServiceNetworks, NetworkReconcileReport } from "./service-networks.js";
 
 export type { OrchestratorOptions } from "./startup.js";
 
@@ -69,6 +73,7 @@ export class Orchestrator implements OrchestratorApi {
   readonly #stops: ServiceStops;
   readonly #calls: RunningServiceCalls;
   readonly #teardown: ServiceTeardown;
+  readonly #networks: ServiceNetworks;
   /** start, stop, delete, pause and resume of one service never interleave. */
   readonly #locks = new KeyedLock();
   /** Aborted by close: background work (readiness checks, recording exits) writes no more. */
@@ -82,6 +87,8 @@ export class Orchestrator implements OrchestratorApi {
   readonly imageRecovery: ImageRecoveryReport;
   /** The image store (`<stateDir>/images`): pull, list, inspect, remove, prune. */
   readonly images: ImageStore;
+  /** What start-up found of ours on the host (rules, devices, bridges) that nothing accounted for, and removed. */
+  readonly networkRecovery: NetworkReconcileReport;
 
   private constructor(started: StartedState, watchQueueLimit: number) {
     this.stateDir = started.stateDir;
@@ -91,6 +98,8 @@ export class Orchestrator implements OrchestratorApi {
     this.recovery = started.recovery;
     this.images = started.images;
     this.imageRecovery = started.imageRecovery;
+    this.#networks = started.networks;
+    this.networkRecovery = started.networkRecovery;
     this.#watchQueueLimit = watchQueueLimit;
     this.#services = new ServiceTable(this.#store, new EventHub(), this.#registry);
     this.#requests = new CreateRequests(this.#store);
@@ -104,6 +113,7 @@ export class Orchestrator implements OrchestratorApi {
       registry: this.#registry,
       images: this.images,
       exits: this.#exits,
+      networks: this.#networks,
       stateDir: this.stateDir,
       log: this.#log,
     });
@@ -180,8 +190,14 @@ export class Orchestrator implements OrchestratorApi {
 
   async #create(request: CheckedCreateInput, input: CreateServiceInput, requestHash?: string, progress?: ProgressSink): Promise<ServiceRecord> {
     const factory = factoryFor(this.#registry, request.target);
+    if (request.network !== undefined && !factory.capabilities.network) {
+      throw new VmctlError("FAILED_PRECONDITION", `network: target ${request.target} gives its services no network (it does not claim the network capability)`, {
+        details: { field: "network", target: request.target },
+      });
+    }
     const spec = validatedSpec(factory, input);
     const dependsOn = this.#dependencies.resolve(request.dependsOn);
+    if (request.network !== undefined) await this.#networks.precheck(request.network);
     const id = newServiceId();
     const name = request.name ?? generatedName(request.target, id);
 
@@ -197,14 +213,18 @@ export class Orchestrator implements OrchestratorApi {
       ...(request.readiness === undefined ? {} : { readiness: request.readiness }),
       ...(request.requestId === undefined ? {} : { requestId: request.requestId, requestHash }),
     });
-    const context = serviceContext(this.#store, this.images, this.stateDir, id, request.target, this.#log);
+    let context = serviceContext(this.#store, this.images, this.stateDir, id, request.target, this.#log);
     let controller: ServiceController | undefined;
     let created: StoredService;
     try {
       await mkdir(context.serviceDir, { recursive: true, mode: 0o700 });
+      // The address is leased (durably) and the bridge made before the target makes its device.
+      if (request.network !== undefined) context = { ...context, network: await this.#networks.attach(id, request.network) };
       controller = await factory.create(id, spec, context);
       await (progress === undefined ? controller.prepare() : controller.prepare(guardedSink(progress)));
       this.#store.saveControllerData(id, controller.record());
+      // The host rules need the target's device: it exists once prepared.
+      if (request.network !== undefined) await this.#networks.apply(id);
       const state = await controller.state();
       this.#services.live.set(id, { factory, controller, context });
       // The acknowledgement: committed before create returns.
@@ -381,6 +401,28 @@ export class Orchestrator implements OrchestratorApi {
 
   targets(): TargetInfo[] {
     return this.#registry.targets();
+  }
+
+  // ---- networks ---------------------------------------------------------------------
+
+  async createNetwork(input: CreateNetworkInput): Promise<NetworkRecord> {
+    this.#assertOpen();
+    return this.#networks.create(input);
+  }
+
+  listNetworks(): NetworkRecord[] {
+    this.#assertOpen();
+    return this.#networks.list();
+  }
+
+  getNetwork(name: string): NetworkRecord {
+    this.#assertOpen();
+    return this.#networks.get(name);
+  }
+
+  async deleteNetwork(name: string): Promise<void> {
+    this.#assertOpen();
+    await this.#networks.delete(name);
   }
 
   /** `PRAGMA integrity_check` (and foreign keys) of the state database. */

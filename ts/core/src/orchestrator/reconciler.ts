@@ -10,6 +10,7 @@ import type { ControllerRecord, ServiceState } from "../contract/types.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { StoredService } from "../state/service-row.js";
 import type { StateStore } from "../state/state-store.js";
+import type { ServiceNetworks } from "./service-networks.js";
 import { lostExit, patchFromState } from "./service-state.js";
 
 export interface ReconcileDeps {
@@ -17,6 +18,8 @@ export interface ReconcileDeps {
   readonly registry: PluginRegistry;
   readonly servicesDir: string;
   readonly context: (service: StoredService) => TargetContext;
+  /** Undoes a forgotten service's network (rules, device, lease). */
+  readonly networks?: ServiceNetworks;
   readonly log: Logger;
   /** Services reconciled at once. Default 8. */
   readonly concurrency?: number;
@@ -86,6 +89,7 @@ async function reconcileOne(deps: ReconcileDeps, service: StoredService, report:
     // Never acknowledged, or being deleted: free whatever was made, then forget it.
     try {
       await controller?.destroy();
+      await deps.networks?.detach(service.id);
       await rm(context.serviceDir, { recursive: true, force: true });
       store.remove(service.id);
       report.removed.push(service.id);

@@ -9,6 +9,7 @@ import { VmctlError } from "../errors.js";
 import type { ImageStore } from "../images/image-store.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import type { ExitMonitor } from "./exit-monitor.js";
+import type { ServiceNetworks } from "./service-networks.js";
 import { controllerRecord } from "./reconciler.js";
 import type { ServiceTable } from "./service-table.js";
 import { servicesDir } from "./target-context.js";
@@ -18,6 +19,7 @@ export interface TeardownDeps {
   readonly registry: PluginRegistry;
   readonly images: ImageStore;
   readonly exits: ExitMonitor;
+  readonly networks: ServiceNetworks;
   readonly stateDir: string;
   readonly log: Logger;
 }
@@ -31,7 +33,7 @@ export class ServiceTeardown {
 
   /** Marks the service as being deleted (so a crash finishes the job), destroys it, forgets it. Call under its lock. */
   async destroyAndForget(id: string): Promise<void> {
-    const { services, registry, images, exits, stateDir } = this.#deps;
+    const { services, registry, images, exits, networks, stateDir } = this.#deps;
     const { store } = services;
     const service = store.get(id);
     if (service === undefined) return;
@@ -54,6 +56,8 @@ export class ServiceTeardown {
         details: { serviceId: id, target: service.target },
       });
     }
+    // Its host rules and device, then its address: after the target let go of the device.
+    await networks.detach(id);
     await rm(join(servicesDir(stateDir), id), { recursive: true, force: true });
     // Its images are no longer pinned by it (image_uses rows also go with the service row,
     // which covers the other ways a service is forgotten: a failed create, recovery).
@@ -80,6 +84,7 @@ export class ServiceTeardown {
         if (service !== undefined) c = await factory.adopt(controllerRecord(store, service), context);
       }
       await c?.destroy();
+      await this.#deps.networks.detach(id);
       await rm(context.serviceDir, { recursive: true, force: true });
       store.remove(id);
     } catch (err) {

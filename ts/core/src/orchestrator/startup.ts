@@ -13,6 +13,7 @@ import { loadRegistry } from "../plugins/load-registry.js";
 import type { PluginRegistry } from "../plugins/plugin-registry.js";
 import { DEFAULT_STATE_DIR, StateStore } from "../state/state-store.js";
 import { reconcile, type ReconcileReport } from "./reconciler.js";
+import { ServiceNetworks, type NetworkingOptions, type NetworkReconcileReport } from "./service-networks.js";
 import { imagesDir, serviceContext, servicesDir } from "./target-context.js";
 
 export interface OrchestratorOptions {
@@ -43,6 +44,11 @@ export interface OrchestratorOptions {
     /** Registries (`host:port`) spoken to over plain HTTP. */
     readonly insecureRegistries?: readonly string[];
   };
+  /**
+   * Networking (service-networks.ts): the host side (vmctld passes createHostNetwork())
+   * and the subnet pool. Without `host`, a service asking for a network is refused.
+   */
+  readonly network?: NetworkingOptions;
 }
 
 /** Everything open, and what recovery found. */
@@ -54,6 +60,9 @@ export interface StartedState {
   readonly imageRecovery: ImageRecoveryReport;
   readonly registry: PluginRegistry;
   readonly recovery: ReconcileReport;
+  readonly networks: ServiceNetworks;
+  /** What start-up found of ours on the host that nothing accounts for, and removed. */
+  readonly networkRecovery: NetworkReconcileReport;
 }
 
 /** Opens the state, the image store and the plugins, and recovers every stored service. On failure the store is closed again. */
@@ -72,15 +81,19 @@ export async function startUp(options: OrchestratorOptions): Promise<StartedStat
     });
     // Before any service is adopted: a target may ask for its image while adopting.
     const imageRecovery = await images.recover();
+    const networks = new ServiceNetworks(store, options.network ?? {}, childLogger(log, { component: "network" }));
     const registry = await openTargets(options, stateDir, log);
     const recovery = await reconcile({
       store,
       registry,
       servicesDir: servicesDir(stateDir),
-      context: (s) => serviceContext(store, images, stateDir, s.id, s.target, log),
+      context: (s) => serviceContext(store, images, stateDir, s.id, s.target, log, networks.context(s.id)),
+      networks,
       log,
     });
-    return { stateDir, log, store, images, imageRecovery, registry, recovery };
+    // After the services: leases of services just forgotten are gone, so what is left on the host for them is found here.
+    const networkRecovery = await networks.reconcile();
+    return { stateDir, log, store, images, imageRecovery, registry, recovery, networks, networkRecovery };
   } catch (err) {
     store.close();
     throw err;

@@ -105,6 +105,35 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX image_uses_digest ON image_uses (digest);
   `,
+  `
+  -- Networks (state/network-store.ts): one bridge and one subnet each; "default" is
+  -- written on first use. A subnet is unique here; overlaps are refused before insert.
+  CREATE TABLE networks (
+    name       TEXT PRIMARY KEY,
+    subnet     TEXT NOT NULL UNIQUE,
+    gateway    TEXT NOT NULL,
+    bridge     TEXT NOT NULL UNIQUE,
+    dns        TEXT NOT NULL,
+    policy     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  -- A service's place on a network: its address lease (never two alike on a network),
+  -- its host device, published ports and own egress policy (NULL: the network's).
+  -- Written before anything is made on the host; it goes with the service's row, and a
+  -- network with leases cannot be deleted.
+  CREATE TABLE network_leases (
+    service_id  TEXT PRIMARY KEY REFERENCES services (id) ON DELETE CASCADE,
+    network     TEXT NOT NULL REFERENCES networks (name) ON DELETE RESTRICT,
+    address     TEXT NOT NULL,
+    mac         TEXT NOT NULL,
+    host_device TEXT NOT NULL UNIQUE,
+    ports       TEXT NOT NULL,
+    policy      TEXT,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (network, address)
+  ) STRICT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

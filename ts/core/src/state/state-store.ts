@@ -10,6 +10,8 @@ import type { ExitInfo, JsonValue, OwnedResource } from "../contract/types.js";
 import { VmctlError } from "../errors.js";
 import type { Readiness, ServicePhase } from "../orchestrator/api.js";
 import { SqliteResourceLedger } from "./resource-ledger.js";
+import { networkInfo } from "../network/service-network-info.js";
+import { NetworkStore, type StoredLease, type StoredNetwork } from "./network-store.js";
 import { migrate } from "./schema.js";
 import { encodeExit, rowToService, type Lifecycle, type ServiceRow, type StoredService } from "./service-row.js";
 
@@ -83,6 +85,8 @@ function makePrivate(stateDir: string, dbPath: string): void {
 export class StateStore {
   readonly #db: Database.Database;
   readonly #stmt;
+  /** Networks and address leases (network-store.ts), in this database. */
+  readonly networks: NetworkStore;
   /** This orchestrator installation's identity, persisted on first start (owner labels use it). */
   readonly instanceId: string;
 
@@ -91,6 +95,7 @@ export class StateStore {
     readonly path: string,
   ) {
     this.#db = db;
+    this.networks = new NetworkStore(db);
     this.#stmt = {
       insert: db.prepare(
         `INSERT INTO services (id, name, target, lifecycle, labels, spec, depends_on, readiness, phase, addresses, ready, created_at, updated_at, request_id, request_hash)
@@ -193,25 +198,34 @@ export class StateStore {
         updated_at: Date.now(),
       };
       this.#stmt.update.run(next);
-      return rowToService(next);
+      return this.#service(next);
     }).immediate();
   }
 
   get(id: string): StoredService | undefined {
     const row = this.#stmt.byId.get(id);
-    return row === undefined ? undefined : rowToService(row);
+    return row === undefined ? undefined : this.#service(row);
+  }
+
+  /** The row as a service, with its network lease (network-store.ts) when it has one. */
+  #service(row: ServiceRow, leases?: ReadonlyMap<string, StoredLease>, networks?: ReadonlyMap<string, StoredNetwork>): StoredService {
+    const service = rowToService(row);
+    const lease = leases === undefined ? this.networks.leaseOf(row.id) : leases.get(row.id);
+    if (lease === undefined) return service;
+    const network = networks === undefined ? this.networks.network(lease.network) : networks.get(lease.network);
+    return network === undefined ? service : { ...service, network: networkInfo(lease, network) };
   }
 
   /** The service a create with this idempotency key made, if it still exists. */
   findByRequestId(requestId: string): StoredService | undefined {
     const row = this.#stmt.byRequestId.get(requestId);
-    return row === undefined ? undefined : rowToService(row);
+    return row === undefined ? undefined : this.#service(row);
   }
 
   /** By id, else by name. */
   find(ref: string): StoredService | undefined {
     const row = this.#stmt.byId.get(ref) ?? this.#stmt.byName.get(ref);
-    return row === undefined ? undefined : rowToService(row);
+    return row === undefined ? undefined : this.#service(row);
   }
 
   /**
@@ -220,10 +234,13 @@ export class StateStore {
    */
   list(options: { all?: boolean; where?: (row: Readonly<ServiceRow>) => boolean } = {}): StoredService[] {
     const out: StoredService[] = [];
-    for (const row of this.#stmt.all.iterate()) {
+    // Read once for the whole list, not once per service.
+    const leases = new Map(this.networks.leases().map((l) => [l.serviceId, l]));
+    const networks = new Map(this.networks.networks().map((n) => [n.name, n]));
+    for (const row of this.#stmt.all.all()) {
       if (!options.all && row.lifecycle === "creating") continue;
       if (options.where && !options.where(row)) continue;
-      out.push(rowToService(row));
+      out.push(this.#service(row, leases, networks));
     }
     return out;
   }

@@ -1,5 +1,5 @@
 // The vmctl.v1 enums ↔ the engine's names, each table written once and read both ways.
-import { ValidationError, type LogStream, type ServiceEvent, type ServicePhase } from "@vmctl/core/contract";
+import { ValidationError, type EgressPolicy, type LogStream, type ServiceEvent, type ServicePhase } from "@vmctl/core/contract";
 import { vmctl } from "../gen/protos.js";
 
 const pb = vmctl.v1;
@@ -48,4 +48,10 @@ export const logStream: EnumCodec<LogStream, vmctl.v1.LogChunk.Stream> = enumCod
   stdout: pb.LogChunk.Stream.STREAM_STDOUT,
   stderr: pb.LogChunk.Stream.STREAM_STDERR,
   console: pb.LogChunk.Stream.STREAM_CONSOLE,
+});
+
+export const policyMode: EnumCodec<EgressPolicy["mode"], vmctl.v1.EgressPolicy.Mode> = enumCodec("policy mode", {
+  "allow-all": pb.EgressPolicy.Mode.MODE_ALLOW_ALL,
+  "deny-all": pb.EgressPolicy.Mode.MODE_DENY_ALL,
+  allow: pb.EgressPolicy.Mode.MODE_ALLOW,
 });

@@ -20,6 +20,7 @@ import {
 import type { vmctl } from "../gen/protos.js";
 import { jsonFromStruct, StructDepthError, structFromJson } from "../struct.js";
 import { eventKind, logStream, servicePhase } from "./enums.js";
+import { policyFromProto, policyToProto, portFromProto, portToProto, serviceNetworkFromProto, serviceNetworkToProto } from "./networks.js";
 import { dateOf } from "./wire-numbers.js";
 
 /** What a create request carries: the engine's input, with the spec as JSON (it crosses the wire). */
@@ -106,6 +107,7 @@ export function serviceToProto(s: ServiceRecord): vmctl.v1.IService {
     updatedUnixMs: s.updatedAt.getTime(),
     status: s.status ?? "",
     ...(s.readiness === undefined ? {} : { readiness: readinessToProto(s.readiness) }),
+    ...(s.network === undefined ? {} : { network: serviceNetworkToProto(s.network) }),
   };
 }
 
@@ -126,6 +128,7 @@ export function serviceFromProto(s: vmctl.v1.IService): ServiceRecord {
     addresses: [...(s.addresses ?? [])],
     ready: s.ready === true,
     ...(s.status ? { status: s.status } : {}),
+    ...(s.network ? { network: serviceNetworkFromProto(s.network) } : {}),
     createdAt: dateOf(s.createdUnixMs),
     updatedAt: dateOf(s.updatedUnixMs),
   };
@@ -180,6 +183,9 @@ export function createRequestToProto(input: CreateServiceRequestInput): vmctl.v1
     dependsOn: [...(input.dependsOn ?? [])],
     ...(input.readiness === undefined ? {} : { readiness: readinessToProto(input.readiness) }),
     start: input.start === true,
+    ...(input.network === undefined ? {} : { network: input.network }),
+    ...(input.ports === undefined ? {} : { ports: input.ports.map(portToProto) }),
+    ...(input.networkPolicy === undefined ? {} : { networkPolicy: policyToProto(input.networkPolicy) }),
     ...(input.run === undefined
       ? {}
       : {
@@ -217,6 +223,9 @@ export function createInputFromProto(req: vmctl.v1.ICreateServiceRequest): Creat
     dependsOn: [...(req.dependsOn ?? [])],
     ...(readiness === undefined ? {} : { readiness }),
     start: req.start === true,
+    ...(req.network ? { network: req.network } : {}),
+    ...(req.ports && req.ports.length > 0 ? { ports: req.ports.map(portFromProto) } : {}),
+    ...(req.networkPolicy ? { networkPolicy: policyFromProto(req.networkPolicy, "networkPolicy") } : {}),
     ...(run
       ? {
           run: {

@@ -38,8 +38,9 @@ export class ServiceReadiness {
       );
     }
     const { check, intervalMs, timeoutMs } = service.readiness;
-    // A TCP check without a host probes the service's first address (without its prefix length).
-    const host = service.addresses[0]?.replace(/\/\d+$/, "");
+    // A TCP check without a host probes the service's address on its network, else the
+    // first its target reports (without its prefix length).
+    const host = service.network?.address ?? service.addresses[0]?.replace(/\/\d+$/, "");
     const promise = waitUntilReady(probeFor(check, host), {
       subject: `service ${service.name}`,
       signal: this.#shutdown,
