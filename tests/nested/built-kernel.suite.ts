@@ -25,6 +25,7 @@ import { busyboxTree, debugfsCat, fsckReadOnly, makeExt4, packInitramfs } from "
 import { requireGuestKernel, type GuestKernel } from "./guest-kernel.js";
 import { liveTiedChildren, type L1Result } from "./index.js";
 import { selectedRunner } from "./runner.js";
+import type { ConformanceReport } from "@vmctl/plugin-conformance";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const runner = selectedRunner();
@@ -373,6 +374,10 @@ async function prepareApiPlan(dir: string, kernel: GuestKernel): Promise<Record<
 const IMAGE_COMMAND = "echo out; echo err >&2; exit 7";
 /** What `vmctl exec` runs in the running image VM. */
 const EXEC_COMMAND = "echo exec-out; echo exec-err >&2; echo host=$(hostname); exit 3";
+/** The conformance kit's fixtures for Linux guests (the default image through the agent). */
+const CONFORMANCE_FIXTURES = "tests/nested/l1/microvm-conformance.fixtures.mjs";
+/** The whole kit inside L1: every check boots Linux guests (four at once in one). */
+const CONFORMANCE_TIMEOUT_MS = 900_000;
 
 /**
  * The workspace a `vmctl run -v` copies into an image VM: text, a Unicode name, a binary
@@ -446,6 +451,9 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
       { name: "cli-image-oom-rm", args: ["rm", "oomvm"], timeoutMs: 30_000 },
       // A Linux that panics: no root device to mount, and no initramfs.
       { name: "cli-panic", args: ["run", "--rm", "--target", "microvm", kernel.vmlinux, "--", "root=/dev/vda", "quiet"], timeoutMs: 60_000 },
+      // The plugin conformance kit against the microvm target, its services Linux guests
+      // running the default image through the agent (the vmctld above plays no part).
+      { name: "conformance-microvm", node: "ts/plugin-conformance/dist/cli.js", args: ["plugins/microvm", "--images", "--json", "--fixtures", CONFORMANCE_FIXTURES], timeoutMs: CONFORMANCE_TIMEOUT_MS },
     ],
   };
 }
@@ -831,6 +839,33 @@ test.serial(`a workload the guest's OOM killer ends ${runner.kind === "nested" ?
   t.regex(panic.stderr, /VFS|root|not syncing/i, "and quotes the panic line");
   noVmmLeft(t, panic);
   t.deepEqual(panic.leftoverFiles, []);
+  done();
+});
+
+test.serial(`the plugin conformance kit passes against the microvm target with Linux guests ${runner.kind === "nested" ? "inside L1" : "on this host"} (the default image, the agent); nothing left`, async (t) => {
+  const deadline = budget(t, CONFORMANCE_TIMEOUT_MS + 600_000);
+  const done = timed(t);
+  const b = linux();
+  const r = await b.result<CliResult>("conformance-microvm", deadline);
+  let report: ConformanceReport;
+  try {
+    report = JSON.parse(r.stdout) as ConformanceReport;
+  } catch {
+    return t.fail(`vmctl-conformance exited ${r.code} in ${r.ms} ms without a report:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+  }
+  t.log(`vmctl-conformance (${report.checks.length} checks) in ${r.ms} ms`);
+  for (const c of report.checks) t.log(`${c.status} ${c.name} (${c.durationMs} ms)${c.reason ? `: ${c.reason.slice(0, 300)}` : ""}`);
+  t.deepEqual(
+    report.checks.filter((c) => c.status !== "pass").map((c) => `${c.status} ${c.name}: ${c.reason ?? ""}`),
+    [],
+    `every check passes, exec and copy included:\n${r.stderr.slice(-2000)}`,
+  );
+  t.true(report.ok);
+  t.is(r.code, 0);
+  for (const claimed of ["capabilities/exec", "capabilities/copy", "adopt/running", "run/spec-from-run"]) {
+    t.true(report.checks.some((c) => c.name === claimed && c.status === "pass"), `${claimed} ran and passed`);
+  }
+  noVmmLeft(t, r);
   done();
 });
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::clock;
+use crate::exec::WorkloadLink;
 use crate::reaper::{Reaper, SignalError};
 
 /// How the agent ends.
@@ -25,6 +26,8 @@ pub struct Agent {
     workload_exec_boottime_ns: AtomicU64,
     /// The workload: None, Some(0) while it starts, Some(pid) while it runs.
     workload: Mutex<Option<i32>>,
+    /// The running workload's output link, for a client that attaches after a restart.
+    workload_link: Mutex<Option<Arc<WorkloadLink>>>,
     endings: mpsc::UnboundedSender<Ending>,
 }
 
@@ -41,6 +44,7 @@ impl Agent {
             start_boottime_ns,
             workload_exec_boottime_ns: AtomicU64::new(0),
             workload: Mutex::new(None),
+            workload_link: Mutex::new(None),
             endings,
         };
         (agent, ending)
@@ -63,6 +67,29 @@ impl Agent {
         }
         *workload = Some(0);
         Ok(WorkloadSlot(self.clone()))
+    }
+
+    fn link(&self) -> std::sync::MutexGuard<'_, Option<Arc<WorkloadLink>>> {
+        self.workload_link.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The workload's session reaches its clients through `link` from now on.
+    pub fn set_workload_link(&self, link: Arc<WorkloadLink>) {
+        *self.link() = Some(link);
+    }
+
+    /// The workload's session is over: nothing to attach to any more.
+    pub fn clear_workload_link(&self) {
+        *self.link() = None;
+    }
+
+    /// The workload to attach to, and its pid: None when none has started (or its session is over).
+    pub fn attachable_workload(&self) -> Option<(Arc<WorkloadLink>, i32)> {
+        let link = self.link().clone()?;
+        match *self.workload() {
+            Some(pid) if pid > 0 => Some((link, pid)),
+            _ => None,
+        }
     }
 
     /// Signals the workload.

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::agent::{Agent, Ending};
 use crate::config::Listen;
-use crate::exec::{self, Input, Output, Role, WindowSize};
+use crate::exec::{self, Client, Input, Output, Outputs, Role, WindowSize, WorkloadLink};
 use crate::pb;
 use crate::pb::agent_server::AgentServer;
 use crate::reaper::ProcessExit;
@@ -112,6 +112,57 @@ struct Api {
     agent: Arc<Agent>,
 }
 
+impl Api {
+    /// An Exec that attaches to the running workload (ExecStart.attach).
+    fn attach(
+        &self,
+        workload: bool,
+        inputs: Streaming<pb::ExecInput>,
+    ) -> Result<Response<BoxStream<pb::ExecOutput>>, Status> {
+        if !workload {
+            return Err(Status::invalid_argument(
+                "attach: only the workload can be attached to (set workload)",
+            ));
+        }
+        let (link, pid) = self
+            .agent
+            .attachable_workload()
+            .ok_or_else(|| Status::failed_precondition("attach: no workload is running"))?;
+        let (output_tx, output_rx) = mpsc::channel(exec::OUTPUT_QUEUE);
+        // First on a fresh channel, before the link can send this client anything.
+        let _ = output_tx.try_send(Output::Started { pid });
+        let done_sending = forward_inputs(inputs, link.inputs());
+        link.attach(Client {
+            outputs: output_tx,
+            done_sending,
+        });
+        log!("a client attached to the workload (pid {pid})");
+        Ok(Response::new(output_stream(output_rx)))
+    }
+}
+
+/// Passes a call's inputs on to its session; the receiver turns true when the call has
+/// finished sending (its half-close, or it went away).
+fn forward_inputs(mut inputs: Streaming<pb::ExecInput>, to: mpsc::Sender<Input>) -> watch::Receiver<bool> {
+    let (done_tx, done_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok(Some(message)) = inputs.message().await {
+            let Some(input) = message.input.and_then(input) else {
+                continue;
+            };
+            if to.send(input).await.is_err() {
+                break;
+            }
+        }
+        let _ = done_tx.send(true);
+    });
+    done_rx
+}
+
+fn output_stream(outputs: mpsc::Receiver<Output>) -> BoxStream<pb::ExecOutput> {
+    Box::pin(ReceiverStream::new(outputs).map(|output| Ok(to_pb(output))))
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -144,6 +195,9 @@ impl pb::agent_server::Agent for Api {
             }) => start,
             _ => return Err(Status::invalid_argument("the first message must be `start`")),
         };
+        if start.attach {
+            return self.attach(start.workload, inputs);
+        }
         let tty = start.tty.then(|| window(start.window));
         let request = exec::Request {
             args: &start.args,
@@ -165,20 +219,26 @@ impl pb::agent_server::Agent for Api {
         let session = exec::start(&self.agent, prepared, role).map_err(status::exec)?;
 
         let (input_tx, input_rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            while let Ok(Some(message)) = inputs.message().await {
-                let Some(input) = message.input.and_then(input) else {
-                    continue;
-                };
-                if input_tx.send(input).await.is_err() {
-                    return;
-                }
-            }
-        });
         let (output_tx, output_rx) = mpsc::channel(exec::OUTPUT_QUEUE);
-        tokio::spawn(session.run(input_rx, output_tx));
-        let outputs = ReceiverStream::new(output_rx).map(|output| Ok(to_pb(output)));
-        Ok(Response::new(Box::pin(outputs)))
+        let done_sending = forward_inputs(inputs, input_tx.clone());
+        let outputs = if start.workload {
+            // The slot is this session's (exec::start claimed it): the link is too.
+            let link = WorkloadLink::new(
+                Client {
+                    outputs: output_tx,
+                    done_sending,
+                },
+                input_tx,
+            );
+            self.agent.set_workload_link(link.clone());
+            Outputs::Workload(link)
+        } else {
+            // The call's inputs alone feed an exec: their end is the feeder's.
+            drop(input_tx);
+            Outputs::Exec(output_tx)
+        };
+        tokio::spawn(session.run(input_rx, outputs));
+        Ok(Response::new(output_stream(output_rx)))
     }
 
     async fn signal(

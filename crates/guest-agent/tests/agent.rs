@@ -591,3 +591,116 @@ async fn serves_on_vsock_too() {
     );
     assert_eq!(bind.1.raw_os_error(), Some(libc::EADDRINUSE), "{}", bind.1);
 }
+
+#[tokio::test]
+async fn the_workload_outlives_its_client_and_a_new_one_attaches_for_the_rest() {
+    let mut agent = Agent::start().await;
+    let attach = pb::ExecStart {
+        workload: true,
+        attach: true,
+        ..Default::default()
+    };
+    // Nothing to attach to yet; only the workload can be attached to.
+    assert_eq!(
+        agent.exec(attach.clone()).await.err().unwrap().code(),
+        tonic::Code::FailedPrecondition
+    );
+    let not_workload = pb::ExecStart {
+        attach: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        agent.exec(not_workload).await.err().unwrap().code(),
+        tonic::Code::InvalidArgument
+    );
+
+    // Past USR1 it prints ~100 KiB (more than a pipe holds) while nobody listens.
+    let mut start = command(&[
+        "sh",
+        "-c",
+        "trap 'go=1' USR1; echo first; while [ -z \"$go\" ]; do sleep 0.05; done; \
+         i=0; while [ $i -lt 10000 ]; do echo line-$i; i=$((i+1)); done; echo last >&2; exit 5",
+    ]);
+    start.workload = true;
+    let (inputs, mut outputs) = agent.exec(start).await.unwrap();
+    let mut stdout = String::new();
+    let mut pid = 0;
+    while !stdout.contains("first") {
+        match outputs.message().await.unwrap().unwrap().output.unwrap() {
+            Output::Stdout(data) => stdout.push_str(&String::from_utf8_lossy(&data)),
+            Output::Started(started) => pid = started.pid,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The orchestrator goes away (a restart); the workload runs on and prints.
+    drop((inputs, outputs));
+    agent
+        .client
+        .signal(pb::SignalRequest {
+            target: Some(pb::signal_request::Target::Workload(true)),
+            signal: "USR1".to_owned(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A new client attaches: the pid, then everything printed since, in order, and the exit.
+    let (inputs, outputs) = agent.exec(attach).await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(20), collect(outputs))
+        .await
+        .expect("the attached client did not get the workload's end");
+    assert_eq!(rest.pid, Some(pid));
+    let expected: String = (0..10000).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(rest.stdout(), expected, "nothing lost or repeated while detached");
+    assert_eq!(rest.stderr(), "last\n");
+    assert_eq!(rest.status(), ExitStatus::Code(5));
+    // The exit was read: init powers off.
+    drop(inputs);
+    assert!(
+        agent.wait_exit(Duration::from_secs(10)).is_some(),
+        "the agent did not power off after its workload ended"
+    );
+}
+
+#[tokio::test]
+async fn a_client_attaching_takes_over_from_one_that_stopped_reading() {
+    let mut agent = Agent::start().await;
+    let mut start = command(&[
+        "sh",
+        "-c",
+        // Far more than the stuck call's queues and windows hold.
+        "echo first; seq 1 2000000; exit 4",
+    ]);
+    start.workload = true;
+    // The first client stops reading but keeps its call open (a half-dead connection).
+    let (stuck_inputs, mut stuck) = agent.exec(start).await.unwrap();
+    while !matches!(
+        stuck.message().await.unwrap().unwrap().output.unwrap(),
+        Output::Stdout(_)
+    ) {}
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let attach = pb::ExecStart {
+        workload: true,
+        attach: true,
+        ..Default::default()
+    };
+    let (inputs, outputs) = agent.exec(attach).await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(20), collect(outputs))
+        .await
+        .expect("the new client did not get the workload's end: the stuck one held it");
+    assert_eq!(rest.status(), ExitStatus::Code(4));
+    // What was queued to the stuck client is its; the rest, in order, to the end, is the
+    // new one's (its first chunk may start inside a line: that fragment is skipped).
+    let text = rest.stdout();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let first: usize = lines[0].parse().unwrap();
+    assert!(first < 2_000_000, "the new client got nothing but the end");
+    let expected: Vec<String> = (first..=2_000_000).map(|i| i.to_string()).collect();
+    assert!(
+        lines == expected,
+        "a gap or a repeat after the new client's first line ({first})"
+    );
+    drop((stuck_inputs, stuck, inputs));
+    assert!(agent.wait_exit(Duration::from_secs(10)).is_some());
+}

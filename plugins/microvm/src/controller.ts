@@ -245,9 +245,9 @@ export class MicrovmController implements ServiceController {
    */
   async reattach(recorded: RecordedVmm | undefined): Promise<void> {
     await reattach(this.#adopted, recorded);
-    // The agent's relay and connection remade (exec, stop); the workload's output is not (workload.ts).
+    // The agent's relay and connection remade (exec, stop), and the workload's output and exit followed again (workload.ts).
     const agent = this.#readVm()?.agent;
-    if (agent && this.#follower.connection && !this.#records.exit()) await this.#workload.connect(agent);
+    if (agent && this.#follower.connection && !this.#records.exit()) await this.#workload.attach(await this.#workload.connect(agent), agent);
   }
 
   /** Cuts the streams and the connection; the VM and its VMM run on (orchestrator shutdown). */

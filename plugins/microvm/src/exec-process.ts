@@ -80,8 +80,12 @@ export class AgentExecProcess implements ExecProcess {
   }
 
   cancel(): void {
+    if (this.#cancelled) return;
     this.#cancelled = true;
     this.#session.cancel();
+    // The contract's end of a cancelled command: killed (the agent kills its process group
+    // as the call ends). An exit already read has settled `exited` and stays.
+    this.#settle.resolve({ code: null, signal: "SIGKILL" });
   }
 }
 

@@ -11,11 +11,8 @@ import anyTest, { type TestFn } from "ava";
 import { makeWorkspace, treeDigest, unpack } from "@vmctl/plugin-conformance";
 import { VmctlError, type ExitInfo } from "@vmctl/core/contract";
 import { startAgent, type RunningAgent } from "./agent/testing.js";
-import { serviceLayout, type ServiceLayout } from "./layout.js";
-import { testContext, type TestContext } from "./testing/context.js";
-import type { VmAgent, VmWorkspace } from "./vm-config.js";
+import { serviceFor, vmAgent } from "./testing/agent-workload.js";
 import { removePerVmFiles } from "./vmm-stop.js";
-import { AgentWorkload } from "./workload.js";
 
 /** Every entry with its mode (and a file's sha256, a link's target): what a copy in and out must keep. */
 const tree = (root: string): Record<string, string> => treeDigest(root, { modes: true });
@@ -31,45 +28,6 @@ test.afterEach.always(async (t) => {
   await t.context.agent?.stop();
   rmSync(t.context.dir, { recursive: true, force: true });
 });
-
-/** The controller's side of an AgentWorkload, as plain as it is: the exit kept here, no VMM. */
-function serviceFor(dir: string, id: string) {
-  const ctx: TestContext = testContext(dir, id);
-  const layout: ServiceLayout = serviceLayout(ctx.serviceDir, join(ctx.serviceDir, "vmm.sock"));
-  let exit: ExitInfo | undefined;
-  let keptWhenSettled: string[] | undefined;
-  let settled!: (e: ExitInfo) => void;
-  const exited = new Promise<ExitInfo>((resolve) => (settled = resolve));
-  const workload = new AgentWorkload({
-    id,
-    ctx,
-    layout,
-    settle: (e) => {
-      if (exit) return exit;
-      exit = e;
-      // What was kept by the time anyone can see the exit.
-      keptWhenSettled = existsSync(layout.capturedDir) ? readdirSync(layout.capturedDir).sort() : [];
-      settled(e);
-      return e;
-    },
-    exitKnown: () => exit !== undefined,
-    stopRequested: () => false,
-    vmmClient: () => undefined,
-  });
-  return { ctx, layout, workload, exited, keptWhenSettled: () => keptWhenSettled };
-}
-
-function vmAgent(args: string[], env: string[], workspace?: VmWorkspace): VmAgent {
-  return {
-    initrd: "",
-    vsock: { guestCid: 3, udsPath: "" },
-    relaySocket: "",
-    port: 1024,
-    hostname: "test",
-    workload: { args, imageEnv: [], env },
-    ...(workspace === undefined ? {} : { workspace }),
-  };
-}
 
 /** copyOut(path) unpacked into a new directory; what it held. */
 async function copiedOut(stream: AsyncIterable<Uint8Array>, into: string): Promise<string[]> {
@@ -117,6 +75,15 @@ test("with copyOut: mounts copied in before the workload; its paths kept before 
   t.deepEqual(tree(join(out, "out")), wanted, "the results, byte for byte, as the workload copied them from the mount");
   t.deepEqual(await copiedOut(svc.workload.copyOut(`${join(guest, "result.txt")}/`, vm), join(dir, "back-file")), ["result.txt"]);
   t.is(readFileSync(join(dir, "back-file/result.txt"), "utf8"), "made\n");
+
+  // A path inside a kept one: its part of the kept tar, under its own name.
+  t.deepEqual(await copiedOut(svc.workload.copyOut(join(guest, "out", "日本語"), vm), join(dir, "back-sub")), ["日本語"]);
+  const sub = Object.fromEntries(Object.entries(wanted).filter(([path]) => path.startsWith("日本語")));
+  t.deepEqual(tree(join(dir, "back-sub")), sub, "a directory inside a kept path, byte for byte");
+  t.deepEqual(await copiedOut(svc.workload.copyOut(join(guest, "out", "big.bin"), vm), join(dir, "back-big")), ["big.bin"]);
+  t.is(tree(join(dir, "back-big"))["big.bin"], wanted["big.bin"]);
+  const notInside = await failure(svc.workload.copyOut(join(guest, "out", "no-such"), vm));
+  t.is(notInside.code, "NOT_FOUND", notInside.message);
 
   const missing = await failure(svc.workload.copyOut(join(guest, "nothing-here"), vm));
   t.is(missing.code, "NOT_FOUND");

@@ -11,9 +11,10 @@
 // ends those paths are kept in the service dir (workspace-out.ts) before the VM is told
 // to power off and before the exit is settled, so whoever sees the exit can copy out.
 //
-// Across an orchestrator restart the relay and the connection are remade (exec, stop), but
-// the agent cannot re-attach a workload's output or exit to a new client: output printed
-// after the restart is dropped by the agent, and the exit is learned from the VM's end.
+// Across an orchestrator restart the relay and the connection are remade (exec, stop) and
+// the workload attached to again: the agent holds its output while no orchestrator listens
+// (the workload waits once its pipes are full), so the logs go on where they stopped and
+// the exit is the workload's own.
 import { createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { VmctlError, type ExecProcess, type ExecRequest, type ExitInfo, type ResourceLedger, type TargetContext } from "@vmctl/core/contract";
@@ -47,6 +48,8 @@ export interface WorkloadHost {
 export class AgentWorkload {
   #relay: VsockRelay | undefined;
   #agent: AgentConnection | undefined;
+  /** The workload's session (its call to the agent) while followed. */
+  #session: ExecSession | undefined;
   /** The workload's output being written to its files, then its exit settled. */
   #pump: Promise<void> | undefined;
   #pumping = false;
@@ -98,7 +101,26 @@ export class AgentWorkload {
       workload: true,
       keepRunning: (agent.workspace?.copyOut.length ?? 0) > 0,
     });
+    this.#session = session;
     this.#pump = this.#follow(session, agent.workspace?.copyOut ?? []);
+  }
+
+  /**
+   * adopt(): follows the running workload again, from where the agent held its output,
+   * through to its exit. False when there is none to attach to (its session is over, or
+   * the agent does not answer): the exit is then learned from the VM's end.
+   */
+  async attach(conn: AgentConnection, agent: VmAgent): Promise<boolean> {
+    let session: ExecSession;
+    try {
+      session = await conn.exec({ args: [], workload: true, attach: true });
+    } catch (err) {
+      this.host.ctx.log.warn("could not attach to the workload: its exit will be learned from the VM's end", { serviceId: this.host.id, error: String(err) });
+      return false;
+    }
+    this.#session = session;
+    this.#pump = this.#follow(session, agent.workspace?.copyOut ?? []);
+    return true;
   }
 
   /** The relay and a connection to the agent (adopt: the VM already runs). */
@@ -162,6 +184,10 @@ export class AgentWorkload {
 
   /** Closes the connection and the relay (the VM runs on); waits for the output files to be let go. */
   async disconnect(): Promise<void> {
+    // Ending the call lets the workload run on (the agent holds its output for the next
+    // orchestrator); a closed channel alone would leave the call, and the pump, running.
+    this.#session?.cancel();
+    this.#session = undefined;
     await this.#closeChannels();
     await this.#pump?.catch(() => undefined);
   }

@@ -5,7 +5,8 @@
 // `captured/index.json`, all of it removed by destroy(). After the exit only those are
 // served.
 import { createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
+import { Pack, Parser } from "tar";
 import { pipeline } from "node:stream/promises";
 import { VmctlError, type Logger, type ResourceLedger } from "@vmctl/core/contract";
 import { writeAtomic } from "@vmctl/core/target-kit";
@@ -68,22 +69,64 @@ function readKept(l: ServiceLayout): KeptPath[] | undefined {
 }
 
 /**
- * copyOut(path) after the VM's exit: the kept tar of a path given at run, NOT_FOUND for
- * one the guest did not have, FAILED_PRECONDITION for any other path, or for one that
- * could not be kept (why said).
+ * copyOut(path) after the VM's exit: the kept tar of a path given at run, or the part of
+ * one under a path inside it (under its own name, as while running); NOT_FOUND for one
+ * the guest did not have, FAILED_PRECONDITION for any other path, or for one that could
+ * not be kept (why said).
  */
 export async function* keptCopy(l: ServiceLayout, path: string, copyOut: readonly string[], serviceId: string): AsyncGenerator<Uint8Array> {
   const details = errorDetails(serviceId);
   const key = guestPathKey(path);
-  if (!copyOut.includes(key)) {
+  // The path itself, else the nearest kept path holding it.
+  const root = copyOut.includes(key) ? key : copyOut.filter((p) => key.startsWith(p === "/" ? "/" : `${p}/`)).sort((a, b) => b.length - a.length)[0];
+  if (root === undefined) {
     const given = copyOut.length === 0 ? "none were given" : `kept: ${copyOut.join(", ")}`;
-    throw new VmctlError("FAILED_PRECONDITION", `${key}: the VM has powered off; only the paths given at run (--copy-out) are kept (${given})`, { details });
+    throw new VmctlError("FAILED_PRECONDITION", `${key}: the VM has powered off; only the paths given at run (--copy-out) are kept, with what is under them (${given})`, { details });
   }
-  const entry = readKept(l)?.find((e) => e.path === key);
+  const entry = readKept(l)?.find((e) => e.path === root);
   if (entry === undefined) {
-    throw new VmctlError("FAILED_PRECONDITION", `${key} was not kept: the VM ended without its workload ending first (stopped by force, failed or lost), so nothing was copied out of it`, { details });
+    throw new VmctlError("FAILED_PRECONDITION", `${root} was not kept: the VM ended without its workload ending first (stopped by force, failed or lost), so nothing was copied out of it`, { details });
   }
-  if ("missing" in entry) throw new VmctlError("NOT_FOUND", `${key} was not in the VM when its workload ended (${entry.missing})`, { details });
-  if ("failed" in entry) throw new VmctlError("FAILED_PRECONDITION", `${key} could not be kept when the workload ended: ${entry.failed}`, { details });
-  for await (const chunk of createReadStream(join(l.capturedDir, entry.file))) yield chunk as Buffer;
+  if ("missing" in entry) throw new VmctlError("NOT_FOUND", `${root} was not in the VM when its workload ended (${entry.missing})`, { details });
+  if ("failed" in entry) throw new VmctlError("FAILED_PRECONDITION", `${root} could not be kept when the workload ended: ${entry.failed}`, { details });
+  const file = join(l.capturedDir, entry.file);
+  if (root === key) {
+    for await (const chunk of createReadStream(file)) yield chunk as Buffer;
+    return;
+  }
+  // The kept tar holds the root under its own name; the part asked for is re-rooted under its own.
+  const inside = `${posix.basename(root)}/${key.slice(root.length).replace(/^\//, "")}`;
+  let found = false;
+  const held: Uint8Array[] = [];
+  for await (const chunk of subtree(file, inside, posix.basename(key), () => (found = true))) {
+    // Nothing but the archive's end until an entry matched: held back, so a missing path is an error, not an empty tar.
+    if (!found) held.push(chunk);
+    else {
+      yield* held.splice(0);
+      yield chunk;
+    }
+  }
+  if (!found) throw new VmctlError("NOT_FOUND", `${key} was not in the VM when its workload ended (not in the kept ${root})`, { details });
+}
+
+/** The entries of the tar `file` at or under `prefix`, renamed to start with `name` instead, as a tar stream. */
+function subtree(file: string, prefix: string, name: string, onMatch: () => void): AsyncIterable<Uint8Array> {
+  const pack = new Pack({ portable: false });
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (e) => {
+      const p = e.path.replace(/\/+$/, "");
+      if (p !== prefix && !p.startsWith(`${prefix}/`)) return e.resume();
+      onMatch();
+      e.path = `${name}${p.slice(prefix.length)}${e.type === "Directory" ? "/" : ""}`;
+      pack.add(e);
+    },
+  });
+  parser.on("end", () => pack.end());
+  // A read or parse failure ends the pack with it: the reader sees the error.
+  const failed = (err: unknown): void => void pack.emit("error", err);
+  parser.on("error", failed);
+  const source = createReadStream(file).on("error", failed);
+  source.pipe(parser);
+  return pack as unknown as AsyncIterable<Uint8Array>;
 }

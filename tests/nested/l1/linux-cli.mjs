@@ -10,7 +10,8 @@
 //   node tests/nested/l1/linux-cli.mjs PLAN.json
 //
 // A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs,
-// input?: "text for the CLI's stdin", terminal?: { rows, cols } }] }.
+// input?: "text for the CLI's stdin", terminal?: { rows, cols }, node?: "script" }] }: `node`
+// runs that script of the checkout (with `args`) in place of the CLI, e.g. vmctl-conformance.
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -64,6 +65,7 @@ const shQuote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
  * makes, as a user's would be (vmctl exec -t puts it in raw mode and passes its size on).
  */
 function cliCommand(c) {
+  if (c.node) return [process.execPath, [new URL(`../../../${c.node}`, import.meta.url).pathname, ...c.args]];
   if (!c.terminal) return [process.execPath, [cli, ...c.args]];
   const line = [process.execPath, cli, ...c.args].map(shQuote).join(" ");
   return ["script", ["-qec", `stty rows ${c.terminal.rows} cols ${c.terminal.cols}; exec ${line}`, "/dev/null"]];

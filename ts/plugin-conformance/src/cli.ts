@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// vmctl-conformance PLUGIN_DIR [--target NAME] [--fixtures FILE] [--json] [--only REGEX]
+// vmctl-conformance PLUGIN_DIR [--target NAME] [--fixtures FILE] [--json] [--only REGEX] [--images]
 // Loads the plugin as the orchestrator would, runs every check, prints one line per
 // check (or the report as JSON) and exits 1 when any check failed, 2 on bad usage.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,12 +10,13 @@ import { findFixturesFile, loadFixtures } from "./fixtures-file.js";
 import { formatReport } from "./format.js";
 import { runConformance } from "./run-conformance.js";
 
-const USAGE = `usage: vmctl-conformance PLUGIN_DIR [--target NAME] [--fixtures FILE.mjs|FILE.json] [--json] [--only REGEX]
+const USAGE = `usage: vmctl-conformance PLUGIN_DIR [--target NAME] [--fixtures FILE.mjs|FILE.json] [--json] [--only REGEX] [--images]
 
 Runs the vmctl plugin conformance checks against the plugin package in PLUGIN_DIR
 (its package.json "vmctl" field names the entry). Fixtures default to
-PLUGIN_DIR/vmctl-conformance.fixtures.{mjs,js,json}. Exit status: 0 all checks
-passed, 1 a check failed, 2 bad usage.`;
+PLUGIN_DIR/vmctl-conformance.fixtures.{mjs,js,json}. --images gives services an
+image store, vmctld's own (needs @vmctl/native), for targets that boot OCI images.
+Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.`;
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
         fixtures: { type: "string" },
         json: { type: "boolean", default: false },
         only: { type: "string" },
+        images: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -58,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
       pluginPath: pluginDir,
       fixtures,
       ...(values.target === undefined ? {} : { target: values.target }),
-      ...(values.only === undefined ? {} : { options: { only: new RegExp(values.only) } }),
+      options: { ...(values.only === undefined ? {} : { only: new RegExp(values.only) }), ...(values.images ? { images: true } : {}) },
     });
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
     return report.ok ? 0 : 1;

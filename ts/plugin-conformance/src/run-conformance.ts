@@ -31,6 +31,7 @@ export class ConformanceRun {
       target: plugin.target,
       ...(config.options?.targetOptions ? { targetOptions: config.options.targetOptions } : {}),
       ...(config.options?.tmpDir ? { tmpDir: config.options.tmpDir } : {}),
+      ...(config.options?.images ? { images: true } : {}),
     });
     return new ConformanceRun(config, plugin, harness);
   }

@@ -131,6 +131,12 @@ export interface ConformanceOptions {
   readonly tmpDir?: string;
   /** Run only the checks whose name matches. */
   readonly only?: RegExp;
+  /**
+   * Services get an image store, vmctld's own (the native engine from @vmctl/native, which
+   * must then be installed): for targets that take OCI images. Default: none, and
+   * `ctx.images` refuses as a vmctld without an image engine does.
+   */
+  readonly images?: boolean;
 }
 
 /** Makes a factory; the kit calls it again to simulate an orchestrator restart. */

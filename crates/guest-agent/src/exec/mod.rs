@@ -5,12 +5,14 @@
 //! Transport-free: the session reads [`Input`]s and writes [`Output`]s on channels; the
 //! gRPC layer (`crate::server`) converts messages.
 
+mod attach;
 mod pty;
 mod session;
 mod spawn;
 
 use std::path::PathBuf;
 
+pub use attach::{Client, DETACHED_END_WAIT, Outputs, WorkloadLink};
 pub use session::{Session, start};
 pub use spawn::{DEFAULT_PATH, Lookup, Prepared, Request, lookup, prepare};
 

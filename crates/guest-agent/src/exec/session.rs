@@ -10,6 +10,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::attach::Outputs;
 use super::spawn::{self, Lookup, Stdio3};
 use super::{CHUNK_BYTES, ExecError, ExitReport, Input, Output, Prepared, Role, pty};
 use crate::agent::{Agent, WorkloadSlot};
@@ -111,13 +112,15 @@ pub fn start(agent: &Arc<Agent>, prepared: Prepared, role: Role) -> Result<Sessi
 
 impl Session {
     /// Runs the session to its end: feeds `inputs` to the command, sends its output and
-    /// finally its exit on `outputs`. If `outputs` is closed (the client went away), an
-    /// exec is killed; the workload runs on and its output is discarded.
-    pub async fn run(self, inputs: mpsc::Receiver<Input>, outputs: mpsc::Sender<Output>) {
+    /// finally its exit on `outputs`. If an exec's client goes away, the exec is killed;
+    /// the workload runs on, its output waiting for a client to attach (attach.rs).
+    pub async fn run(self, inputs: mpsc::Receiver<Input>, outputs: Outputs) {
         let Session { agent, role, state } = self;
         let (pid, exit, io, oom_kills_before, workload) = match state {
             State::NotRunnable { report, tty } => {
                 let line = format!("{}\n", report.message).into_bytes();
+                drop(inputs);
+                outputs.ended();
                 let _ = outputs
                     .send(if tty {
                         Output::Stdout(line)
@@ -125,13 +128,11 @@ impl Session {
                         Output::Stderr(line)
                     })
                     .await;
-                let _ = outputs.send(Output::Exited(report)).await;
-                drop(outputs);
+                let acked = outputs.send_exit(Output::Exited(report)).await;
                 // A workload that could not run has ended all the same.
                 if let Role::Workload { keep_running } = role {
-                    let mut inputs = inputs;
-                    let acked = async { while inputs.recv().await.is_some() {} };
-                    let _ = tokio::time::timeout(WORKLOAD_ACK_WAIT, acked).await;
+                    agent.clear_workload_link();
+                    wait_acked(acked).await;
                     agent.workload_ended(keep_running);
                 }
                 return;
@@ -183,13 +184,9 @@ impl Session {
             .into_iter()
             .map(|(source, is_stdout)| tokio::spawn(pump(source, is_stdout, outputs.clone(), ended.clone())))
             .collect();
-        let (inputs_done_tx, inputs_done) = oneshot::channel::<()>();
         let feeder = tokio::spawn({
             let agent = agent.clone();
-            async move {
-                feed(&agent, pid, inputs, sink).await;
-                let _ = inputs_done_tx.send(());
-            }
+            async move { feed(&agent, pid, inputs, sink).await }
         });
 
         // The end of the command; a client gone meanwhile kills an exec.
@@ -198,7 +195,7 @@ impl Session {
         let process_exit = loop {
             tokio::select! {
                 status = &mut exit => break status.ok(),
-                _ = outputs.closed(), if !client_gone => {
+                _ = outputs.client_gone(), if !client_gone => {
                     client_gone = true;
                     // The whole session: what the command started goes with it.
                     if role == Role::Exec {
@@ -208,6 +205,7 @@ impl Session {
             }
         };
         let _ = ended_tx.send(true);
+        outputs.ended();
         for pump in pumps {
             let _ = pump.await;
         }
@@ -223,8 +221,8 @@ impl Session {
                 ..
             }
         ) && oom_kills() > oom_kills_before;
-        let _ = outputs
-            .send(Output::Exited(ExitReport {
+        let acked = outputs
+            .send_exit(Output::Exited(ExitReport {
                 exit,
                 oom,
                 message: String::new(),
@@ -233,12 +231,19 @@ impl Session {
         drop(outputs);
 
         if let Role::Workload { keep_running } = role {
+            agent.clear_workload_link();
             drop(workload);
-            // Let the client read the exit and close its side before the VM goes down.
-            let _ = tokio::time::timeout(WORKLOAD_ACK_WAIT, inputs_done).await;
+            wait_acked(acked).await;
             agent.workload_ended(keep_running);
         }
         feeder.abort();
+    }
+}
+
+/// Lets the client that took the workload's exit read it and close its side before the VM goes down.
+async fn wait_acked(acked: Option<watch::Receiver<bool>>) {
+    if let Some(mut done) = acked {
+        let _ = tokio::time::timeout(WORKLOAD_ACK_WAIT, done.wait_for(|done| *done)).await;
     }
 }
 
@@ -299,12 +304,7 @@ fn write_fd(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
 /// Forwards one output stream in chunks of at most [`CHUNK_BYTES`], waiting for the
 /// client (the bounded channel) before reading more. After the command has ended it
 /// stops at the first pause of [`DRAIN_IDLE`].
-async fn pump(
-    source: Source,
-    is_stdout: bool,
-    outputs: mpsc::Sender<Output>,
-    mut ended: watch::Receiver<bool>,
-) {
+async fn pump(source: Source, is_stdout: bool, outputs: Outputs, mut ended: watch::Receiver<bool>) {
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut forward = true;
     loop {
@@ -330,7 +330,8 @@ async fn pump(
             } else {
                 Output::Stderr(chunk)
             };
-            // A client gone: keep draining so the command is not blocked on a full pipe.
+            // Nobody will read it (an exec's client gone; the workload ended with nobody
+            // attached in time): keep draining so the command is not blocked on a full pipe.
             forward = outputs.send(message).await.is_ok();
         }
     }

@@ -31,6 +31,7 @@ export function execStartToProto(start: ExecStart): agent.v1.IExecStart {
     stdin: start.stdin ?? false,
     workload: start.workload ?? false,
     keepRunning: start.keepRunning ?? false,
+    attach: start.attach ?? false,
   };
 }
 

@@ -43,6 +43,12 @@ export interface ExecStart {
   readonly workload?: boolean;
   /** With workload: no power off when it ends. */
   readonly keepRunning?: boolean;
+  /**
+   * With workload: starts nothing, reads the running workload from here on (its pid, the
+   * output not sent yet, its exit): a new orchestrator after a restart. The other fields
+   * are ignored; FAILED_PRECONDITION when no workload runs.
+   */
+  readonly attach?: boolean;
 }
 
 /** A piece of a command's output, in the order the agent read it from that stream. */

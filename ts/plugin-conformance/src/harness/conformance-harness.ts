@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { OWNER_LABEL, SERVICE_LABEL, type OwnedResource, type ServiceFactory } from "@vmctl/core/contract";
 import type { FactoryInit } from "../types.js";
 import { isAlive, killHard, recordedProcesses } from "./host-processes.js";
+import type { ConformanceImages } from "./image-store.js";
 import { MemoryLogger } from "./memory-logger.js";
 import { NO_IMAGES, testOwnerLabels, testServiceDir, testTargetContext, type TestTargetContext } from "./test-target-context.js";
 
@@ -24,6 +25,11 @@ export interface HarnessOptions {
   readonly targetOptions?: Readonly<Record<string, unknown>>;
   /** Parent of the harness's temp dir (default the system temp dir). */
   readonly tmpDir?: string;
+  /**
+   * Gives services an image store (vmctld's own engine) under the harness's temp dir, for
+   * targets that take images; without it `ctx.images` refuses, as a vmctld without one.
+   */
+  readonly images?: boolean;
 }
 
 /** Owner label keys, as the engine sets them (one definition, in the contract). */
@@ -42,6 +48,7 @@ export class ConformanceHarness {
   readonly #factories: ServiceFactory[] = [];
   readonly #contexts: HarnessContext[] = [];
   #factory: ServiceFactory | undefined;
+  #images: ConformanceImages | undefined;
   #serial = 0;
 
   private constructor(init: FactoryInit, options: HarnessOptions) {
@@ -57,8 +64,11 @@ export class ConformanceHarness {
   static async open(init: FactoryInit, options: HarnessOptions): Promise<ConformanceHarness> {
     const harness = new ConformanceHarness(init, options);
     try {
+      // Loaded only when asked for: the store needs better-sqlite3 and @vmctl/native, which a plugin author may not have.
+      if (options.images) harness.#images = await (await import("./image-store.js")).openConformanceImages(join(harness.dir, "images"));
       harness.#factory = await harness.newFactory();
     } catch (err) {
+      harness.#images?.close();
       rmSync(harness.dir, { recursive: true, force: true });
       throw err;
     }
@@ -96,6 +106,11 @@ export class ConformanceHarness {
     return this.#options.targetOptions ?? {};
   }
 
+  /** True when services get an image store (HarnessOptions.images). */
+  get hasImages(): boolean {
+    return this.#images !== undefined;
+  }
+
   /** The owner labels of a service, as the engine sets them. */
   ownerLabels(serviceId: string): Readonly<Record<string, string>> {
     return testOwnerLabels(this.owner, serviceId);
@@ -114,7 +129,8 @@ export class ConformanceHarness {
 
   /** A TargetContext for `serviceId`, its serviceDir made, its ledger seeded with `resources`. */
   context(serviceId: string, resources: readonly OwnedResource[] = []): HarnessContext {
-    const ctx = testTargetContext(this.dir, serviceId, { owner: this.owner, resources });
+    const images = this.#images?.access(serviceId);
+    const ctx = testTargetContext(this.dir, serviceId, { owner: this.owner, resources, ...(images ? { images } : {}) });
     this.#contexts.push(ctx);
     return ctx;
   }
@@ -141,6 +157,8 @@ export class ConformanceHarness {
     this.#factory = undefined;
     await Promise.all(factories.map((f) => Promise.resolve(f.close?.()).catch(() => undefined)));
     this.reap();
+    this.#images?.close();
+    this.#images = undefined;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

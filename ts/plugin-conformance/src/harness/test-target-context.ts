@@ -22,6 +22,8 @@ export interface TestTargetContextOptions {
   readonly resources?: readonly OwnedResource[];
   /** The serviceDir, when another process chose it (a crash test's child); else under `parent`. */
   readonly serviceDir?: string;
+  /** The image store's access for this service (default: none, NO_IMAGES). */
+  readonly images?: ImageAccess;
 }
 
 /**
@@ -50,6 +52,6 @@ export function testTargetContext(parent: string, serviceId: string, options: Te
     ownerLabels: testOwnerLabels(options.owner, serviceId),
     resources: new MemoryLedger(options.resources ?? []),
     log: new MemoryLogger(),
-    images: NO_IMAGES,
+    images: options.images ?? NO_IMAGES,
   };
 }

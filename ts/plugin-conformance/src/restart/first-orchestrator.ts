@@ -72,13 +72,16 @@ async function main(jobFile: string): Promise<void> {
     step = "validate";
     const spec = factory.validate(job.spec);
     const ledger = new FileLedger(job.ledgerFile);
+    step = "opening the image store";
+    // Open until the kit kills this process, as a daemon's is.
+    const images = job.imageStore === undefined ? undefined : await (await import("../harness/image-store.js")).openConformanceImages(job.imageStore);
     const ctx: TargetContext = {
       serviceId: job.serviceId,
       serviceDir: job.serviceDir,
       ownerLabels: job.ownerLabels,
       resources: ledger,
       log: stderrLogger({ target: job.target, service: job.serviceId }),
-      images: NO_IMAGES,
+      images: images?.access(job.serviceId) ?? NO_IMAGES,
     };
     step = "create";
     const c = await factory.create(job.serviceId, spec, ctx);

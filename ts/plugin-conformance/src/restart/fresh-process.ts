@@ -58,6 +58,7 @@ export async function crashAfter(env: CheckEnv, mode: FirstOrchestratorJob["mode
     mode,
     ...(line === undefined ? {} : { line }),
     stepMs: env.timeouts.stepMs,
+    ...(harness.hasImages ? { imageStore: join(work, `${id}.images`) } : {}),
   };
   const jobFile = join(work, `${id}.job.json`);
   writeFileSync(jobFile, JSON.stringify(job));

@@ -17,6 +17,8 @@ export interface FirstOrchestratorJob {
   /** "running": the line the output must show before the service counts as running. */
   readonly line?: string;
   readonly stepMs: number;
+  /** An image store of the child's own to open (the harness has one); absent: no images. */
+  readonly imageStore?: string;
 }
 
 /** One line of the child's stdout. */
