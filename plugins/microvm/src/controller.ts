@@ -27,8 +27,11 @@ import { intendLaunch, launchVm, type VmmLaunch } from "./vmm-launch.js";
 import { isAlive, terminate, type ProcessRef } from "./vmm-process.js";
 import { releaseVmm, removePerVmFiles, shutdownOrTerminate, terminateAll } from "./vmm-stop.js";
 import { AgentWorkload, releaseAgentSockets } from "./workload.js";
+import { consoleTail } from "./workload-exit.js";
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** Lines of the console an image VM's unexpected end is told with. */
+const CONSOLE_TAIL_LINES = 15;
 
 export interface MicrovmControllerOptions {
   readonly id: string;
@@ -81,7 +84,7 @@ export class MicrovmController implements ServiceController {
       layout,
       state: () => this.state(),
       exitKnown: () => this.#records.exit() !== undefined,
-      settle: (exit: ExitInfo) => this.#settle(exit),
+      settle: (exit: ExitInfo) => this.#settle(this.#withConsole(exit)),
       vmm: () => this.#vmm,
       setVmm: (ref: ProcessRef | undefined) => (this.#vmm = ref),
       detached: () => this.#detached,
@@ -89,7 +92,7 @@ export class MicrovmController implements ServiceController {
     };
     this.#follower = new VmFollower(inside);
     this.#adopted = { ...inside, follower: this.#follower };
-    this.#workload = new AgentWorkload({ ...inside, stopRequested: () => this.#records.stop() !== undefined, vmmClient: () => this.#follower.connection?.client });
+    this.#workload = new AgentWorkload({ ...inside, settle: (exit: ExitInfo) => this.#settle(exit), stopRequested: () => this.#records.stop() !== undefined, vmmClient: () => this.#follower.connection?.client });
   }
 
   /** The VM id the VMM reports (state().instance). */
@@ -166,7 +169,7 @@ export class MicrovmController implements ServiceController {
         }
       }
       // An agent VM ending inside start() failed to start: start() settles that, not the VM's end.
-      const settleUnlessStarting = (e: ExitInfo) => (this.#startPending && this.#vm?.agent ? e : this.#settle(e));
+      const settleUnlessStarting = (e: ExitInfo) => (this.#startPending && this.#vm?.agent ? e : this.#settle(this.#withConsole(e)));
       if (vm) return stateOfVm(vm, { pid: ref.pid, instance, stopRequested: stop !== undefined, pvmHost: conn.pvmHost }, settleUnlessStarting);
     }
     // Alive but not connected: only while detached.
@@ -291,6 +294,18 @@ export class MicrovmController implements ServiceController {
 
   #settle(exit: ExitInfo): ExitInfo {
     return this.#records.settle(exit, !this.#destroyed);
+  }
+
+  /**
+   * An image VM that reset or shut down on its own before its workload's exit was known
+   * (a panic, the agent dying): the console's last lines say why.
+   */
+  #withConsole(exit: ExitInfo): ExitInfo {
+    if (this.#records.exit() !== undefined || this.#records.stop() !== undefined) return exit;
+    if ((exit.reason !== "reset" && exit.reason !== "shutdown") || !this.#readVm()?.agent) return exit;
+    const tail = consoleTail(this.#l.consoleFile, CONSOLE_TAIL_LINES);
+    if (tail === "") return exit;
+    return { ...exit, detail: `${exit.detail ?? `the VM ${exit.reason === "reset" ? "reset" : "shut down"}`} before its workload ended; the console's last lines:\n${tail}` };
   }
 
   #assertUsable(): void {

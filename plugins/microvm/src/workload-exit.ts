@@ -36,6 +36,15 @@ export function consoleExcerpt(consoleFile: string, count = 20): string {
   return (first < 0 ? lines.slice(-count) : lines.slice(Math.max(0, first - 2), first - 2 + count)).join("\n");
 }
 
+/** The console's last `count` lines ("" when there is no console file). */
+export function consoleTail(consoleFile: string, count: number): string {
+  try {
+    return readFileSync(consoleFile, "utf8").replace(/\r/g, "").trimEnd().split("\n").slice(-count).join("\n");
+  } catch {
+    return "";
+  }
+}
+
 /** A signal's name as the contract gives it ("SIGKILL"), whether the agent said "KILL" or "SIGKILL". */
 export function fullSignalName(name: string): string {
   return name.startsWith("SIG") ? name : `SIG${name}`;
