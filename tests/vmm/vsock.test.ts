@@ -45,6 +45,8 @@ function readUntil(socket: Socket, done: (received: string) => boolean): Promise
       reject(err);
     };
     const cleanup = (): void => {
+      // Paused again: what comes next waits for the next reader instead of being dropped.
+      socket.pause();
       socket.off("data", onData);
       socket.off("end", onEnd);
       socket.off("error", onError);
@@ -52,6 +54,7 @@ function readUntil(socket: Socket, done: (received: string) => boolean): Promise
     socket.on("data", onData);
     socket.on("end", onEnd);
     socket.on("error", onError);
+    socket.resume();
   });
 }
 

@@ -22,7 +22,8 @@ export interface VsockConnectOptions {
 }
 
 /**
- * A stream to `port` in the guest behind the VMM's vsock socket `udsPath`. Rejects with
+ * A stream to `port` in the guest behind the VMM's vsock socket `udsPath`, paused (pipe
+ * it, or resume it once reading: nothing the guest sends is lost meanwhile). Rejects with
  * UNAVAILABLE when nothing listens there or the guest refuses (nobody listening on the
  * port, or the VMM reset the connection), DEADLINE_EXCEEDED after `timeoutMs`.
  */
@@ -57,6 +58,10 @@ export function connectVsock(udsPath: string, port: number, options: VsockConnec
       const ok = /^OK (\d+)$/.exec(line);
       if (!ok) return fail(new VmctlError("UNAVAILABLE", `vsock ${udsPath}: port ${port} refused: ${JSON.stringify(line)}`));
       clearTimeout(timer);
+      // Paused before the listener goes: a flowing socket with no 'data' listener drops
+      // what arrives (the guest's first bytes, e.g. an HTTP/2 server's SETTINGS, often come
+      // right behind the answer) until the caller reads or pipes it.
+      socket.pause();
       socket.off("data", onData);
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
