@@ -31,8 +31,10 @@ export async function within<T>(ms: number, what: string, work: () => Promise<T>
 /** Polls `probe` until it returns a value (not undefined), or fails after `ms` with `what`. */
 export async function until<T>(ms: number, what: string, probe: () => Promise<T | undefined> | T | undefined, everyMs = 25): Promise<T> {
   const deadline = Date.now() + ms;
+  // The last probe still gets time to answer: a wait that ran out says so, not that a probe started at the end was slow.
+  const lastProbeMs = Math.min(ms, 5_000);
   for (;;) {
-    const value = await within(Math.max(1, deadline - Date.now()), what, probe);
+    const value = await within(Math.max(lastProbeMs, deadline - Date.now()), `${what} (one probe)`, probe);
     if (value !== undefined) return value;
     if (Date.now() >= deadline) fail(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
