@@ -1,163 +1,287 @@
-// network: "bridge" against real LXC and iproute2: a veth on a bridge the plugin makes,
-// an address from the pool, reachable from the host and from another service; destroy
-// leaves no veth and frees the address. Bridge and subnet are private to this file.
-import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// lxc containers on the orchestrator's networks, end to end: a real vmctld (this plugin's
+// built dist, real LXC) running inside a network namespace this file makes, with an
+// "internet" namespace behind its uplink — never the host's own interfaces. The engine
+// leases the address and makes the bridge and rules (netlink, nftables, in-process); LXC
+// makes the veth under the engine's name. Checked from the namespaces with `ip -j`, `nft`
+// and busybox: the address from the lease, the gateway and NAT egress, a published port
+// answering on the host, deny-all stopping egress, and delete leaving no veth or rule.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
 import test from "ava";
-import { execToEnd } from "@vmctl/core/target-kit";
-import { VmctlError } from "@vmctl/core/contract";
-import type { LxcController } from "./controller.js";
-import { hostVethFor, hwaddrFor } from "./network.js";
-import type { LxcSpec } from "./spec.js";
-import { deleteBridge, lxcpathEntries, scratch, testContext, testNetwork, type TestContext } from "./testing/context.js";
-import { untilStdout } from "@vmctl/plugin-conformance";
+import { connect, VmctlError, type VmctlClient } from "@vmctl/client";
+import { builtPluginPath, processesMentioning } from "@vmctl/plugin-conformance";
+import { NetNamespace, systemTool, vethPair } from "../../../ts/core/src/network/testing/netns.js";
+import { startProbeServer } from "../../../ts/core/src/network/testing/probes.js";
+import { busyboxRootfs, lxcLs, requireLxc } from "./testing/context.js";
 
-const net = testNetwork();
-const s = scratch("vmctl-lxc-bridge-", net);
-test.after.always(() => {
-  s.cleanup();
-  deleteBridge(net.bridge);
-});
-const factory = s.factory();
-const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p))!;
-const pool = join(s.stateDir, "addresses", net.bridge);
-let seq = 0;
+const pluginPath = builtPluginPath(new URL("..", import.meta.url));
+const VMCTLD = fileURLToPath(new URL("../../../ts/server/dist/bin.js", import.meta.url));
+if (!existsSync(VMCTLD)) throw new Error(`${VMCTLD} is missing: npm run build -w @vmctl/server`);
+requireLxc();
+const BUSYBOX = systemTool("busybox", "busybox-static");
 
-async function service(t: import("ava").ExecutionContext, spec: Partial<LxcSpec>, f = factory): Promise<{ c: LxcController; ctx: TestContext; id: string }> {
-  const id = `b${++seq}-${process.pid}`;
-  const ctx = testContext(s.dir, id);
-  const c = await f.create(id, f.validate({ rootfs: s.rootfs, network: "bridge", args: ["sh", "-c", "echo up; exec sleep 60"], ...spec }), ctx);
-  t.teardown(() => c.destroy());
-  return { c, ctx, id };
-}
+// The "host" (where vmctld runs) and its uplink to the "internet".
+const UPLINK = { host: "203.0.113.1", internet: "203.0.113.2" };
+const SUBNET = "10.77.0.0/24";
+const RESOLVER = "198.51.100.53";
 
-function link(name: string): boolean {
-  return spawnSync("ip", ["link", "show", "dev", name], { stdio: "ignore" }).status === 0;
-}
+const dir = mkdtempSync(join(tmpdir(), "vmctl-lxc-net-"));
+const stateDir = join(dir, "state");
+const socket = join(dir, "vmctld.sock");
+const rootfs = busyboxRootfs(dir);
+// What the container's web server serves.
+mkdirSync(join(rootfs, "www"));
+writeFileSync(join(rootfs, "www", "index.html"), "hello from lxc\n");
 
-function hostPing(address: string): boolean {
-  return spawnSync(busybox, ["ping", "-c", "1", "-W", "2", address], { stdio: "ignore" }).status === 0;
-}
+let host: NetNamespace;
+let internet: NetNamespace;
+let daemon: ChildProcess;
+let client: VmctlClient;
+const logFile = join(dir, "vmctld.log");
 
-test("network is claimed", (t) => {
-  t.true(factory.capabilities.network);
-});
+test.before(async () => {
+  host = await NetNamespace.create("lxc-host");
+  internet = await NetNamespace.create("lxc-inet");
+  await vethPair(host, "uplink0", internet, "up0");
+  await host.ip("addr", "add", `${UPLINK.host}/24`, "dev", "uplink0");
+  await host.ip("route", "add", "default", "via", UPLINK.internet);
+  await internet.ip("addr", "add", `${UPLINK.internet}/24`, "dev", "up0");
+  // Answers every TCP connection on port 80 with "internet <the address it saw>": NAT shows.
+  await startProbeServer(internet, "internet", { tcp: [80] });
 
-test("a bridge service gets an address from the subnet, reachable from the host; destroy frees it and leaves no veth", async (t) => {
-  const { c, ctx, id } = await service(t, {});
-  await c.prepare();
-  const held = ctx.resources.list().find((r) => r.kind === "ip-address");
-  const address = (held?.data as { address?: string } | undefined)?.address;
-  t.truthy(address, "the address is in the ledger once claimed");
-  t.is(readFileSync(join(pool, address!), "utf8"), id);
-  const prefix = net.subnet.split(".").slice(0, 3).join(".");
-  t.true(address!.startsWith(`${prefix}.`));
-  t.is((await c.state()).addresses, undefined, "no address before it runs");
-
-  await c.start();
-  await untilStdout(c, "up");
-  const state = await c.state();
-  t.is(state.phase, "running");
-  t.deepEqual(state.addresses, [address]);
-  t.true(link(net.bridge), "the bridge was made on demand");
-  t.is(readFileSync(`/sys/class/net/${net.bridge}/address`, "utf8").trim(), hwaddrFor(`${prefix}.1`), "with a fixed MAC");
-  t.true(link(hostVethFor(id)), "the host-side veth carries the derived name");
-  t.true(hostPing(address!), "the host reaches the container");
-  const gw = await execToEnd(await c.exec({ args: ["ping", "-c", "1", "-W", "2", `${prefix}.1`] }));
-  t.is(gw.code, 0, `the container reaches the gateway (the bridge): ${Buffer.from(gw.stdout).toString()}${Buffer.from(gw.stderr).toString()}`);
-  const shown = await execToEnd(await c.exec({ args: ["ip", "-4", "addr", "show", "eth0"] }));
-  t.regex(Buffer.from(shown.stdout).toString(), new RegExp(`inet ${address!.replace(/\./g, "\\.")}/24 brd ${prefix}\\.255`));
-
-  await c.destroy();
-  t.false(link(hostVethFor(id)), "the veth went with the container");
-  t.false(existsSync(join(pool, address!)), "the address is free again");
-  t.deepEqual(ctx.resources.list(), []);
-  t.true(link(net.bridge), "the bridge stays (like docker0)");
+  await startDaemon();
+  await client.createNetwork({ name: "lxcnet", subnet: SUBNET, dns: [RESOLVER] });
 });
 
-test("the veth goes with the container's network namespace when the workload ends (before destroy)", async (t) => {
-  const { c, id } = await service(t, { args: ["sh", "-c", "echo up; sleep 0.2"] });
-  await c.start();
-  t.true(link(hostVethFor(id)));
-  t.is((await c.wait()).code, 0);
-  t.false(link(hostVethFor(id)));
-  t.is((await c.state()).addresses, undefined, "an exited service reports no address");
-});
-
-test("a template container gets the bridge too (lxc-create keeps our network lines)", async (t) => {
-  const id = `b${++seq}-${process.pid}`;
-  const ctx = testContext(s.dir, id);
-  const c = await factory.create(id, factory.validate({ template: "busybox", network: "bridge", args: ["sh", "-c", "echo up; exec sleep 60"] }), ctx);
-  t.teardown(() => c.destroy());
-  await c.start();
-  await untilStdout(c, "up");
-  const address = (await c.state()).addresses?.[0];
-  t.truthy(address);
-  t.true(hostPing(address!));
-});
-
-test("two bridge services reach each other", async (t) => {
-  const a = await service(t, {});
-  const b = await service(t, {});
-  await Promise.all([a.c.start(), b.c.start()]);
-  const [sa, sb] = await Promise.all([a.c.state(), b.c.state()]);
-  const ipA = sa.addresses![0]!;
-  const ipB = sb.addresses![0]!;
-  t.not(ipA, ipB);
-  t.is((await execToEnd(await a.c.exec({ args: ["ping", "-c", "1", "-W", "2", ipB] }))).code, 0);
-  t.is((await execToEnd(await b.c.exec({ args: ["ping", "-c", "1", "-W", "2", ipA] }))).code, 0);
-});
-
-test("a host-side veth left by a crash does not block the next start", async (t) => {
-  const { c, id } = await service(t, {});
-  const veth = hostVethFor(id);
-  const peer = `vlxcpeer${process.pid % 100000}`;
-  t.is(spawnSync("ip", ["link", "add", veth, "type", "veth", "peer", "name", peer]).status, 0);
-  t.teardown(() => deleteBridge(veth));
-  await c.start();
-  await untilStdout(c, "up");
-  t.is((await c.state()).phase, "running");
-  await c.destroy();
-  t.false(link(veth));
-  t.false(link(peer));
-});
-
-test("after a restart, adopt keeps the address; destroy then frees it", async (t) => {
-  const { c, ctx, id } = await service(t, {});
-  await c.start();
-  const address = (await c.state()).addresses![0]!;
-  const again = s.factory();
-  const adopted = (await again.adopt({ id, target: "lxc", spec: factory.validate({ rootfs: s.rootfs, network: "bridge", args: ["true"] }), data: c.record(), resources: ctx.resources.list() }, ctx))!;
-  t.deepEqual((await adopted.state()).addresses, [address]);
-  await adopted.destroy();
-  t.false(existsSync(join(pool, address)));
-  t.false(link(hostVethFor(id)));
-});
-
-test("an exhausted subnet refuses at prepare with RESOURCE_EXHAUSTED, leaving nothing; a destroy makes room", async (t) => {
-  // A /30 holds one service address (network, gateway and broadcast are not handed out). Never started: no bridge is made.
-  const tiny = scratch("vmctl-lxc-tiny-", { bridge: `${net.bridge}x`, subnet: "10.213.250.0/30" });
-  t.teardown(() => tiny.cleanup());
-  const f = tiny.factory();
-  const first = await service(t, {}, f);
-  await first.c.prepare();
-  const second = await service(t, {}, f);
-  const err = await t.throwsAsync(second.c.prepare(), { instanceOf: VmctlError });
-  t.is(err?.code, "RESOURCE_EXHAUSTED");
-  t.deepEqual(second.ctx.resources.list(), [], "nothing recorded");
-  t.false(existsSync(join(second.ctx.serviceDir, "run")));
-  t.false(lxcpathEntries(join(tiny.stateDir, "containers")).some((e) => e.includes(second.id)));
-  await first.c.destroy();
-  await second.c.prepare();
-  t.deepEqual(readdirSync(join(tiny.stateDir, "addresses", `${net.bridge}x`)), ["10.213.250.2"]);
-  t.false(link(`${net.bridge}x`));
-});
-
-test('"bridge" validates; other network values are refused naming network', (t) => {
-  t.is(factory.validate({ rootfs: s.rootfs, args: ["true"], network: "bridge" }).network, "bridge");
-  for (const network of ["host", "Bridge", "", null, true]) {
-    const err = t.throws(() => factory.validate({ rootfs: s.rootfs, args: ["true"], network }));
-    t.is((err as { field?: string }).field, "network", String(network));
+test.after.always(async () => {
+  client?.close();
+  if (daemon && daemon.exitCode === null) {
+    daemon.kill("SIGKILL");
+    await new Promise((resolve) => daemon.once("exit", resolve));
   }
+  // Containers and shims outlive vmctld by design: stop what this file started.
+  for (const name of lxcLsSafe()) spawnQuiet("lxc-stop", ["-P", join(stateDir, "targets", "lxc", "containers"), "-n", name, "-k"]);
+  for (const pid of processesMentioning(dir)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await host?.delete();
+  await internet?.delete();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** vmctld with this plugin alone, in the host namespace; resolves once it answers. */
+async function startDaemon(): Promise<void> {
+  const fd = openSync(logFile, "a");
+  // Not `ip netns exec`: it mounts a fresh /sys, hiding the cgroup hierarchies LXC puts
+  // containers in. So: the namespace's network (nsenter), a mount namespace of its own
+  // whose /sys is the namespace's sysfs (LXC reads /sys/class/net/<bridge>/bridge to tell
+  // a Linux bridge from Open vSwitch) with the host's cgroup mounts moved back onto it.
+  // Every step execs: the child is vmctld, and what it starts (shims, LXC) runs in there.
+  const inNamespace = 'set -e; d=$(mktemp -d); mount --rbind /sys/fs/cgroup "$d"; mount -t sysfs sysfs /sys; mount --move "$d" /sys/fs/cgroup; rmdir "$d"; exec "$@"';
+  const child = spawn(
+    systemTool("nsenter", "util-linux"),
+    [
+      `--net=/run/netns/${host.name}`,
+      "--",
+      systemTool("unshare", "util-linux"),
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "/bin/sh",
+      "-c",
+      inNamespace,
+      "vmctld-in-namespace",
+      process.execPath,
+      VMCTLD,
+      ...["--state-dir", stateDir, "--socket", socket, "--log-level", "debug", "--no-builtins", "--plugin", pluginPath],
+    ],
+    { stdio: ["ignore", fd, fd] },
+  );
+  closeSync(fd);
+  daemon = child;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`vmctld exited during start-up: ${log()}`);
+    const c = connect(socket);
+    try {
+      await c.ping(1000);
+      client = c;
+      return;
+    } catch {
+      c.close();
+    }
+    if (Date.now() > deadline) throw new Error(`vmctld did not answer within 30 s: ${log()}`);
+    await sleep(50);
+  }
+}
+
+function log(): string {
+  return existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").slice(-5).join(" | ") : "";
+}
+
+function lxcLsSafe(): string[] {
+  try {
+    return lxcLs(join(stateDir, "targets", "lxc", "containers"));
+  } catch {
+    return [];
+  }
+}
+
+function spawnQuiet(file: string, args: string[]): void {
+  spawn(file, args, { stdio: "ignore" }).on("error", () => undefined);
+}
+
+interface Link {
+  readonly ifname: string;
+  readonly master?: string;
+  readonly mtu?: number;
+  readonly linkinfo?: { readonly info_kind?: string };
+}
+
+const links = () => host.ipJson<Link[]>("-d", "link", "show");
+const ruleset = () => host.exec(systemTool("nft", "nftables"), ["list", "ruleset"]);
+
+async function sh(ref: string, script: string): Promise<{ code: number | null; out: string }> {
+  const r = await client.execToEnd(ref, ["sh", "-c", script]);
+  return { code: r.code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
+}
+
+/** An HTTP/1.0 GET from a namespace (busybox nc), the whole response. */
+function httpGet(ns: NetNamespace, address: string, port: number): Promise<string> {
+  return ns.exec("/bin/sh", ["-c", `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | "$0" nc -w 3 "$1" "$2"`, BUSYBOX, address, String(port)]);
+}
+
+/** Whether the container reaches the internet's TCP 80, and what the server saw it come from. */
+async function egress(ref: string): Promise<{ code: number | null; out: string }> {
+  return sh(ref, `nc -w 2 ${UPLINK.internet} 80 </dev/null`);
+}
+
+test.serial("a container on a named network: the leased address on a veth under the engine's name, gateway, NAT egress, DNS, a published port; delete leaves no veth or rule", async (t) => {
+  const network = await client.getNetwork("lxcnet");
+  const s = await client.create({
+    name: "web",
+    target: "lxc",
+    spec: { rootfs, args: ["sh", "-c", "echo up; exec httpd -f -p 80 -h /www"] },
+    network: "lxcnet",
+    ports: [{ hostPort: 8080, guestPort: 80, protocol: "tcp" }],
+    start: true,
+  });
+  t.is(s.phase, "running", log());
+  const attachment = s.network!;
+  t.is(attachment.address, "10.77.0.2", "the first address of the subnet's lease");
+  t.deepEqual(s.addresses, ["10.77.0.2"], "state().addresses reports the leased address");
+  t.regex(attachment.hostDevice, /^vmtap-/);
+
+  const veth = (await links()).find((l) => l.ifname === attachment.hostDevice);
+  t.is(veth?.linkinfo?.info_kind, "veth", "LXC made the host side under the engine's name");
+  t.is(veth?.master, network.bridge, "on the network's bridge");
+
+  const eth0 = await sh("web", "ip -4 addr show eth0; ip link show eth0; ip route");
+  t.is(eth0.code, 0, eth0.out);
+  t.regex(eth0.out, /inet 10\.77\.0\.2\/24 brd 10\.77\.0\.255/);
+  t.regex(eth0.out, new RegExp(`link/ether ${attachment.mac}`));
+  t.regex(eth0.out, /default via 10\.77\.0\.1/);
+  t.is((await sh("web", "ping -c 1 -W 2 10.77.0.1")).code, 0, "reaches the gateway");
+  const resolv = await sh("web", "cat /etc/resolv.conf");
+  t.regex(resolv.out, new RegExp(`^nameserver ${RESOLVER.replace(/\./g, "\\.")}$`, "m"), "the network's resolvers");
+  t.false(readFileSync(join(rootfs, "etc", "resolv.conf"), "utf8").includes(RESOLVER), "mounted over, never written into the shared rootfs");
+
+  const out = await egress("web");
+  t.is(out.code, 0, out.out);
+  t.is(out.out.trim(), `internet ${UPLINK.host}`, "egress is NATed to the host's uplink address");
+
+  // From the host itself, to its own uplink address: the published port answers.
+  t.regex(await httpGet(host, UPLINK.host, 8080), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello from lxc\n$/);
+  // And from outside, through the uplink.
+  t.regex(await httpGet(internet, UPLINK.host, 8080), /\r\n\r\nhello from lxc\n$/);
+  t.true((await ruleset()).includes("10.77.0.2"));
+
+  await client.delete("web", { force: true });
+  t.false((await links()).some((l) => l.ifname === attachment.hostDevice), "the veth went");
+  t.false((await ruleset()).includes("10.77.0.2"), "and its rules");
+  t.deepEqual(lxcLsSafe(), [], "and the container");
+  t.deepEqual((await client.getNetwork("lxcnet")).services, []);
+});
+
+test.serial("deny-all stops egress (its own network still answers); the next service gets the freed address", async (t) => {
+  const s = await client.create({
+    name: "closed",
+    target: "lxc",
+    spec: { rootfs, args: ["sh", "-c", "echo up; exec sleep 300"] },
+    network: "lxcnet",
+    networkPolicy: { mode: "deny-all" },
+    start: true,
+  });
+  t.is(s.network?.address, "10.77.0.2", "the address the deleted service held");
+  t.is((await sh("closed", "ping -c 1 -W 2 10.77.0.1")).code, 0, "the gateway on its own network");
+  const out = await egress("closed");
+  t.not(out.out.trim(), `internet ${UPLINK.host}`, `egress must be stopped: ${out.out}`);
+  t.not(out.code, 0);
+
+  // Two on one network reach each other.
+  const other = await client.create({ name: "open", target: "lxc", spec: { rootfs, args: ["sh", "-c", "exec sleep 300"] }, network: "lxcnet", start: true });
+  t.is(other.network?.address, "10.77.0.3");
+  t.is((await sh("open", "ping -c 1 -W 2 10.77.0.2")).code, 0);
+  t.is((await egress("open")).out.trim(), `internet ${UPLINK.host}`, "allow-all (the network's policy) egresses");
+
+  const devices = [s.network!.hostDevice, other.network!.hostDevice];
+  await client.delete("closed", { force: true });
+  await client.delete("open", { force: true });
+  const left = (await links()).map((l) => l.ifname);
+  t.false(devices.some((d) => left.includes(d)), `no veth left: ${left.join(", ")}`);
+  const rules = await ruleset();
+  t.false(rules.includes("10.77.0.2") || rules.includes("10.77.0.3"), `no service rule left:\n${rules}`);
+});
+
+test.serial("without a network the container has an empty network namespace; the old spec.network is refused naming it", async (t) => {
+  const s = await client.create({ name: "alone", target: "lxc", spec: { rootfs, args: ["sh", "-c", "exec sleep 300"] }, start: true });
+  t.deepEqual(s.addresses, []);
+  const ip = await sh("alone", "ip -o link");
+  t.deepEqual(
+    ip.out.trim().split("\n").map((l) => l.split(":")[1]?.trim()),
+    ["lo"],
+    ip.out,
+  );
+  await client.delete("alone", { force: true });
+
+  const err = await t.throwsAsync(client.create({ name: "old", target: "lxc", spec: { rootfs, args: ["true"], network: "bridge" } }), { instanceOf: VmctlError });
+  t.is(err?.code, "INVALID_ARGUMENT");
+  t.regex(err?.details.field ?? "", /network$/);
+  t.regex(err?.message ?? "", /--network/);
+});
+
+test.serial("a template container on a network gets the resolvers over its own rootfs's /etc/resolv.conf", async (t) => {
+  const s = await client.create({ name: "tpl", target: "lxc", spec: { template: "busybox", args: ["sh", "-c", "exec sleep 300"] }, network: "lxcnet", start: true });
+  t.deepEqual(s.addresses, [s.network!.address]);
+  const resolv = await sh("tpl", "cat /etc/resolv.conf; ip -4 addr show eth0");
+  t.regex(resolv.out, new RegExp(`^nameserver ${RESOLVER.replace(/\./g, "\\.")}$`, "m"), resolv.out);
+  t.regex(resolv.out, new RegExp(`inet ${s.network!.address.replace(/\./g, "\\.")}/24`));
+  await client.delete("tpl", { force: true });
+  t.false((await links()).some((l) => l.ifname === s.network!.hostDevice));
+});
+
+test.serial("after vmctld is killed (-9) and started again, the running container keeps its address and network; delete then cleans up", async (t) => {
+  const s = await client.create({ name: "survivor", target: "lxc", spec: { rootfs, args: ["sh", "-c", "exec sleep 300"] }, network: "lxcnet", start: true });
+  const device = s.network!.hostDevice;
+  client.close();
+  daemon.kill("SIGKILL");
+  await new Promise((resolve) => daemon.once("exit", resolve));
+  await startDaemon();
+  const again = await client.get("survivor");
+  t.is(again.phase, "running");
+  t.deepEqual(again.addresses, [s.network!.address], "adopted with the leased address");
+  t.true((await links()).some((l) => l.ifname === device), "reconciliation kept the live container's veth");
+  t.is((await egress("survivor")).out.trim(), `internet ${UPLINK.host}`, "and its rules");
+  await client.delete("survivor", { force: true });
+  t.false((await links()).some((l) => l.ifname === device));
+  t.false((await ruleset()).includes(s.network!.address));
 });

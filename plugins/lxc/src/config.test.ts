@@ -80,20 +80,47 @@ test("a template's rootfs is writable by default and the base has no rootfs.path
   t.true(serviceBlock({ template: "busybox", args: ["true"], readonlyRootfs: true }, opts).includes("lxc.rootfs.options = ro"));
 });
 
-test("network bridge: one veth on the bridge with a static address, gateway, MAC and a host-side name", (t) => {
-  const network = { bridge: "vmctl-lxc0", address: "10.213.0.7", prefix: 24, gateway: "10.213.0.1", broadcast: "10.213.0.255", hostVeth: "vlxc0123456789a", hwaddr: "02:4c:0a:d5:00:07" };
-  const config = rootfsConfig({ rootfs: "/srv/rootfs", args: ["true"], network: "bridge" }, { ...opts, network });
+test("on a network: one veth on its bridge under the engine's device name, the leased address with its broadcast, gateway, MAC, MTU; the resolv.conf mount", (t) => {
+  const network = {
+    network: "web",
+    bridge: "vmbr-0123456789",
+    address: "10.50.0.7",
+    prefixLength: 24,
+    gateway: "10.50.0.1",
+    dns: ["9.9.9.9"],
+    mac: "02:AB:00:00:00:07",
+    hostDevice: "vmtap-0123abcde",
+    mtu: 1400,
+  };
+  const config = rootfsConfig({ rootfs: "/srv/rootfs", args: ["true"] }, { ...opts, network, resolvConf: "/srv/run/resolv.conf" });
   t.deepEqual(keys(config).filter((l) => l.startsWith("lxc.net.")), [
     "lxc.net.0.type = veth",
-    "lxc.net.0.link = vmctl-lxc0",
+    "lxc.net.0.link = vmbr-0123456789",
     "lxc.net.0.flags = up",
     "lxc.net.0.name = eth0",
-    "lxc.net.0.veth.pair = vlxc0123456789a",
-    "lxc.net.0.hwaddr = 02:4c:0a:d5:00:07",
-    "lxc.net.0.ipv4.address = 10.213.0.7/24 10.213.0.255",
-    "lxc.net.0.ipv4.gateway = 10.213.0.1",
+    "lxc.net.0.veth.pair = vmtap-0123abcde",
+    "lxc.net.0.hwaddr = 02:ab:00:00:00:07",
+    "lxc.net.0.mtu = 1400",
+    "lxc.net.0.ipv4.address = 10.50.0.7/24 10.50.0.255",
+    "lxc.net.0.ipv4.gateway = 10.50.0.1",
   ]);
   t.false(config.includes("lxc.net.0.type = empty"));
+  t.true(config.includes("lxc.mount.entry = /srv/run/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0"));
   // The base carries it, so lxc-create sees it too (a template extends the base).
   t.true(baseConfig({ ...opts, network }).includes("lxc.net.0.type = veth"));
+  t.true(rootfsConfig({ rootfs: "/srv/rootfs", args: ["true"] }, { ...opts, network: { ...network, address: "10.60.0.9", prefixLength: 20 } }).includes("ipv4.address = 10.60.0.9/20 10.60.15.255"));
+  // Nothing from the attachment reaches a config line unchecked (a further key would get in).
+  for (const [field, bad] of [
+    ["bridge", "br0\nlxc.x = y"],
+    ["hostDevice", "vmtap-toolongname0"],
+    ["mac", "02:00:00:00:00"],
+    ["address", "10.0.0.1 lxc"],
+    ["gateway", "x"],
+    ["prefixLength", 33],
+    ["mtu", 10],
+    ["dns", ["1.1.1.1", "one.one"]],
+  ] as const) {
+    const err = t.throws(() => baseConfig({ ...opts, network: { ...network, [field]: bad } }), undefined, field);
+    t.is((err as { details?: { field?: string } }).details?.field, field === "dns" ? "network.dns[1]" : `network.${field}`);
+  }
 });

@@ -1,8 +1,8 @@
 // spec → LXC container config (the `config` file lxc-execute reads). Pure, so it is tested
 // without LXC. Split in two: the base, which an LXC template may extend or override when
 // lxc-create writes the config, and the service block, appended last so the spec wins.
-import { decodeLabels, encodeLabel } from "@vmctl/core/contract";
-import type { BridgeAttachment } from "./network.js";
+import { decodeLabels, encodeLabel, type NetworkAttachment } from "@vmctl/core/contract";
+import { networkLines, RESOLV_CONF } from "./network.js";
 import type { LxcSpec } from "./spec.js";
 
 export type CgroupVersion = "v1" | "v2";
@@ -26,8 +26,10 @@ export interface ConfigOptions {
   readonly initPidFile: string;
   /** Owner labels, written as comments so a reaper can tell whose a container is. */
   readonly labels: Readonly<Record<string, string>>;
-  /** `network: "bridge"`: the service's address and names on the managed bridge. Absent: an empty network namespace. */
-  readonly network?: BridgeAttachment | undefined;
+  /** The service's place on its network (TargetContext.network). Absent: an empty network namespace. */
+  readonly network?: NetworkAttachment | undefined;
+  /** A host file of the network's resolvers, bind-mounted read-only over the container's /etc/resolv.conf. */
+  readonly resolvConf?: string | undefined;
 }
 
 /** Settings a template may override (it writes its own lines after these). */
@@ -45,25 +47,6 @@ export function baseConfig(opts: ConfigOptions): string {
   return `${lines.join("\n")}\n`;
 }
 
-/**
- * An empty network namespace (only a loopback, down), or one veth whose host side joins
- * the managed bridge: a static address, the bridge as default gateway, a MAC derived from
- * the address, and a host-side name derived from the service id.
- */
-export function networkLines(net: BridgeAttachment | undefined): string[] {
-  if (net === undefined) return ["lxc.net.0.type = empty"];
-  return [
-    "lxc.net.0.type = veth",
-    `lxc.net.0.link = ${net.bridge}`,
-    "lxc.net.0.flags = up",
-    "lxc.net.0.name = eth0",
-    `lxc.net.0.veth.pair = ${net.hostVeth}`,
-    `lxc.net.0.hwaddr = ${net.hwaddr}`,
-    `lxc.net.0.ipv4.address = ${net.address}/${net.prefix} ${net.broadcast}`,
-    `lxc.net.0.ipv4.gateway = ${net.gateway}`,
-  ];
-}
-
 /** The service's own settings, appended after the base (and after a template's lines). */
 export function serviceBlock(spec: LxcSpec, opts: ConfigOptions): string {
   const lines = [`# vmctl: service config`, `lxc.uts.name = ${opts.hostname}`];
@@ -79,6 +62,8 @@ export function serviceBlock(spec: LxcSpec, opts: ConfigOptions): string {
   if (readonly && !mounts.some((m) => m.destination === "/tmp")) {
     lines.push("lxc.mount.entry = tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,create=dir 0 0");
   }
+  // Before the spec's mounts: one of theirs on /etc is never combined with it (network.ts).
+  if (opts.resolvConf !== undefined) lines.push(`lxc.mount.entry = ${opts.resolvConf} ${RESOLV_CONF} none bind,ro,create=file 0 0`);
   for (const m of mounts) {
     const options = ["bind", ...(m.readOnly ? ["ro"] : []), "create=dir"].join(",");
     lines.push(`lxc.mount.entry = ${m.source} ${m.destination.slice(1)} none ${options} 0 0`);

@@ -6,7 +6,7 @@ import { appendFile, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Logger } from "@vmctl/core/contract";
 import { writeAtomic } from "@vmctl/core/target-kit";
 import { baseConfig, CONFIG_END_MARKER, rootfsConfig, serviceBlock, type ConfigOptions } from "./config.js";
-import type { BridgeAttachment } from "./network.js";
+import { canMountResolvConf, resolvConfText } from "./network.js";
 import { makeMountPoints, rootfsOf } from "./rootfs.js";
 import type { LxcSpec } from "./spec.js";
 import type { LxcTools } from "./tools.js";
@@ -44,13 +44,31 @@ export class LxcContainer {
     }
   }
 
-  /** Makes the container afresh (a half-made one is removed first); `workDir` holds the template's base config. */
-  async make(opts: ConfigOptions & { network?: BridgeAttachment | undefined }, workDir: string): Promise<void> {
+  /**
+   * Makes the container afresh (a half-made one is removed first); `workDir` holds the
+   * template's base config and, on a network with resolvers, the resolv.conf mounted over
+   * the container's (when its rootfs allows: network.ts), written before the config names it.
+   */
+  async make(opts: ConfigOptions, workDir: string): Promise<void> {
     await this.remove();
     const spec = this.spec;
+    const dns = opts.network?.dns ?? [];
+    const withDns = async (rootfs: string): Promise<ConfigOptions> => {
+      const file = `${workDir}/resolv.conf`;
+      // An fstab line: a path with whitespace cannot be written into lxc.mount.entry.
+      if (/\s/.test(file) || !canMountResolvConf(rootfs, spec, dns)) {
+        if (dns.length > 0) this.log.info("lxc: the network's resolvers are not mounted over this rootfs's /etc/resolv.conf (a symlink, a spec mount, or not a plain file)", { name: this.name });
+        return opts;
+      }
+      await writeFile(file, resolvConfText(dns));
+      return { ...opts, resolvConf: file };
+    };
+    let mountFiles: string[] = [];
     if (spec.rootfs !== undefined) {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      writeAtomic(this.configFile, rootfsConfig({ ...spec, rootfs: spec.rootfs }, opts));
+      const full = await withDns(spec.rootfs);
+      if (full.resolvConf !== undefined) mountFiles = ["/etc/resolv.conf"];
+      writeAtomic(this.configFile, rootfsConfig({ ...spec, rootfs: spec.rootfs }, full));
     } else {
       const base = `${workDir}/base.conf`;
       await writeFile(base, baseConfig(opts));
@@ -61,9 +79,11 @@ export class LxcContainer {
         await this.remove().catch(() => undefined);
         throw new TemplateFailed((err as Error).message, { cause: err });
       }
-      await appendFile(this.configFile, `\n${serviceBlock(spec, opts)}`);
+      const full = await withDns(rootfsOf(this.configFile, this.dir));
+      if (full.resolvConf !== undefined) mountFiles = ["/etc/resolv.conf"];
+      await appendFile(this.configFile, `\n${serviceBlock(spec, full)}`);
     }
-    await makeMountPoints(rootfsOf(this.configFile, this.dir), spec);
+    await makeMountPoints(rootfsOf(this.configFile, this.dir), spec, mountFiles);
   }
 
   /**

@@ -13,7 +13,8 @@ import { LxcContainer, TemplateFailed } from "./container.js";
 import { interpretExit } from "./exit.js";
 import { hostnameFor, ledger, type ServiceLayout } from "./layout.js";
 import { commandMissing } from "./rootfs.js";
-import { ServiceNetwork, type ManagedNetwork } from "./service-network.js";
+import { legacyAddress, releaseLegacy } from "./legacy-bridge.js";
+import { checkAttachment } from "./network.js";
 import { SHIM_NAME, workloadPid } from "./shim.js";
 import { lxcError, type LxcTools } from "./tools.js";
 import type { LxcSpec } from "./spec.js";
@@ -34,8 +35,8 @@ export interface LxcControllerOptions {
   readonly templatePath?: string | undefined;
   readonly commonConf?: string | undefined;
   readonly cgroup: CgroupVersion;
-  /** The managed bridge (absent: not available here). */
-  readonly network?: ManagedNetwork | undefined;
+  /** Where the old bridge networking kept its address files (legacy-bridge.ts): a record made before may hold one. */
+  readonly legacyAddresses: string;
   /** For adopt(): the ledger says start() had begun (the shim was intended). */
   readonly startRequested?: boolean;
 }
@@ -50,7 +51,6 @@ export class LxcController implements ServiceController {
   readonly #l: ServiceLayout;
   readonly #createdAt = new Date();
   readonly #shim: ShimSupervisor;
-  readonly #network: ServiceNetwork;
   readonly #container: LxcContainer;
 
   constructor(options: LxcControllerOptions) {
@@ -61,9 +61,6 @@ export class LxcController implements ServiceController {
     this.#tools = options.tools;
     this.#name = options.name;
     this.#l = options.layout;
-    this.#network = new ServiceNetwork(options.id, options.name, options.ctx, options.network, (message, cause) =>
-      this.#error("FAILED_PRECONDITION", message, "network", cause),
-    );
     this.#container = new LxcContainer(options.name, options.containerDir, options.spec, options.tools, options.ctx.log, options.templatePath);
     this.#shim = new ShimSupervisor({
       identity: { name: SHIM_NAME, tag: options.name },
@@ -93,13 +90,13 @@ export class LxcController implements ServiceController {
     if (spec.rootfs !== undefined && !isDirectory(spec.rootfs)) throw this.#error("FAILED_PRECONDITION", `rootfs ${spec.rootfs} is not a directory (any more)`, "rootfs");
     const template = this.#o.templatePath;
     if (spec.template !== undefined && (template === undefined || !existsSync(template))) throw this.#error("NOT_FOUND", `LXC template "${spec.template}" is not installed`, "template");
+    // A bad attachment refuses before anything is made.
+    if (this.#ctx.network !== undefined) checkAttachment(this.#ctx.network.attachment);
     const res = this.#ctx.resources;
-    // The address first: an exhausted subnet refuses before anything else is made.
-    const network = this.#bridged() ? this.#network.claim() : undefined;
     await this.#ensureRunDir();
     res.intend(ledger.container(this.#name, this.#tools.lxcpath, spec.template !== undefined));
     try {
-      await this.#container.make({ ...this.#configOptions(), network }, this.#l.runDir);
+      await this.#container.make({ ...this.#configOptions(), network: this.#ctx.network?.attachment }, this.#l.runDir);
     } catch (err) {
       if (!(err instanceof TemplateFailed)) throw err;
       res.release("lxc-container", this.#name);
@@ -122,7 +119,9 @@ export class LxcController implements ServiceController {
         throw this.#error("FAILED_PRECONDITION", missing, "args[0]");
       }
     }
-    if (this.#bridged()) await this.#network.ready();
+    // LXC makes the host side of the veth under the engine's name: one a crash left (LXC
+    // killed between making the pair and moving its peer) would fail the start.
+    if (this.#ctx.network !== undefined) await this.#ctx.network.deleteDevice();
     this.#ctx.resources.intend(ledger.shim(this.#name, l.shimPidFile));
     const shim = this.#shim.launch(this.#tools.executeCommand(this.#name, l.lxcLogFile, this.#spec.args));
     writeAtomic(l.shimPidFile, `${shim.pid}\n`);
@@ -156,7 +155,7 @@ export class LxcController implements ServiceController {
     const init = readIntFile(l.initPidFile);
     if (init === undefined) return { phase: "starting", instance, since: this.#createdAt };
     const since = mtimeOf(l.initPidFile) ?? this.#createdAt;
-    const addresses = this.#bridged() ? this.#network.addresses() : {};
+    const addresses = this.#addresses();
     // Only a container we froze can be frozen (asking LXC costs a process: not on the hot path).
     if (existsSync(l.pausedFile) && /FROZEN|FREEZING/.test((await this.#tools.state(this.#name)) ?? "")) {
       return { phase: "paused", pid: init, instance, since, ...addresses };
@@ -226,7 +225,14 @@ export class LxcController implements ServiceController {
     await this.#container.remove();
     res.release("lxc-container", this.#name);
     res.release("process", `shim:${this.#name}`);
-    if (this.#bridged()) await this.#network.release();
+    // The engine deletes a network's host device and releases the lease after this; only
+    // what a service made before that change holds is given back here.
+    if (this.#spec.network === "bridge") {
+      await releaseLegacy(this.#o.legacyAddresses, this.id).catch((err: unknown) => {
+        this.#ctx.log.warn("lxc: could not give back what the old bridge networking held", { error: String(err) });
+      });
+      res.release("ip-address", this.#name);
+    }
     await rm(l.runDir, { recursive: true, force: true });
     res.release("dir", l.runDir);
     this.#ctx.log.debug("lxc container destroyed", { name: this.#name });
@@ -265,8 +271,10 @@ export class LxcController implements ServiceController {
     };
   }
 
-  #bridged(): boolean {
-    return this.#spec.network === "bridge";
+  /** `addresses` while it runs: the leased one, or (a record from before) the old pool's. */
+  #addresses(): { addresses?: string[] } {
+    const address = this.#ctx.network?.attachment.address ?? (this.#spec.network === "bridge" ? legacyAddress(this.#o.legacyAddresses, this.id) : undefined);
+    return address === undefined ? {} : { addresses: [address] };
   }
 
   #exited(end: ShimEnd, refused?: string): ServiceState {

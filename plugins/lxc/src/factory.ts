@@ -1,13 +1,12 @@
 // The lxc target: validates specs and makes controllers over one private lxcpath.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ValidationError, VmctlError } from "@vmctl/core/contract";
+import { VmctlError } from "@vmctl/core/contract";
 import type { Capabilities, ControllerRecord, Logger, OwnedThing, RunInput, ServiceFactory, TargetContext } from "@vmctl/core/contract";
 import { mountsFromRun } from "@vmctl/core/target-kit";
 import type { CgroupVersion } from "./config.js";
 import { LxcController } from "./controller.js";
 import { containerDir, containerNameFor, serviceLayout } from "./layout.js";
-import type { AddressPool, BridgeTool } from "./network.js";
 import { ownedContainers, removeOwnedContainer } from "./owned.js";
 import { parseLxcSpec, type LxcSpec } from "./spec.js";
 import type { LxcTools } from "./tools.js";
@@ -21,11 +20,10 @@ export interface LxcFactoryOptions {
   readonly cgroup: CgroupVersion;
   readonly log: Logger;
   /**
-   * The managed bridge's address pool (always, so cleanup can release an address even
-   * when `ip` went missing) and, when iproute2 is installed, the bridge itself: `network`
-   * is claimed only with the latter.
+   * Where the old bridge networking kept its address files (`<stateDir>/addresses`), so
+   * a service made before it moved to the orchestrator's networks is still cleaned up.
    */
-  readonly network?: { readonly pool: AddressPool; readonly bridge?: BridgeTool | undefined } | undefined;
+  readonly legacyAddresses: string;
 }
 
 export class LxcFactory implements ServiceFactory<LxcSpec> {
@@ -36,11 +34,12 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
   constructor(options: LxcFactoryOptions) {
     this.#o = options;
     const bin = options.tools.bin;
-    // Claimed only when the tool that delivers it is installed.
+    // Claimed only when the tool that delivers it is installed. network needs LXC alone:
+    // the orchestrator makes the bridge and rules, LXC the veth (lxc.net.0 in the config).
     this.capabilities = {
       exec: bin.attach !== undefined,
       pause: bin.freeze !== undefined && bin.unfreeze !== undefined,
-      network: options.network?.bridge !== undefined,
+      network: true,
       volumes: true,
       logsFollow: true,
       // Read on the host (the kit's packContainerPath): no LXC tool needed.
@@ -54,11 +53,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
   }
 
   validate(spec: unknown): LxcSpec {
-    const parsed = parseLxcSpec(spec);
-    if (parsed.network === "bridge" && !this.capabilities.network) {
-      throw new ValidationError("network", '"bridge" is not available on this host: the ip tool (iproute2) was not found');
-    }
-    return parsed;
+    return parseLxcSpec(spec);
   }
 
   /** `vmctl run ROOTFS -- CMD...`: the image is the rootfs directory, the command its args. */
@@ -106,7 +101,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
   }
 
   removeOwned(thing: OwnedThing): Promise<void> {
-    return removeOwnedContainer(this.#o.tools, this.#o.network?.pool, thing);
+    return removeOwnedContainer(this.#o.tools, this.#o.legacyAddresses, thing);
   }
 
   async adopt(record: ControllerRecord, ctx: TargetContext): Promise<LxcController | undefined> {
@@ -135,7 +130,7 @@ export class LxcFactory implements ServiceFactory<LxcSpec> {
       templatePath,
       commonConf: this.#o.commonConf,
       cgroup: this.#o.cgroup,
-      network: this.#o.network,
+      legacyAddresses: this.#o.legacyAddresses,
       startRequested,
     });
   }

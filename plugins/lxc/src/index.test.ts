@@ -40,24 +40,16 @@ test("without lxc-attach or lxc-freeze, exec and pause are not claimed", (t) => 
   mkdirSync(bin, { recursive: true });
   for (const name of ["lxc-execute", "lxc-stop", "lxc-info"]) symlinkSync(findBinary(name)!, join(bin, name));
   const factory = initLxc({ stateDir: join(dir, "c"), options: {}, log: new MemoryLogger() }, [bin]);
-  t.deepEqual(factory?.capabilities, { exec: false, pause: false, network: false, volumes: true, logsFollow: true, copy: true });
+  t.deepEqual(factory?.capabilities, { exec: false, pause: false, network: true, volumes: true, logsFollow: true, copy: true });
 });
 
-test("bad bridge / subnet options are refused at init, naming the option", (t) => {
-  const cases: [Record<string, unknown>, string][] = [
-    [{ bridge: "a-bridge-name-too-long" }, "targets.lxc.bridge"],
-    [{ bridge: "br 0" }, "targets.lxc.bridge"],
-    [{ bridge: 7 }, "targets.lxc.bridge"],
-    [{ subnet: "10.0.0.0" }, "targets.lxc.subnet"],
-    [{ subnet: "10.0.0.1/24" }, "targets.lxc.subnet"],
-    [{ subnet: "10.0.0.0/31" }, "targets.lxc.subnet"],
-    [{ subnet: "300.0.0.0/24" }, "targets.lxc.subnet"],
-    [{ subnet: ["10.0.0.0/24"] }, "targets.lxc.subnet"],
-  ];
-  for (const [options, field] of cases) {
+test("the old bridge / subnet options are refused at init, naming the option and where networks went", (t) => {
+  for (const options of [{ bridge: "vmctl-lxc0" }, { subnet: "10.213.0.0/24" }]) {
+    const field = `targets.lxc.${Object.keys(options)[0]}`;
     const err = t.throws(() => initLxc({ stateDir: join(dir, "d"), options, log: new MemoryLogger() }), undefined, JSON.stringify(options));
     t.is((err as { code?: string }).code, "INVALID_ARGUMENT");
-    t.is((err as { details?: { field?: string } }).details?.field, field, JSON.stringify(options));
+    t.is((err as { details?: { field?: string } }).details?.field, field);
+    t.regex((err as Error).message, /vmctl network create/);
   }
 });
 
@@ -67,6 +59,7 @@ test("specFromRun: the image is the rootfs, the command the args, explicit spec 
     templatesDir: dir,
     cgroup: "v1",
     log: new MemoryLogger(),
+    legacyAddresses: join(dir, "addresses"),
   });
   t.deepEqual(factory.specFromRun({ image: "/srv/rootfs", command: ["sh", "-c", "true"], env: { A: "1" }, mounts: [], copyOut: [], spec: {} }), {
     rootfs: "/srv/rootfs",

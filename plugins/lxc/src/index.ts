@@ -5,7 +5,7 @@ import type { HostRequirement, PluginEnvironment, PluginRegistration } from "@vm
 import { defaultSearchDirs, findBinary } from "@vmctl/core/target-kit";
 import type { CgroupVersion } from "./config.js";
 import { LxcFactory } from "./factory.js";
-import { AddressPool, BridgeTool, parseNetworkOptions } from "./network.js";
+import { VmctlError } from "@vmctl/core/contract";
 import { LxcTools, type LxcBinaries } from "./tools.js";
 
 export { LxcFactory } from "./factory.js";
@@ -17,8 +17,7 @@ export { parseLxcSpec } from "./spec.js";
 export type { LxcMount, LxcResources, LxcSpec } from "./spec.js";
 export { baseConfig, rootfsConfig, serviceBlock } from "./config.js";
 export type { CgroupVersion, ConfigOptions } from "./config.js";
-export { AddressPool, BridgeTool, DEFAULT_BRIDGE, DEFAULT_SUBNET, parseNetworkOptions } from "./network.js";
-export type { BridgeAttachment, BridgeNetwork } from "./network.js";
+export { networkLines } from "./network.js";
 
 const TEMPLATES_DIR = "/usr/share/lxc/templates";
 const COMMON_CONF = "/usr/share/lxc/config/common.conf";
@@ -32,14 +31,21 @@ export function cgroupVersion(): CgroupVersion {
  * Makes the lxc factory, or undefined (skipped, with the reason logged) when the host
  * cannot run it. Options (`targets.lxc` in the orchestrator config): `templatesDir`
  * (default /usr/share/lxc/templates), `commonConf` (a config to include in every
- * container, default LXC's common.conf when installed; "" for none), `bridge` (the
- * managed bridge for `network: "bridge"`, default vmctl-lxc0) and `subnet` (its IPv4
- * subnet, default 10.213.0.0/24; the bridge is .1). Bad bridge/subnet options throw.
+ * container, default LXC's common.conf when installed; "" for none). The old `bridge`
+ * and `subnet` options are refused: networks are the orchestrator's now.
  */
 export function initLxc(env: PluginEnvironment, searchDirs: readonly string[] = defaultSearchDirs()): LxcFactory | undefined {
   const find = (name: string) => findBinary(name, searchDirs);
-  // Checked first: a typo in the config is reported even on a host that skips the target.
-  const net = parseNetworkOptions(env.options);
+  // Checked first: a stale config is reported even on a host that skips the target.
+  for (const option of ["bridge", "subnet"]) {
+    if (env.options[option] !== undefined) {
+      throw new VmctlError(
+        "INVALID_ARGUMENT",
+        `targets.lxc.${option}: no longer an option: lxc services join the orchestrator's networks (vmctl network create NAME --subnet CIDR; vmctl run --network NAME)`,
+        { details: { field: `targets.lxc.${option}`, target: "lxc" } },
+      );
+    }
+  }
   const execute = find("lxc-execute");
   const stop = find("lxc-stop");
   const info = find("lxc-info");
@@ -67,12 +73,9 @@ export function initLxc(env: PluginEnvironment, searchDirs: readonly string[] = 
   const templatesDir = typeof env.options.templatesDir === "string" ? env.options.templatesDir : TEMPLATES_DIR;
   const commonConf = typeof env.options.commonConf === "string" ? env.options.commonConf || undefined : existsSync(COMMON_CONF) ? COMMON_CONF : undefined;
   const cgroup = cgroupVersion();
-  // network: "bridge" needs iproute2 (the bridge is made on demand, at the first bridge service's start).
-  const ip = find("ip");
-  if (!ip) env.log.info('lxc target: network "bridge" unavailable (the ip tool of iproute2 was not found)');
-  const network = { pool: new AddressPool(join(env.stateDir, "addresses", net.bridge), net), bridge: ip ? new BridgeTool(ip, net) : undefined };
-  env.log.debug("lxc target ready", { lxcpath, cgroup, templatesDir, bridge: net.bridge, subnet: net.subnet, ip });
-  return new LxcFactory({ tools: new LxcTools(bin, lxcpath), templatesDir, commonConf, cgroup, log: env.log, network });
+  env.log.debug("lxc target ready", { lxcpath, cgroup, templatesDir });
+  const legacyAddresses = join(env.stateDir, "addresses");
+  return new LxcFactory({ tools: new LxcTools(bin, lxcpath), templatesDir, commonConf, cgroup, log: env.log, legacyAddresses });
 }
 
 /** What `vmctl doctor` checks for this target (data; init finds the tools itself). Root is needed too. */
@@ -82,7 +85,6 @@ export const LXC_REQUIREMENTS: readonly HostRequirement[] = [
   { kind: "binary", name: "lxc-info", package: "lxc", why: "reads a container's state" },
   { kind: "binary", name: "lxc-attach", package: "lxc", optional: true, why: "exec into a running service" },
   { kind: "binary", name: "lxc-freeze", package: "lxc", optional: true, why: "pause and resume (with lxc-unfreeze)" },
-  { kind: "binary", name: "ip", package: "iproute2", optional: true, why: 'network "bridge": makes the managed bridge and its veth pairs' },
 ];
 
 const registration: PluginRegistration = {

@@ -68,10 +68,6 @@ export const ledger = {
   container(name: string, lxcpath: string, template: boolean): OwnedResource {
     return { kind: "lxc-container", key: name, data: { lxcpath, template } };
   },
-  /** The service's address on the managed bridge: intended before it is claimed, then with the address. */
-  address(name: string, pool: string, address?: string): OwnedResource {
-    return { kind: "ip-address", key: name, data: address === undefined ? { pool } : { pool, address } };
-  },
   shim(name: string, pidFile: string, ref?: { pid: number; startTime: string }): OwnedResource {
     return { kind: "process", key: `shim:${name}`, data: ref ? { pidFile, pid: ref.pid, startTime: ref.startTime } : { pidFile } };
   },

@@ -1,12 +1,13 @@
 // Reaping (ServiceFactory.owned / removeOwned) for the lxc target: the containers under
 // its private lxcpath whose config carries an owner's label (config.ts writes labels as
-// comments), and the bridge address a removed one held.
+// comments), and what one made before networking moved to the orchestrator held
+// (legacy-bridge.ts). A network's veth and lease are the engine's to remove.
 import { readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { labelledOwner, type OwnedThing } from "@vmctl/core/contract";
 import { configLabels, configRootfs } from "./config.js";
 import { containerDir } from "./layout.js";
-import type { AddressPool } from "./network.js";
+import { releaseLegacy } from "./legacy-bridge.js";
 import type { LxcTools } from "./tools.js";
 
 const KIND = "lxc-container";
@@ -31,9 +32,9 @@ export async function ownedContainers(tools: LxcTools, owner: string): Promise<O
 /**
  * Kills the container if it runs, removes its directory (with lxc-destroy first when a
  * template made its rootfs inside it: a user's rootfs elsewhere is never touched) and
- * gives back the bridge address its service held. One already gone is fine.
+ * gives back an old bridge address (and veth) its service held. One already gone is fine.
  */
-export async function removeOwnedContainer(tools: LxcTools, pool: AddressPool | undefined, thing: OwnedThing): Promise<void> {
+export async function removeOwnedContainer(tools: LxcTools, legacyAddresses: string, thing: OwnedThing): Promise<void> {
   const name = thing.id;
   if (name === "" || name === "." || name === ".." || name.includes("/")) return;
   const config = readConfig(tools, name);
@@ -42,8 +43,7 @@ export async function removeOwnedContainer(tools: LxcTools, pool: AddressPool | 
   await tools.kill(name);
   if (configRootfs(config)?.startsWith(`${dir}/`) && tools.bin.destroy !== undefined) await tools.destroy(name).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
-  const address = thing.serviceId === undefined ? undefined : pool?.lookup(thing.serviceId);
-  if (address !== undefined && thing.serviceId !== undefined) pool?.release(thing.serviceId, address);
+  if (thing.serviceId !== undefined) await releaseLegacy(legacyAddresses, thing.serviceId);
 }
 
 function readConfig(tools: LxcTools, name: string): string | undefined {

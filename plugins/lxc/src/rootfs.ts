@@ -23,13 +23,15 @@ export function rootfsOf(configFile: string, containerDir: string): string {
 
 /**
  * Creates the directories (and empty files, for file mounts) that LXC mounts over:
- * /dev, /proc, /sys, /tmp, the mount destinations, the workdir. Only what is missing;
- * a path through a symlink is left alone (it resolves inside the container, not here).
+ * /dev, /proc, /sys, /tmp, the mount destinations, the workdir, and `files` (vmctl's own
+ * file mounts: the resolv.conf). Only what is missing; a path through a symlink is left
+ * alone (it resolves inside the container, not here).
  */
-export async function makeMountPoints(rootfs: string, spec: LxcSpec): Promise<void> {
+export async function makeMountPoints(rootfs: string, spec: LxcSpec, files: readonly string[] = []): Promise<void> {
   const dirs = ["/dev", "/proc", "/sys", "/tmp"];
   if (spec.workdir !== undefined) dirs.push(spec.workdir);
   for (const dir of dirs) await makeInside(rootfs, dir, "dir");
+  for (const file of files) await makeInside(rootfs, file, "file");
   for (const m of spec.mounts ?? []) {
     await makeInside(rootfs, m.destination, statSync(m.source).isDirectory() ? "dir" : "file");
   }

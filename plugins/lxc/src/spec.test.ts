@@ -28,7 +28,6 @@ test("a full rootfs spec is accepted and returned with only known fields", (t) =
     args: ["sh", "-c", "echo hi"],
     env: { GREETING: "hello world", _X1: "" },
     workdir: "/srv//app/",
-    network: "none",
     mounts: [{ source: dir, destination: "/data", readOnly: true }, { source: file, destination: "/etc/f" }],
     resources: { memoryMiB: 64, cpus: 0.5, pids: 50 },
     readonlyRootfs: false,
@@ -71,6 +70,9 @@ test("every bad field is refused by its path", (t) => {
     [{ rootfs, args: ["true"], workdir: "/a/../b" }, "workdir"],
     [{ rootfs, args: ["true"], network: "host" }, "network"],
     [{ rootfs, args: ["true"], network: 1 }, "network"],
+    // Networks are the service's own now: the old values name the field and say where it went.
+    [{ rootfs, args: ["true"], network: "bridge" }, "network"],
+    [{ rootfs, args: ["true"], network: "none" }, "network"],
     [{ rootfs, args: ["true"], mounts: {} }, "mounts"],
     [{ rootfs, args: ["true"], mounts: [{ source: dir }] }, "mounts[0].destination"],
     [{ rootfs, args: ["true"], mounts: [{ source: "rel", destination: "/x" }] }, "mounts[0].source"],

@@ -30,7 +30,8 @@ export type LxcResources = {
   pids?: number;
 };
 
-export type LxcNetwork = "none" | "bridge";
+/** What `network` said before services got the orchestrator's networks; only ever read from an old record. */
+export type LegacyLxcNetwork = "none" | "bridge";
 
 /** A validated lxc spec: a type alias (not an interface) so it is a JsonValue. Exactly one of rootfs / template. */
 export type LxcSpec = {
@@ -45,8 +46,11 @@ export type LxcSpec = {
   env?: Record<string, string>;
   /** Working directory inside the container (default "/"). */
   workdir?: string;
-  /** "none" (default): an empty network namespace. "bridge": a veth on the plugin's bridge, with an address from its subnet. */
-  network?: LxcNetwork;
+  /**
+   * Never accepted any more (the service's own `network` says where it goes); a record
+   * made before may still carry "bridge", which destroy and adopt clean up after (legacy-bridge.ts).
+   */
+  network?: LegacyLxcNetwork;
   mounts?: LxcMount[];
   resources?: LxcResources;
   /** Mount the rootfs read-only (default: true for `rootfs`, which services may share; false for `template`). */
@@ -97,11 +101,12 @@ export function parseLxcSpec(input: unknown): LxcSpec {
   // lxc.environment = NAME=VALUE: a name LXC would split or trim differently is refused.
   if (obj.env !== undefined) spec.env = envVars(obj.env, "env", { identifiers: true, value: line });
   if (obj.workdir !== undefined) spec.workdir = containerPath(obj.workdir, "workdir", fstabPath);
+  // Refused by name rather than as unknown: the answer is where networking moved to.
   if (obj.network !== undefined) {
-    if (obj.network !== "none" && obj.network !== "bridge") {
-      throw new ValidationError("network", 'must be "none" (an empty network namespace) or "bridge" (a veth on the plugin\'s bridge)');
-    }
-    spec.network = obj.network;
+    throw new ValidationError(
+      "network",
+      "is no longer an lxc spec field: a service's network is the service's own (`vmctl run --network NAME`, the create request's network field); without one the container has an empty network namespace",
+    );
   }
   if (obj.mounts !== undefined) spec.mounts = mounts(obj.mounts, "mounts", fstabPath);
   if (obj.resources !== undefined) spec.resources = resources(obj.resources);

@@ -19,7 +19,7 @@ export function testContext(parent: string, serviceId: string, resources: readon
 }
 
 /** The applets the lxc tests call, besides the kit's usual ones (network, exec on a terminal, ps in the container, the kit's copy check). */
-const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip", "stty", "tty", "ps", "head", "mkdir", "ln", "sha256sum", "readlink"];
+const LXC_APPLETS = [...BUSYBOX_APPLETS, "hostname", "ping", "ip", "nc", "httpd", "stty", "tty", "ps", "head", "mkdir", "ln", "sha256sum", "readlink"];
 
 /** A tiny rootfs from busybox-static (the conformance kit's fixture), with the network applets. */
 export function busyboxRootfs(dir: string): string {
@@ -44,20 +44,6 @@ export interface Scratch {
   factory(): LxcFactory;
   /** Kills every container left under the lxcpath, their shims, and removes the scratch dir. */
   cleanup(): void;
-}
-
-/**
- * A bridge and subnet private to this test process (a pid-derived name and /24), so test
- * files running at once — each with its own address pool — never share a subnet. Deleted
- * by `deleteBridge` when the file ends (a real deployment keeps its bridge).
- */
-export function testNetwork(): { bridge: string; subnet: string } {
-  const pid = process.pid % 8192;
-  return { bridge: `vmctl-t${pid}`, subnet: `10.${214 + (pid % 32)}.${pid >> 5}.0/24` };
-}
-
-export function deleteBridge(name: string): void {
-  spawnSync("ip", ["link", "del", "dev", name], { stdio: "ignore" });
 }
 
 export function scratch(prefix = "vmctl-lxc-", options: Record<string, unknown> = {}): Scratch {
