@@ -374,6 +374,18 @@ async function prepareApiPlan(dir: string, kernel: GuestKernel): Promise<Record<
 const IMAGE_COMMAND = "echo out; echo err >&2; exit 7";
 /** What `vmctl exec` runs in the running image VM. */
 const EXEC_COMMAND = "echo exec-out; echo exec-err >&2; echo host=$(hostname); exit 3";
+/** The registry l1/linux-cli.mjs runs on L1's loopback, and the image it pushes there (an entrypoint and a cmd of its own). */
+const REGISTRY_HOST = "127.0.0.1:5055";
+const REGISTRY_ENTRYPOINT = ["/bin/sh", "-c", 'echo "entrypoint ran with $0"; cat /etc/image-marker; exit 9'];
+const REGISTRY_CMD = ["the-image-cmd"];
+
+async function prepareRegistryImage(dir: string): Promise<{ layout: string; tag: string; repository: string; host: string }> {
+  const tree = busyboxTree(join(dir, "registry-root"), { "etc/image-marker": "from the image in the registry\n" });
+  const layout = join(dir, "registry-layout");
+  await layoutFromTree(tree, layout, "1", REGISTRY_CMD, REGISTRY_ENTRYPOINT);
+  return { layout, tag: "1", repository: "vmctl-test/entry", host: REGISTRY_HOST };
+}
+
 /** The conformance kit's fixtures for Linux guests (the default image through the agent). */
 const CONFORMANCE_FIXTURES = "tests/nested/l1/microvm-conformance.fixtures.mjs";
 /** The whole kit inside L1: every check boots Linux guests (four at once in one). */
@@ -404,9 +416,16 @@ function prepareWorkspace(dir: string): { source: string; results: string } {
   return { source, results: join(dir, "workspace-results") };
 }
 
+/** The network step's plan (l1/linux-network.mjs): a vmctld of its own, in a namespace of its own. */
+function prepareNetworkPlan(): Record<string, unknown> {
+  const stateDir = runner.kind === "nested" ? "/tmp/vmctl-l1-net-state" : join(batchDir!, "net-state");
+  return { stateDir, socket: join(stateDir, "vmctld.sock") };
+}
+
 /** The orchestrator step's plan: `vmctl run` of a Linux on an ext4 root drive, and of a file that is no kernel. */
-function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknown> {
+async function prepareCliPlan(dir: string, kernel: GuestKernel): Promise<Record<string, unknown>> {
   const workspace = prepareWorkspace(dir);
+  const registry = await prepareRegistryImage(dir);
   const root = makeExt4(busyboxTree(join(dir, "cli-rootfs-root"), ROOT_FILES), join(dir, "root-cli.ext4"), 32, "vmctl-root");
   const notKernel = join(dir, "cli-not-a-kernel");
   writeFileSync(notKernel, "this is a text file, neither an ELF vmlinux nor a bzImage\n".repeat(100));
@@ -416,6 +435,7 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
     stateDir,
     socket: join(stateDir, "vmctld.sock"),
     daemonTimeoutMs: 60_000,
+    registry,
     cases: [
       {
         name: "cli-run",
@@ -430,6 +450,8 @@ function prepareCliPlan(dir: string, kernel: GuestKernel): Record<string, unknow
         args: ["run", "--rm", "--target", "microvm", "-v", `${workspace.source}:/src`, "--copy-out", `/src/out:${workspace.results}`, "default", "--", "sh", "-c", WORKSPACE_COMMAND],
         timeoutMs: 180_000,
       },
+      // An image pulled from a registry on L1's loopback (l1/linux-cli.mjs pushes it there): its own entrypoint and cmd.
+      { name: "cli-registry-run", args: ["run", "--rm", "--target", "microvm", `${REGISTRY_HOST}/${registry.repository}:${registry.tag}`], timeoutMs: 240_000 },
       { name: "cli-image-detach", args: ["run", "-d", "--name", "imgvm", "--target", "microvm", "default", "--", "sleep", "600"], timeoutMs: 120_000 },
       { name: "cli-image-exec", args: ["exec", "imgvm", "--", "sh", "-c", EXEC_COMMAND], timeoutMs: 60_000 },
       { name: "cli-image-exec-missing", args: ["exec", "imgvm", "--", "no-such-command"], timeoutMs: 60_000 },
@@ -469,8 +491,9 @@ const linux = (): Batch =>
     [
       { script: "tests/nested/l1/linux-cases.mjs", prepare: prepareApiPlan },
       { script: "tests/nested/l1/linux-cli.mjs", prepare: prepareCliPlan },
+      { script: "tests/nested/l1/linux-network.mjs", prepare: prepareNetworkPlan },
     ],
-    720_000,
+    1_800_000,
   ));
 
 test.after.always("remove the batch's directory", async () => {
@@ -757,6 +780,22 @@ test.serial(`vmctl run --rm --target microvm default -- CMD ${runner.kind === "n
   done();
 });
 
+test.serial(`vmctl run --rm --target microvm of an image pulled from a registry on L1's loopback ${runner.kind === "nested" ? "inside L1" : "on this host"}: its own entrypoint and cmd run; nothing left`, async (t) => {
+  const deadline = budget(t, 300_000);
+  const done = timed(t);
+  const b = linux();
+  const pushed = await b.result<StepResult>("registry-ready", deadline);
+  t.is(pushed.code, 0, `the registry or the push failed:\n${pushed.stdout}\n${pushed.stderr}`);
+  const r = await b.result<CliResult>("cli-registry-run", deadline);
+  t.log(`vmctl run --rm ${REGISTRY_HOST}/vmctl-test/entry:1 (pull, disk, boot, agent): ${r.ms} ms`);
+  t.is(r.code, 9, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  t.regex(r.stdout, /^entrypoint ran with the-image-cmd$/m, "the image's entrypoint ran with its cmd");
+  t.regex(r.stdout, /^from the image in the registry$/m, "in the image's own root");
+  noVmmLeft(t, r);
+  t.deepEqual(r.leftoverFiles, [], "sockets, writable layer or output files left");
+  done();
+});
+
 test.serial(`vmctl exec into a running image VM ${runner.kind === "nested" ? "inside L1" : "on this host"}: output and code through the agent, stdin with -i, a PTY of the terminal's size with -it; stop ends the workload; rm leaves nothing`, async (t) => {
   const deadline = budget(t, 240_000);
   const done = timed(t);
@@ -866,6 +905,64 @@ test.serial(`the plugin conformance kit passes against the microvm target with L
     t.true(report.checks.some((c) => c.name === claimed && c.status === "pass"), `${claimed} ran and passed`);
   }
   noVmmLeft(t, r);
+  done();
+});
+
+interface StepResult {
+  name: string;
+  code?: number | string;
+  stdout?: string;
+  stderr?: string;
+  ms?: number;
+  ready?: boolean;
+  logTail?: string;
+  leftoverVmms?: number[];
+  entries?: { kind: string; from?: string; url?: string; qname?: string }[];
+}
+
+test.serial(`a microVM on a vmctl network ${runner.kind === "nested" ? "inside L1" : "on this host"}: its address, a name resolved by the network's resolver, a file fetched through NAT, a published port answering from the host and from outside; nothing left`, async (t) => {
+  const deadline = budget(t, CONFORMANCE_TIMEOUT_MS + 900_000);
+  const done = timed(t);
+  const b = linux();
+  const r = (name: string) => b.result<StepResult>(`net-${name}`, deadline);
+  const show = (s: StepResult) => `exit ${s.code} in ${s.ms} ms\nstdout:\n${s.stdout}\nstderr:\n${s.stderr}`;
+  t.is((await r("namespaces")).code, 0, show(await r("namespaces")));
+  const daemon = await r("daemon-started");
+  if (!daemon.ready) return t.fail(`vmctld in the vmhost namespace did not come up:\n${daemon.logTail}`);
+  const created = await r("network-create");
+  t.is(created.code, 0, show(created));
+  const run = await r("run");
+  t.log(`vmctl run -d --network testnet -p 8080:80: ${run.ms} ms`);
+  t.is(run.code, 0, show(run));
+  const logs = await r("logs");
+  t.log(`the guest said:\n${logs.stdout}${logs.stderr}`);
+  const inspect = await r("inspect");
+  const service = (JSON.parse(inspect.stdout ?? "[]") as { network?: { address?: string; gateway?: string; dns?: string[] } }[])[0];
+  const address = service?.network?.address;
+  t.truthy(address, `inspect shows the service's address:\n${inspect.stdout}`);
+  t.regex(logs.stdout ?? "", new RegExp(`inet ${(address ?? "none").replace(/\./g, "\\.")}/`), "the guest's eth0 has the leased address");
+  t.regex(logs.stdout ?? "", /nameserver 198\.51\.100\.2/, "resolv.conf names the network's resolver");
+  t.regex(logs.stdout ?? "", /resolved-ok/, "the name was resolved");
+  t.regex(logs.stdout ?? "", /hello from the nested internet[\s\S]*fetched-ok/, "the file came through NAT");
+  t.regex((await r("ps")).stdout ?? "", new RegExp((address ?? "none").replace(/\./g, "\\.")), "ps shows the address");
+  const fromHost = await r("get-from-host");
+  t.is(fromHost.code, 0, show(fromHost));
+  t.is(fromHost.stdout, "hello-from-the-guest\n", "the published port answers on the host's loopback");
+  const fromOutside = await r("get-from-outside");
+  t.is(fromOutside.code, 0, show(fromOutside));
+  t.is(fromOutside.stdout, "hello-from-the-guest\n", "and from outside, on the uplink's address");
+  t.is((await r("rm")).code, 0, show(await r("rm")));
+  const removed = await r("network-rm");
+  t.is(removed.code, 0, show(removed));
+  const links = JSON.parse((await r("links-after")).stdout ?? "[]") as { ifname: string }[];
+  t.deepEqual(links.map((l) => l.ifname).filter((n) => /^vm(tap|br)-/.test(n)), [], "no TAP or bridge left");
+  const ruleset = JSON.parse((await r("ruleset-after")).stdout ?? "{}") as { nftables?: { table?: { name: string } }[] };
+  t.deepEqual((ruleset.nftables ?? []).flatMap((e) => (e.table ? [e.table.name] : [])).filter((n) => n === "vmctl"), [], "no nftables table of vmctl left");
+  t.deepEqual((await r("vmms-after")).leftoverVmms, []);
+  const peer = (await r("peer-log")).entries ?? [];
+  t.log(`the internet saw: ${JSON.stringify(peer)}`);
+  t.true(peer.some((e) => e.kind === "http" && e.url === "/hello.txt" && e.from === "198.51.100.1"), "the fetch reached the server from the host's uplink address (NAT)");
+  t.true(peer.some((e) => e.kind === "dns" && e.qname === "files.test"), "the guest's query reached the resolver");
   done();
 });
 

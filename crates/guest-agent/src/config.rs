@@ -1,16 +1,20 @@
 //! The command line. In a VM the kernel hands init the words of its command line it does
 //! not know (no `=` or `.`), in order: `--root-base /dev/vda --root-scratch /dev/vdb
-//! --hostname web-1 --listen vsock:1024` (see plugins/microvm/src/vm-config.ts).
+//! --hostname web-1 --listen vsock:1024` (see plugins/microvm/src/vm-config.ts). The network's
+//! settings cannot come that way (an address has dots): in a VM they are `vmctl.net=` and
+//! `vmctl.dns=` on the kernel command line, which init reads (net.rs); `--net`/`--dns` win.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::DEFAULT_VSOCK_PORT;
 use crate::init::{InitOptions, RootDisks};
+use crate::net;
 
 pub const USAGE: &str = "\
 usage: vmctl-agent [--listen vsock:PORT|unix:PATH]... [--init|--no-init]
                    [--root-base DEV --root-scratch DEV] [--hostname NAME]
+                   [--net ADDR/PREFIX,GATEWAY[,MTU]] [--dns IP[,IP...]]...
 
   --listen ADDR      where to serve the agent API (repeatable; default vsock:1024)
   --init             do init's work (mounts, root, power off) even when not PID 1
@@ -18,6 +22,11 @@ usage: vmctl-agent [--listen vsock:PORT|unix:PATH]... [--init|--no-init]
   --root-base DEV    the image's disk (ext4, mounted read-only, overlay lower layer)
   --root-scratch DEV the VM's writable disk (ext4: overlay upper and work)
   --hostname NAME    the guest's hostname
+  --net ADDR/PREFIX,GATEWAY[,MTU]
+                     as init: the first Ethernet interface's IPv4 address, default
+                     route and MTU (default: vmctl.net= of the kernel command line)
+  --dns IP[,IP...]   as init: the nameservers of the assembled root's /etc/resolv.conf
+                     (repeatable; default: vmctl.dns= of the kernel command line)
   --version          print the version";
 
 /// Where the API is served.
@@ -51,6 +60,7 @@ impl Config {
         let mut listen = Vec::new();
         let mut init = None;
         let (mut base, mut scratch, mut hostname) = (None, None, None);
+        let (mut network, mut dns) = (None, Vec::new());
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -69,6 +79,8 @@ impl Config {
                 "--root-base" => base = Some(PathBuf::from(value()?)),
                 "--root-scratch" => scratch = Some(PathBuf::from(value()?)),
                 "--hostname" => hostname = Some(value()?),
+                "--net" => network = Some(net::parse_net("--net", &value()?).map_err(ConfigError::Invalid)?),
+                "--dns" => net::parse_dns("--dns", &value()?, &mut dns).map_err(ConfigError::Invalid)?,
                 "--help" | "-h" => return Err(ConfigError::Help),
                 "--version" | "-V" => return Err(ConfigError::Version),
                 other => return Err(ConfigError::Invalid(format!("unknown argument {other:?}"))),
@@ -89,7 +101,12 @@ impl Config {
         Ok(Self {
             listen,
             init,
-            init_options: InitOptions { root, hostname },
+            init_options: InitOptions {
+                root,
+                hostname,
+                network,
+                dns,
+            },
         })
     }
 }
@@ -156,5 +173,33 @@ mod tests {
             Err(ConfigError::Invalid(_))
         ));
         assert_eq!(parse(&["--version"]), Err(ConfigError::Version));
+    }
+
+    #[test]
+    fn network_options() {
+        let config = parse(&[
+            "--net",
+            "10.0.0.2/24,10.0.0.1",
+            "--dns=10.0.0.1",
+            "--dns",
+            "1.1.1.1,9.9.9.9",
+        ])
+        .unwrap();
+        let options = config.init_options;
+        assert_eq!(options.network.unwrap().to_string(), "10.0.0.2/24,10.0.0.1");
+        assert_eq!(options.dns.len(), 3);
+        assert!(parse(&[]).unwrap().init_options.network.is_none());
+        let Err(ConfigError::Invalid(message)) = parse(&["--net", "10.0.0.2/24,10.1.0.1"]) else {
+            panic!("a gateway outside the subnet is refused");
+        };
+        assert!(
+            message.starts_with("--net 10.0.0.2/24,10.1.0.1: the gateway"),
+            "{message}"
+        );
+        let Err(ConfigError::Invalid(message)) = parse(&["--dns", "ns1"]) else {
+            panic!("a name is no nameserver address");
+        };
+        assert!(message.starts_with("--dns ns1:"), "{message}");
+        assert!(matches!(parse(&["--net"]), Err(ConfigError::Invalid(m)) if m == "--net needs a value"));
     }
 }

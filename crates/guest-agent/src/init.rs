@@ -1,14 +1,17 @@
 //! The agent as the guest's init (PID 1): the kernel filesystems, the root assembled from
-//! the image's read-only disk and the VM's writable one, the hostname, the loopback
-//! interface, and at the end sync and power off.
+//! the image's read-only disk and the VM's writable one, the hostname, the network (net.rs),
+//! and at the end sync and power off.
 //!
 //! Everything here changes the mount namespace it runs in, so it only runs as init (in a
 //! VM, or as PID 1 of the new PID and mount namespaces the tests make). Mounts are made
 //! by name in this namespace only: nothing is removed or created in a shared devtmpfs.
 
 use std::ffi::CString;
+use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use crate::net::{self, NetConfig};
 
 /// How the root is assembled (both disks ext4).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,10 @@ pub struct RootDisks {
 pub struct InitOptions {
     pub root: Option<RootDisks>,
     pub hostname: Option<String>,
+    /// `--net`; None: `vmctl.net=` of the kernel command line, if any.
+    pub network: Option<NetConfig>,
+    /// `--dns`; empty: `vmctl.dns=` of the kernel command line.
+    pub dns: Vec<IpAddr>,
 }
 
 /// Where the root is assembled before it becomes `/`: a tmpfs on the initial root's
@@ -104,7 +111,7 @@ pub fn setup(options: &InitOptions) -> Result<(), InitError> {
             log!("sethostname {hostname}: {}", std::io::Error::last_os_error());
         }
     }
-    loopback_up();
+    setup_network(options);
     // Ctrl-Alt-Del becomes SIGINT to init instead of an immediate reboot. In a PID
     // namespace other than the first this fails (EINVAL), harmlessly.
     // SAFETY: reboot with CAD_OFF only changes what the key sequence does.
@@ -281,25 +288,52 @@ fn mount(
     Ok(())
 }
 
-/// Brings `lo` up (SIOCSIFFLAGS), so services in the guest can talk to themselves.
-fn loopback_up() {
-    // SAFETY: a new socket; closed below.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if sock < 0 {
-        return;
+/// `lo`, the NIC and the root's /etc/resolv.conf, before anything is served or run. A
+/// failure is logged on the console and the agent serves on: the workload then runs
+/// without a network, exec still works to look into why, and the host reads the reason
+/// in the console (an unreachable VM says more there than one that never booted).
+fn setup_network(options: &InitOptions) {
+    let (mut network, mut dns) = (options.network, options.dns.clone());
+    if network.is_none() || dns.is_empty() {
+        let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        match net::from_cmdline(&cmdline) {
+            Ok((from_kernel, servers)) => {
+                network = network.or(from_kernel);
+                if dns.is_empty() {
+                    dns = servers;
+                }
+            }
+            // The command line's own settings (if any) still apply.
+            Err(e) => log!("network: the kernel command line's {e}; ignored"),
+        }
     }
-    // SAFETY: an all-zero ifreq is valid; the name is copied in within its bounds; the
-    // ioctls read and write only the ifreq.
-    unsafe {
-        let mut request: libc::ifreq = std::mem::zeroed();
-        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *slot = *byte as libc::c_char;
+    let configured = match net::configure(network.as_ref()) {
+        Ok(configured) => configured,
+        Err(e) => {
+            log!("{e}; the workload runs without a network");
+            return;
         }
-        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut request) == 0 {
-            request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(sock, libc::SIOCSIFFLAGS, &request);
-        }
-        libc::close(sock);
+    };
+    let mut line = configured.map(|c| format!("network: {c}"));
+    if !dns.is_empty() {
+        // Only on the assembled root (its writable layer): never the file of a root that
+        // is not the VM's own (the agent as init in a test's namespaces).
+        let servers = dns.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
+        let done = if options.root.is_none() {
+            "no root assembled: /etc/resolv.conf left alone".to_owned()
+        } else {
+            match net::write_resolv_conf(Path::new("/"), &dns) {
+                Ok(()) => format!("nameservers {servers}"),
+                Err(e) => format!("cannot write /etc/resolv.conf (nameservers {servers}): {e}"),
+            }
+        };
+        line = Some(match line {
+            Some(l) => format!("{l}; {done}"),
+            None => format!("network: {done}"),
+        });
+    }
+    if let Some(line) = line {
+        log!("{line}");
     }
 }
 

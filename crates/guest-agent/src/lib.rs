@@ -16,6 +16,7 @@ pub mod config;
 pub mod copy;
 pub mod exec;
 pub mod init;
+pub mod net;
 pub mod reaper;
 pub mod server;
 pub mod sigfd;

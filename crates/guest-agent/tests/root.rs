@@ -74,6 +74,12 @@ fn base_image(dir: &Path) -> PathBuf {
     }
     std::fs::write(tree.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(tree.join("etc/marker"), "from-the-base-image\n").unwrap();
+    // As in images that use systemd-resolved: a link into a runtime dir a VM does not have.
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        tree.join("etc/resolv.conf"),
+    )
+    .unwrap();
     let image = dir.join("base.ext4");
     run(
         "mkfs.ext4",
@@ -103,7 +109,17 @@ async fn root_is_an_overlay_of_a_read_only_base_and_a_writable_scratch_disk() {
         Loop::attach(&scratch_image, false),
     );
 
-    let mut agent = Agent::start_with(&["--root-base", &base.0, "--root-scratch", &scratch.0]).await;
+    let mut agent = Agent::start_with(&[
+        "--root-base",
+        &base.0,
+        "--root-scratch",
+        &scratch.0,
+        "--dns",
+        "10.77.0.1,2001:db8::53",
+        "--dns",
+        "1.1.1.1",
+    ])
+    .await;
     // The image's files, on an overlay root; the host's tree is gone.
     assert_eq!(
         agent.run(command(&["cat", "/etc/marker"])).await.stdout(),
@@ -121,6 +137,14 @@ async fn root_is_an_overlay_of_a_read_only_base_and_a_writable_scratch_disk() {
         );
     }
     assert_eq!(agent.sh("test -e /work").await.status(), ExitStatus::Code(1));
+    // --dns: the root's resolv.conf, a file of the writable layer in place of the image's link.
+    assert_eq!(
+        agent
+            .sh("test -L /etc/resolv.conf || cat /etc/resolv.conf")
+            .await
+            .stdout(),
+        "# written by vmctl-agent\nnameserver 10.77.0.1\nnameserver 2001:db8::53\nnameserver 1.1.1.1\n"
+    );
     // The agent's own binary is still there to run.
     let version = agent.run(command(&["/run/vmctl/vmctl-agent", "--version"])).await;
     assert_eq!(
@@ -151,4 +175,16 @@ async fn root_is_an_overlay_of_a_read_only_base_and_a_writable_scratch_disk() {
     );
     let base_listing = run("debugfs", &["-R", "ls -l /etc", base_image.to_str().unwrap()]);
     assert!(!base_listing.contains("new-file"), "the base disk was written to");
+    assert!(
+        run("debugfs", &["-R", "cat /upper/etc/resolv.conf", image]).contains("nameserver 1.1.1.1\n"),
+        "resolv.conf is in the writable layer"
+    );
+    let base_resolv = run(
+        "debugfs",
+        &["-R", "stat /etc/resolv.conf", base_image.to_str().unwrap()],
+    );
+    assert!(
+        base_resolv.contains("Type: symlink"),
+        "the image's resolv.conf is untouched: {base_resolv}"
+    );
 }

@@ -26,6 +26,7 @@ import { RPC } from "./vmm-connection.js";
 import { intendLaunch, launchVm, type VmmLaunch } from "./vmm-launch.js";
 import { isAlive, terminate, type ProcessRef } from "./vmm-process.js";
 import { releaseVmm, removePerVmFiles, shutdownOrTerminate, terminateAll } from "./vmm-stop.js";
+import { removeTap } from "./vm-network.js";
 import { AgentWorkload, releaseAgentSockets } from "./workload.js";
 import { consoleTail } from "./workload-exit.js";
 
@@ -143,7 +144,15 @@ export class MicrovmController implements ServiceController {
     await this.wait();
   }
 
+  /** With a network, the guest's address while the VM is up (as other targets: while it runs). */
   async state(): Promise<ServiceState> {
+    const state = await this.#state();
+    const up = state.phase !== "created" && state.phase !== "exited";
+    const network = up ? this.#readVm()?.network : undefined;
+    return network === undefined ? state : { ...state, addresses: [network.address] };
+  }
+
+  async #state(): Promise<ServiceState> {
     const instance = this.#vmId;
     const known = this.#records.exit();
     if (known) return exited(known, instance);
@@ -231,6 +240,8 @@ export class MicrovmController implements ServiceController {
     releaseAgentSockets(this.#ctx.resources, this.#l);
     await terminateAll(this.#vmm, this.#l.socketPath);
     releaseVmm(this.#ctx.resources, this.id, this.#l.socketPath);
+    // After the VMM, which held the TAP open.
+    await removeTap(this.#ctx);
     removePerVmFiles(this.#ctx.resources, this.#l);
     this.#onDestroyed?.(this);
     this.#ctx.log.debug("microvm destroyed", { vmId: this.#vmId });

@@ -13,7 +13,9 @@ import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 /**
  * What the target can do. pause: the VMM's Pause/Resume. exec: through the guest agent,
  * for image VMs it runs (a kernel-only VM refuses exec with FAILED_PRECONDITION).
- * network: virtio-net is not wired in the VMM yet. volumes: host paths (the spec's
+ * network: the service's network as a virtio-net NIC on a TAP of its bridge; the guest
+ * agent configures the guest's side (vm-network.ts; a kernel-only VM's own init does,
+ * from the same kernel command-line words). volumes: host paths (the spec's
  * `mounts`, `-v`) are copied into an image VM before its workload starts, through the
  * agent — a copy, not a mount: changes in the VM never reach the host (a kernel-only VM
  * refuses `mounts`). copy: copyOut() through the agent while the VM runs, and the
@@ -22,7 +24,7 @@ import { parseMicrovmSpec, type MicrovmSpec } from "./spec.js";
 export const MICROVM_CAPABILITIES: Capabilities = {
   exec: true,
   pause: true,
-  network: false,
+  network: true,
   volumes: true,
   logsFollow: true,
   copy: true,

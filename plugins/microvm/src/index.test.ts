@@ -20,7 +20,7 @@ test("init finds vmctl-vmm and KVM and claims honest capabilities", async (t) =>
   requireVmHost();
   const factory = await registration.targets[0]!.init({ stateDir: join(dir, "a"), options: {}, log: new MemoryLogger() });
   t.is(factory?.target, "microvm");
-  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: false, volumes: true, logsFollow: true, copy: true });
+  t.deepEqual(factory?.capabilities, { exec: true, pause: true, network: true, volumes: true, logsFollow: true, copy: true });
 });
 
 test("init is skipped (undefined, with a reason logged) when vmctl-vmm is not there", (t) => {

@@ -136,7 +136,13 @@ export const ledger = {
   dir(path: string): OwnedResource {
     return { kind: "dir", key: path };
   },
+  /** The service's TAP on its network's bridge (vm-network.ts), by interface name. */
+  tap(name: string): OwnedResource {
+    return { kind: TAP_KIND, key: name };
+  },
 };
+
+export const TAP_KIND = "tap";
 
 export interface RecordedVmm {
   readonly socket: string;

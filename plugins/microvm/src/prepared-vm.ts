@@ -1,7 +1,7 @@
 // prepare(): the VM as start() will boot it, written down once (vm.json) so adopt knows the
 // service was made and a restart boots what was prepared. With an image, the image store
-// resolves and pins it and the VM's writable layer is made; each file is recorded in the
-// ledger before it is made.
+// resolves and pins it and the VM's writable layer is made; with a network, its TAP is
+// made (vm-network.ts); each file and device is recorded in the ledger before it is made.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { VmctlError, type ProgressSink, type TargetContext } from "@vmctl/core/contract";
 import { hostnameFor, writeAtomic } from "@vmctl/core/target-kit";
@@ -11,6 +11,7 @@ import { errorDetails } from "./errors.js";
 import { ledger, type ServiceLayout } from "./layout.js";
 import { DEFAULT_DISK_SIZE_MIB, type MicrovmSpec } from "./spec.js";
 import { MIB, parseVmConfig, vmConfig, type VmAgent, type VmConfig, type VmImage, type VmScratch } from "./vm-config.js";
+import { ensureTap, vmNetworkOf } from "./vm-network.js";
 
 /** The guest's vsock CID (3: the first one not reserved) and the agent's port. */
 export const AGENT_GUEST_CID = 3;
@@ -29,7 +30,9 @@ export interface VmToPrepare {
  * are there. Once vm.json exists (`prepared`: made here or by an earlier process) it is
  * the VM and nothing is resolved again: only its image's base disk is checked and a vanished writable layer
  * remade. Otherwise the image is resolved (pulling if needed, with `progress`), the
- * writable layer made and vm.json written.
+ * writable layer made and vm.json written. Either way, on a network, the TAP is made
+ * (again, if it vanished) before anything boots on it: the orchestrator applies the
+ * host rules to it once prepare is done.
  */
 export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | undefined, progress?: ProgressSink): Promise<VmConfig> {
   const files = [
@@ -50,6 +53,7 @@ export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | unde
       if (!isFile(existing.image.disk)) throw gone(vm.serviceId, "image", `${existing.image.disk} (the base disk of ${existing.image.digest})`);
       await makeScratch(vm.ctx, existing.scratch);
     }
+    if (existing.network !== undefined) await ensureTap(vm.ctx, vm.serviceId, existing.network);
     return existing;
   }
   let resolved: { image: VmImage; scratch: VmScratch; agent?: VmAgent } | undefined;
@@ -62,9 +66,11 @@ export async function prepareVm(vm: VmToPrepare, prepared: () => VmConfig | unde
     resolved = { image, scratch, ...(agent === undefined ? {} : { agent }) };
     vm.ctx.log.debug("microvm image prepared", { image: image.reference, digest: image.digest, disk: image.disk });
   }
-  const config = vmConfig(vm.vmId, vm.spec, resolved);
+  const network = vm.ctx.network === undefined ? undefined : vmNetworkOf(vm.ctx.network.attachment);
+  const config = vmConfig(vm.vmId, vm.spec, resolved, network);
   vm.ctx.resources.intend(ledger.file(vm.layout.vmFile));
   writeAtomic(vm.layout.vmFile, `${JSON.stringify(config, null, 2)}\n`);
+  if (network !== undefined) await ensureTap(vm.ctx, vm.serviceId, network);
   return config;
 }
 

@@ -1,6 +1,7 @@
 import test from "ava";
 import { VmctlError } from "@vmctl/core/contract";
-import { agentBootArgs, IMAGE_ROOT_ARGS, parseVmConfig, vmConfig, withImageRoot, type VmAgent, type VmImage, type VmScratch } from "./vm-config.js";
+import { agentBootArgs, IMAGE_ROOT_ARGS, parseVmConfig, specField, vmConfig, withImageRoot, withKernelWords, type VmAgent, type VmImage, type VmScratch } from "./vm-config.js";
+import type { VmNetwork } from "./vm-network.js";
 
 const image: VmImage = { reference: "node:20", digest: `sha256:${"a".repeat(64)}`, disk: "/state/images/disks/a.ext4", diskBytes: 17_825_792 };
 const scratch: VmScratch = { path: "/state/services/s1/scratch.ext4", sizeBytes: 64 * 1024 * 1024 };
@@ -79,4 +80,34 @@ test("with the agent's workspace (mounts, copyOut): vm.json reads back; a malfor
   for (const bad of [{ mounts: [] }, { mounts: [{ source: "/a" }], copyOut: [] }, { mounts: [null], copyOut: [] }, { mounts: [], copyOut: [1] }]) {
     t.throws(() => parseVmConfig(JSON.stringify({ ...vm, agent: { ...agent, workspace: bad } }), "vm.json"), { message: /agent\.workspace/ });
   }
+});
+
+const network: VmNetwork = { hostDevice: "vmtap-0123456789", mac: "02:00:0a:58:01:05", address: "10.88.1.5", prefixLength: 24, gateway: "10.88.1.1", dns: ["10.88.1.1", "1.1.1.1"], mtu: 1500 };
+const NET_WORDS = "vmctl.net=10.88.1.5/24,10.88.1.1,1500 vmctl.dns=10.88.1.1,1.1.1.1";
+
+test("with a network: its settings are dotted kernel words (kept from init's arguments, read by the agent from /proc/cmdline), for every kind of VM", (t) => {
+  const withAgent = vmConfig("vmctl-s1", { kernel: "/k", image: "default", agent: true, bootArgs: "console=ttyS0 quiet" }, { image, scratch, agent }, network);
+  t.is(withAgent.bootArgs, `console=ttyS0 quiet ${NET_WORDS} root=/dev/vda ro rdinit=/init --root-base /dev/vda --root-scratch /dev/vdb --hostname s1 --listen vsock:1024`);
+  t.deepEqual(withAgent.network, network);
+  t.deepEqual(parseVmConfig(JSON.stringify(withAgent), "vm.json"), withAgent);
+  // A kernel-only VM gets the NIC and the same words: its own init configures the guest.
+  const kernelOnly = vmConfig("vmctl-s1", { kernel: "/k", bootArgs: "console=ttyS0 -- init-arg" }, undefined, network);
+  t.is(kernelOnly.bootArgs, `console=ttyS0 ${NET_WORDS} -- init-arg`, "before a --: after it they would be init's arguments");
+  t.deepEqual(kernelOnly.network, network);
+  // The lease is the truth: words of the spec's own are replaced, not repeated.
+  t.is(vmConfig("vmctl-s1", { kernel: "/k", bootArgs: "vmctl.net=1.2.3.4/8,1.0.0.1 quiet vmctl.dns=8.8.8.8" }, undefined, { ...network, dns: [] }).bootArgs, "quiet vmctl.net=10.88.1.5/24,10.88.1.1,1500");
+  // Without a network: no words, no network in vm.json (as before networks).
+  const none = vmConfig("vmctl-s1", { kernel: "/k", bootArgs: "console=ttyS0" });
+  t.is(none.bootArgs, "console=ttyS0");
+  t.false("network" in none);
+  t.is(withKernelWords("a -- b", []), "a -- b");
+});
+
+test("vm.json with a malformed network is INTERNAL naming network; a refusal of the NIC names the service's network", (t) => {
+  const vm = vmConfig("vmctl-s1", { kernel: "/k" }, undefined, network);
+  for (const bad of [{ ...network, mtu: "1500" }, { ...network, dns: "10.88.1.1" }, { ...network, hostDevice: undefined }, null]) {
+    t.throws(() => parseVmConfig(JSON.stringify({ ...vm, network: bad }), "vm.json"), { message: /^vm\.json: network is not/ });
+  }
+  t.is(specField("network_interface.host_dev_name"), "network");
+  t.is(specField("network_interface.guest_mac"), "network");
 });

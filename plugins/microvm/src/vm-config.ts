@@ -4,6 +4,7 @@
 // was prepared — the same image digest, even if the tag has moved to another image since.
 import { VmctlError, type BindMount } from "@vmctl/core/contract";
 import { effective, IMAGE_DRIVE_IDS, type MicrovmDrive, type MicrovmSpec } from "./spec.js";
+import { isNetworkBootWord, networkBootWords, type VmNetwork } from "./vm-network.js";
 
 export const MIB = 1024 * 1024;
 
@@ -67,6 +68,8 @@ export type VmConfig = {
   image?: VmImage;
   scratch?: VmScratch;
   agent?: VmAgent;
+  /** The service's network (ctx.network at prepare): a NIC on its TAP, the settings in bootArgs. */
+  network?: VmNetwork;
 };
 
 /** What `root=` the guest kernel gets with an image when the boot args name none. */
@@ -76,23 +79,26 @@ export const IMAGE_ROOT_ARGS = "root=/dev/vda ro";
  * The VM of `spec` (defaults applied). With an image, `image` and `scratch` must be given:
  * the base disk becomes drive rootfs (read-only, the root device), the writable layer
  * drive scratch, both ahead of the user's drives; the boot args get {@link IMAGE_ROOT_ARGS}.
+ * With `network`, the boot args carry its settings (vm-network.ts), for every kind of VM.
  */
-export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: VmImage; scratch: VmScratch; agent?: VmAgent }): VmConfig {
+export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: VmImage; scratch: VmScratch; agent?: VmAgent }, network?: VmNetwork): VmConfig {
   const e = effective(spec);
+  const bootArgs = network === undefined ? e.bootArgs : withKernelWords(e.bootArgs, networkBootWords(network));
   const base = {
     vmId,
     kernel: e.kernel,
-    bootArgs: e.bootArgs,
+    bootArgs,
     ...(e.initrd === undefined ? {} : { initrd: e.initrd }),
     vcpus: e.vcpus,
     memoryMib: e.memoryMib,
+    ...(network === undefined ? {} : { network }),
   };
   if (e.image === undefined) return { ...base, drives: e.drives };
   if (resolved === undefined) throw new Error("vmConfig: a spec with an image needs the resolved image and its writable layer");
   const { image, scratch, agent } = resolved;
   return {
     ...base,
-    bootArgs: agent === undefined ? withImageRoot(e.bootArgs) : agentBootArgs(e.bootArgs, agent),
+    bootArgs: agent === undefined ? withImageRoot(bootArgs) : agentBootArgs(bootArgs, agent),
     ...(agent === undefined ? {} : { initrd: agent.initrd, agent }),
     drives: [
       { id: IMAGE_DRIVE_IDS.rootfs, path: image.disk, readOnly: true, root: true },
@@ -102,6 +108,17 @@ export function vmConfig(vmId: string, spec: MicrovmSpec, resolved?: { image: Vm
     image,
     scratch,
   };
+}
+
+/**
+ * `bootArgs` with `words` added to its kernel part (before a `--`), in place of any
+ * `vmctl.net=`/`vmctl.dns=` it had: the orchestrator's lease is the network's truth.
+ */
+export function withKernelWords(bootArgs: string, words: readonly string[]): string {
+  const all = bootArgs.split(/\s+/).filter(Boolean);
+  const end = all.indexOf("--");
+  const kernelWords = (end < 0 ? all : all.slice(0, end)).filter((w) => !isNetworkBootWord(w));
+  return [...kernelWords, ...words, ...(end < 0 ? [] : all.slice(end))].join(" ");
 }
 
 /**
@@ -176,6 +193,13 @@ export function parseVmConfig(text: string, file: string): VmConfig {
     const mounts = (x: unknown): boolean => Array.isArray(x) && x.every((m: Partial<BindMount> | null) => m !== null && typeof m === "object" && isStr(m.source) && isStr(m.destination));
     if (ws !== undefined && (!mounts(ws.mounts) || !strs(ws.copyOut))) throw bad("agent.workspace is not { mounts, copyOut }");
   }
+  const n = v.network as Partial<VmNetwork> | null | undefined;
+  if (n !== undefined) {
+    const fields = [n?.hostDevice, n?.mac, n?.address, n?.gateway];
+    if (n === null || typeof n !== "object" || !fields.every(isStr) || !isInt(n.prefixLength) || !isInt(n.mtu) || !Array.isArray(n.dns) || !n.dns.every(isStr)) {
+      throw bad("network is not { hostDevice, mac, address, prefixLength, gateway, dns, mtu }");
+    }
+  }
   return v as VmConfig;
 }
 
@@ -186,6 +210,9 @@ const SPEC_FIELD_OF: Readonly<Record<string, string>> = {
   "boot_source.kernel_image_path": "spec.kernel",
   "boot_source.boot_args": "spec.bootArgs",
   "boot_source.initrd_path": "spec.initrd",
+  // The NIC is made of the service's network (the orchestrator's lease), not of the spec.
+  "network_interface.host_dev_name": "network",
+  "network_interface.guest_mac": "network",
 };
 /** A field of the VMM's Drive → the same field of a spec drive ("" for the drive as a whole). */
 const DRIVE_FIELD_OF: Readonly<Record<string, string>> = { "": "", drive_id: ".id", path_on_host: ".path", is_read_only: ".readOnly", is_root_device: ".root" };

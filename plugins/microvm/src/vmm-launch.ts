@@ -9,6 +9,7 @@ import { writeAtomic } from "@vmctl/core/target-kit";
 import type { VmmClient } from "@vmctl/vmm-client";
 import { ledger, type ServiceLayout } from "./layout.js";
 import type { VmConfig } from "./vm-config.js";
+import { NIC_ID } from "./vm-network.js";
 import type { VmFollower } from "./vm-follower.js";
 import { RPC } from "./vmm-connection.js";
 import { inSpecTerms } from "./vmm-refusal.js";
@@ -81,8 +82,8 @@ function recordVmm(launch: VmmLaunch, ref: ProcessRef): void {
 }
 
 /**
- * The machine, boot source and drives, from vm.json alone (a restart boots what was
- * prepared); a refusal names the spec's field.
+ * The machine, boot source, drives and NIC, from vm.json alone (a restart boots what
+ * was prepared); a refusal names the spec's field.
  */
 async function configureVm(client: VmmClient, vm: VmConfig): Promise<void> {
   await inSpecTerms(client.putMachineConfig({ vcpuCount: vm.vcpus, memSizeMib: vm.memoryMib }, RPC), vm);
@@ -95,4 +96,6 @@ async function configureVm(client: VmmClient, vm: VmConfig): Promise<void> {
   }
   // The guest agent's way in: after the drives (the vsock takes the slot after them).
   if (vm.agent) await inSpecTerms(client.putVsock(vm.agent.vsock, RPC), vm);
+  // The TAP was made at prepare (and again at this start if it had vanished): opened by name.
+  if (vm.network) await inSpecTerms(client.putNetworkInterface({ ifaceId: NIC_ID, hostDevName: vm.network.hostDevice, guestMac: vm.network.mac }, RPC), vm);
 }

@@ -12,7 +12,7 @@
 // A plan: { "resultsDir", "stateDir", "socket", "cases": [{ name, args: [...], timeoutMs,
 // input?: "text for the CLI's stdin", terminal?: { rows, cols }, node?: "script" }] }: `node`
 // runs that script of the checkout (with `args`) in place of the CLI, e.g. vmctl-conformance.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -91,6 +91,37 @@ async function runCli(c) {
   return { name: c.name, args: c.args, code, timedOut, stdout, stderr, ms: Math.round(performance.now() - started), leftoverVmms: daemonVmms(), leftoverFiles: leftoverFiles() };
 }
 
+/**
+ * plan.registry: Debian's docker-registry on L1's loopback (storage in L1's throwaway
+ * overlay), and the plan's OCI layout pushed to it with skopeo, for a case that pulls it.
+ */
+async function startRegistry(registry) {
+  const dir = "/tmp/vmctl-l1-registry";
+  const [address, port] = registry.host.split(":");
+  spawnSync("mkdir", ["-p", `${dir}/data`]);
+  // L1's loopback may be down (nothing in its init needs it).
+  spawnSync("ip", ["link", "set", "lo", "up"]);
+  writeFileSync(
+    `${dir}/config.yml`,
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: ${address}:${port}\n`,
+  );
+  const child = spawn("/usr/bin/docker-registry", ["serve", `${dir}/config.yml`], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const started = performance.now();
+  let up = false;
+  for (let i = 0; i < 150 && !up && child.exitCode === null; i++) {
+    up = spawnSync("bash", ["-c", `exec 3<>/dev/tcp/${address}/${port}`]).status === 0;
+    if (!up) await sleep(100);
+  }
+  const pushed = up
+    ? spawnSync("skopeo", ["copy", "--dest-tls-verify=false", `oci:${registry.layout}:${registry.tag}`, `docker://${registry.host}/${registry.repository}:${registry.tag}`], { encoding: "utf8", timeout: 120_000 })
+    : { status: "registry did not listen", stdout: "", stderr };
+  write({ name: "registry-ready", code: pushed.status, stdout: pushed.stdout, stderr: `${pushed.stderr}\n${stderr}`, ms: Math.round(performance.now() - started) });
+  return child;
+}
+const registry = plan.registry ? await startRegistry(plan.registry) : undefined;
+
 // vmctld, started the way `vmctl daemon` runs it (in the foreground, here in the
 // background of this script): the CLI finds it serving and does not start its own, so a
 // slow start under nesting does not count against `vmctl run`'s 30 s start timeout.
@@ -110,6 +141,7 @@ write({ name: "daemon-started", ready, ms: Math.round(performance.now() - daemon
 
 if (ready) for (const c of plan.cases) write(await runCli(c));
 
+registry?.kill("SIGKILL");
 const stopAt = performance.now();
 daemon.kill("SIGTERM");
 const daemonCode = await Promise.race([daemonExit, sleep(10_000).then(() => "still running")]);

@@ -33,6 +33,12 @@ impl Agent {
 
     /// Starts the agent with extra arguments and waits until it serves.
     pub async fn start_with(extra: &[&str]) -> Self {
+        Self::start_in(None, extra, None).await
+    }
+
+    /// The same in the network namespace `netns` (made by the test with `ip netns add`),
+    /// its stderr (the console, in a VM) into `stderr` when given.
+    pub async fn start_in(netns: Option<&str>, extra: &[&str], stderr: Option<std::fs::File>) -> Self {
         // Outside /tmp and /run: the agent, as init, mounts fresh ones in its namespace.
         let dir = tempfile::Builder::new()
             .prefix("agent-")
@@ -40,17 +46,27 @@ impl Agent {
             .expect("temporary directory");
         let socket = dir.path().join("agent.sock");
         let listen = format!("unix:{}", socket.display());
-        let mut unshare = Command::new("unshare")
+        // `ip netns exec` execs `unshare` in place: the child is still `unshare`.
+        let mut unshare = match netns {
+            Some(netns) => {
+                let mut ip = Command::new("ip");
+                ip.args(["netns", "exec", netns, "unshare"]);
+                ip
+            }
+            None => Command::new("unshare"),
+        };
+        let mut unshare = unshare
             .args(["--pid", "--fork", "--mount", "--uts", "--kill-child", "--"])
             .arg(AGENT)
             .args(["--listen", &listen, "--hostname", "agent-test"])
             .args(extra)
             .stdin(Stdio::null())
+            .stderr(stderr.map_or_else(Stdio::inherit, Stdio::from))
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot run `unshare` ({e}): the agent's tests need util-linux's unshare \
-                     and root (scripts/setup installs util-linux)"
+                    "cannot run `unshare` ({e}): the agent's tests need util-linux's unshare, \
+                     iproute2's ip and root (scripts/setup installs them)"
                 )
             });
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,103 +1,34 @@
-//! A synchronous rtnetlink socket: one request, its answer (an ACK or a dump). Blocking
-//! calls on a socket opened by the calling thread, so the socket lives in that thread's
-//! network namespace (tests rely on it) and a request costs one round trip, no runtime.
+//! The rtnetlink socket: vmctl-netlink's (shared with the guest agent), opened with the
+//! host side's error. Blocking calls on a socket opened by the calling thread, so the
+//! socket lives in that thread's network namespace (tests rely on it).
 
-use std::io;
-
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use std::ops::{Deref, DerefMut};
 
 use super::NetError;
 
-const RECV_BUFFER: usize = 64 * 1024;
-
-pub struct RtSocket {
-    socket: Socket,
-    sequence: u32,
-    buffer: Vec<u8>,
-}
+pub struct RtSocket(vmctl_netlink::RtSocket);
 
 impl RtSocket {
     pub fn open() -> Result<Self, NetError> {
-        let io = |source| NetError::Netlink {
-            op: "open".into(),
-            source,
-        };
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(io)?;
-        socket.bind_auto().map_err(io)?;
-        socket.connect(&SocketAddr::new(0, 0)).map_err(io)?;
-        // The kernel's own words on a refused request, when it has them.
-        let _ = socket.set_ext_ack(true);
-        Ok(Self {
-            socket,
-            sequence: 0,
-            buffer: vec![0; RECV_BUFFER],
-        })
+        vmctl_netlink::RtSocket::open()
+            .map(Self)
+            .map_err(|source| NetError::Netlink {
+                op: "open".into(),
+                source,
+            })
     }
+}
 
-    /// Sends a request (`flags` beyond REQUEST|ACK: CREATE, EXCL...) and collects what
-    /// answers it up to its ACK; a NACK is the kernel's errno.
-    pub fn request(
-        &mut self,
-        message: RouteNetlinkMessage,
-        flags: u16,
-    ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(message, NLM_F_REQUEST | NLM_F_ACK | flags)
+impl Deref for RtSocket {
+    type Target = vmctl_netlink::RtSocket;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
+}
 
-    /// Sends a dump request and collects every message until DONE.
-    pub fn dump(&mut self, message: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(message, NLM_F_REQUEST | NLM_F_DUMP)
-    }
-
-    fn exchange(&mut self, message: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
-        let sequence = self.send(message, flags)?;
-        let mut out = Vec::new();
-        loop {
-            for reply in self.receive(sequence)? {
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
-                    NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
-                    NetlinkPayload::Error(_) | NetlinkPayload::Done(_) => return Ok(out),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> io::Result<u32> {
-        self.sequence = self.sequence.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.sequence;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
-        packet.finalize();
-        let mut bytes = vec![0; packet.buffer_len()];
-        packet.serialize(&mut bytes);
-        self.socket.send(&bytes, 0)?;
-        Ok(self.sequence)
-    }
-
-    /// One datagram's messages that answer `sequence` (others, stale, are dropped).
-    fn receive(&mut self, sequence: u32) -> io::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
-        let size = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-        let mut messages = Vec::new();
-        let mut offset = 0;
-        while offset < size {
-            let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buffer[offset..size])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}")))?;
-            let length = message.header.length as usize;
-            if message.header.sequence_number == sequence {
-                messages.push(message);
-            }
-            if length == 0 {
-                break;
-            }
-            offset += (length + 3) & !3;
-        }
-        Ok(messages)
+impl DerefMut for RtSocket {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
