@@ -271,8 +271,9 @@ fn nft_runs_json_in_process_and_returns_json() {
         let items = listed["nftables"].as_array().unwrap();
         assert!(items.iter().any(|i| i["chain"]["name"] == "c"), "{listed}");
         assert!(items.iter().any(|i| i["rule"]["chain"] == "c"), "{listed}");
-        // The same seen by the nft command.
-        let out = Command::new("nft")
+        // The same seen by the nft command (by its path: under npm, PATH starts with
+        // node_modules/.bin, where an unrelated npm package installs an `nft`).
+        let out = Command::new("/usr/sbin/nft")
             .args(["-j", "list", "ruleset"])
             .output()
             .expect("the `nft` command (nftables) is needed by these tests");

@@ -45,7 +45,7 @@ test("each built-in target's requires is well formed, and each package it names 
   t.deepEqual(packages, {
     oci: ["runc"],
     microvm: ["(fix: npm run build (builds vmctl-vmm in the checkout), or put vmctl-vmm on PATH)", "(fix: load kvm_amd or kvm_intel (modprobe), and give the daemon's user read-write access (the kvm group))"],
-    lxc: ["lxc", "lxc", "lxc", "lxc", "lxc", "iproute2"],
+    lxc: ["lxc", "lxc", "lxc", "lxc", "lxc"],
     docker: ["docker.io"],
     "aws-ec2": [],
   });
