@@ -173,11 +173,15 @@ test.serial("Ctrl-C on vmctl exec reaches the command, which decides; a second o
 
 test.serial("vmctl exec -it on a real terminal: raw mode here, a terminal there with our size", async (t) => {
   // script(1) gives vmctl a terminal of 40x120 as its stdin and stdout, as a user's would be.
-  const cli = `stty rows 40 cols 120; ${process.execPath} ${CLI_BIN} exec -it ${SERVICE} -- sh -c 'tty; stty size; read line; echo "got:$line"'`;
+  // runc sizes its terminal just after the command starts: the size is asked until it is set.
+  const sizeOnceSet = 'i=0; while s=$(stty size 2>/dev/null); [ -z "$s" ] || [ "$s" = "0 0" ]; do i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.05; done; echo "$s"';
+  const cli = `stty rows 40 cols 120; ${process.execPath} ${CLI_BIN} exec -it ${SERVICE} -- sh -c 'tty; ${sizeOnceSet}; read line; echo "got:$line"'`;
   const child = spawn("script", ["-qec", cli, "/dev/null"], { env: sb.env, stdio: ["pipe", "pipe", "pipe"] });
   let seen = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (seen += d));
-  await until("the remote terminal's size", () => /40 120/.test(seen), 20_000);
+  await until("the remote terminal's size", () => /40 120/.test(seen), 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}; the terminal showed ${JSON.stringify(seen)}`);
+  });
   child.stdin.write("typed\r");
   const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
   t.is(code, 0, seen);
