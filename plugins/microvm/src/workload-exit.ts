@@ -25,23 +25,22 @@ export function workloadExit(exit: ExecExit, stopRequested: boolean, at = new Da
  * `count` lines ("" when there is no console file).
  */
 export function consoleExcerpt(consoleFile: string, count = 20): string {
-  let text: string;
-  try {
-    text = readFileSync(consoleFile, "utf8");
-  } catch {
-    return "";
-  }
-  const lines = text.replace(/\r/g, "").trimEnd().split("\n");
+  const lines = consoleLines(consoleFile);
   const first = lines.findIndex((l) => /vmctl-agent|Kernel panic/.test(l));
   return (first < 0 ? lines.slice(-count) : lines.slice(Math.max(0, first - 2), first - 2 + count)).join("\n");
 }
 
 /** The console's last `count` lines ("" when there is no console file). */
 export function consoleTail(consoleFile: string, count: number): string {
+  return consoleLines(consoleFile).slice(-count).join("\n");
+}
+
+/** The console file's lines, carriage returns dropped (none when there is no file). */
+function consoleLines(consoleFile: string): string[] {
   try {
-    return readFileSync(consoleFile, "utf8").replace(/\r/g, "").trimEnd().split("\n").slice(-count).join("\n");
+    return readFileSync(consoleFile, "utf8").replace(/\r/g, "").trimEnd().split("\n");
   } catch {
-    return "";
+    return [];
   }
 }
 

@@ -163,6 +163,59 @@ pub(crate) fn queue_wants_interrupt(mem: &GuestMemoryMmap, queue: &mut Queue) ->
     Ok(u16::from_le(flags) & no_interrupt == 0)
 }
 
+/// Why [`direct_chain`] refused a descriptor chain (its head index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadChain {
+    /// An invalid index, a loop, a chain too long or unreadable.
+    Malformed(u16),
+    /// An indirect table, when `VIRTIO_F_INDIRECT_DESC` was not offered.
+    Indirect(u16),
+}
+
+/// The descriptors of a chain, none of them indirect. `DescriptorChain` stops silently on
+/// an invalid index, an unreadable descriptor, or after `queue size` descriptors (loops);
+/// in each case the last descriptor it yielded still says "next", which is how a
+/// malformed chain is told from a complete one.
+///
+/// `DescriptorChain` also follows `VIRTQ_DESC_F_INDIRECT` whatever was negotiated, and
+/// then yields the indirect table's entries in place of the table entry that pointed to
+/// them. No device here offers indirect descriptors, so each descriptor the chain yields
+/// is checked against the queue's own table entry it should come from: if that entry is
+/// indirect, the driver used a feature it was not given and the chain is refused.
+pub(crate) fn direct_chain(
+    mem: &GuestMemoryMmap,
+    chain: virtio_queue::DescriptorChain<&GuestMemoryMmap>,
+    desc_table: vm_memory::GuestAddress,
+) -> Result<Vec<virtio_queue::desc::split::Descriptor>, BadChain> {
+    use vm_memory::{Bytes, GuestAddress};
+    let head = chain.head_index();
+    let indirect = virtio_bindings::virtio_ring::VRING_DESC_F_INDIRECT as u16;
+    let mut descs = Vec::new();
+    let mut more = true;
+    let mut index = head;
+    for desc in chain {
+        // The chain read this entry a moment ago, so it is inside guest memory; a read
+        // failure can only mean the table moved, which is malformed too.
+        let flags_at = desc_table
+            .0
+            .checked_add(u64::from(index) * 16 + 12)
+            .ok_or(BadChain::Malformed(head))?;
+        let flags = mem
+            .read_obj::<u16>(GuestAddress(flags_at))
+            .map_err(|_| BadChain::Malformed(head))?;
+        if u16::from_le(flags) & indirect != 0 {
+            return Err(BadChain::Indirect(head));
+        }
+        more = desc.has_next();
+        index = desc.next();
+        descs.push(desc);
+    }
+    if descs.is_empty() || more {
+        return Err(BadChain::Malformed(head));
+    }
+    Ok(descs)
+}
+
 /// Returns bit `bit` of a 64-bit feature word.
 pub(crate) const fn feature(bit: u32) -> u64 {
     1u64 << bit

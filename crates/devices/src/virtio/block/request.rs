@@ -23,6 +23,7 @@ use vm_memory::{
 use super::metrics::BlockMetrics;
 use super::{DRIVE_ID_LEN, SECTOR_SHIFT, SECTOR_SIZE, request_status, request_type};
 use crate::GuestMemoryMmap;
+use crate::virtio::{BadChain, direct_chain};
 
 /// Size of the request header (`struct virtio_blk_outhdr`).
 const HEADER_LEN: u64 = 16;
@@ -163,46 +164,16 @@ pub(crate) fn execute(
     Ok(data_len + 1)
 }
 
-/// Walks the chain. `DescriptorChain` stops silently on an invalid index, an unreadable
-/// descriptor, or after `queue size` descriptors (loops); in each case the last descriptor
-/// it yielded still says "next", which is how a malformed chain is told from a complete one.
-///
-/// `DescriptorChain` also follows `VIRTQ_DESC_F_INDIRECT` whatever was negotiated, and
-/// then yields the indirect table's entries in place of the table entry that pointed to
-/// them. We do not offer indirect descriptors, so each descriptor the chain yields is
-/// checked against the queue's own table entry it should come from: if that entry is
-/// indirect, the driver used a feature it was not given and the chain is refused.
+/// The chain's descriptors, none of them indirect (`direct_chain`), as request errors.
 fn collect_chain(
     mem: &GuestMemoryMmap,
     chain: DescriptorChain<&GuestMemoryMmap>,
     desc_table: GuestAddress,
 ) -> Result<Vec<Descriptor>, RequestError> {
-    let head = chain.head_index();
-    let indirect = virtio_bindings::virtio_ring::VRING_DESC_F_INDIRECT as u16;
-    let mut descs = Vec::new();
-    let mut more = true;
-    let mut index = head;
-    for desc in chain {
-        // The chain read this entry a moment ago, so it is inside guest memory; a read
-        // failure can only mean the table moved, which is malformed too.
-        let flags_at = desc_table
-            .0
-            .checked_add(u64::from(index) * 16 + 12)
-            .ok_or(RequestError::MalformedChain(head))?;
-        let flags = mem
-            .read_obj::<u16>(GuestAddress(flags_at))
-            .map_err(|_| RequestError::MalformedChain(head))?;
-        if u16::from_le(flags) & indirect != 0 {
-            return Err(RequestError::IndirectDescriptor(head));
-        }
-        more = desc.has_next();
-        index = desc.next();
-        descs.push(desc);
-    }
-    if descs.is_empty() || more {
-        return Err(RequestError::MalformedChain(head));
-    }
-    Ok(descs)
+    direct_chain(mem, chain, desc_table).map_err(|bad| match bad {
+        BadChain::Malformed(head) => RequestError::MalformedChain(head),
+        BadChain::Indirect(head) => RequestError::IndirectDescriptor(head),
+    })
 }
 
 /// The status byte is the last byte of the last descriptor, which must be device-writable.

@@ -15,6 +15,7 @@ use super::metrics::{Counter, NetMetrics};
 use super::tap::{Tap, offload};
 use super::{MAX_FRAME_LEN, NET_HDR_LEN, NUM_QUEUES, NetConfig, NetError, QUEUE_SIZE, RX_QUEUE, TX_QUEUE};
 use crate::GuestMemoryMmap;
+use crate::virtio::{BadChain, direct_chain};
 use crate::virtio::{
     InterruptKind, VirtioDevice, VirtioDeviceError, VirtioInterrupt, device_type, feature, features,
     queue_wants_interrupt, read_config_bytes,
@@ -410,31 +411,10 @@ fn collect_chain(
     chain: DescriptorChain<&GuestMemoryMmap>,
     desc_table: GuestAddress,
 ) -> Result<Vec<Descriptor>, ChainError> {
-    let head = chain.head_index();
-    let indirect = virtio_bindings::virtio_ring::VRING_DESC_F_INDIRECT as u16;
-    let mut descs = Vec::new();
-    let mut more = true;
-    let mut index = head;
-    for desc in chain {
-        // virtio-queue follows an indirect flag by itself: look at the table entry.
-        let flags_at = desc_table
-            .0
-            .checked_add(u64::from(index) * 16 + 12)
-            .ok_or(ChainError::Malformed(head))?;
-        let flags = mem
-            .read_obj::<u16>(GuestAddress(flags_at))
-            .map_err(|_| ChainError::Malformed(head))?;
-        if u16::from_le(flags) & indirect != 0 {
-            return Err(ChainError::Indirect(head));
-        }
-        more = desc.has_next();
-        index = desc.next();
-        descs.push(desc);
-    }
-    if descs.is_empty() || more {
-        return Err(ChainError::Malformed(head));
-    }
-    Ok(descs)
+    direct_chain(mem, chain, desc_table).map_err(|bad| match bad {
+        BadChain::Malformed(head) => ChainError::Malformed(head),
+        BadChain::Indirect(head) => ChainError::Indirect(head),
+    })
 }
 
 /// Host iovecs over a chain's buffers, the first `skip` bytes left out.
