@@ -276,30 +276,18 @@ async function execContract(env: CheckEnv, c: ServiceController): Promise<void> 
 }
 
 /**
- * On a terminal: the size asked for (by the time the command has read a first line: some
- * runtimes size the terminal just after the command starts), resize reaching it, one
- * output stream, closeStdin typing EOF.
+ * On a terminal: the size asked for, resize reaching it, one output stream, closeStdin
+ * typing EOF. A runtime may size its terminal just after the command starts and pass a
+ * resize on asynchronously (runc does both: from its own I/O loop, and on its SIGWINCH),
+ * so the command prints the size for each line typed until "done", and lines are typed
+ * until the size asked for shows.
  */
 async function execTerminal(env: CheckEnv, c: ServiceController): Promise<void> {
-  // After a resize the command prints the size for each line typed, until "done": a
-  // runtime passes a resize on asynchronously (runc on its SIGWINCH), so the new size is
-  // asked for again until it shows.
-  const request = { args: sh('read x; stty size; echo to-stderr >&2; while read y && [ "$y" != done ]; do stty size; done; cat; echo cat-ended'), tty: true, size: { rows: 30, cols: 100 } };
+  const request = { args: sh('read x; echo to-stderr >&2; while [ "$x" != done ]; do stty size; read x || break; done; cat; echo cat-ended'), tty: true, size: { rows: 30, cols: 100 } };
   await withReader(env, c, request, async (p, out) => {
-    await env.step("a line typed on the terminal", () => p.write(new TextEncoder().encode("\r")));
-    await env.step("stty size on a 30x100 terminal to print 30 100", () => out.until(/30 100\r*\n/));
+    await typeUntilShown(env, p, out, "stty size on a 30x100 terminal to print 30 100", /30 100\r*\n/);
     await env.step("resize(40x120)", () => p.resize({ rows: 40, cols: 120 }));
-    await env.step("stty size after resize to print 40 120", async () => {
-      const resized = out.until(/40 120\r*\n/);
-      let shown = false;
-      void resized.then(() => (shown = true), () => (shown = true));
-      while (!shown) {
-        // A write refused (the command ended, the step gave up) ends the loop; `resized` says why.
-        await p.write(new TextEncoder().encode("\r")).catch(() => (shown = true));
-        await Promise.race([resized, new Promise((resolve) => setTimeout(resolve, 300))]);
-      }
-      await resized;
-    });
+    await typeUntilShown(env, p, out, "stty size after resize to print 40 120", /40 120\r*\n/);
     await env.step('"done" typed on the terminal', () => p.write(new TextEncoder().encode("done\r")));
     await env.step("closeStdin() on a terminal", () => p.closeStdin());
     await env.step("cat to end on the terminal's EOF", () => out.rest());
@@ -308,6 +296,27 @@ async function execTerminal(env: CheckEnv, c: ServiceController): Promise<void> 
     if (out.streams.has("stderr")) fail(`a command on a terminal produced output on stderr (${JSON.stringify(tail(out.byStream.stderr))}): a terminal has one output, stdout`);
     if (exit.code !== 0) fail(`the command on a terminal ended with ${JSON.stringify(exit)}; expected code 0`);
   });
+}
+
+/** Types an empty line every 300 ms until the output shows `pattern`; a timeout says what the terminal showed. */
+async function typeUntilShown(env: CheckEnv, p: ExecProcess, out: ExecReader, what: string, pattern: RegExp): Promise<void> {
+  const shown = out.until(pattern);
+  let settled = false;
+  void shown.then(() => (settled = true), () => (settled = true));
+  try {
+    await env.step(what, async () => {
+      while (!settled) {
+        // A write refused (the command ended, the step gave up) ends the loop; `shown` says why.
+        await p.write(new TextEncoder().encode("\r")).catch(() => (settled = true));
+        await Promise.race([shown, new Promise((resolve) => setTimeout(resolve, 300))]);
+      }
+      await shown;
+    });
+  } catch (err) {
+    settled = true;
+    if (err instanceof CheckFailure) fail(`${err.message}; the terminal showed ${JSON.stringify(tail(out.text))}`);
+    throw err;
+  }
 }
 
 export const capabilityNetwork: Check = {
