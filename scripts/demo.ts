@@ -12,7 +12,9 @@ import { ensureTestImage } from "../plugins/docker/src/testing/context.js";
 import { bootGuest, requireGuestElf } from "../tests/guests/harness.js";
 import { ensureDocker } from "../tests/support/dockerd.js";
 
-const CLI = fileURLToPath(new URL("../ts/cli/dist/bin.cjs", import.meta.url));
+// `vmctl` as the build links it onto the PATH: the native front (crates/cli), which hands
+// the verbs it does not serve to the Node CLI (ts/cli/dist/bin.cjs).
+const CLI = fileURLToPath(new URL("../target/x86_64-unknown-linux-gnu/release/vmctl", import.meta.url));
 const SERVER = fileURLToPath(new URL("../ts/server/dist/bin.js", import.meta.url));
 
 function banner(text: string): void {
@@ -55,7 +57,7 @@ const daemon = spawn(process.execPath, [SERVER, "--socket", env.VMCTL_SOCKET, "-
 function vmctl(...args: string[]): number {
   const shown = args.map((a) => (/[\s$();]/.test(a) ? `'${a}'` : a));
   console.log(`  $ vmctl ${shown.join(" ")}`);
-  const run = spawnSync(process.execPath, [CLI, ...args], { env, stdio: "inherit" });
+  const run = spawnSync(CLI, args, { env, stdio: "inherit" });
   console.log(`  (exit code ${run.status})`);
   return run.status ?? 1;
 }

@@ -58,7 +58,7 @@ export interface Round {
   readonly execOciMs: readonly number[];
   /** `vmctl rm -f` of the detached VM. */
   readonly rmMs: number;
-  /** `vmctl ps`: the CLI's own cost (Node start, connect, one call) in the same L1. */
+  /** `vmctl ps`: the CLI's own cost (the native front's start, connect, one call) in the same L1. */
   readonly cliPsMs: number;
 }
 
@@ -84,7 +84,8 @@ if (!ociRootfs || !expectedKernel) {
 }
 const RUNS = Number(runsArg);
 const EXEC_N = Number(execArg);
-const CLI = fileURLToPath(new URL("../../ts/cli/dist/bin.cjs", import.meta.url));
+/** `vmctl` as users type it: the native front (crates/cli), which serves run and ps itself. */
+const CLI = fileURLToPath(new URL("../../target/x86_64-unknown-linux-gnu/release/vmctl", import.meta.url));
 const STATE_DIR = "/tmp/vmctl-bench-microvm-run";
 const SOCKET = join(STATE_DIR, "vmctld.sock");
 const ENV = { ...process.env, VMCTL_STATE_DIR: STATE_DIR, VMCTL_SOCKET: SOCKET };
@@ -126,7 +127,7 @@ async function runTimed(command: string, args: readonly string[], timeoutMs: num
 
 /** The CLI; a non-zero exit is an error naming the command and its output. */
 async function cli(args: readonly string[], timeoutMs = 120_000): Promise<Finished> {
-  const r = await runTimed(process.execPath, [CLI, ...args], timeoutMs);
+  const r = await runTimed(CLI, args, timeoutMs);
   if (r.code !== 0) throw new Error(`vmctl ${args.join(" ")} exited ${r.code} after ${Math.round(r.ms)} ms: ${r.stderr.slice(-3000)} ${r.stdout.slice(-1000)}`);
   return r;
 }
@@ -139,7 +140,7 @@ interface Daemon {
 /** vmctld in the background, as `vmctl daemon` runs it; resolves once it serves. */
 async function startDaemon(): Promise<Daemon> {
   const started = performance.now();
-  const child = spawn(process.execPath, [CLI, "daemon"], { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(CLI, ["daemon"], { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const onLog = (d: string): void => void (log = (log + d).slice(-20_000));
   child.stdout.setEncoding("utf8").on("data", onLog);

@@ -1,20 +1,7 @@
 // The vmctl CLI end to end against real runc: it starts vmctld itself when none answers.
 import { statSync } from "node:fs";
 import test from "ava";
-import { runcList, sandbox, serviceProcesses, teardown, until, vmctl, vmctlLive, type Sandbox } from "./helpers/sandbox.js";
-
-async function stopAutoStarted(sb: Sandbox): Promise<void> {
-  // The daemon the CLI started: found by the socket path in its command line, stopped politely.
-  const { processesMentioning } = await import("./helpers/sandbox.js");
-  for (const pid of processesMentioning(sb.socket)) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // gone
-    }
-  }
-  await until("vmctld to stop", () => processesMentioning(sb.socket).length === 0);
-}
+import { runcList, sandbox, serviceProcesses, stopAutoStarted, teardown, until, vmctl, vmctlLive } from "./helpers/sandbox.js";
 
 test("run --rm prints the output and exits with the workload's code; the daemon is started on demand with a 0600 socket", async (t) => {
   t.timeout(60_000);

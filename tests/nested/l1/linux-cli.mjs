@@ -25,7 +25,9 @@ if (!planPath) {
   process.exit(2);
 }
 const plan = JSON.parse(readFileSync(planPath, "utf8"));
-const cli = new URL("../../../ts/cli/dist/bin.cjs", import.meta.url).pathname;
+// `vmctl` as users have it on their PATH: the native front (crates/cli, static), which
+// serves run and ps itself and hands everything else to the Node CLI (ts/cli/dist/bin.cjs).
+const cli = new URL("../../../target/x86_64-unknown-linux-gnu/release/vmctl", import.meta.url).pathname;
 const env = { ...process.env, VMCTL_STATE_DIR: plan.stateDir, VMCTL_SOCKET: plan.socket };
 
 /** vmctl-vmm processes serving VMs of this run's daemon (their socket lives under its state dir). */
@@ -66,8 +68,8 @@ const shQuote = (word) => `'${word.replaceAll("'", "'\\''")}'`;
  */
 function cliCommand(c) {
   if (c.node) return [process.execPath, [new URL(`../../../${c.node}`, import.meta.url).pathname, ...c.args]];
-  if (!c.terminal) return [process.execPath, [cli, ...c.args]];
-  const line = [process.execPath, cli, ...c.args].map(shQuote).join(" ");
+  if (!c.terminal) return [cli, c.args];
+  const line = [cli, ...c.args].map(shQuote).join(" ");
   return ["script", ["-qec", `stty rows ${c.terminal.rows} cols ${c.terminal.cols}; exec ${line}`, "/dev/null"]];
 }
 

@@ -17,6 +17,8 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 export const REPO_ROOT = here("../../../");
 export const VMCTLD_BIN = here("../../../ts/server/dist/bin.js");
 export const CLI_BIN = here("../../../ts/cli/dist/bin.cjs");
+/** The native front (crates/cli), as scripts/build makes it and links it as `vmctl`. */
+export const NATIVE_CLI_BIN = here("../../../target/x86_64-unknown-linux-gnu/release/vmctl");
 export const PROCESS_PLUGIN_FIXTURE = here("../../fixtures/vmctl-plugin-process");
 
 /** Throws (never skips) when the packages under test were not built. */
@@ -174,16 +176,41 @@ export async function teardown(sb: Sandbox, daemons: readonly (Daemon | undefine
   rmSync(sb.dir, { recursive: true, force: true });
 }
 
+/** Stops the daemon a CLI started on the sandbox (found by its socket in the command line), politely. */
+export async function stopAutoStarted(sb: Sandbox): Promise<void> {
+  for (const pid of processesMentioning(sb.socket)) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // gone
+    }
+  }
+  await until("vmctld to stop", () => processesMentioning(sb.socket).length === 0);
+}
+
 export interface CliResult {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
 }
 
+/** Which `vmctl`: the Node CLI (the default), or the native front users have on their PATH. */
+export type CliFront = "node" | "native";
+
+/** The command line that runs `vmctl ARGS...` with `front`. */
+export function cliArgv(front: CliFront, args: readonly string[]): [string, ...string[]] {
+  if (front === "native") {
+    if (!existsSync(NATIVE_CLI_BIN)) throw new Error(`${NATIVE_CLI_BIN} is missing: run npm run build first`);
+    return [NATIVE_CLI_BIN, ...args];
+  }
+  return [process.execPath, CLI_BIN, ...args];
+}
+
 /** Runs `vmctl ARGS...` against the sandbox (VMCTL_SOCKET / VMCTL_STATE_DIR set). */
-export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs?: number; stdin?: string | Uint8Array } = {}): Promise<CliResult> {
+export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs?: number; stdin?: string | Uint8Array; front?: CliFront } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_BIN, ...args], { env: sb.env, stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const [command, ...argv] = cliArgv(options.front ?? "node", args);
+    const child = spawn(command, argv, { env: sb.env, stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     if (options.stdin !== undefined) child.stdin?.end(options.stdin);
     let stdout = "";
     let stderr = "";
@@ -205,8 +232,10 @@ export function vmctl(sb: Sandbox, args: readonly string[], options: { timeoutMs
 export function vmctlLive(
   sb: Sandbox,
   args: readonly string[],
+  front: CliFront = "node",
 ): { child: ChildProcess; output: () => string; errors: () => string; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], { env: sb.env, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, ...argv] = cliArgv(front, args);
+  const child = spawn(command, argv, { env: sb.env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));

@@ -1,7 +1,7 @@
 // vmctl run: create + start + attach to the output; exits with the workload's code.
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { resolve } from "node:path";
 import type { CreateServiceInput, ExitInfo, JsonValue, ProgressEvent, VmctlClient } from "@vmctl/client";
 import type { BindMount } from "@vmctl/core/contract";
@@ -41,6 +41,7 @@ interface RunOptions extends ServiceFlags {
   rm?: boolean;
   detach?: boolean;
   copyOut: string[];
+  await?: string;
 }
 
 /** Adds the flags of ServiceFlags (all but --copy-out, which only `run` waits for). */
@@ -189,10 +190,14 @@ export function registerRun(program: Command, trailing: () => readonly string[],
       .option("-d, --detach", "print the service id and return once it runs"),
   )
     .option("--copy-out <path:dest>", "after the command ends, copy path (in the service) to dest here (repeatable)", collect, [])
+    // The native front's handover (crates/cli): it made the service and streamed its
+    // output, then lost vmctld; from here on, this run's own way (a daemon started again).
+    .addOption(new Option("--await <service>", "wait for a running service's exit, then as run (internal)").hideHelp())
     .action(async (image: string | undefined, positional: string[], options: RunOptions, command: Command) => {
       const cmd = [...positional, ...trailing()];
       const copyOuts = options.copyOut.map((text) => parseCopyOut(text));
       if (options.detach && copyOuts.length > 0) throw new CliError("--copy-out needs vmctl to wait for the command: not with -d (use vmctl cp later)", 2);
+      if (options.await !== undefined && (image !== undefined || cmd.length > 0 || options.detach)) throw new CliError("--await takes a service and no image, command or -d", 2);
       const request = requestFromFlags(image, cmd, options, true);
       // Loaded on demand (see README.md, "Start-up time").
       const { connectOrStart } = await import("../connection/daemon-launcher.js");
@@ -225,11 +230,10 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         progress.update(event);
       };
       try {
-        const service = await withProgress(
-          `creating ${options.name ?? "service"} on ${options.target}`,
-          again((c) => c.create(request, { onProgress })),
-          300,
-          spinnerOff.signal,
+        const awaited = options.await;
+        const service = await (awaited === undefined
+          ? withProgress(`creating ${options.name ?? "service"} on ${options.target}`, again((c) => c.create(request, { onProgress })), 300, spinnerOff.signal)
+          : again((c) => c.get(awaited))
         )
           .catch((err: unknown) => {
             throw cliError(err, RUN_FAILED);
@@ -250,7 +254,8 @@ export function registerRun(program: Command, trailing: () => readonly string[],
         process.on("SIGTERM", onSignal);
         try {
           try {
-            await attach(client, service.id);
+            // Awaited: its output was streamed by the front already.
+            if (awaited === undefined) await attach(client, service.id);
           } catch (err) {
             if (!(err instanceof VmctlError) || err.code !== "UNAVAILABLE") throw err;
             // The daemon went away; the service lives on. Its exit is asked of the next daemon.

@@ -7,7 +7,7 @@ export { CONTRACT_VERSION, SkipTarget } from "./plugin.js";
 export { DEFAULT_SOCKET, DEFAULT_STATE_DIR, OWNER_LABEL, PID_FILE, SERVICE_LABEL, TARGET_LABEL } from "./defaults.js";
 export { decodeLabel, decodeLabels, encodeLabel, labelEnvironment, labelledOwner, labelsFromEnvironment, serviceLabels } from "./owned.js";
 export type { LabelledOwner, OwnedThing, PrunedThing, PruneTargetFailure, SystemPruneOptions, SystemPruneReport } from "./owned.js";
-export { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "./limits.js";
+export { echo, entriesByKey, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "./limits.js";
 export type { PluginEnvironment, PluginManifest, PluginRegistration, TargetRegistration } from "./plugin.js";
 export { REQUIREMENT_KINDS } from "./requirements.js";
 export type {

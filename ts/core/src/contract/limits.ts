@@ -62,6 +62,16 @@ export const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9]
 export const SERVICE_ID_PATTERN = /^[0-9a-f]{16}$/;
 
 /**
+ * A map's entries in key order (UTF-16 code units). Checks that report the first bad entry
+ * go through a map this way, so which one is named does not hang on the order it came in:
+ * a protobuf map has none on the wire, and two clients (the Node CLI, the native front)
+ * send the same map in different orders.
+ */
+export function entriesByKey<T>(map: { readonly [key: string]: T }): [string, T][] {
+  return Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
  * A client's value quoted for an error message: JSON-escaped (control characters, NUL
  * and quotes visible), cut to LIMITS.echoLength characters with the full length given,
  * so no message ever carries a megabyte of what the client sent.

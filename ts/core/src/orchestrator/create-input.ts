@@ -3,7 +3,7 @@
 // to validate (validatedSpec asks it, naming the field it refuses). Limits come from
 // contract/limits.ts.
 import { createHash, randomBytes } from "node:crypto";
-import { echo, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "../contract/limits.js";
+import { echo, entriesByKey, LABEL_KEY_PATTERN, LIMITS, NAME_PATTERN, SERVICE_ID_PATTERN } from "../contract/limits.js";
 import { isErrorCode, ValidationError, VmctlError } from "../errors.js";
 import type { ServiceFactory } from "../contract/target.js";
 import type { JsonValue } from "../contract/types.js";
@@ -109,7 +109,7 @@ function checkLabels(labels: unknown): Record<string, string> {
   if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
     throw new ValidationError("labels", "must be a map of strings");
   }
-  const entries = Object.entries(labels);
+  const entries = entriesByKey(labels as Record<string, unknown>);
   if (entries.length > LIMITS.labelCount) throw new ValidationError("labels", `has ${entries.length} labels; at most ${LIMITS.labelCount}`);
   let total = 0;
   const out: Record<string, string> = {};
@@ -259,7 +259,7 @@ export function specFromRun(factory: ServiceFactory, run: RunShorthand, spec: un
   }
   checkArgs(command, "run.command");
   if (typeof env !== "object" || env === null || Array.isArray(env)) throw new ValidationError("run.env", "must be a map of strings");
-  const vars = Object.entries(env);
+  const vars = entriesByKey(env as Record<string, unknown>);
   if (vars.length > LIMITS.envCount) throw new ValidationError("run.env", `has ${vars.length} variables; at most ${LIMITS.envCount}`);
   for (const [key, value] of vars) {
     const at = `run.env.${key.length > LIMITS.echoLength ? echo(key) : key}`;

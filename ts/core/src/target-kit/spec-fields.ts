@@ -4,7 +4,7 @@
 // ValidationError(field, problem) naming that path.
 import { statSync, type Stats } from "node:fs";
 import { isAbsolute, posix } from "node:path";
-import { ValidationError } from "../contract/index.js";
+import { entriesByKey, ValidationError } from "../contract/index.js";
 
 /** A check of one string-valued field: a target passes a stricter one where its format needs it. */
 export type StringCheck = (value: unknown, field: string) => string;
@@ -109,7 +109,7 @@ export function envVars(value: unknown, field = "env", options: EnvOptions = {})
   const obj = record(value, field);
   const check = options.value ?? str;
   const out: Record<string, string> = {};
-  for (const [key, val] of Object.entries(obj)) {
+  for (const [key, val] of entriesByKey(obj)) {
     const at = `${field}.${key}`;
     if (options.identifiers) {
       if (!ENV_IDENTIFIER.test(key)) throw new ValidationError(at, "name must be letters, digits and _, not starting with a digit");
