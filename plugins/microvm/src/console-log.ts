@@ -1,20 +1,16 @@
 // The console log: the controller appends what the VMM's Console stream says to a file
 // in the service dir, so output survives the VMM and orchestrator restarts, and logs()
-// reads that file. On (re)attach the VMM replays its last 64 KiB; `replayOverlap` works
+// reads that file (the target kit's followFiles). On (re)attach the VMM replays its last 64 KiB; `replayOverlap` works
 // out how much of that replay the file already holds, so nothing is written twice and a
 // gap is noticed.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { LogChunk, Logger } from "@vmctl/core/contract";
-import { readFrom } from "@vmctl/core/target-kit";
+import type { Logger } from "@vmctl/core/contract";
 import type { VmmClient } from "@vmctl/vmm-client";
 
 /** The VMM keeps the most recent this-many bytes of console output for replay. */
 export const VMM_CONSOLE_RING_BYTES = 64 * 1024;
 /** How many candidate stream positions are checked when the replay has wrapped. */
 const MAX_CANDIDATES = 4096;
-/** How often a followed console file is looked at again. */
-const POLL_MS = 50;
 
 export interface ReplayInput {
   /** Bytes the log file already holds (all from this VM, from its first byte on). */
@@ -119,23 +115,6 @@ export class ConsolePump {
     } finally {
       closeSync(fd);
     }
-  }
-}
-
-/**
- * The console file from its start, then what is appended to it, until `finished()`. It is
- * asked before each read, so the read after the end drains everything.
- */
-export async function* readConsoleFile(file: string, finished: () => boolean): AsyncGenerator<LogChunk> {
-  let offset = 0;
-  for (;;) {
-    const done = finished();
-    for await (const data of readFrom(file, offset)) {
-      offset += data.byteLength;
-      yield { stream: "console", data, time: new Date() };
-    }
-    if (done) return;
-    await sleep(POLL_MS);
   }
 }
 

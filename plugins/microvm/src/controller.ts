@@ -11,7 +11,6 @@ import { VmctlError } from "@vmctl/core/contract";
 import type { ExecProcess, ExecRequest, ExitInfo, JsonValue, LogChunk, LogOptions, ProgressSink, ServiceController, ServiceState, StopOptions, TargetContext } from "@vmctl/core/contract";
 import { followFiles } from "@vmctl/core/target-kit";
 import type { VmState } from "@vmctl/vmm-client";
-import { readConsoleFile } from "./console-log.js";
 import { errorDetails, vmctlError } from "./errors.js";
 import { lostExit } from "./exit.js";
 import { recordedVmm, type RecordedVmm, type ServiceLayout } from "./layout.js";
@@ -191,7 +190,9 @@ export class MicrovmController implements ServiceController {
     // With follow: until nothing more can come (exited, output drained). With the agent: the workload's stdout and stderr.
     const finished = () => !(options?.follow ?? false) || this.#detached || this.#destroyed || (this.#records.exit() !== undefined && !this.#follower.pumping && !this.#workload.pumping);
     if (this.#readVm()?.agent) yield* followFiles(this.#workload.logFiles, { follow: options?.follow, ended: finished, dir: this.#l.serviceDir, maxWaitMs: 250 });
-    else yield* readConsoleFile(this.#l.consoleFile, finished);
+    // The console file grows and the exit file appears in the service's directory, which
+    // wakes the reader; the console pump ending does not, hence the short bound.
+    else yield* followFiles([{ stream: "console" as const, path: this.#l.consoleFile }], { follow: true, ended: finished, dir: this.#l.serviceDir, maxWaitMs: 50 });
   }
 
   /**

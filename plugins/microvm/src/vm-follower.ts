@@ -75,6 +75,7 @@ export class VmFollower {
   /** The exit, however it comes: state() learns it, the shared state stream says when to look. */
   async untilExit(): Promise<ExitInfo> {
     const s = this.service;
+    let streamEnded = false;
     for (;;) {
       if (s.detached()) {
         throw new VmctlError("CANCELLED", `stopped following ${s.id}: the microvm target was closed`, { details: errorDetails(s.id) });
@@ -83,10 +84,14 @@ export class VmFollower {
       if (state?.exit) return state.exit;
       const conn = this.#conn;
       if (conn && state !== undefined && state.phase !== "created") {
-        // The state stream ends when the VM exits, or errors when the VMM goes away.
+        // The state stream ends when the VM exits (then the look above, at once, finds the
+        // exit), or errors when the VMM goes away: a stream that ended with no exit to show
+        // waits a moment before the next, so a failing one cannot spin.
+        if (streamEnded && !s.exitKnown()) await sleep(POLL_MS);
         await conn.stateStreamEnded();
-        if (!s.exitKnown()) await sleep(POLL_MS);
+        streamEnded = true;
       } else {
+        streamEnded = false;
         await sleep(POLL_MS * 2);
       }
     }
