@@ -170,10 +170,8 @@ test.serial("the installed kit's bin passes the plugin built against the packed 
   t.true(report.ok);
   t.is(report.plugin, `vmctl-plugin-template@0.1.0`);
   t.is(report.target, "process");
+  // How long it takes is bench/plugin-kit.bench.ts's (target 5 s), not a test's.
   t.log(`kit: ${report.checks.length} checks in ${report.durationMs} ms (process ${timings["vmctl-conformance"]} ms)`);
-  // The target is 5 s (about 2.5 s here); the bound leaves room for a loaded machine and still
-  // catches a destroy that waits for zombies (about 24 s).
-  t.true(report.durationMs <= 15_000, `the kit took ${report.durationMs} ms against the template (target: 5 s)`);
 });
 
 test.serial("a vmctld given --plugin DIR runs it: vmctl targets, vmctl run, spec errors under spec., log lines labelled", async (t) => {

@@ -4,13 +4,13 @@
 // (node_modules/@vmctl/core → the orchestrator's copy; here a symlink to ts/core), and
 // checked by the real `vmctl-conformance` bin in a child process.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import type { ConformanceReport } from "./index.js";
-import { TEMPLATE_DIR } from "./testing/process-fixtures.js";
+import { buildTemplateAt } from "./testing/template-outside.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const CLI = join(REPO, "ts/plugin-conformance/dist/cli.js");
@@ -37,18 +37,7 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 test.before(() => {
   requireBuiltCli();
   if (!relative(REPO, dir).startsWith("..")) throw new Error(`${dir} is inside the repository; the template must be checked from outside`);
-  cpSync(TEMPLATE_DIR, plugin, { recursive: true, filter: (src) => !/\/(node_modules|dist)(\/|$)/.test(src) });
-  // What `npm install` gives the plugin's author: the peer @vmctl/core (the orchestrator's
-  // own copy, as the loader requires) and the devDependencies used to build it.
-  const link = (name: string, target: string) => {
-    mkdirSync(join(plugin, "node_modules", name, ".."), { recursive: true });
-    symlinkSync(target, join(plugin, "node_modules", name));
-  };
-  link("@vmctl/core", join(REPO, "ts/core"));
-  link("typescript", join(REPO, "node_modules/typescript"));
-  link("@types/node", join(REPO, "node_modules/@types/node"));
-  const build = spawnSync(process.execPath, [join(plugin, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: plugin, encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`the template does not build outside the workspace:\n${build.stdout}${build.stderr}`);
+  buildTemplateAt(plugin);
 });
 
 function conformance(...args: string[]) {
@@ -77,10 +66,8 @@ test.serial("the template, built outside the workspace, passes every check of vm
   t.regex(interrupted?.reason ?? "", /killed inside start\(\) right after intend\(process main\)/);
   t.notRegex(interrupted?.reason ?? "", /lost/);
   t.is(report.checks.find((c) => c.name === "run/spec-from-run")?.status, "pass");
+  // How long it takes is bench/plugin-kit.bench.ts's (target 5 s), not a test's.
   t.log(`kit against the template: ${report.durationMs} ms`);
-  // The target is 5 s (about 2.5 s here); the bound leaves room for a loaded machine and still
-  // catches a destroy that waits for zombies (about 24 s).
-  t.true(report.durationMs <= 15_000, `the kit took ${report.durationMs} ms against the template (target: 5 s)`);
 });
 
 test.serial("vmctl-conformance prints each failing check with its reason and exits 1", (t) => {
