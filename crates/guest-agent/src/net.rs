@@ -341,6 +341,71 @@ mod tests {
         assert!(error.starts_with("vmctl.net 10.0.0.2: "), "{error}");
     }
 
+    use proptest::prelude::*;
+
+    /// Text near the grammar (digits, dots, slashes, commas, anything else now and then),
+    /// and configs built to be nearly right: a gateway in the address's subnet, edges included.
+    fn near_net() -> impl Strategy<Value = String> {
+        let built = (
+            any::<u32>(),
+            0u8..=32,
+            any::<u32>(),
+            proptest::option::of(0u32..70_000),
+        )
+            .prop_map(|(a, prefix, g, mtu)| {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                let gateway = (a & mask) | (g & !mask);
+                let mtu = mtu.map_or(String::new(), |m| format!(",{m}"));
+                format!("{}/{prefix},{}{mtu}", Ipv4Addr::from(a), Ipv4Addr::from(gateway))
+            });
+        prop_oneof![
+            proptest::string::string_regex("[0-9./,]{0,40}|\\PC{0,20}").unwrap(),
+            built
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whatever the host (or anyone able to set the kernel command line) writes: a
+        /// config that holds together, or an error naming the option; never a panic.
+        #[test]
+        fn any_net_text_is_a_sound_config_or_an_error_naming_the_option(text in near_net()) {
+            match parse_net("--net", &text) {
+                Ok(net) => {
+                    prop_assert!((1..=30).contains(&net.prefix));
+                    let mask = u32::MAX << (32 - net.prefix);
+                    let (a, g) = (u32::from(net.address), u32::from(net.gateway));
+                    prop_assert_eq!(a & mask, g & mask);
+                    prop_assert!(a != g && a & !mask != 0 && a & !mask != !mask);
+                    prop_assert!(net.mtu.is_none_or(|m| MTU_RANGE.contains(&m)));
+                    // What the agent reports is what it parsed.
+                    prop_assert_eq!(parse_net("--net", &net.to_string()), Ok(net));
+                }
+                Err(error) => prop_assert!(error.starts_with(&format!("--net {text}: ")), "{}", error),
+            }
+        }
+
+        #[test]
+        fn any_kernel_command_line_is_read_or_refused_naming_the_word(words in proptest::collection::vec(
+            prop_oneof![
+                near_net().prop_map(|v| format!("vmctl.net={v}")),
+                "[0-9a-f:.,]{0,30}".prop_map(|v| format!("vmctl.dns={v}")),
+                "\\PC{0,12}",
+            ],
+            0..6,
+        )) {
+            let cmdline = words.join(" ");
+            match from_cmdline(&cmdline) {
+                Ok((net, dns)) => {
+                    prop_assert_eq!(net.is_some(), cmdline.split_whitespace().any(|w| w.starts_with("vmctl.net=")));
+                    prop_assert!(dns.len() <= cmdline.matches(',').count() + cmdline.matches("vmctl.dns=").count());
+                }
+                Err(error) => prop_assert!(error.starts_with("vmctl.net ") || error.starts_with("vmctl.dns "), "{}", error),
+            }
+        }
+    }
+
     #[test]
     fn resolv_conf_replaces_a_symlink_not_its_target() {
         let dir = tempfile::tempdir().unwrap();

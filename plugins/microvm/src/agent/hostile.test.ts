@@ -57,7 +57,7 @@ async function answers(t: import("ava").ExecutionContext, what: string, call: ()
   }
 }
 
-test.serial("exec with hostile args, env, cwd and user: a caller's error or an exit, the agent still serving, nothing left running", async (t) => {
+test.serial("exec with hostile args, env, cwd and user, as a workload or attaching to one: a caller's error or an exit, the agent still serving, nothing left running", async (t) => {
   t.timeout(300_000);
   const { connection, child } = t.context.agent;
   const start = fc.record({
@@ -72,6 +72,10 @@ test.serial("exec with hostile args, env, cwd and user: a caller's error or an e
     cwd: fc.option(hostile, { nil: undefined }),
     user: fc.option(hostile, { nil: undefined }),
     tty: fc.boolean(),
+    // As the VM's workload (--no-init: no power off at its end), or attaching to one.
+    workload: fc.boolean(),
+    attach: fc.boolean(),
+    keepRunning: fc.boolean(),
   });
   await fc.assert(
     fc.asyncProperty(start, async (s) => {

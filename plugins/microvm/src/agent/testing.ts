@@ -30,7 +30,9 @@ export async function startAgent(): Promise<RunningAgent> {
   const binary = requireAgentBinary();
   const dir = mkdtempSync(join(tmpdir(), "vmctl-agent-test-"));
   const socketPath = join(dir, "agent.sock");
-  const child = spawn(binary, ["--listen", `unix:${socketPath}`, "--no-init"], { stdio: ["ignore", "ignore", "pipe"] });
+  // Under `setpriv --pdeathsig KILL` (it sets the death signal, then execs the agent): an
+  // agent must not outlive a test worker that ava's timeout killed.
+  const child = spawn("setpriv", ["--pdeathsig", "KILL", "--", binary, "--listen", `unix:${socketPath}`, "--no-init"], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr?.setEncoding("utf8").on("data", (text: string) => (log = (log + text).slice(-8192)));
   const exited = once(child, "exit");
