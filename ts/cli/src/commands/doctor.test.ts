@@ -66,6 +66,7 @@ test("doctor --json reports KVM, and what each built-in target declares it needs
   t.deepEqual(report.host.map((r) => [r.area, r.name]), [
     ["images", "mkfs.ext4"],
     ["images", "/bin/busybox"],
+    ["networks", "/usr/lib/x86_64-linux-gnu/libnftables.so.1"],
     ["kernel", "/usr/src/linux-source-6.1.tar.xz"],
   ]);
   t.like(report.host[0], { met: true, found: "/usr/sbin/mkfs.ext4" });

@@ -57,6 +57,6 @@ test("what vmctl needs whatever the target is well formed, and its packages prov
   for (const req of declared) t.is(packageProblem(req), undefined, JSON.stringify(req));
   t.deepEqual(
     declared.map((r) => r.package),
-    ["e2fsprogs", "busybox-static", "linux-source-6.1"],
+    ["e2fsprogs", "busybox-static", "libnftables1", "linux-source-6.1"],
   );
 });

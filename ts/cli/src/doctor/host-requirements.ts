@@ -6,7 +6,7 @@ import type { HostRequirement } from "@vmctl/core/contract";
 
 /** A host-wide requirement and the part of vmctl that has it. */
 export interface HostWideRequirement {
-  /** `images` (vmctld's image store), `kernel` (`vmctl kernel build`). */
+  /** `images` (vmctld's image store), `networks` (services' networks), `kernel` (`vmctl kernel build`). */
   readonly area: string;
   readonly requirement: HostRequirement;
 }
@@ -20,6 +20,17 @@ export const HOST_REQUIREMENTS: readonly HostWideRequirement[] = [
     area: "images",
     // crates/image reads exactly this file (DEFAULT_BUSYBOX in builtin.rs).
     requirement: { kind: "file", path: "/bin/busybox", package: "busybox-static", optional: true, why: "the built-in `default` image" },
+  },
+  {
+    area: "networks",
+    // crates/native loads it by this name when a network is first set up (net/nft.rs): Debian's multiarch path.
+    requirement: {
+      kind: "file",
+      path: "/usr/lib/x86_64-linux-gnu/libnftables.so.1",
+      package: "libnftables1",
+      optional: true,
+      why: "networks (`vmctl network`, `--network`): the host's nftables rules, set in-process",
+    },
   },
   {
     area: "kernel",
