@@ -208,7 +208,9 @@ export class AgentWorkload {
   async #waitForAgent(conn: AgentConnection, agent: VmAgent, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
-    for (;;) {
+    // Probed often at first (a refused CONNECT costs the guest one reset): the agent is
+    // usually up within its first ~150 ms, and each wait adds to the workload's start.
+    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
       try {
         const { socket } = await connectVsock(agent.vsock.udsPath, agent.port, { timeoutMs: Math.min(2000, Math.max(1, deadline - Date.now())) });
         socket.destroy();
@@ -229,7 +231,7 @@ export class AgentWorkload {
         const why = last instanceof Error ? ` (${last.message})` : "";
         throw new VmctlError("UNAVAILABLE", `the guest agent of ${this.host.id} did not answer within ${timeoutMs} ms${why}; the console:\n${tail()}`, { cause: last, details });
       }
-      await sleep(100);
+      await sleep(pause);
     }
   }
 
