@@ -4,7 +4,8 @@
 //
 // What is ours on the host: bridges and host devices the orchestrator names with
 // BRIDGE_PREFIX / DEVICE_PREFIX ("vmbr-", "vmtap-"), which we also mark with an interface
-// alias (ALIAS_PREFIX) when we make them, and the two nftables tables named "vmctl".
+// alias (ALIAS_PREFIX) when we make them, the two nftables tables named "vmctl", and, on
+// a host with Docker, two rules per bridge in its DOCKER-USER chain (docker-user.ts).
 // Inventory reports links that carry either mark, so a crash between making a link and
 // marking it still leaves it found.
 //
@@ -33,6 +34,7 @@ import {
   skeletonSignature,
   type RuleState,
 } from "./host-network-rules.js";
+import { allowBridgeCommands, listDockerUserCommands, readDockerUser, removeBridgeCommands, type DockerUserRule } from "./docker-user.js";
 import { canonicalCidr, cidrContains, formatCidr, isAddress, parseAddress, parseCidr } from "./ipv4.js";
 import { BRIDGE_PREFIX, DEVICE_PREFIX } from "./network-names.js";
 import type { EgressPolicy, HostNetworkInventory, HostNetworkOps, NetworkAttachment, NetworkDefinition, PublishedPort, ServiceRules } from "./types.js";
@@ -122,6 +124,7 @@ class HostNetwork implements HostNetworkOps {
         const skeletonIntact = skeletonMemo !== undefined && skeletonSignature(state) === skeletonMemo;
         nft(native, "setting the network's rules", networkCommands(network, state, { skeletonIntact }));
         if (!skeletonIntact) skeletonMemo = skeletonSignature(readState(native));
+        allowThroughDocker(native, bridge);
       } catch (err) {
         // What this call made goes again (the rules' own transaction left nothing).
         if (madeTables) {
@@ -143,6 +146,8 @@ class HostNetwork implements HostNetworkOps {
       const state = readState(native);
       const commands = removeNetworkCommands(bridge, state);
       if (commands.length > 0) nft(native, "removing the network's rules", commands);
+      const docker = removeBridgeCommands(bridge, dockerUserRules(native) ?? []);
+      if (docker.length > 0) nft(native, "removing the network's rules from Docker's DOCKER-USER", docker);
       call("deleting the bridge", "network.bridge", () => native.deleteLink(bridge));
     });
   }
@@ -177,6 +182,8 @@ class HostNetwork implements HostNetworkOps {
         if (!ours && this.#options.probePorts !== false) await probePort(port, field);
       }
       nft(native, "setting the service's rules", serviceCommands(checked, state));
+      // Docker may have started since the network was made.
+      allowThroughDocker(native, checked.attachment.bridge);
     });
   }
 
@@ -210,6 +217,7 @@ class HostNetwork implements HostNetworkOps {
       const bridges = new Set(links.filter((l) => l.kind === "bridge" && marked(l, BRIDGE_PREFIX, "network")).map((l) => l.name));
       // A bridge whose link is gone but whose rules are left (a crash between the two).
       for (const b of networkBridgesOf(state)) bridges.add(b);
+      for (const r of dockerUserRules(native) ?? []) bridges.add(r.bridge);
       return {
         bridges: [...bridges].sort(),
         services: servicesOf(state),
@@ -298,6 +306,24 @@ function readState(native: NativeNetworkApi): RuleState {
   // commands in one run.
   const found = [list(listCommands("inet")), list(listCommands("bridge"))];
   return found.some(Boolean) ? into : EMPTY_STATE;
+}
+
+/** Our rules in Docker's DOCKER-USER chain; undefined when there is no such chain (no Docker). */
+function dockerUserRules(native: NativeNetworkApi): DockerUserRule[] | undefined {
+  try {
+    return readDockerUser(native.nftRun(document(listDockerUserCommands())));
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "NOT_FOUND") return undefined;
+    throw nativeError(err, "listing Docker's DOCKER-USER chain", "");
+  }
+}
+
+/** With Docker on the host, `bridge`'s traffic let past its FORWARD policy (docker-user.ts). */
+function allowThroughDocker(native: NativeNetworkApi, bridge: string): void {
+  const existing = dockerUserRules(native);
+  if (existing === undefined) return;
+  const commands = allowBridgeCommands(bridge, existing);
+  if (commands.length > 0) nft(native, "letting the network's traffic past Docker's FORWARD policy (its DOCKER-USER chain)", commands);
 }
 
 // --- input checks ------------------------------------------------------------------------
