@@ -208,9 +208,11 @@ export class AgentWorkload {
   async #waitForAgent(conn: AgentConnection, agent: VmAgent, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
-    // Probed often at first (a refused CONNECT costs the guest one reset): the agent is
-    // usually up within its first ~150 ms, and each wait adds to the workload's start.
-    for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
+    // Probed every 20 ms for the first seconds (a refused CONNECT costs the guest one
+    // reset), when the agent usually comes up: each wait adds to the workload's start.
+    const started = Date.now();
+    for (;;) {
+      const pause = Date.now() - started < 3000 ? 20 : 100;
       try {
         const { socket } = await connectVsock(agent.vsock.udsPath, agent.port, { timeoutMs: Math.min(2000, Math.max(1, deadline - Date.now())) });
         socket.destroy();
