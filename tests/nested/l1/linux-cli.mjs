@@ -128,7 +128,7 @@ const registry = plan.registry ? await startRegistry(plan.registry) : undefined;
 // background of this script): the CLI finds it serving and does not start its own, so a
 // slow start under nesting does not count against `vmctl run`'s 30 s start timeout.
 const daemonStarted = performance.now();
-const daemon = spawn(process.execPath, [cli, "daemon"], { env, stdio: ["ignore", "pipe", "pipe"] });
+const daemon = spawn(cli, ["daemon"], { env, stdio: ["ignore", "pipe", "pipe"] });
 let daemonLog = "";
 const onLog = (d) => (daemonLog = (daemonLog + d).slice(-20_000));
 daemon.stdout.setEncoding("utf8").on("data", onLog);
