@@ -208,11 +208,7 @@ export class AgentWorkload {
   async #waitForAgent(conn: AgentConnection, agent: VmAgent, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
-    // Probed every 20 ms for the first seconds (a refused CONNECT costs the guest one
-    // reset), when the agent usually comes up: each wait adds to the workload's start.
-    const started = Date.now();
     for (;;) {
-      const pause = Date.now() - started < 3000 ? 20 : 100;
       try {
         const { socket } = await connectVsock(agent.vsock.udsPath, agent.port, { timeoutMs: Math.min(2000, Math.max(1, deadline - Date.now())) });
         socket.destroy();
@@ -233,7 +229,7 @@ export class AgentWorkload {
         const why = last instanceof Error ? ` (${last.message})` : "";
         throw new VmctlError("UNAVAILABLE", `the guest agent of ${this.host.id} did not answer within ${timeoutMs} ms${why}; the console:\n${tail()}`, { cause: last, details });
       }
-      await sleep(pause);
+      await sleep(100);
     }
   }
 
