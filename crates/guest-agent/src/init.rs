@@ -96,10 +96,7 @@ pub fn setup(options: &InitOptions) -> Result<(), InitError> {
     let _ = mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None);
     mount_kernel_filesystems();
     if let Some(root) = &options.root {
-        // Timed on the console: most of an image VM's start before its workload is here.
-        let started = std::time::Instant::now();
         assemble_root(root)?;
-        log!("root assembled in {:?}", started.elapsed());
     }
     mount_or_log(
         "tmpfs",
@@ -176,14 +173,12 @@ fn assemble_root(root: &RootDisks) -> Result<(), InitError> {
         mkdir(dir)?;
     }
     let disk = |p: &Path| p.to_string_lossy().into_owned();
-    // noload: the base is never written (a read-only drive), so its journal is not even
-    // read; a mount that would need to replay one fails rather than write.
     mount(
         Some(&disk(&root.base)),
         &disk(&base),
         Some("ext4"),
         libc::MS_RDONLY,
-        Some("noload"),
+        None,
     )?;
     mount(Some(&disk(&root.scratch)), &disk(&scratch), Some("ext4"), 0, None)?;
     let (upper, work) = (scratch.join("upper"), scratch.join("work"));

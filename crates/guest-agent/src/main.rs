@@ -47,9 +47,6 @@ fn main() -> ExitCode {
             eprintln!("vmctl-agent: init: {e}");
             return finish(init, Ending::PowerOff, 1);
         }
-        let since_start =
-            std::time::Duration::from_nanos(clock::boottime_ns().saturating_sub(start_boottime_ns));
-        eprintln!("vmctl-agent: init done ({since_start:?} after start)");
     } else {
         // Orphans of what we start are re-parented to us, so we reap them as init would.
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an int flag.
