@@ -21,6 +21,21 @@ import {
 const RUNS = Number(process.env.VMCTL_FRONT_FUZZ_RUNS ?? 40);
 const SEED = process.env.VMCTL_FUZZ_SEED === undefined ? undefined : Number(process.env.VMCTL_FUZZ_SEED);
 
+/**
+ * `use` with a sandbox and a vmctld of its own; afterwards any daemon a CLI started on it,
+ * the daemon and the sandbox go, whatever happened.
+ */
+async function withDaemon(use: (sb: Sandbox, daemon: Daemon) => Promise<void>): Promise<void> {
+  const sb = sandbox("vmctl-front-");
+  const daemon = await Daemon.start(sb);
+  try {
+    await use(sb, daemon);
+  } finally {
+    await stopAutoStarted(sb).catch(() => {});
+    await teardown(sb, [daemon]);
+  }
+}
+
 /** Deletes every service of the sandbox's daemon, so each command line starts from nothing. */
 async function clean(daemon: Daemon): Promise<void> {
   for (const s of await daemon.client.list()) await daemon.client.delete(s.id, { force: true });
@@ -78,9 +93,7 @@ function runLine(rootfs: string): fc.Arbitrary<string[]> {
 
 test.serial("run: the native front prints what the Node CLI prints and exits with its code, over generated command lines", async (t) => {
   t.timeout(600_000);
-  const sb = sandbox("vmctl-front-");
-  const daemon = await Daemon.start(sb);
-  try {
+  await withDaemon(async (sb, daemon) => {
     const outcomes = { ok: 0, failed: 0 };
     await fc.assert(
       fc.asyncProperty(runLine(sb.rootfs), async (args) => {
@@ -96,16 +109,12 @@ test.serial("run: the native front prints what the Node CLI prints and exits wit
     t.log(`${RUNS} command lines: ${outcomes.ok} exited 0, ${outcomes.failed} did not`);
     t.true(outcomes.ok > 0 && outcomes.failed > 0, "both successes and failures were compared");
     t.deepEqual(runcList(sb.runcRoot), []);
-  } finally {
-    await teardown(sb, [daemon]);
-  }
+  });
 });
 
 test.serial("ps and ps -a: the native front's table is the Node CLI's", async (t) => {
   t.timeout(120_000);
-  const sb = sandbox("vmctl-front-");
-  const daemon = await Daemon.start(sb);
-  try {
+  await withDaemon(async (sb, daemon) => {
     const c = daemon.client;
     await c.create({ target: "oci", name: "made", spec: { rootfs: sb.rootfs, args: ["true"] }, labels: {}, dependsOn: [], start: false });
     await c.create({ target: "oci", name: "runs", spec: { rootfs: sb.rootfs, args: ["sleep", "60"] }, labels: { a: "b" }, dependsOn: [], start: true });
@@ -126,16 +135,12 @@ test.serial("ps and ps -a: the native front's table is the Node CLI's", async (t
     t.regex(all, /^ID +NAME +TARGET +PHASE +ADDRESS +EXIT +AGE\n/);
     t.is(all.trim().split("\n").length, 4, all);
     t.regex(all, /ended\S* +oci +exited +- +5 +\d+s/);
-  } finally {
-    await teardown(sb, [daemon]);
-  }
+  });
 });
 
 test.serial("what the front does not serve reaches the Node CLI untouched: help, version, other verbs and flags, usage errors", async (t) => {
   t.timeout(120_000);
-  const sb = sandbox("vmctl-front-");
-  const daemon = await Daemon.start(sb);
-  try {
+  await withDaemon(async (sb, daemon) => {
     await daemon.client.create({ target: "oci", name: "web", spec: { rootfs: sb.rootfs, args: ["sh", "-c", "echo hello-é; sleep 60"] }, labels: {}, dependsOn: [], start: true });
     await until("web's output", async () => (await vmctl(sb, ["logs", "web"])).stdout.includes("hello"));
     const lines = [["--help"], ["--version"], ["run", "--help"], ["ps", "--json"], ["ps", "--filter", "target=oci"], ["logs", "web"], ["inspect", "web"], ["bogus"], ["run", "-e", "NO_EQUALS", sb.rootfs], ["ps", "--", "x"], ["exec", "web", "--", "echo", "ünïcödé", "\u0007"]];
@@ -145,9 +150,7 @@ test.serial("what the front does not serve reaches the Node CLI untouched: help,
       t.deepEqual(comparable(native), comparable(node), args.join(" "));
     }
     t.is((await vmctl(sb, ["bogus"], { front: "native" })).code, 2);
-  } finally {
-    await teardown(sb, [daemon]);
-  }
+  });
 });
 
 test.serial("with no daemon running the front hands over, and the Node CLI starts one", async (t) => {
@@ -167,9 +170,7 @@ test.serial("with no daemon running the front hands over, and the Node CLI start
 
 test.serial("Ctrl-C on the front's run stops the service, which decides its exit; --rm leaves nothing", async (t) => {
   t.timeout(60_000);
-  const sb = sandbox("vmctl-front-");
-  const daemon = await Daemon.start(sb);
-  try {
+  await withDaemon(async (sb, daemon) => {
     const live = vmctlLive(sb, ["run", "--rm", "--name", "trapper", sb.rootfs, "--", "sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done"], "native");
     await until("the workload to be ready", () => live.output().includes("ready\n"));
     live.child.kill("SIGINT");
@@ -177,16 +178,12 @@ test.serial("Ctrl-C on the front's run stops the service, which decides its exit
     t.deepEqual(result, { code: 3, stdout: "ready\ngot TERM\n", stderr: "" });
     t.deepEqual(await daemon.client.list(), []);
     t.deepEqual(runcList(sb.runcRoot), []);
-  } finally {
-    await teardown(sb, [daemon]);
-  }
+  });
 });
 
 test.serial("vmctld lost in the middle of the front's run: the Node CLI takes over with a daemon started again, the exit code arrives, --rm removes the service", async (t) => {
   t.timeout(90_000);
-  const sb = sandbox("vmctl-front-");
-  const daemon = await Daemon.start(sb);
-  try {
+  await withDaemon(async (sb, daemon) => {
     const live = vmctlLive(sb, ["run", "--rm", "--name", "survivor", sb.rootfs, "--", "sh", "-c", "echo started; sleep 3; exit 4"], "native");
     await until("the workload to start", () => live.output().includes("started\n"));
     await daemon.kill9();
@@ -197,8 +194,5 @@ test.serial("vmctld lost in the middle of the front's run: the Node CLI takes ov
     t.true(processesMentioning(sb.socket).length > 0, "the Node CLI started a vmctld again");
     t.deepEqual(JSON.parse((await vmctl(sb, ["ps", "-a", "--json"])).stdout), []);
     t.deepEqual(runcList(sb.runcRoot), []);
-  } finally {
-    await stopAutoStarted(sb).catch(() => {});
-    await teardown(sb, [daemon]);
-  }
+  });
 });

@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::Agent;
 use vmctl_guest_agent::pb;
@@ -39,28 +38,7 @@ impl Drop for Netns {
 }
 
 fn ip(args: &[&str]) -> String {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip (iproute2) must be installed: {e}"));
-    assert!(
-        output.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-async fn shut_down(mut agent: Agent) {
-    agent
-        .client
-        .shutdown(pb::ShutdownRequest::default())
-        .await
-        .unwrap();
-    assert!(
-        agent.wait_exit(Duration::from_secs(10)).is_some(),
-        "the agent did not end"
-    );
+    common::host_tool("ip", "iproute2", args)
 }
 
 #[tokio::test]
@@ -135,7 +113,7 @@ async fn init_configures_the_first_ethernet_interface() {
         ping.stdout(),
         ping.stderr()
     );
-    shut_down(agent).await;
+    common::shut_down(&mut agent).await;
 
     // One line on the console says what was done (no root here: resolv.conf untouched).
     let console = std::fs::read_to_string(console.path()).unwrap();
@@ -189,7 +167,7 @@ async fn a_failure_is_on_the_console_and_the_agent_still_serves() {
         lo[0]["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
         "lo is up anyway: {lo:?}"
     );
-    shut_down(agent).await;
+    common::shut_down(&mut agent).await;
     let console = std::fs::read_to_string(console.path()).unwrap();
     assert!(
         console.contains(

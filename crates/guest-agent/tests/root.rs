@@ -6,10 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::{Agent, command};
-use vmctl_guest_agent::pb::{self, exited::Status as ExitStatus};
+use vmctl_guest_agent::pb::exited::Status as ExitStatus;
 
 /// A loop device over an image file, detached when dropped.
 struct Loop(String);
@@ -41,16 +40,7 @@ impl Drop for Loop {
 }
 
 fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (e2fsprogs) must be installed: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::host_tool(program, "e2fsprogs", args)
 }
 
 /// A tiny image: a static busybox as every command, /etc/passwd and a marker file.
@@ -157,15 +147,7 @@ async fn root_is_an_overlay_of_a_read_only_base_and_a_writable_scratch_disk() {
         ExitStatus::Code(0)
     );
 
-    agent
-        .client
-        .shutdown(pb::ShutdownRequest::default())
-        .await
-        .unwrap();
-    assert!(
-        agent.wait_exit(Duration::from_secs(10)).is_some(),
-        "the agent did not end"
-    );
+    common::shut_down(&mut agent).await;
     drop(agent);
     drop((base, scratch));
     let image = scratch_image.to_str().unwrap();

@@ -251,3 +251,31 @@ pub async fn collect(mut outputs: tonic::Streaming<pb::ExecOutput>) -> Collected
     }
     collected
 }
+
+/// Runs a host tool (`package` names the Debian package that has it) and returns its
+/// stdout; a failure to run or a non-zero exit fails the test with its stderr.
+pub fn host_tool(program: &str, package: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} ({package}) must be installed: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asks the agent to shut down and waits for it to end.
+pub async fn shut_down(agent: &mut Agent) {
+    agent
+        .client
+        .shutdown(pb::ShutdownRequest::default())
+        .await
+        .unwrap();
+    assert!(
+        agent.wait_exit(Duration::from_secs(10)).is_some(),
+        "the agent did not end"
+    );
+}
